@@ -1,0 +1,148 @@
+import type { Entry } from './types.js';
+
+/** Thrown when the protocol would break a Raft safety rule: a bug, never a recoverable condition. */
+export class RaftInvariantError extends Error {
+  override name = 'RaftInvariantError';
+}
+
+/**
+ * The log as the protocol sees it. Indices are 1-based (index 0 is the empty prefix, term 0).
+ * Entries up to `stabled` are durable in Storage; later ones wait for the next Ready.
+ * The whole retained log is kept in memory: snapshots bound its length.
+ */
+export class RaftLog {
+  private readonly entries: Entry[];
+  /** Index of entries[0]. */
+  private readonly offset = 1;
+  committed: number;
+  applied = 0;
+  stabled: number;
+
+  constructor(stored: Entry[], committed: number) {
+    this.entries = stored.slice();
+    this.stabled = this.lastIndex();
+    if (committed > this.stabled) throw new RaftInvariantError(`commit ${committed} beyond stored log ${this.stabled}`);
+    this.committed = committed;
+  }
+
+  lastIndex(): number {
+    return this.offset + this.entries.length - 1;
+  }
+
+  lastTerm(): number {
+    return this.term(this.lastIndex())!;
+  }
+
+  /** The term of the entry at `index`, 0 for index 0, undefined if the log does not reach it. */
+  term(index: number): number | undefined {
+    if (index === this.offset - 1) return 0;
+    return this.entries[index - this.offset]?.term;
+  }
+
+  matchTerm(index: number, term: number): boolean {
+    return this.term(index) === term;
+  }
+
+  /** §5.4.1: a candidate's log is at least as up-to-date as ours. */
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const myTerm = this.lastTerm();
+    return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.lastIndex());
+  }
+
+  /** Entries [lo, hi), at least one if lo < hi, then more while under maxBytes. */
+  slice(lo: number, hi: number, maxBytes = Infinity): Entry[] {
+    const out: Entry[] = [];
+    let bytes = 0;
+    for (let i = lo; i < hi; i++) {
+      const e = this.entries[i - this.offset]!;
+      bytes += e.data.length + ENTRY_OVERHEAD;
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  entry(index: number): Entry | undefined {
+    return this.entries[index - this.offset];
+  }
+
+  /** Leader path: entries continue the log. */
+  append(entries: Entry[]): void {
+    for (const e of entries) this.entries.push(e);
+  }
+
+  /**
+   * Follower path (§5.3): if our log holds (prevIndex, prevTerm), merge `entries`, truncating
+   * at the first conflict, and commit up to min(leaderCommit, last new index).
+   * Returns the last index now known to match the leader, or undefined on mismatch.
+   */
+  maybeAppend(prevIndex: number, prevTerm: number, leaderCommit: number, entries: Entry[]): number | undefined {
+    if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
+    const lastNew = prevIndex + entries.length;
+    const conflict = this.findConflict(entries);
+    if (conflict !== 0) {
+      if (conflict <= this.committed) {
+        throw new RaftInvariantError(`entry ${conflict} conflicts with committed entry (commit ${this.committed})`);
+      }
+      this.truncateAndAppend(entries.slice(conflict - entries[0]!.index));
+    }
+    this.commitTo(Math.min(leaderCommit, lastNew));
+    return lastNew;
+  }
+
+  /** The first index in `entries` that is not already in our log with the same term (0 if none). */
+  private findConflict(entries: Entry[]): number {
+    for (const e of entries) if (!this.matchTerm(e.index, e.term)) return e.index;
+    return 0;
+  }
+
+  private truncateAndAppend(entries: Entry[]): void {
+    const first = entries[0]!.index;
+    if (first <= this.lastIndex()) {
+      this.entries.length = first - this.offset;
+      this.stabled = Math.min(this.stabled, first - 1);
+    }
+    this.append(entries);
+  }
+
+  /**
+   * The conflict hint (after etcd's findConflictByTerm): the largest index ≤ `index` whose term
+   * is ≤ `term`, with that term. Everything after it up to `index` cannot match a log whose entry
+   * at `index` has `term`, so replication can skip a whole term per round trip.
+   */
+  findConflictByTerm(index: number, term: number): { index: number; term: number } {
+    for (let i = Math.min(index, this.lastIndex()); i >= this.offset; i--) {
+      const t = this.term(i)!;
+      if (t <= term) return { index: i, term: t };
+    }
+    return { index: this.offset - 1, term: 0 };
+  }
+
+  commitTo(index: number): void {
+    if (index <= this.committed) return;
+    if (index > this.lastIndex()) throw new RaftInvariantError(`commit ${index} beyond last index ${this.lastIndex()}`);
+    this.committed = index;
+  }
+
+  unstableEntries(): Entry[] {
+    return this.entries.slice(this.stabled + 1 - this.offset);
+  }
+
+  /** Committed entries not yet handed to the state machine. */
+  nextCommittedEntries(): Entry[] {
+    return this.entries.slice(this.applied + 1 - this.offset, this.committed + 1 - this.offset);
+  }
+
+  /** Storage confirmed entries up to (index, term); ignore if that entry was replaced meanwhile. */
+  stableTo(index: number, term: number): void {
+    if (index > this.stabled && this.matchTerm(index, term)) this.stabled = index;
+  }
+
+  appliedTo(index: number): void {
+    if (index > this.committed) throw new RaftInvariantError(`applied ${index} beyond commit ${this.committed}`);
+    if (index > this.applied) this.applied = index;
+  }
+}
+
+/** Approximate per-entry framing cost, used to bound message sizes. */
+export const ENTRY_OVERHEAD = 16;

@@ -1,0 +1,120 @@
+/**
+ * The leader's view of one follower's replication (after etcd's tracker.Progress).
+ * probe: one append in flight at a time until we find where logs match.
+ * replicate: stream appends optimistically, at most `maxInflight` messages unacknowledged.
+ */
+export type ProgressState = 'probe' | 'replicate';
+
+export class Progress {
+  match = 0;
+  next: number;
+  state: ProgressState = 'probe';
+  /** probe state: an append is outstanding; cleared by a response or a heartbeat response. */
+  probeSent = false;
+  /** Heard from since the last check-quorum round. */
+  recentActive = false;
+  private readonly inflights: Inflights;
+
+  constructor(next: number, maxInflight: number) {
+    this.next = next;
+    this.inflights = new Inflights(maxInflight);
+  }
+
+  becomeProbe(): void {
+    this.state = 'probe';
+    this.next = this.match + 1;
+    this.probeSent = false;
+    this.inflights.reset();
+  }
+
+  becomeReplicate(): void {
+    this.state = 'replicate';
+    this.next = this.match + 1;
+    this.inflights.reset();
+  }
+
+  /** An acknowledgement up to `index`; false if it tells us nothing new. */
+  maybeUpdate(index: number): boolean {
+    const updated = index > this.match;
+    if (updated) this.match = index;
+    this.probeSent = false;
+    if (index + 1 > this.next) this.next = index + 1;
+    return updated;
+  }
+
+  /** Records an append ending at `lastIndex` just sent. */
+  sent(lastIndex: number): void {
+    if (this.state === 'replicate') {
+      this.next = lastIndex + 1;
+      this.inflights.add(lastIndex);
+    } else {
+      this.probeSent = true;
+    }
+  }
+
+  acked(index: number): void {
+    this.inflights.freeTo(index);
+  }
+
+  /**
+   * The follower rejected an append at `rejected`; `hint` is the next index it may match.
+   * Returns false for a stale rejection (a response to an append we have moved past).
+   */
+  maybeDecrTo(rejected: number, hint: number): boolean {
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1, 1);
+    this.probeSent = false;
+    return true;
+  }
+
+  isPaused(): boolean {
+    return this.state === 'probe' ? this.probeSent : this.inflights.full();
+  }
+
+  /** A heartbeat response proves the follower is reachable: let one more append through. */
+  unpause(): void {
+    this.probeSent = false;
+    if (this.inflights.full()) this.inflights.freeFirst();
+  }
+}
+
+/** A bounded FIFO of the last indices of unacknowledged appends. */
+class Inflights {
+  private readonly buf: number[] = [];
+  private start = 0;
+
+  constructor(private readonly cap: number) {}
+
+  add(lastIndex: number): void {
+    this.buf.push(lastIndex);
+  }
+
+  freeTo(index: number): void {
+    while (this.start < this.buf.length && this.buf[this.start]! <= index) this.start++;
+    if (this.start === this.buf.length) this.reset();
+    else if (this.start > 64 && this.start * 2 > this.buf.length) this.compact();
+  }
+
+  freeFirst(): void {
+    if (this.start < this.buf.length) this.freeTo(this.buf[this.start]!);
+  }
+
+  private compact(): void {
+    this.buf.splice(0, this.start);
+    this.start = 0;
+  }
+
+  full(): boolean {
+    return this.buf.length - this.start >= this.cap;
+  }
+
+  reset(): void {
+    this.buf.length = 0;
+    this.start = 0;
+  }
+}

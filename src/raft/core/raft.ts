@@ -1,0 +1,527 @@
+import { ENTRY_OVERHEAD, RaftInvariantError, RaftLog } from './log.js';
+import { Progress } from './progress.js';
+import { majorityIndex, tallyVotes } from './quorum.js';
+import {
+  NONE,
+  type Entry,
+  type EntryType,
+  type HardState,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type Ready,
+  type Rng,
+  type Role,
+  type SoftState,
+} from './types.js';
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Every voting member, this node included. */
+  peers: readonly NodeId[];
+  /** Ticks without a leader before campaigning; each term draws a timeout in [electionTick, 2·electionTick). */
+  electionTick: number;
+  /** Ticks between a leader's heartbeats; must be well below electionTick. */
+  heartbeatTick: number;
+  /** Seeded randomness for election timeouts: the core has no other source. */
+  rng: Rng;
+  /** Thesis §9.6: ask whether an election could be won before raising the term. Default true. */
+  preVote?: boolean;
+  /** A leader that hears from no majority for an election timeout steps down; followers that hear from a live leader ignore votes. Default true. */
+  checkQuorum?: boolean;
+  /** Soft cap on the entry bytes in one append message. */
+  maxMsgBytes?: number;
+  /** Cap on unacknowledged append messages per follower. */
+  maxInflight?: number;
+  /** Durable state to resume from after a restart. */
+  hardState?: HardState;
+  entries?: Entry[];
+}
+
+export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; leaderId: NodeId };
+
+export interface RaftStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  vote: NodeId;
+  leaderId: NodeId;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+}
+
+const EMPTY_DATA = new Uint8Array(0);
+const NO_ENTRIES: Entry[] = [];
+
+/**
+ * The Raft protocol as a deterministic state machine. It moves only on tick(), step() and
+ * propose(), and hands back its effects through ready(): no clock, timer, randomness of its own,
+ * promise or I/O, so every run is replayable from a seed.
+ */
+export class Raft {
+  readonly id: NodeId;
+  readonly log: RaftLog;
+  term: number;
+  vote: NodeId;
+  leaderId: NodeId = NONE;
+  role: Role = 'follower';
+
+  private readonly peers: readonly NodeId[];
+  private readonly electionTick: number;
+  private readonly heartbeatTick: number;
+  private readonly rng: Rng;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxMsgBytes: number;
+  private readonly maxInflight: number;
+
+  private progress = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private msgs: Message[] = [];
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  /** Leader: new entries or a new commit index to send at the next ready(), batched per follower. */
+  private appendPending = false;
+  private commitPending = false;
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+  private stepRole: (m: Message) => void = this.stepFollower;
+  private tickRole: () => void = this.tickElection;
+
+  constructor(cfg: RaftConfig) {
+    if (!cfg.peers.includes(cfg.id)) throw new RangeError(`node ${cfg.id} is not among peers ${cfg.peers.join(',')}`);
+    if (cfg.heartbeatTick <= 0 || cfg.electionTick <= cfg.heartbeatTick) {
+      throw new RangeError(`need 0 < heartbeatTick (${cfg.heartbeatTick}) < electionTick (${cfg.electionTick})`);
+    }
+    this.id = cfg.id;
+    this.peers = [...cfg.peers];
+    this.electionTick = cfg.electionTick;
+    this.heartbeatTick = cfg.heartbeatTick;
+    this.rng = cfg.rng;
+    this.preVote = cfg.preVote ?? true;
+    this.checkQuorum = cfg.checkQuorum ?? true;
+    this.maxMsgBytes = cfg.maxMsgBytes ?? 1024 * 1024;
+    this.maxInflight = cfg.maxInflight ?? 256;
+    const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
+    this.log = new RaftLog(cfg.entries ?? [], hs.commit);
+    this.term = hs.term;
+    this.vote = hs.vote;
+    this.prevHardState = hs;
+    this.becomeFollower(this.term, NONE);
+    this.prevSoftState = this.softState();
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    this.tickRole();
+  }
+
+  /** Appends a command at the leader; it is replicated at the next ready(). */
+  propose(data: Uint8Array): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, leaderId: this.leaderId };
+    const e = this.appendEntry('normal', data);
+    return { ok: true, index: e.index, term: e.term };
+  }
+
+  step(m: Message): void {
+    if (m.term > this.term) {
+      if ((m.type === 'vote' || m.type === 'preVote') && this.inLease()) return;
+      if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
+        // Pre-vote never changes a term: requests carry a term we might reach, grants echo it.
+      } else if (m.type === 'app' || m.type === 'heartbeat') {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      this.respondToStaleTerm(m);
+      return;
+    }
+    if (m.type === 'vote' || m.type === 'preVote') this.handleVote(m);
+    else this.stepRole(m);
+  }
+
+  // ---- outputs ------------------------------------------------------------------------------
+
+  hasReady(): boolean {
+    return (
+      this.msgs.length > 0 ||
+      (this.role === 'leader' && (this.appendPending || this.commitPending)) ||
+      this.log.lastIndex() > this.log.stabled ||
+      this.log.committed > this.log.applied ||
+      !sameHardState(this.hardState(), this.prevHardState) ||
+      !sameSoftState(this.softState(), this.prevSoftState)
+    );
+  }
+
+  /**
+   * Collects what to persist, send and apply. The caller must finish it (persist → send →
+   * apply) and call advance() before the next ready().
+   */
+  ready(): Ready {
+    if (this.role === 'leader' && (this.appendPending || this.commitPending)) {
+      for (const id of this.peers) if (id !== this.id) this.maybeSendAppend(id, this.commitPending);
+    }
+    this.appendPending = false;
+    this.commitPending = false;
+    const hs = this.hardState();
+    const ss = this.softState();
+    const rd: Ready = {
+      softState: sameSoftState(ss, this.prevSoftState) ? undefined : ss,
+      hardState: sameHardState(hs, this.prevHardState) ? undefined : hs,
+      entries: this.log.unstableEntries(),
+      messages: this.msgs,
+      committedEntries: this.log.nextCommittedEntries(),
+    };
+    this.msgs = [];
+    this.prevHardState = hs;
+    this.prevSoftState = ss;
+    return rd;
+  }
+
+  /** The Ready has been persisted, sent and applied. */
+  advance(rd: Ready): void {
+    const lastNew = rd.entries[rd.entries.length - 1];
+    if (lastNew) {
+      this.log.stableTo(lastNew.index, lastNew.term);
+      // The leader counts its own copy only once it is durable.
+      if (this.role === 'leader') {
+        this.progress.get(this.id)!.maybeUpdate(this.log.stabled);
+        if (this.maybeCommit()) this.commitPending = true;
+      }
+    }
+    const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastApplied) this.log.appliedTo(lastApplied.index);
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  softState(): SoftState {
+    return { role: this.role, leaderId: this.leaderId };
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leaderId: this.leaderId,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+    };
+  }
+
+  // ---- roles --------------------------------------------------------------------------------
+
+  private becomeFollower(term: number, leaderId: NodeId): void {
+    this.reset(term);
+    this.role = 'follower';
+    this.leaderId = leaderId;
+    this.stepRole = this.stepFollower;
+    this.tickRole = this.tickElection;
+  }
+
+  private becomePreCandidate(): void {
+    // Unlike a candidate, keep term and vote: a failed pre-vote disturbs nobody.
+    this.votes = new Map();
+    this.leaderId = NONE;
+    this.resetRandomizedElectionTimeout();
+    this.role = 'preCandidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+    this.stepRole = this.stepCandidate;
+    this.tickRole = this.tickElection;
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.role = 'leader';
+    this.leaderId = this.id;
+    this.stepRole = this.stepLeader;
+    this.tickRole = this.tickHeartbeat;
+    const next = this.log.lastIndex() + 1;
+    this.progress = new Map(this.peers.map((id) => [id, new Progress(next, this.maxInflight)]));
+    const self = this.progress.get(this.id)!;
+    self.maybeUpdate(this.log.stabled);
+    self.becomeReplicate();
+    // §5.4.2: entries of earlier terms commit only under an entry of this term.
+    this.appendEntry('noop', EMPTY_DATA);
+  }
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.leaderId = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.votes = new Map();
+    this.appendPending = false;
+    this.commitPending = false;
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTick + this.rng.int(this.electionTick);
+  }
+
+  // ---- ticks --------------------------------------------------------------------------------
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(this.preVote ? 'preVote' : 'vote');
+    }
+  }
+
+  private tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTick) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum && !this.quorumActive()) {
+        this.becomeFollower(this.term, NONE);
+        return;
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTick) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  // ---- elections ----------------------------------------------------------------------------
+
+  private campaign(kind: 'preVote' | 'vote'): void {
+    if (kind === 'preVote') this.becomePreCandidate();
+    else this.becomeCandidate();
+    // A pre-vote asks about the term we would campaign in, without entering it.
+    const term = kind === 'preVote' ? this.term + 1 : this.term;
+    if (this.poll(this.id, true)) return;
+    for (const id of this.peers) {
+      if (id === this.id) continue;
+      this.send({ type: kind, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+    }
+  }
+
+  /** Records a vote; returns true if it decided the election (and acted on it). */
+  private poll(from: NodeId, granted: boolean): boolean {
+    this.votes.set(from, granted);
+    const result = tallyVotes(this.peers, this.votes);
+    if (result === 'won') {
+      if (this.role === 'preCandidate') this.campaign('vote');
+      else this.becomeLeader();
+    } else if (result === 'lost') {
+      this.becomeFollower(this.term, NONE);
+    }
+    return result !== 'pending';
+  }
+
+  private handleVote(m: Message): void {
+    const respType: MessageType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === NONE && this.leaderId === NONE) ||
+      (m.type === 'preVote' && m.term > this.term);
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // A grant echoes the request's term, so a pre-candidate can count it without a term change.
+      this.send({ type: respType, to: m.from, term: m.term });
+      if (m.type === 'vote') {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ type: respType, to: m.from, reject: true });
+    }
+  }
+
+  /** Check-quorum's other half: while a live leader is known, a vote request is a disruption. */
+  private inLease(): boolean {
+    return this.checkQuorum && this.leaderId !== NONE && this.electionElapsed < this.electionTick;
+  }
+
+  private respondToStaleTerm(m: Message): void {
+    if ((this.checkQuorum || this.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
+      // A stale leader cannot learn our term from votes we never send (pre-vote) or it ignores
+      // (lease): tell it directly, so it steps down and this node can rejoin.
+      this.send({ type: 'appResp', to: m.from });
+    } else if (m.type === 'preVote') {
+      // Reject with our term so a pre-candidate behind us catches up instead of retrying forever.
+      this.send({ type: 'preVoteResp', to: m.from, reject: true });
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const [id, pr] of this.progress) {
+      if (id === this.id || pr.recentActive) active++;
+      if (id !== this.id) pr.recentActive = false;
+    }
+    return active > this.peers.length / 2;
+  }
+
+  // ---- per-role message handling ------------------------------------------------------------
+
+  private stepFollower(m: Message): void {
+    if (m.type === 'app' || m.type === 'heartbeat') {
+      this.electionElapsed = 0;
+      this.leaderId = m.from;
+      if (m.type === 'app') this.handleAppend(m);
+      else this.handleHeartbeat(m);
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'app':
+      case 'heartbeat':
+        // A leader exists at our term (pre-candidates have not left it).
+        this.becomeFollower(m.term, m.from);
+        this.stepFollower(m);
+        break;
+      case 'preVoteResp':
+      case 'voteResp':
+        if ((m.type === 'preVoteResp') === (this.role === 'preCandidate')) this.poll(m.from, !m.reject);
+        break;
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    if (!pr || m.from === this.id) return;
+    if (m.type === 'appResp') {
+      pr.recentActive = true;
+      this.handleAppendResponse(m, pr);
+    } else if (m.type === 'heartbeatResp') {
+      pr.recentActive = true;
+      pr.unpause();
+      if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
+    }
+  }
+
+  // ---- replication --------------------------------------------------------------------------
+
+  private appendEntry(type: EntryType, data: Uint8Array): Entry {
+    const e: Entry = { index: this.log.lastIndex() + 1, term: this.term, type, data };
+    this.log.append([e]);
+    this.appendPending = true;
+    return e;
+  }
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      // Everything up to our commit index matches the leader (Leader Completeness).
+      this.send({ type: 'appResp', to: m.from, index: this.log.committed });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== undefined) {
+      this.send({ type: 'appResp', to: m.from, index: lastNew });
+      return;
+    }
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({ type: 'appResp', to: m.from, index: m.index, reject: true, rejectHint: hint.index, logTerm: hint.term });
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(m.commit);
+    this.send({ type: 'heartbeatResp', to: m.from, context: m.context });
+  }
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    if (m.reject) {
+      // The hint lets us skip every entry of a term the follower cannot hold.
+      const hint = m.logTerm > 0 ? this.log.findConflictByTerm(m.rejectHint, m.logTerm).index : m.rejectHint;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.maybeSendAppend(m.from, true);
+      }
+      return;
+    }
+    if (!pr.maybeUpdate(m.index)) return;
+    if (pr.state === 'probe') pr.becomeReplicate();
+    else pr.acked(m.index);
+    if (this.maybeCommit()) this.commitPending = true;
+    while (this.maybeSendAppend(m.from, false)) {
+      // Keep the follower's pipeline full up to the in-flight cap.
+    }
+  }
+
+  /** Sends the follower the entries it lacks, if flow control allows; false if nothing was sent. */
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.progress.get(to)!;
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    if (prevTerm === undefined) throw new RaftInvariantError(`no term for index ${prevIndex} to replicate to ${to}`);
+    const last = this.log.lastIndex();
+    const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.maxMsgBytes) : NO_ENTRIES;
+    if (entries.length === 0 && !sendIfEmpty) return false;
+    this.send({ type: 'app', to, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed });
+    if (entries.length > 0 || pr.state === 'probe') pr.sent(prevIndex + entries.length);
+    return true;
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      // Never tell a follower to commit past what it is known to hold.
+      this.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, this.log.committed) });
+    }
+  }
+
+  /** §5.4.2: advance the commit index only over an entry of the current term. */
+  private maybeCommit(): boolean {
+    const index = majorityIndex([...this.progress.values()].map((pr) => pr.match));
+    if (index <= this.log.committed || this.log.term(index) !== this.term) return false;
+    this.log.commitTo(index);
+    return true;
+  }
+
+  private send(m: Partial<Message> & Pick<Message, 'type' | 'to'>): void {
+    this.msgs.push({
+      type: m.type,
+      from: this.id,
+      to: m.to,
+      term: m.term ?? this.term,
+      index: m.index ?? 0,
+      logTerm: m.logTerm ?? 0,
+      commit: m.commit ?? 0,
+      reject: m.reject ?? false,
+      rejectHint: m.rejectHint ?? 0,
+      context: m.context ?? 0,
+      entries: m.entries ?? NO_ENTRIES,
+    });
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoftState(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leaderId === b.leaderId;
+}
+
+/** Bytes an append message carries in entries, for flow-control tests. */
+export function entryBytes(entries: readonly Entry[]): number {
+  let n = 0;
+  for (const e of entries) n += e.data.length + ENTRY_OVERHEAD;
+  return n;
+}

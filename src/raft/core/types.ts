@@ -1,0 +1,85 @@
+/** Node ids are positive integers; 0 means "nobody" (no vote, no known leader). */
+export type NodeId = number;
+export const NONE: NodeId = 0;
+
+/** A `noop` entry is appended by every new leader (Raft §5.4.2); state machines skip it. */
+export type EntryType = 'normal' | 'noop';
+
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** The state that must be durable before any message that depends on it leaves the node. */
+export interface HardState {
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly commit: number;
+}
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+export type MessageType =
+  | 'preVote'
+  | 'preVoteResp'
+  | 'vote'
+  | 'voteResp'
+  | 'app'
+  | 'appResp'
+  | 'heartbeat'
+  | 'heartbeatResp';
+
+/**
+ * One flat shape for every message (as etcd's raftpb.Message), so the wire form is one
+ * protobuf message. Field meaning by type:
+ * - preVote/vote: index/logTerm = the candidate's last log position.
+ * - app: index/logTerm = the entry preceding `entries`; commit = leader's commit index.
+ * - appResp: accepted → index = last index known to match; rejected → index = the rejected
+ *   `app.index`, rejectHint/logTerm = a position the follower may match (conflict hint).
+ * - heartbeat: commit = what the follower may commit; context = read-index round (0 = none).
+ */
+export interface Message {
+  type: MessageType;
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  index: number;
+  logTerm: number;
+  commit: number;
+  reject: boolean;
+  rejectHint: number;
+  context: number;
+  entries: Entry[];
+}
+
+/** Replies never carry new information for the receiver's log; the simulator drops them separately. */
+export function isResponse(type: MessageType): boolean {
+  return type.endsWith('Resp');
+}
+
+/** Volatile state the driver may want to observe (logging, leader hints). */
+export interface SoftState {
+  readonly role: Role;
+  readonly leaderId: NodeId;
+}
+
+/**
+ * What the driver must do next, in this order: persist `hardState` and `entries` in one
+ * durable write (entries[0].index ≤ the stored last index means "truncate from there"),
+ * then send `messages`, then apply `committedEntries`, then call `advance(ready)`.
+ */
+export interface Ready {
+  readonly softState?: SoftState;
+  readonly hardState?: HardState;
+  readonly entries: Entry[];
+  readonly messages: Message[];
+  readonly committedEntries: Entry[];
+}
+
+/** An injected source of randomness, so that a seed decides every election timeout. */
+export interface Rng {
+  /** A uniformly distributed integer in [0, n). */
+  int(n: number): number;
+}
