@@ -6,6 +6,7 @@ import {
   type Entry,
   type EntryType,
   type HardState,
+  message,
   type Message,
   type MessageType,
   type NodeId,
@@ -77,6 +78,13 @@ export class Raft {
   private readonly maxInflight: number;
 
   private progress = new Map<NodeId, Progress>();
+  /** Pre-vote answers in the current pre-vote round. */
+  private preVotes = new Map<NodeId, boolean>();
+  /**
+   * Vote answers for this node in the current term. Kept when a candidate falls back to
+   * pre-vote: a grant for this term that arrives late is still a grant (each voter grants once
+   * per term), which keeps elections converging when replies are slower than the timeout.
+   */
   private votes = new Map<NodeId, boolean>();
   private msgs: Message[] = [];
   private electionElapsed = 0;
@@ -164,7 +172,7 @@ export class Raft {
    */
   ready(): Ready {
     if (this.role === 'leader' && (this.appendPending || this.commitPending)) {
-      for (const id of this.peers) if (id !== this.id) this.maybeSendAppend(id, this.commitPending);
+      for (const id of this.peers) if (id !== this.id) this.sendAppends(id, this.commitPending);
     }
     this.appendPending = false;
     this.commitPending = false;
@@ -231,7 +239,7 @@ export class Raft {
 
   private becomePreCandidate(): void {
     // Unlike a candidate, keep term and vote: a failed pre-vote disturbs nobody.
-    this.votes = new Map();
+    this.preVotes = new Map();
     this.leaderId = NONE;
     this.resetRandomizedElectionTimeout();
     this.role = 'preCandidate';
@@ -266,12 +274,13 @@ export class Raft {
     if (term !== this.term) {
       this.term = term;
       this.vote = NONE;
+      this.votes = new Map();
     }
     this.leaderId = NONE;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
-    this.votes = new Map();
+    this.preVotes = new Map();
     this.appendPending = false;
     this.commitPending = false;
   }
@@ -313,23 +322,29 @@ export class Raft {
     else this.becomeCandidate();
     // A pre-vote asks about the term we would campaign in, without entering it.
     const term = kind === 'preVote' ? this.term + 1 : this.term;
-    if (this.poll(this.id, true)) return;
+    const decided = kind === 'preVote' ? this.countPreVote(this.id, true) : this.countVote(this.id, true);
+    if (decided) return;
     for (const id of this.peers) {
       if (id === this.id) continue;
       this.send({ type: kind, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
     }
   }
 
-  /** Records a vote; returns true if it decided the election (and acted on it). */
-  private poll(from: NodeId, granted: boolean): boolean {
+  /** Records a pre-vote answer; returns true if it decided the round (and acted on it). */
+  private countPreVote(from: NodeId, granted: boolean): boolean {
+    this.preVotes.set(from, granted);
+    const result = tallyVotes(this.peers, this.preVotes);
+    if (result === 'won') this.campaign('vote');
+    else if (result === 'lost') this.becomeFollower(this.term, NONE);
+    return result !== 'pending';
+  }
+
+  /** Records a vote for this node in the current term; returns true if it decided the election. */
+  private countVote(from: NodeId, granted: boolean): boolean {
     this.votes.set(from, granted);
     const result = tallyVotes(this.peers, this.votes);
-    if (result === 'won') {
-      if (this.role === 'preCandidate') this.campaign('vote');
-      else this.becomeLeader();
-    } else if (result === 'lost') {
-      this.becomeFollower(this.term, NONE);
-    }
+    if (result === 'won') this.becomeLeader();
+    else if (result === 'lost' && this.role === 'candidate') this.becomeFollower(this.term, NONE);
     return result !== 'pending';
   }
 
@@ -396,8 +411,11 @@ export class Raft {
         this.stepFollower(m);
         break;
       case 'preVoteResp':
+        if (this.role === 'preCandidate') this.countPreVote(m.from, !m.reject);
+        break;
       case 'voteResp':
-        if ((m.type === 'preVoteResp') === (this.role === 'preCandidate')) this.poll(m.from, !m.reject);
+        // Our own candidacy in this term, possibly answered after we fell back to pre-vote.
+        if (m.term === this.term && this.vote === this.id) this.countVote(m.from, !m.reject);
         break;
     }
   }
@@ -458,8 +476,14 @@ export class Raft {
     if (pr.state === 'probe') pr.becomeReplicate();
     else pr.acked(m.index);
     if (this.maybeCommit()) this.commitPending = true;
-    while (this.maybeSendAppend(m.from, false)) {
-      // Keep the follower's pipeline full up to the in-flight cap.
+    this.sendAppends(m.from, false);
+  }
+
+  /** Fills the follower's pipeline up to the in-flight cap. */
+  private sendAppends(to: NodeId, sendIfEmpty: boolean): void {
+    if (!this.maybeSendAppend(to, sendIfEmpty)) return;
+    while (this.maybeSendAppend(to, false)) {
+      // each call sends one message of at most maxMsgBytes
     }
   }
 
@@ -495,19 +519,7 @@ export class Raft {
   }
 
   private send(m: Partial<Message> & Pick<Message, 'type' | 'to'>): void {
-    this.msgs.push({
-      type: m.type,
-      from: this.id,
-      to: m.to,
-      term: m.term ?? this.term,
-      index: m.index ?? 0,
-      logTerm: m.logTerm ?? 0,
-      commit: m.commit ?? 0,
-      reject: m.reject ?? false,
-      rejectHint: m.rejectHint ?? 0,
-      context: m.context ?? 0,
-      entries: m.entries ?? NO_ENTRIES,
-    });
+    this.msgs.push(message({ ...m, from: this.id, term: m.term ?? this.term }));
   }
 }
 

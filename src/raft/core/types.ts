@@ -54,6 +54,23 @@ export interface Message {
   entries: Entry[];
 }
 
+/** A message with every field not given set to its zero value. */
+export function message(m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message {
+  return {
+    type: m.type,
+    from: m.from,
+    to: m.to,
+    term: m.term,
+    index: m.index ?? 0,
+    logTerm: m.logTerm ?? 0,
+    commit: m.commit ?? 0,
+    reject: m.reject ?? false,
+    rejectHint: m.rejectHint ?? 0,
+    context: m.context ?? 0,
+    entries: m.entries ?? [],
+  };
+}
+
 /** Replies never carry new information for the receiver's log; the simulator drops them separately. */
 export function isResponse(type: MessageType): boolean {
   return type.endsWith('Resp');

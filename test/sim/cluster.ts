@@ -1,0 +1,412 @@
+import { Raft } from '../../src/raft/core/raft.js';
+import { seededRng } from '../../src/raft/core/rng.js';
+import { isResponse, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/core/types.js';
+import { MemoryStorage } from '../../src/raft/storage/storage.js';
+import { EventQueue } from './event-queue.js';
+
+/** A broken promise of the protocol or of a scenario; the run that raised it is a replayable bug report. */
+export class SimFailure extends Error {
+  override name = 'SimFailure';
+}
+
+export interface SimOptions {
+  nodes: number;
+  seed: number;
+  /** Virtual milliseconds per core tick. */
+  tickMs?: number;
+  electionTick?: number;
+  heartbeatTick?: number;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+  maxInflight?: number;
+  maxMsgBytes?: number;
+}
+
+/** Network behaviour; the defaults are a perfect network with 1 ms latency. */
+export interface NetworkFaults {
+  /** false = the lab's unreliable net: 0–26 ms latency, 10% of requests and 10% of replies dropped. */
+  reliable: boolean;
+  /** The lab's long reordering: about two thirds of replies delayed 200–2200 ms. */
+  longReordering: boolean;
+  /** Probability that a delivered message is delivered twice. */
+  duplicateRate: number;
+}
+
+type SimEvent =
+  | { kind: 'tick'; node: SimNode; incarnation: number }
+  | { kind: 'deliver'; msg: Message; incarnation: number }
+  | { kind: 'call'; fn: () => void };
+
+export const NOOP = '<noop>';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const MESSAGE_HEADER_BYTES = 48;
+const ENTRY_HEADER_BYTES = 16;
+const MAX_EVENTS = 20_000_000;
+const TRACE_LENGTH = 300;
+
+/** One simulated server: a core that crashes and restarts, over storage that survives. */
+export class SimNode {
+  raft: Raft | undefined;
+  incarnation = 0;
+  connected = true;
+  group = 0;
+  readonly storage = new MemoryStorage();
+  /** Every command this node has applied, by index (kept across restarts, like the lab's logs). */
+  applied: string[] = [];
+  lastApplied = 0;
+  constructor(readonly id: NodeId) {}
+}
+
+/**
+ * N Raft cores on a virtual clock, a faulty network and crash-surviving storage, driven by one
+ * seed. Every Ready is checked against the safety invariants as it happens; the first violation
+ * throws a SimFailure.
+ */
+export class SimCluster {
+  now = 0;
+  readonly nodes: SimNode[];
+  readonly faults: NetworkFaults = { reliable: true, longReordering: false, duplicateRate: 0 };
+  readonly tickMs: number;
+  readonly electionTimeoutMs: number;
+  /** Requests sent (replies not counted, like the lab's RPC count) and bytes of all messages. */
+  rpcCount = 0;
+  bytes = 0;
+  maxTerm = 0;
+  worstElectionMs = 0;
+  /** Sees every traced line (faults, role changes) as it happens: for demos and debugging. */
+  observer: ((line: string) => void) | undefined;
+
+  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed'>>;
+  private readonly netRng;
+  private readonly queue = new EventQueue<SimEvent>();
+  private readonly blocked = new Set<number>();
+  /** Nodes with inputs since their last Ready: like a real driver, one Ready per node per instant. */
+  private readonly dirty = new Set<SimNode>();
+  private events = 0;
+  /** First applied entry at each index: what every state machine must apply there. */
+  private readonly committed: (Entry | undefined)[] = [];
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** (index, term) → the entry and its predecessor's term, for the Log Matching check. */
+  private readonly seenEntries = new Map<number, Map<number, { entry: Entry; prevTerm: number }>>();
+  private current: { id: NodeId; term: number } | undefined;
+  private leaderLostAt: number | undefined = 0;
+  /** A ring of recent events; deliveries are kept as messages and formatted only on failure. */
+  private readonly trace: (string | { at: number; m: Message })[] = [];
+  private traceNext = 0;
+
+  constructor(options: SimOptions) {
+    this.opts = {
+      tickMs: 10,
+      electionTick: 30,
+      heartbeatTick: 10,
+      preVote: true,
+      checkQuorum: true,
+      maxInflight: 64,
+      maxMsgBytes: 1024 * 1024,
+      ...options,
+    };
+    this.tickMs = this.opts.tickMs;
+    this.electionTimeoutMs = this.opts.electionTick * this.tickMs;
+    this.netRng = seededRng(options.seed ^ 0x5eed);
+    this.nodes = Array.from({ length: options.nodes }, (_, i) => new SimNode(i + 1));
+    for (const n of this.nodes) this.boot(n);
+  }
+
+  // ---- faults -------------------------------------------------------------------------------
+
+  crash(i: number): void {
+    const n = this.nodes[i]!;
+    if (!n.raft) return;
+    this.changeTopology(`crash n${n.id}`, () => {
+      n.raft = undefined;
+      n.incarnation++;
+    });
+  }
+
+  restart(i: number): void {
+    const n = this.nodes[i]!;
+    if (n.raft) this.crash(i);
+    this.changeTopology(`restart n${n.id}`, () => this.boot(n));
+  }
+
+  disconnect(i: number): void {
+    this.changeTopology(`disconnect n${i + 1}`, () => (this.nodes[i]!.connected = false));
+  }
+
+  connect(i: number): void {
+    this.changeTopology(`connect n${i + 1}`, () => (this.nodes[i]!.connected = true));
+  }
+
+  /** Splits the network: messages flow only within a group. Nodes not named form one more group. */
+  partition(...groups: number[][]): void {
+    this.changeTopology(`partition ${JSON.stringify(groups)}`, () => {
+      for (const n of this.nodes) n.group = groups.length;
+      groups.forEach((g, gi) => g.forEach((i) => (this.nodes[i]!.group = gi)));
+    });
+  }
+
+  /** Drops every message from node i to node j (one direction only). */
+  blockLink(i: number, j: number): void {
+    this.blocked.add(i * 1000 + j);
+    this.log(`block n${i + 1}->n${j + 1}`);
+  }
+
+  heal(): void {
+    this.changeTopology('heal', () => {
+      for (const n of this.nodes) {
+        n.group = 0;
+        n.connected = true;
+      }
+      this.blocked.clear();
+    });
+  }
+
+  /**
+   * Applies a fault or repair and keeps the election clock honest: it runs from the moment the
+   * leader became unusable, or from when a quorum became reachable again, whichever is later.
+   */
+  private changeTopology(what: string, change: () => void): void {
+    const hadQuorum = this.reachableQuorum(undefined);
+    change();
+    this.log(what);
+    if (this.current && !this.reachableQuorum(this.nodes[this.current.id - 1]!)) {
+      this.noteLeaderLoss(this.nodes[this.current.id - 1]!);
+    }
+    if (!hadQuorum && this.leaderLostAt !== undefined && this.reachableQuorum(undefined)) this.leaderLostAt = this.now;
+  }
+
+  /** Whether `via` (or, if undefined, some live node) reaches a majority of live, connected nodes. */
+  private reachableQuorum(via: SimNode | undefined): boolean {
+    const up = this.nodes.filter((n) => n.raft && n.connected);
+    const groups = via ? [via.group] : up.map((n) => n.group);
+    if (via && !(via.raft && via.connected)) return false;
+    return groups.some((g) => up.filter((n) => n.group === g).length > this.nodes.length / 2);
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  propose(i: number, command: string): { ok: boolean; index: number; term: number } {
+    const n = this.nodes[i]!;
+    if (!n.raft) return { ok: false, index: -1, term: -1 };
+    const r = n.raft.propose(encoder.encode(command));
+    if (!r.ok) return { ok: false, index: -1, term: n.raft.term };
+    this.dirty.add(n);
+    return { ok: true, index: r.index, term: r.term };
+  }
+
+  /** Runs a callback at a virtual time: the simulator's threads (clients) are chains of these. */
+  at(delayMs: number, fn: () => void): void {
+    this.queue.push(this.now + delayMs, { kind: 'call', fn });
+  }
+
+  /** Advances virtual time by ms, delivering every event due meanwhile. */
+  sleep(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      if (this.dirty.size > 0 && this.queue.peekTime() > this.now) this.flushDirty();
+      if (this.queue.peekTime() > end) break;
+      const { time, item } = this.queue.pop()!;
+      this.now = time;
+      if (++this.events > MAX_EVENTS) throw new SimFailure(`event budget of ${MAX_EVENTS} exhausted (livelock?)`);
+      this.handle(item);
+    }
+    this.now = end;
+  }
+
+  // ---- observation --------------------------------------------------------------------------
+
+  alive(i: number): boolean {
+    return this.nodes[i]!.raft !== undefined;
+  }
+
+  connected(i: number): boolean {
+    return this.nodes[i]!.connected;
+  }
+
+  /** The trace of the last events, oldest first, for failure reports. */
+  recentTrace(): string[] {
+    return [...this.trace.slice(this.traceNext), ...this.trace.slice(0, this.traceNext)].map((t) =>
+      typeof t === 'string' ? t : `${String(t.at).padStart(7)}ms   ${formatMessage(t.m)}`,
+    );
+  }
+
+  log(line: string): void {
+    const stamped = `${String(this.now).padStart(7)}ms ${line}`;
+    this.record(stamped);
+    this.observer?.(stamped);
+  }
+
+  private record(t: string | { at: number; m: Message }): void {
+    this.trace[this.traceNext] = t;
+    this.traceNext = (this.traceNext + 1) % TRACE_LENGTH;
+  }
+
+  // ---- machinery ----------------------------------------------------------------------------
+
+  private boot(n: SimNode): void {
+    const { hardState, entries } = n.storage.load();
+    n.raft = new Raft({
+      id: n.id,
+      peers: this.nodes.map((x) => x.id),
+      electionTick: this.opts.electionTick,
+      heartbeatTick: this.opts.heartbeatTick,
+      preVote: this.opts.preVote,
+      checkQuorum: this.opts.checkQuorum,
+      maxInflight: this.opts.maxInflight,
+      maxMsgBytes: this.opts.maxMsgBytes,
+      rng: seededRng((this.netRng.int(2 ** 31) ^ n.id) >>> 0),
+      hardState,
+      entries,
+    });
+    n.lastApplied = 0;
+    // Nodes tick out of phase, as real clocks do.
+    this.queue.push(this.now + 1 + this.netRng.int(this.tickMs), { kind: 'tick', node: n, incarnation: n.incarnation });
+  }
+
+  private handle(ev: SimEvent): void {
+    if (ev.kind === 'call') {
+      ev.fn();
+      return;
+    }
+    if (ev.kind === 'tick') {
+      const n = ev.node;
+      if (!n.raft || n.incarnation !== ev.incarnation) return;
+      n.raft.tick();
+      this.dirty.add(n);
+      this.queue.push(this.now + this.tickMs, ev);
+      return;
+    }
+    const m = ev.msg;
+    const dest = this.nodes[m.to - 1]!;
+    // A restart breaks connections: what was in flight to the old incarnation is lost.
+    if (!dest.raft || dest.incarnation !== ev.incarnation || !this.linkUp(m.from, m.to)) return;
+    this.record({ at: this.now, m });
+    dest.raft.step(m);
+    this.dirty.add(dest);
+  }
+
+  private linkUp(from: NodeId, to: NodeId): boolean {
+    const a = this.nodes[from - 1]!;
+    const b = this.nodes[to - 1]!;
+    return a.connected && b.connected && a.group === b.group && !this.blocked.has((from - 1) * 1000 + (to - 1));
+  }
+
+  private flushDirty(): void {
+    for (const n of this.dirty) if (n.raft) this.flush(n, n.raft);
+    this.dirty.clear();
+  }
+
+  /** The driver loop of a real node, in its obligatory order: persist → send → apply → advance. */
+  private flush(n: SimNode, r: Raft): void {
+    while (r.hasReady()) {
+      const rd = r.ready();
+      this.checkReady(n, r, rd);
+      n.storage.save(rd.hardState, rd.entries);
+      for (const m of rd.messages) this.transmit(m);
+      for (const e of rd.committedEntries) this.apply(n, e);
+      r.advance(rd);
+    }
+  }
+
+  private transmit(m: Message): void {
+    const reply = isResponse(m.type);
+    if (!reply) this.rpcCount++;
+    this.bytes += MESSAGE_HEADER_BYTES;
+    for (const e of m.entries) this.bytes += ENTRY_HEADER_BYTES + e.data.length;
+    if (!this.linkUp(m.from, m.to)) return;
+    const rng = this.netRng;
+    let delay = 1;
+    if (!this.faults.reliable) {
+      if (rng.int(1000) < 100) return;
+      delay = rng.int(27);
+    }
+    if (reply && this.faults.longReordering && rng.int(900) < 600) delay = 200 + rng.int(1 + rng.int(2000));
+    const incarnation = this.nodes[m.to - 1]!.incarnation;
+    this.queue.push(this.now + delay, { kind: 'deliver', msg: m, incarnation });
+    if (this.faults.duplicateRate > 0 && rng.next() < this.faults.duplicateRate) {
+      this.queue.push(this.now + delay + rng.int(50), { kind: 'deliver', msg: m, incarnation });
+    }
+  }
+
+  private apply(n: SimNode, e: Entry): void {
+    if (e.index !== n.lastApplied + 1) {
+      throw new SimFailure(`n${n.id} applied index ${e.index} after ${n.lastApplied}: out of order`);
+    }
+    const first = this.committed[e.index];
+    if (!first) this.committed[e.index] = e;
+    else if (!sameEntry(first, e)) {
+      throw new SimFailure(
+        `n${n.id} applied ${describe(e)} at index ${e.index} where another node applied ${describe(first)}`,
+      );
+    }
+    n.lastApplied = e.index;
+    n.applied[e.index] = e.type === 'noop' ? NOOP : decoder.decode(e.data);
+  }
+
+  /** Safety invariants visible in one Ready: Election Safety, Leader Completeness, Log Matching. */
+  private checkReady(n: SimNode, r: Raft, rd: Ready): void {
+    if (rd.hardState) this.maxTerm = Math.max(this.maxTerm, rd.hardState.term);
+    for (const e of rd.entries) {
+      const prevTerm = e.index === 1 ? 0 : (r.log.term(e.index - 1) ?? -1);
+      let byTerm = this.seenEntries.get(e.index);
+      if (!byTerm) this.seenEntries.set(e.index, (byTerm = new Map()));
+      const seen = byTerm.get(e.term);
+      if (!seen) byTerm.set(e.term, { entry: e, prevTerm });
+      else if (!sameEntry(seen.entry, e) || seen.prevTerm !== prevTerm) {
+        throw new SimFailure(`log matching: n${n.id} holds a different entry at index ${e.index} term ${e.term}`);
+      }
+    }
+    if (!rd.softState) return;
+    this.log(`n${n.id} ${rd.softState.role} term=${r.term} leader=${rd.softState.leaderId}`);
+    if (rd.softState.role === 'leader') this.onElected(n, r);
+    else if (this.current?.id === n.id && this.current.term === r.term) this.noteLeaderLoss(n);
+  }
+
+  private onElected(n: SimNode, r: Raft): void {
+    const other = this.leaderOfTerm.get(r.term);
+    if (other !== undefined && other !== n.id) {
+      throw new SimFailure(`election safety: n${other} and n${n.id} both leaders of term ${r.term}`);
+    }
+    this.leaderOfTerm.set(r.term, n.id);
+    for (let i = 1; i < this.committed.length; i++) {
+      const c = this.committed[i]!;
+      const mine = r.log.entry(i);
+      if (!mine || !sameEntry(mine, c)) {
+        throw new SimFailure(`leader completeness: n${n.id} leads term ${r.term} without committed entry ${i}`);
+      }
+    }
+    if (this.leaderLostAt !== undefined) {
+      this.worstElectionMs = Math.max(this.worstElectionMs, this.now - this.leaderLostAt);
+      this.leaderLostAt = undefined;
+    }
+    this.current = { id: n.id, term: r.term };
+  }
+
+  /** Starts the election clock when the leader everyone follows becomes unusable. */
+  private noteLeaderLoss(n: SimNode): void {
+    if (this.current?.id !== n.id) return;
+    this.leaderLostAt ??= this.now;
+    this.current = undefined;
+  }
+}
+
+function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.term !== b.term || a.type !== b.type || a.data.length !== b.data.length) return false;
+  if (a.data === b.data) return true;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
+}
+
+function describe(e: Entry): string {
+  return `{term ${e.term}, ${e.type === 'noop' ? 'noop' : JSON.stringify(decoder.decode(e.data)).slice(0, 40)}}`;
+}
+
+function formatMessage(m: Message): string {
+  const parts = [`n${m.from}->n${m.to} ${m.type} t${m.term}`];
+  if (m.type !== 'heartbeat' && m.type !== 'heartbeatResp') parts.push(`i${m.index} lt${m.logTerm}`);
+  if (m.entries.length > 0) parts.push(`ents ${m.entries[0]!.index}..${m.entries[m.entries.length - 1]!.index}`);
+  if (m.commit) parts.push(`c${m.commit}`);
+  if (m.reject) parts.push(`REJECT hint ${m.rejectHint}`);
+  return parts.join(' ');
+}

@@ -1,0 +1,53 @@
+import { Harness } from './harness.js';
+import { findScenario } from './scenarios.js';
+import type { SimOptions } from './cluster.js';
+
+export interface RunResult {
+  scenario: string;
+  seed: number;
+  ok: boolean;
+  error?: string;
+  trace?: string[];
+  virtualMs: number;
+  wallMs: number;
+  worstElectionMs: number;
+  maxTerm: number;
+}
+
+/** Runs one scenario under one seed; the same (scenario, seed, overrides) always replays the same run. */
+export function runScenario(name: string, seed: number, overrides: Partial<SimOptions> = {}): RunResult {
+  const scenario = findScenario(name);
+  const started = performance.now();
+  const h = new Harness({ nodes: scenario.nodes, seed, ...scenario.options, ...overrides });
+  const result = (ok: boolean, error?: string): RunResult => ({
+    scenario: name,
+    seed,
+    ok,
+    error,
+    trace: ok ? undefined : h.sim.recentTrace(),
+    virtualMs: h.sim.now,
+    wallMs: performance.now() - started,
+    worstElectionMs: h.sim.worstElectionMs,
+    maxTerm: h.sim.maxTerm,
+  });
+  try {
+    scenario.run(h);
+    return result(true);
+  } catch (e) {
+    return result(false, e instanceof Error ? (e.stack ?? e.message) : String(e));
+  }
+}
+
+export function replayCommand(r: Pick<RunResult, 'scenario' | 'seed'>): string {
+  return `npm run soak -- --scenario ${r.scenario} --seed ${r.seed}`;
+}
+
+export function formatFailure(r: RunResult): string {
+  return [
+    `FAIL ${r.scenario} seed=${r.seed} at ${r.virtualMs} ms virtual`,
+    `  ${r.error}`,
+    `  last events:`,
+    ...(r.trace ?? []).slice(-60).map((l) => `    ${l}`),
+    `  replay: ${replayCommand(r)}`,
+  ].join('\n');
+}
