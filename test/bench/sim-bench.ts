@@ -13,7 +13,7 @@ for (let rep = 0; rep < 5; rep++) {
   let wall = 0;
   virtualMs = 0;
   for (const s of lab) {
-    const r = runScenario(s.name, seed);
+    const r = await runScenario(s.name, seed);
     if (!r.ok) throw new Error(`${s.name} failed under seed ${seed}: ${r.error}`);
     wall += r.wallMs;
     virtualMs += r.virtualMs;

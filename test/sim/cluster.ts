@@ -3,6 +3,7 @@ import { seededRng } from '../../src/raft/core/rng.js';
 import { isResponse, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/core/types.js';
 import { MemoryStorage } from '../../src/raft/storage/storage.js';
 import { EventQueue } from './event-queue.js';
+import type { LabCluster } from './harness.js';
 
 /** A broken promise of the protocol or of a scenario; the run that raised it is a replayable bug report. */
 export class SimFailure extends Error {
@@ -63,7 +64,7 @@ export class SimNode {
  * seed. Every Ready is checked against the safety invariants as it happens; the first violation
  * throws a SimFailure.
  */
-export class SimCluster {
+export class SimCluster implements LabCluster {
   now = 0;
   readonly nodes: SimNode[];
   readonly faults: NetworkFaults = { reliable: true, longReordering: false, duplicateRate: 0 };
@@ -216,8 +217,24 @@ export class SimCluster {
 
   // ---- observation --------------------------------------------------------------------------
 
+  get n(): number {
+    return this.nodes.length;
+  }
+
   alive(i: number): boolean {
     return this.nodes[i]!.raft !== undefined;
+  }
+
+  term(i: number): number {
+    return this.nodes[i]!.raft?.term ?? -1;
+  }
+
+  isLeader(i: number): boolean {
+    return this.nodes[i]!.raft?.role === 'leader';
+  }
+
+  applied(i: number): readonly (string | undefined)[] {
+    return this.nodes[i]!.applied;
   }
 
   connected(i: number): boolean {

@@ -2,9 +2,11 @@
  * A 3-node cluster in the simulator, narrated: elections, commits, a leader crash and its
  * recovery, on virtual time (so it runs in a blink). `make run` shows this until kv-server exists.
  */
+import { SimCluster } from './cluster.js';
 import { Harness } from './harness.js';
 
-const h = new Harness({ nodes: 3, seed: Number(process.argv[2] ?? 7) });
+const seed = Number(process.argv[2] ?? 7);
+const h = new Harness(new SimCluster({ nodes: 3, seed }), seed);
 h.sim.observer = (line) => {
   if (/leader|crash|restart/.test(line)) console.log(line);
 };
@@ -17,19 +19,19 @@ const showCommits = (): void => {
   }
 };
 
-console.log(`raftkv simulated cluster: 3 nodes on virtual time, seed ${process.argv[2] ?? 7}`);
-h.checkOneLeader();
+console.log(`raftkv simulated cluster: 3 nodes on virtual time, seed ${seed}`);
+await h.checkOneLeader();
 for (let k = 1; k <= 3; k++) {
-  h.one(`set x=${k}`, 3);
+  await h.one(`set x=${k}`, 3);
   showCommits();
 }
-const leader = h.checkOneLeader();
+const leader = await h.checkOneLeader();
 console.log(`${String(h.sim.now).padStart(7)}ms -- crashing the leader n${leader + 1}`);
-h.crash(leader);
-h.one('set y=after-failover', 2, true);
+await h.crash(leader);
+await h.one('set y=after-failover', 2, true);
 showCommits();
-h.start(leader);
+await h.start(leader);
 h.connect(leader);
-h.one('set z=all-three', 3, true);
+await h.one('set z=all-three', 3, true);
 showCommits();
 console.log(`the restarted node n${leader + 1} caught up: it applied ${h.sim.nodes[leader]!.lastApplied} entries`);

@@ -1,23 +1,51 @@
 import { seededRng } from '../../src/raft/core/rng.js';
-import { SimCluster, SimFailure, type SimOptions } from './cluster.js';
+import { SimCluster, SimFailure } from './cluster.js';
 
 /** The lab's RaftElectionTimeout: the unit its tests sleep in (our own election timeout is shorter). */
 export const LAB_ELECTION_TIMEOUT = 1000;
 
 /**
- * The Raft lab's test configuration (config.go) re-expressed on the simulator: servers are
- * 0-based, "up" means alive and connected, crash() also disconnects and start() restarts a
- * server still disconnected, as in the lab.
+ * What the lab's checks need from a cluster, simulated or real: servers are 0-based, and an
+ * applied log records every command a server's state machine has applied, by index.
+ */
+export interface LabCluster {
+  readonly n: number;
+  /** Milliseconds on the cluster's clock (virtual in the simulator). */
+  readonly now: number;
+  sleep(ms: number): void | Promise<void>;
+  alive(i: number): boolean;
+  connected(i: number): boolean;
+  connect(i: number): void;
+  disconnect(i: number): void;
+  crash(i: number): void | Promise<void>;
+  restart(i: number): void | Promise<void>;
+  propose(i: number, cmd: string): { ok: boolean; index: number; term: number };
+  term(i: number): number;
+  isLeader(i: number): boolean;
+  applied(i: number): readonly (string | undefined)[];
+}
+
+/**
+ * The Raft lab's test configuration (config.go), written once over a LabCluster: "up" means
+ * alive and connected, crash() also disconnects, and start() restarts a server still
+ * disconnected, as in the lab.
  */
 export class Harness {
-  readonly sim: SimCluster;
   readonly n: number;
   private readonly rng;
 
-  constructor(options: SimOptions) {
-    this.sim = new SimCluster(options);
-    this.n = options.nodes;
-    this.rng = seededRng(options.seed ^ 0xa11ce);
+  constructor(
+    readonly cluster: LabCluster,
+    seed: number,
+  ) {
+    this.n = cluster.n;
+    this.rng = seededRng(seed ^ 0xa11ce);
+  }
+
+  /** The simulator behind this harness, for scenarios that need its fault injection. */
+  get sim(): SimCluster {
+    if (!(this.cluster instanceof SimCluster)) throw new Error('this scenario needs the simulator');
+    return this.cluster;
   }
 
   /** Scenario randomness, from the run's seed. */
@@ -29,33 +57,45 @@ export class Harness {
     throw new SimFailure(message);
   }
 
-  sleep(ms: number): void {
-    this.sim.sleep(ms);
+  async sleep(ms: number): Promise<void> {
+    await this.cluster.sleep(ms);
+  }
+
+  get now(): number {
+    return this.cluster.now;
   }
 
   up(i: number): boolean {
-    return this.sim.alive(i) && this.sim.connected(i);
+    return this.cluster.alive(i) && this.cluster.connected(i);
+  }
+
+  alive(i: number): boolean {
+    return this.cluster.alive(i);
+  }
+
+  connected(i: number): boolean {
+    return this.cluster.connected(i);
   }
 
   connect(i: number): void {
-    this.sim.connect(i);
+    this.cluster.connect(i);
   }
 
   disconnect(i: number): void {
-    this.sim.disconnect(i);
+    this.cluster.disconnect(i);
   }
 
-  crash(i: number): void {
-    this.sim.disconnect(i);
-    this.sim.crash(i);
+  async crash(i: number): Promise<void> {
+    this.cluster.disconnect(i);
+    await this.cluster.crash(i);
   }
 
-  start(i: number): void {
-    this.sim.restart(i);
+  async start(i: number): Promise<void> {
+    await this.cluster.restart(i);
   }
 
   propose(i: number, cmd: string): { ok: boolean; index: number; term: number } {
-    return this.sim.propose(i, cmd);
+    return this.cluster.propose(i, cmd);
   }
 
   setUnreliable(unreliable: boolean): void {
@@ -67,17 +107,17 @@ export class Harness {
   }
 
   term(i: number): number {
-    return this.sim.nodes[i]!.raft?.term ?? -1;
+    return this.cluster.term(i);
   }
 
   isLeader(i: number): boolean {
-    return this.sim.nodes[i]!.raft?.role === 'leader';
+    return this.cluster.isLeader(i);
   }
 
   /** Polls for a single leader among the up servers for up to ~5 s; returns it. */
-  checkOneLeader(): number {
+  async checkOneLeader(): Promise<number> {
     for (let iter = 0; iter < 10; iter++) {
-      this.sleep(450 + this.rand(100));
+      await this.sleep(450 + this.rand(100));
       const leaders = new Map<number, number[]>();
       for (let i = 0; i < this.n; i++) {
         if (this.up(i) && this.isLeader(i)) {
@@ -115,8 +155,8 @@ export class Harness {
   nCommitted(index: number): { count: number; cmd: string | undefined } {
     let count = 0;
     let cmd: string | undefined;
-    for (const node of this.sim.nodes) {
-      const v = node.applied[index];
+    for (let i = 0; i < this.n; i++) {
+      const v = this.cluster.applied(i)[index];
       if (v === undefined) continue;
       if (count > 0 && v !== cmd) this.fail(`committed values do not match: index ${index}, ${cmd}, ${v}`);
       count++;
@@ -126,8 +166,8 @@ export class Harness {
   }
 
   /** Proposes cmd and waits until `expected` servers committed it; returns its index. */
-  one(cmd: string, expected: number, retry = false): number {
-    return this.oneMany([cmd], expected, retry)[0]!;
+  async one(cmd: string, expected: number, retry = false): Promise<number> {
+    return (await this.oneMany([cmd], expected, retry))[0]!;
   }
 
   /**
@@ -135,11 +175,11 @@ export class Harness {
    * proposed to some leader and re-proposed (if retry) when not committed within 2 s; all must
    * be committed on `expected` servers within 10 s.
    */
-  oneMany(cmds: string[], expected: number, retry = false): number[] {
-    const t0 = this.sim.now;
+  async oneMany(cmds: string[], expected: number, retry = false): Promise<number[]> {
+    const t0 = this.now;
     const pending = cmds.map((cmd) => ({ cmd, index: -1, since: 0, done: false }));
     let starts = 0;
-    while (this.sim.now - t0 < 10_000) {
+    while (this.now - t0 < 10_000) {
       let waiting = false;
       let leaderless = false;
       for (const p of pending) {
@@ -151,7 +191,7 @@ export class Harness {
             p.done = true;
             continue;
           }
-          if (this.sim.now - p.since < 2000) continue;
+          if (this.now - p.since < 2000) continue;
           if (!retry) this.fail(`one(${p.cmd}) failed to reach agreement`);
         }
         p.index = -1;
@@ -161,27 +201,27 @@ export class Harness {
           const r = this.propose(starts, p.cmd);
           if (r.ok) {
             p.index = r.index;
-            p.since = this.sim.now;
+            p.since = this.now;
           }
         }
         if (p.index < 0) leaderless = true;
       }
       if (!waiting) return pending.map((p) => p.index);
-      this.sleep(leaderless ? 50 : 20);
+      await this.sleep(leaderless ? 50 : 20);
     }
     const late = pending.filter((p) => !p.done).map((p) => p.cmd);
     this.fail(`one(${late.join(',')}) failed to reach agreement within 10 s`);
   }
 
   /** Waits for at least n servers to commit index; undefined if some server moved past startTerm. */
-  wait(index: number, n: number, startTerm: number): string | undefined {
+  async wait(index: number, n: number, startTerm: number): Promise<string | undefined> {
     let to = 10;
     for (let iter = 0; iter < 30; iter++) {
       if (this.nCommitted(index).count >= n) break;
-      this.sleep(to);
+      await this.sleep(to);
       if (to < 1000) to *= 2;
       if (startTerm > -1) {
-        for (let i = 0; i < this.n; i++) if (this.sim.alive(i) && this.term(i) > startTerm) return undefined;
+        for (let i = 0; i < this.n; i++) if (this.alive(i) && this.term(i) > startTerm) return undefined;
       }
     }
     const { count, cmd } = this.nCommitted(index);
@@ -191,6 +231,8 @@ export class Harness {
 
   /** The highest index any server has applied. */
   maxApplied(): number {
-    return Math.max(...this.sim.nodes.map((n) => n.applied.length - 1), 0);
+    let max = 0;
+    for (let i = 0; i < this.n; i++) max = Math.max(max, this.cluster.applied(i).length - 1);
+    return max;
   }
 }

@@ -1,6 +1,6 @@
 import { Harness } from './harness.js';
 import { findScenario } from './scenarios.js';
-import type { SimOptions } from './cluster.js';
+import { SimCluster, type SimOptions } from './cluster.js';
 
 export interface RunResult {
   scenario: string;
@@ -15,23 +15,24 @@ export interface RunResult {
 }
 
 /** Runs one scenario under one seed; the same (scenario, seed, overrides) always replays the same run. */
-export function runScenario(name: string, seed: number, overrides: Partial<SimOptions> = {}): RunResult {
+export async function runScenario(name: string, seed: number, overrides: Partial<SimOptions> = {}): Promise<RunResult> {
   const scenario = findScenario(name);
   const started = performance.now();
-  const h = new Harness({ nodes: scenario.nodes, seed, ...scenario.options, ...overrides });
+  const sim = new SimCluster({ nodes: scenario.nodes, seed, ...scenario.options, ...overrides });
+  const h = new Harness(sim, seed);
   const result = (ok: boolean, error?: string): RunResult => ({
     scenario: name,
     seed,
     ok,
     error,
-    trace: ok ? undefined : h.sim.recentTrace(),
-    virtualMs: h.sim.now,
+    trace: ok ? undefined : sim.recentTrace(),
+    virtualMs: sim.now,
     wallMs: performance.now() - started,
-    worstElectionMs: h.sim.worstElectionMs,
-    maxTerm: h.sim.maxTerm,
+    worstElectionMs: sim.worstElectionMs,
+    maxTerm: sim.maxTerm,
   });
   try {
-    scenario.run(h);
+    await scenario.run(h);
     return result(true);
   } catch (e) {
     return result(false, e instanceof Error ? (e.stack ?? e.message) : String(e));

@@ -7,7 +7,7 @@ export interface Scenario {
   suite: '2A' | '2B' | '2C' | 'ours';
   nodes: number;
   options?: Partial<SimOptions>;
-  run(h: Harness): void;
+  run(h: Harness): Promise<void>;
 }
 
 const rc = (h: Harness): string => `c${h.rand(1_000_000_000)}`;
@@ -18,15 +18,15 @@ const InitialElection: Scenario = {
   name: 'InitialElection',
   suite: '2A',
   nodes: 3,
-  run(h) {
-    h.checkOneLeader();
-    h.sleep(50);
+  async run(h) {
+    await h.checkOneLeader();
+    await h.sleep(50);
     const term1 = h.checkTerms();
     if (term1 < 1) h.fail(`term is ${term1}, but should be at least 1`);
-    h.sleep(2 * ET);
+    await h.sleep(2 * ET);
     const term2 = h.checkTerms();
     if (term1 !== term2) h.fail(`term changed from ${term1} to ${term2} with no failures`);
-    h.checkOneLeader();
+    await h.checkOneLeader();
   },
 };
 
@@ -34,20 +34,20 @@ const ReElection: Scenario = {
   name: 'ReElection',
   suite: '2A',
   nodes: 3,
-  run(h) {
-    const leader1 = h.checkOneLeader();
+  async run(h) {
+    const leader1 = await h.checkOneLeader();
     h.disconnect(leader1);
-    h.checkOneLeader();
+    await h.checkOneLeader();
     h.connect(leader1);
-    const leader2 = h.checkOneLeader();
+    const leader2 = await h.checkOneLeader();
     h.disconnect(leader2);
     h.disconnect((leader2 + 1) % 3);
-    h.sleep(2 * ET);
+    await h.sleep(2 * ET);
     h.checkNoLeader();
     h.connect((leader2 + 1) % 3);
-    h.checkOneLeader();
+    await h.checkOneLeader();
     h.connect(leader2);
-    h.checkOneLeader();
+    await h.checkOneLeader();
   },
 };
 
@@ -55,15 +55,15 @@ const ManyElections: Scenario = {
   name: 'ManyElections',
   suite: '2A',
   nodes: 7,
-  run(h) {
-    h.checkOneLeader();
+  async run(h) {
+    await h.checkOneLeader();
     for (let iter = 0; iter < 10; iter++) {
       const out = [h.rand(7), h.rand(7), h.rand(7)];
       out.forEach((i) => h.disconnect(i));
-      h.checkOneLeader();
+      await h.checkOneLeader();
       out.forEach((i) => h.connect(i));
     }
-    h.checkOneLeader();
+    await h.checkOneLeader();
   },
 };
 
@@ -73,12 +73,12 @@ const BasicAgree: Scenario = {
   name: 'BasicAgree',
   suite: '2B',
   nodes: 3,
-  run(h) {
+  async run(h) {
     let last = 0;
     for (let k = 1; k <= 3; k++) {
       const { count } = h.nCommitted(last + 1);
       if (count > 0) h.fail('some have committed before start()');
-      const index = h.one(String(k * 100), 3);
+      const index = await h.one(String(k * 100), 3);
       if (index <= last) h.fail(`got index ${index} after ${last}`);
       last = index;
     }
@@ -89,13 +89,13 @@ const RPCBytes: Scenario = {
   name: 'RPCBytes',
   suite: '2B',
   nodes: 3,
-  run(h) {
-    h.one('99', 3);
+  async run(h) {
+    await h.one('99', 3);
     const bytes0 = h.sim.bytes;
     let sent = 0;
     for (let k = 0; k < 10; k++) {
       const cmd = `${k}:`.padEnd(5000, String.fromCharCode(97 + h.rand(26)));
-      h.one(cmd, 3);
+      await h.one(cmd, 3);
       sent += cmd.length;
     }
     const got = h.sim.bytes - bytes0;
@@ -108,19 +108,19 @@ const FollowerFailure: Scenario = {
   name: 'FollowerFailure',
   suite: '2B',
   nodes: 3,
-  run(h) {
-    h.one('101', 3);
-    const leader1 = h.checkOneLeader();
+  async run(h) {
+    await h.one('101', 3);
+    const leader1 = await h.checkOneLeader();
     h.disconnect((leader1 + 1) % 3);
-    h.one('102', 2);
-    h.sleep(ET);
-    h.one('103', 2);
-    const leader2 = h.checkOneLeader();
+    await h.one('102', 2);
+    await h.sleep(ET);
+    await h.one('103', 2);
+    const leader2 = await h.checkOneLeader();
     h.disconnect((leader2 + 1) % 3);
     h.disconnect((leader2 + 2) % 3);
     const r = h.propose(leader2, '104');
     if (!r.ok) h.fail('leader rejected start()');
-    h.sleep(2 * ET);
+    await h.sleep(2 * ET);
     if (h.nCommitted(r.index).count > 0) h.fail(`${h.nCommitted(r.index).count} committed but no majority`);
   },
 };
@@ -129,17 +129,17 @@ const LeaderFailure: Scenario = {
   name: 'LeaderFailure',
   suite: '2B',
   nodes: 3,
-  run(h) {
-    h.one('101', 3);
-    const leader1 = h.checkOneLeader();
+  async run(h) {
+    await h.one('101', 3);
+    const leader1 = await h.checkOneLeader();
     h.disconnect(leader1);
-    h.one('102', 2);
-    h.sleep(ET);
-    const last = h.one('103', 2);
-    const leader2 = h.checkOneLeader();
+    await h.one('102', 2);
+    await h.sleep(ET);
+    const last = await h.one('103', 2);
+    const leader2 = await h.checkOneLeader();
     h.disconnect(leader2);
     for (let i = 0; i < 3; i++) h.propose(i, '104');
-    h.sleep(2 * ET);
+    await h.sleep(2 * ET);
     if (h.maxApplied() > last) h.fail(`entry ${h.maxApplied()} committed with only one server connected`);
   },
 };
@@ -148,15 +148,15 @@ const FailAgree: Scenario = {
   name: 'FailAgree',
   suite: '2B',
   nodes: 3,
-  run(h) {
-    h.one('101', 3);
-    const leader = h.checkOneLeader();
+  async run(h) {
+    await h.one('101', 3);
+    const leader = await h.checkOneLeader();
     h.disconnect((leader + 1) % 3);
-    for (const c of ['102', '103', '104', '105']) h.one(c, 2);
+    for (const c of ['102', '103', '104', '105']) await h.one(c, 2);
     h.connect((leader + 1) % 3);
-    h.one('106', 3);
-    h.sleep(ET);
-    h.one('107', 3);
+    await h.one('106', 3, true);
+    await h.sleep(ET);
+    await h.one('107', 3, true);
   },
 };
 
@@ -164,18 +164,18 @@ const FailNoAgree: Scenario = {
   name: 'FailNoAgree',
   suite: '2B',
   nodes: 5,
-  run(h) {
-    h.one('10', 5);
-    const leader = h.checkOneLeader();
+  async run(h) {
+    await h.one('10', 5);
+    const leader = await h.checkOneLeader();
     for (let k = 1; k <= 3; k++) h.disconnect((leader + k) % 5);
     const r = h.propose(leader, '20');
     if (!r.ok) h.fail('leader rejected start()');
-    h.sleep(2 * ET);
+    await h.sleep(2 * ET);
     if (h.nCommitted(r.index).count > 0) h.fail(`${h.nCommitted(r.index).count} committed but no majority`);
     for (let k = 1; k <= 3; k++) h.connect((leader + k) % 5);
-    const leader2 = h.checkOneLeader();
+    const leader2 = await h.checkOneLeader();
     if (!h.propose(leader2, '30').ok) h.fail('leader2 rejected start()');
-    h.one('1000', 5);
+    await h.one('1000', 5, true);
   },
 };
 
@@ -183,10 +183,10 @@ const ConcurrentStarts: Scenario = {
   name: 'ConcurrentStarts',
   suite: '2B',
   nodes: 3,
-  run(h) {
+  async run(h) {
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (attempt > 0) h.sleep(3000);
-      const leader = h.checkOneLeader();
+      if (attempt > 0) await h.sleep(3000);
+      const leader = await h.checkOneLeader();
       const first = h.propose(leader, '1');
       if (!first.ok) continue;
       const cmds = [0, 1, 2, 3, 4].map((i) => String(100 + i));
@@ -195,7 +195,7 @@ const ConcurrentStarts: Scenario = {
       let termChanged = false;
       const seen: string[] = [];
       for (const { r } of started) {
-        const v = h.wait(r.index, 3, first.term);
+        const v = await h.wait(r.index, 3, first.term);
         if (v === undefined) {
           termChanged = true;
           break;
@@ -214,18 +214,18 @@ const Rejoin: Scenario = {
   name: 'Rejoin',
   suite: '2B',
   nodes: 3,
-  run(h) {
-    h.one('101', 3);
-    const leader1 = h.checkOneLeader();
+  async run(h) {
+    await h.one('101', 3, true);
+    const leader1 = await h.checkOneLeader();
     h.disconnect(leader1);
     for (const c of ['102', '103', '104']) h.propose(leader1, c);
-    h.one('103', 2);
-    const leader2 = h.checkOneLeader();
+    await h.one('103', 2, true);
+    const leader2 = await h.checkOneLeader();
     h.disconnect(leader2);
     h.connect(leader1);
-    h.one('104', 2);
+    await h.one('104', 2, true);
     h.connect(leader2);
-    h.one('105', 3);
+    await h.one('105', 3, true);
   },
 };
 
@@ -233,29 +233,29 @@ const Backup: Scenario = {
   name: 'Backup',
   suite: '2B',
   nodes: 5,
-  run(h) {
-    h.one(rc(h), 5);
-    const leader1 = h.checkOneLeader();
+  async run(h) {
+    await h.one(rc(h), 5, true);
+    const leader1 = await h.checkOneLeader();
     for (const k of [2, 3, 4]) h.disconnect((leader1 + k) % 5);
     for (let i = 0; i < 50; i++) h.propose(leader1, rc(h));
-    h.sleep(ET / 2);
+    await h.sleep(ET / 2);
     h.disconnect(leader1);
     h.disconnect((leader1 + 1) % 5);
     for (const k of [2, 3, 4]) h.connect((leader1 + k) % 5);
-    for (let i = 0; i < 50; i++) h.one(rc(h), 3);
-    const leader2 = h.checkOneLeader();
+    for (let i = 0; i < 50; i++) await h.one(rc(h), 3, true);
+    const leader2 = await h.checkOneLeader();
     let other = (leader1 + 2) % 5;
     if (leader2 === other) other = (leader2 + 1) % 5;
     h.disconnect(other);
     for (let i = 0; i < 50; i++) h.propose(leader2, rc(h));
-    h.sleep(ET / 2);
+    await h.sleep(ET / 2);
     for (let i = 0; i < 5; i++) h.disconnect(i);
     h.connect(leader1);
     h.connect((leader1 + 1) % 5);
     h.connect(other);
-    for (let i = 0; i < 50; i++) h.one(rc(h), 3);
+    for (let i = 0; i < 50; i++) await h.one(rc(h), 3, true);
     for (let i = 0; i < 5; i++) h.connect(i);
-    h.one(rc(h), 5);
+    await h.one(rc(h), 5, true);
   },
 };
 
@@ -264,15 +264,15 @@ const Count: Scenario = {
   name: 'Count',
   suite: '2B',
   nodes: 3,
-  run(h) {
-    h.checkOneLeader();
+  async run(h) {
+    await h.checkOneLeader();
     const total1 = h.sim.rpcCount;
     if (total1 > 30 || total1 < 1) h.fail(`too many or few RPCs (${total1}) to elect initial leader`);
     let total2 = 0;
     let success = false;
     for (let attempt = 0; attempt < 5 && !success; attempt++) {
-      if (attempt > 0) h.sleep(3000);
-      const leader = h.checkOneLeader();
+      if (attempt > 0) await h.sleep(3000);
+      const leader = await h.checkOneLeader();
       const before = h.sim.rpcCount;
       const start = h.propose(leader, '1');
       if (!start.ok) continue;
@@ -287,7 +287,7 @@ const Count: Scenario = {
       }
       if (termChanged) continue;
       for (let i = 1; i < iters + 1; i++) {
-        if (h.wait(started[i - 1]!.index, 3, start.term) === undefined) termChanged = true;
+        if (await h.wait(started[i - 1]!.index, 3, start.term) === undefined) termChanged = true;
       }
       if (termChanged) continue;
       total2 = h.sim.rpcCount - before;
@@ -296,7 +296,7 @@ const Count: Scenario = {
     }
     if (!success) h.fail('term changed too often');
     const total3Start = h.sim.rpcCount;
-    h.sleep(ET);
+    await h.sleep(ET);
     const idle = h.sim.rpcCount - total3Start;
     if (idle > 3 * 20) h.fail(`too many RPCs (${idle}) for 1 second of idleness`);
   },
@@ -304,8 +304,8 @@ const Count: Scenario = {
 
 // ---- 2C: persistence --------------------------------------------------------------------------
 
-const restartAll = (h: Harness): void => {
-  for (let i = 0; i < h.n; i++) h.start(i);
+const restartAll = async (h: Harness): Promise<void> => {
+  for (let i = 0; i < h.n; i++) await h.start(i);
   for (let i = 0; i < h.n; i++) {
     h.disconnect(i);
     h.connect(i);
@@ -316,27 +316,27 @@ const Persist1: Scenario = {
   name: 'Persist1',
   suite: '2C',
   nodes: 3,
-  run(h) {
-    h.one('11', 3);
-    restartAll(h);
-    h.one('12', 3);
-    const leader1 = h.checkOneLeader();
+  async run(h) {
+    await h.one('11', 3, true);
+    await restartAll(h);
+    await h.one('12', 3, true);
+    const leader1 = await h.checkOneLeader();
     h.disconnect(leader1);
-    h.start(leader1);
+    await h.start(leader1);
     h.connect(leader1);
-    h.one('13', 3);
-    const leader2 = h.checkOneLeader();
+    await h.one('13', 3, true);
+    const leader2 = await h.checkOneLeader();
     h.disconnect(leader2);
-    const i14 = h.one('14', 2);
-    h.start(leader2);
+    const i14 = await h.one('14', 2, true);
+    await h.start(leader2);
     h.connect(leader2);
-    h.wait(i14, 3, -1);
-    const i3 = (h.checkOneLeader() + 1) % 3;
+    await h.wait(i14, 3, -1);
+    const i3 = (await h.checkOneLeader() + 1) % 3;
     h.disconnect(i3);
-    h.one('15', 2);
-    h.start(i3);
+    await h.one('15', 2, true);
+    await h.start(i3);
     h.connect(i3);
-    h.one('16', 3);
+    await h.one('16', 3, true);
   },
 };
 
@@ -344,29 +344,29 @@ const Persist2: Scenario = {
   name: 'Persist2',
   suite: '2C',
   nodes: 5,
-  run(h) {
+  async run(h) {
     let index = 1;
     for (let iters = 0; iters < 5; iters++) {
-      h.one(String(10 + index++), 5);
-      const leader1 = h.checkOneLeader();
+      await h.one(String(10 + index++), 5, true);
+      const leader1 = await h.checkOneLeader();
       h.disconnect((leader1 + 1) % 5);
       h.disconnect((leader1 + 2) % 5);
-      h.one(String(10 + index++), 3);
+      await h.one(String(10 + index++), 3, true);
       h.disconnect(leader1);
       h.disconnect((leader1 + 3) % 5);
       h.disconnect((leader1 + 4) % 5);
       for (const k of [1, 2]) {
-        h.start((leader1 + k) % 5);
+        await h.start((leader1 + k) % 5);
         h.connect((leader1 + k) % 5);
       }
-      h.sleep(ET);
-      h.start((leader1 + 3) % 5);
+      await h.sleep(ET);
+      await h.start((leader1 + 3) % 5);
       h.connect((leader1 + 3) % 5);
-      h.one(String(10 + index++), 3);
+      await h.one(String(10 + index++), 3, true);
       h.connect((leader1 + 4) % 5);
       h.connect(leader1);
     }
-    h.one('1000', 5);
+    await h.one('1000', 5, true);
   },
 };
 
@@ -374,20 +374,20 @@ const Persist3: Scenario = {
   name: 'Persist3',
   suite: '2C',
   nodes: 3,
-  run(h) {
-    h.one('101', 3);
-    const leader = h.checkOneLeader();
+  async run(h) {
+    await h.one('101', 3, true);
+    const leader = await h.checkOneLeader();
     h.disconnect((leader + 2) % 3);
-    h.one('102', 2);
-    h.crash(leader % 3);
-    h.crash((leader + 1) % 3);
+    await h.one('102', 2, true);
+    await h.crash(leader % 3);
+    await h.crash((leader + 1) % 3);
     h.connect((leader + 2) % 3);
-    h.start(leader % 3);
+    await h.start(leader % 3);
     h.connect(leader % 3);
-    h.one('103', 2);
-    h.start((leader + 1) % 3);
+    await h.one('103', 2, true);
+    await h.start((leader + 1) % 3);
     h.connect((leader + 1) % 3);
-    h.one('104', 3);
+    await h.one('104', 3, true);
   },
 };
 
@@ -396,21 +396,21 @@ const Figure8: Scenario = {
   name: 'Figure8',
   suite: '2C',
   nodes: 5,
-  run(h) {
-    h.one(rc(h), 1, true);
+  async run(h) {
+    await h.one(rc(h), 1, true);
     let nup = 5;
     for (let iters = 0; iters < 1000; iters++) {
       let leader = -1;
       for (let i = 0; i < 5; i++) if (h.sim.alive(i) && h.propose(i, rc(h)).ok) leader = i;
-      h.sleep(h.rand(1000) < 100 ? h.rand(ET / 2) : h.rand(13));
+      await h.sleep(h.rand(1000) < 100 ? h.rand(ET / 2) : h.rand(13));
       if (leader !== -1) {
-        h.crash(leader);
+        await h.crash(leader);
         nup--;
       }
       if (nup < 3) {
         const s = h.rand(5);
         if (!h.sim.alive(s)) {
-          h.start(s);
+          await h.start(s);
           h.connect(s);
           nup++;
         }
@@ -418,11 +418,11 @@ const Figure8: Scenario = {
     }
     for (let i = 0; i < 5; i++) {
       if (!h.sim.alive(i)) {
-        h.start(i);
+        await h.start(i);
         h.connect(i);
       }
     }
-    h.one(rc(h), 5, true);
+    await h.one(rc(h), 5, true);
   },
 };
 
@@ -430,13 +430,13 @@ const UnreliableAgree: Scenario = {
   name: 'UnreliableAgree',
   suite: '2C',
   nodes: 5,
-  run(h) {
+  async run(h) {
     h.setUnreliable(true);
     for (let iter = 1; iter < 50; iter++) {
-      h.oneMany([0, 1, 2, 3].map((j) => String(100 * iter + j)).concat(String(iter)), 1, true);
+      await h.oneMany([0, 1, 2, 3].map((j) => String(100 * iter + j)).concat(String(iter)), 1, true);
     }
     h.setUnreliable(false);
-    h.one('100', 5, true);
+    await h.one('100', 5, true);
   },
 };
 
@@ -444,15 +444,15 @@ const Figure8Unreliable: Scenario = {
   name: 'Figure8Unreliable',
   suite: '2C',
   nodes: 5,
-  run(h) {
+  async run(h) {
     h.setUnreliable(true);
-    h.one(String(h.rand(10_000)), 1, true);
+    await h.one(String(h.rand(10_000)), 1, true);
     let nup = 5;
     for (let iters = 0; iters < 1000; iters++) {
       if (iters === 200) h.setLongReordering(true);
       let leader = -1;
       for (let i = 0; i < 5; i++) if (h.propose(i, String(h.rand(10_000))).ok && h.sim.connected(i)) leader = i;
-      h.sleep(h.rand(1000) < 100 ? h.rand(ET / 2) : h.rand(13));
+      await h.sleep(h.rand(1000) < 100 ? h.rand(ET / 2) : h.rand(13));
       if (leader !== -1 && h.rand(1000) < ET / 2) {
         h.disconnect(leader);
         nup--;
@@ -466,7 +466,7 @@ const Figure8Unreliable: Scenario = {
       }
     }
     for (let i = 0; i < 5; i++) h.connect(i);
-    h.one(String(h.rand(10_000)), 5, true);
+    await h.one(String(h.rand(10_000)), 5, true);
   },
 };
 
@@ -474,7 +474,7 @@ const Figure8Unreliable: Scenario = {
  * The lab's churn: three clients propose to whoever will take it while servers are
  * disconnected, crashed and restarted; every value a client saw committed must end up in the log.
  */
-function churn(h: Harness, unreliable: boolean): void {
+async function churn(h: Harness, unreliable: boolean): Promise<void> {
   h.setUnreliable(unreliable);
   let stop = false;
   const committedValues: string[] = [];
@@ -506,27 +506,27 @@ function churn(h: Harness, unreliable: boolean): void {
     if (h.rand(1000) < 200) h.disconnect(h.rand(h.n));
     if (h.rand(1000) < 500) {
       const i = h.rand(h.n);
-      if (!h.sim.alive(i)) h.start(i);
+      if (!h.sim.alive(i)) await h.start(i);
       h.connect(i);
     }
     if (h.rand(1000) < 200) {
       const i = h.rand(h.n);
-      if (h.sim.alive(i)) h.crash(i);
+      if (h.sim.alive(i)) await h.crash(i);
     }
-    h.sleep((ET * 7) / 10);
+    await h.sleep((ET * 7) / 10);
   }
-  h.sleep(ET);
+  await h.sleep(ET);
   h.setUnreliable(false);
   for (let i = 0; i < h.n; i++) {
-    if (!h.sim.alive(i)) h.start(i);
+    if (!h.sim.alive(i)) await h.start(i);
     h.connect(i);
   }
   stop = true;
-  h.sleep(ET);
-  const lastIndex = h.one(rc(h), h.n, true);
+  await h.sleep(ET);
+  const lastIndex = await h.one(rc(h), h.n, true);
   const really = new Set<string>();
   for (let index = 1; index <= lastIndex; index++) {
-    const v = h.wait(index, h.n, -1);
+    const v = await h.wait(index, h.n, -1);
     if (v !== undefined && v !== NOOP) really.add(v);
   }
   for (const v of committedValues) if (!really.has(v)) h.fail(`didn't find a value ${v} a client saw committed`);
@@ -542,20 +542,20 @@ const PreVoteRejoin: Scenario = {
   name: 'PreVoteRejoin',
   suite: 'ours',
   nodes: 5,
-  run(h) {
-    const leader = h.checkOneLeader();
-    h.one(rc(h), 5);
+  async run(h) {
+    const leader = await h.checkOneLeader();
+    await h.one(rc(h), 5);
     const term = h.checkTerms();
     const loner = (leader + 1) % 5;
     h.disconnect(loner);
     for (let k = 0; k < 100; k++) {
-      h.sleep(h.sim.electionTimeoutMs);
-      if (k % 10 === 0) h.one(rc(h), 4);
+      await h.sleep(h.sim.electionTimeoutMs);
+      if (k % 10 === 0) await h.one(rc(h), 4);
     }
     if (h.term(loner) !== term) h.fail(`isolated server raised its term from ${term} to ${h.term(loner)}`);
     h.connect(loner);
-    h.one(rc(h), 5);
-    h.sleep(2 * ET);
+    await h.one(rc(h), 5);
+    await h.sleep(2 * ET);
     if (!h.isLeader(leader)) h.fail(`leader ${leader} was deposed by a rejoining server`);
     const after = h.checkTerms();
     if (after !== term) h.fail(`cluster term changed from ${term} to ${after}`);
@@ -567,23 +567,23 @@ const CheckQuorumStepDown: Scenario = {
   name: 'CheckQuorumStepDown',
   suite: 'ours',
   nodes: 5,
-  run(h) {
-    const leader = h.checkOneLeader();
-    h.one(rc(h), 5);
+  async run(h) {
+    const leader = await h.checkOneLeader();
+    await h.one(rc(h), 5);
     const buddy = (leader + 1) % 5;
     const majority = [2, 3, 4].map((k) => (leader + k) % 5);
     h.sim.partition([leader, buddy], majority);
     const deadline = h.sim.now + 2 * h.sim.electionTimeoutMs + h.sim.tickMs;
-    while (h.isLeader(leader) && h.sim.now < deadline) h.sleep(h.sim.tickMs);
+    while (h.isLeader(leader) && h.sim.now < deadline) await h.sleep(h.sim.tickMs);
     if (h.isLeader(leader)) h.fail(`leader ${leader} still leads ${2 * h.sim.electionTimeoutMs} ms after losing its quorum`);
     const r = h.propose(leader, rc(h));
     if (r.ok) h.fail('a deposed leader accepted a proposal');
-    const leader2 = h.checkOneLeader();
+    const leader2 = await h.checkOneLeader();
     if (!majority.includes(leader2)) h.fail(`new leader ${leader2} is not in the majority`);
-    h.one(rc(h), 3);
+    await h.one(rc(h), 3);
     h.sim.heal();
-    h.one(rc(h), 5);
-    h.checkOneLeader();
+    await h.one(rc(h), 5);
+    await h.checkOneLeader();
     h.checkTerms();
   },
 };
@@ -593,19 +593,19 @@ const PreVoteAsymmetric: Scenario = {
   name: 'PreVoteAsymmetric',
   suite: 'ours',
   nodes: 3,
-  run(h) {
-    const leader = h.checkOneLeader();
-    h.one(rc(h), 3);
+  async run(h) {
+    const leader = await h.checkOneLeader();
+    await h.one(rc(h), 3);
     const term = h.checkTerms();
     const deaf = (leader + 1) % 3;
     // Idle, so the deaf follower's log is as up-to-date as anyone's: only the lease can refuse it.
     h.sim.blockLink(leader, deaf);
-    h.sleep(10 * ET);
-    h.one(rc(h), 2);
+    await h.sleep(10 * ET);
+    await h.one(rc(h), 2);
     if (!h.isLeader(leader)) h.fail(`leader ${leader} was deposed by a follower that cannot hear it`);
     if (h.term(leader) !== term) h.fail(`term rose from ${term} to ${h.term(leader)}`);
     h.sim.heal();
-    h.one(rc(h), 3);
+    await h.one(rc(h), 3);
     if (h.checkTerms() !== term) h.fail('term changed after healing');
   },
 };
@@ -615,19 +615,19 @@ const CheckQuorumDeafLeader: Scenario = {
   name: 'CheckQuorumDeafLeader',
   suite: 'ours',
   nodes: 5,
-  run(h) {
-    const leader = h.checkOneLeader();
-    h.one(rc(h), 5);
+  async run(h) {
+    const leader = await h.checkOneLeader();
+    await h.one(rc(h), 5);
     for (let i = 0; i < 5; i++) if (i !== leader) h.sim.blockLink(i, leader);
-    h.sleep(3 * h.sim.electionTimeoutMs);
+    await h.sleep(3 * h.sim.electionTimeoutMs);
     if (h.isLeader(leader)) h.fail(`deaf leader ${leader} did not step down`);
-    const leader2 = h.checkOneLeader();
-    h.one(rc(h), 4);
+    const leader2 = await h.checkOneLeader();
+    await h.one(rc(h), 4);
     const term = h.term(leader2);
-    h.sleep(5 * ET);
+    await h.sleep(5 * ET);
     if (!h.isLeader(leader2) || h.term(leader2) !== term) h.fail('the new leader was disrupted by the deaf old leader');
     h.sim.heal();
-    h.one(rc(h), 5);
+    await h.one(rc(h), 5);
   },
 };
 
@@ -639,22 +639,22 @@ const PreVoteHigherTermShorterLog: Scenario = {
   name: 'PreVoteHigherTermShorterLog',
   suite: 'ours',
   nodes: 3,
-  run(h) {
-    h.one(rc(h), 3);
-    const leader = h.checkOneLeader();
+  async run(h) {
+    await h.one(rc(h), 3);
+    const leader = await h.checkOneLeader();
     const laggard = (leader + 1) % 3;
     h.disconnect(laggard);
-    const committed = [h.one(rc(h), 2), h.one(rc(h), 2)];
+    const committed = [await h.one(rc(h), 2), await h.one(rc(h), 2)];
     // Give the laggard a term far ahead, as an old-style candidate looping in a partition would have.
-    h.crash(laggard);
+    await h.crash(laggard);
     const st = h.sim.nodes[laggard]!.storage;
     const { hardState } = st.load();
     st.save({ ...hardState, term: hardState.term + 5, vote: 0 }, []);
-    h.start(laggard);
+    await h.start(laggard);
     h.connect(laggard);
-    const leader2 = h.checkOneLeader();
+    const leader2 = await h.checkOneLeader();
     if (leader2 === laggard) h.fail('a server with a shorter log won an election');
-    h.one(rc(h), 3, true);
+    await h.one(rc(h), 3, true);
     for (const i of committed) if (h.nCommitted(i).count < 3) h.fail(`committed entry ${i} not on all servers`);
   },
 };
@@ -668,11 +668,11 @@ const Chaos: Scenario = {
   name: 'Chaos',
   suite: 'ours',
   nodes: 5,
-  run(h) {
+  async run(h) {
     h.sim.faults.duplicateRate = 0.02;
     for (let round = 0; round < 40; round++) {
       h.sim.heal();
-      for (let i = 0; i < h.n; i++) if (!h.sim.alive(i) && h.rand(2) === 0) h.start(i);
+      for (let i = 0; i < h.n; i++) if (!h.sim.alive(i) && h.rand(2) === 0) await h.start(i);
       switch (h.rand(6)) {
         case 0: {
           const cut = 1 + h.rand(h.n - 1);
@@ -697,15 +697,15 @@ const Chaos: Scenario = {
       }
       for (let k = 0; k < 5; k++) {
         for (let i = 0; i < h.n; i++) h.propose(i, rc(h));
-        h.sleep(20 + h.rand(400));
+        await h.sleep(20 + h.rand(400));
       }
     }
     h.sim.heal();
     h.setUnreliable(false);
     h.setLongReordering(false);
     h.sim.faults.duplicateRate = 0;
-    for (let i = 0; i < h.n; i++) if (!h.sim.alive(i)) h.start(i);
-    h.one(rc(h), h.n, true);
+    for (let i = 0; i < h.n; i++) if (!h.sim.alive(i)) await h.start(i);
+    await h.one(rc(h), h.n, true);
   },
 };
 

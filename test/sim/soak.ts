@@ -17,7 +17,7 @@ interface Job {
 
 if (!isMainThread) {
   for (const job of workerData as Job[]) {
-    const r = runScenario(job.scenario, job.seed);
+    const r = await runScenario(job.scenario, job.seed);
     parentPort!.postMessage(r.ok ? { ...r, trace: undefined } : r);
   }
 } else {
@@ -73,10 +73,10 @@ async function main(): Promise<number> {
   return failed > 0 ? 1 : 0;
 }
 
-function replay(names: string[], seed: number): number {
+async function replay(names: string[], seed: number): Promise<number> {
   let failed = 0;
   for (const name of names) {
-    const r = runScenario(name, seed);
+    const r = await runScenario(name, seed);
     if (r.ok) console.log(`PASS ${name} seed=${seed} (${r.virtualMs} ms virtual, ${r.wallMs.toFixed(0)} ms wall, max term ${r.maxTerm})`);
     else {
       failed++;

@@ -518,8 +518,11 @@ export class Raft {
     return true;
   }
 
+  /** `m` is always a fresh literal at the call site, so completing it in place is safe (and cheap). */
   private send(m: Partial<Message> & Pick<Message, 'type' | 'to'>): void {
-    this.msgs.push(message({ ...m, from: this.id, term: m.term ?? this.term }));
+    m.from = this.id;
+    m.term ??= this.term;
+    this.msgs.push(message(m as Parameters<typeof message>[0]));
   }
 }
 
