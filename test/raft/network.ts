@@ -1,6 +1,7 @@
 import { Raft, type RaftConfig } from '../../src/raft/core/raft.js';
 import { seededRng } from '../../src/raft/core/rng.js';
 import type { Entry, Message, NodeId } from '../../src/raft/core/types.js';
+import type { ReadState } from '../../src/raft/core/read-index.js';
 
 /**
  * A tiny synchronous network for unit tests (after etcd's newNetwork): messages are delivered
@@ -10,6 +11,8 @@ import type { Entry, Message, NodeId } from '../../src/raft/core/types.js';
 export class Network {
   readonly nodes = new Map<NodeId, Raft>();
   readonly delivered: Message[] = [];
+  /** Read confirmations produced while delivering, per node. */
+  readonly readStates: { node: NodeId; index: number; ctx: number }[] = [];
   private readonly cut = new Set<string>();
   private dropFilter: ((m: Message) => boolean) | undefined;
 
@@ -38,7 +41,7 @@ export class Network {
   deliverAll(): void {
     for (let rounds = 0; rounds < 10_000; rounds++) {
       const inflight: Message[] = [];
-      for (const r of this.nodes.values()) inflight.push(...drain(r));
+      for (const [id, r] of this.nodes) inflight.push(...drain(r, (rs) => this.readStates.push({ node: id, ...rs })));
       if (inflight.length === 0) return;
       for (const m of inflight) {
         if (this.cut.has(`${m.from}-${m.to}`) || this.dropFilter?.(m)) continue;
@@ -72,11 +75,12 @@ export function newRaft(id: NodeId, peers: NodeId[], cfg: Partial<RaftConfig> = 
 }
 
 /** Takes one node's pending output as if persisted and applied; returns its messages. */
-export function drain(r: Raft): Message[] {
+export function drain(r: Raft, onRead?: (rs: ReadState) => void): Message[] {
   const out: Message[] = [];
   while (r.hasReady()) {
     const rd = r.ready();
     out.push(...rd.messages);
+    if (onRead) rd.readStates.forEach(onRead);
     r.advance(rd);
   }
   return out;

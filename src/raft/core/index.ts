@@ -2,3 +2,4 @@ export { Raft, type RaftConfig, type RaftStatus, type ProposeResult } from './ra
 export { RaftLog, RaftInvariantError } from './log.js';
 export { seededRng } from './rng.js';
 export * from './types.js';
+export type { ReadState } from './read-index.js';

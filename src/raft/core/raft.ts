@@ -1,6 +1,7 @@
 import { ENTRY_OVERHEAD, RaftInvariantError, RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { majorityIndex, tallyVotes } from './quorum.js';
+import { ReadIndexQueue } from './read-index.js';
 import {
   NONE,
   type Entry,
@@ -87,6 +88,9 @@ export class Raft {
    */
   private votes = new Map<NodeId, boolean>();
   private msgs: Message[] = [];
+  /** Leader: reads being confirmed, and reads waiting for the first commit of this term. */
+  private reads: ReadIndexQueue;
+  private readsAwaitingCommit: number[] = [];
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -117,6 +121,7 @@ export class Raft {
     this.term = hs.term;
     this.vote = hs.vote;
     this.prevHardState = hs;
+    this.reads = new ReadIndexQueue(this.id, this.peers.length);
     this.becomeFollower(this.term, NONE);
     this.prevSoftState = this.softState();
   }
@@ -133,6 +138,20 @@ export class Raft {
     if (this.role !== 'leader') return { ok: false, leaderId: this.leaderId };
     const e = this.appendEntry('normal', data);
     return { ok: true, index: e.index, term: e.term };
+  }
+
+  /**
+   * Asks for a linearizable read point (thesis §6.4). Returns false if this node is not leader.
+   * Otherwise a later Ready carries a ReadState for `ctx` (a positive number, increasing per
+   * request) once a majority has confirmed this leadership; if leadership is lost first, it never
+   * does, and the driver must fail the request.
+   */
+  readIndex(ctx: number): boolean {
+    if (this.role !== 'leader') return false;
+    // Until an entry of this term commits, our commit index may lag the true one (§6.4 step 1).
+    if (this.committedInTerm()) this.reads.add(ctx, this.log.committed);
+    else this.readsAwaitingCommit.push(ctx);
+    return true;
   }
 
   step(m: Message): void {
@@ -158,7 +177,8 @@ export class Raft {
   hasReady(): boolean {
     return (
       this.msgs.length > 0 ||
-      (this.role === 'leader' && (this.appendPending || this.commitPending)) ||
+      (this.role === 'leader' && (this.appendPending || this.commitPending || this.reads.hasWork())) ||
+      (this.readsAwaitingCommit.length > 0 && this.committedInTerm()) ||
       this.log.lastIndex() > this.log.stabled ||
       this.log.committed > this.log.applied ||
       !sameHardState(this.hardState(), this.prevHardState) ||
@@ -171,8 +191,16 @@ export class Raft {
    * apply) and call advance() before the next ready().
    */
   ready(): Ready {
-    if (this.role === 'leader' && (this.appendPending || this.commitPending)) {
-      for (const id of this.peers) if (id !== this.id) this.sendAppends(id, this.commitPending);
+    if (this.role === 'leader') {
+      if (this.appendPending || this.commitPending) {
+        for (const id of this.peers) if (id !== this.id) this.sendAppends(id, this.commitPending);
+      }
+      if (this.readsAwaitingCommit.length > 0 && this.committedInTerm()) {
+        for (const ctx of this.readsAwaitingCommit) this.reads.add(ctx, this.log.committed);
+        this.readsAwaitingCommit = [];
+      }
+      const round = this.reads.takeUnsent();
+      if (round !== 0) this.broadcastHeartbeat(round);
     }
     this.appendPending = false;
     this.commitPending = false;
@@ -184,6 +212,7 @@ export class Raft {
       entries: this.log.unstableEntries(),
       messages: this.msgs,
       committedEntries: this.log.nextCommittedEntries(),
+      readStates: this.reads.takeReleased(),
     };
     this.msgs = [];
     this.prevHardState = hs;
@@ -283,6 +312,8 @@ export class Raft {
     this.preVotes = new Map();
     this.appendPending = false;
     this.commitPending = false;
+    this.reads = new ReadIndexQueue(this.id, this.peers.length);
+    this.readsAwaitingCommit = [];
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -311,7 +342,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat();
+      this.broadcastHeartbeat(this.reads.newestCtx());
     }
   }
 
@@ -428,6 +459,7 @@ export class Raft {
       this.handleAppendResponse(m, pr);
     } else if (m.type === 'heartbeatResp') {
       pr.recentActive = true;
+      if (m.context !== 0) this.reads.ack(m.from, m.context);
       pr.unpause();
       if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
     }
@@ -502,12 +534,17 @@ export class Raft {
     return true;
   }
 
-  private broadcastHeartbeat(): void {
+  /** `context` names the read round the heartbeat confirms (0: none). */
+  private broadcastHeartbeat(context: number): void {
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       // Never tell a follower to commit past what it is known to hold.
-      this.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, this.log.committed) });
+      this.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, this.log.committed), context });
     }
+  }
+
+  private committedInTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
   }
 
   /** §5.4.2: advance the commit index only over an entry of the current term. */

@@ -1,3 +1,5 @@
+import type { ReadState } from './read-index.js';
+
 /** Node ids are positive integers; 0 means "nobody" (no vote, no known leader). */
 export type NodeId = number;
 export const NONE: NodeId = 0;
@@ -93,6 +95,8 @@ export interface Ready {
   readonly entries: Entry[];
   readonly messages: Message[];
   readonly committedEntries: Entry[];
+  /** ReadIndex requests confirmed by a majority: answer each once `index` is applied. */
+  readonly readStates: ReadState[];
 }
 
 /** An injected source of randomness, so that a seed decides every election timeout. */

@@ -1,0 +1,217 @@
+import { randomInt } from 'node:crypto';
+import { Raft, type RaftStatus } from './core/raft.js';
+import { seededRng } from './core/rng.js';
+import type { Entry, NodeId, Ready } from './core/types.js';
+import type { Storage } from './storage/storage.js';
+import type { Transport } from './transport/transport.js';
+
+export interface RaftNodeOptions {
+  id: NodeId;
+  /** Every voting member, this node included. */
+  peers: readonly NodeId[];
+  storage: Storage;
+  transport: Transport;
+  /** Base election timeout; each term draws one in [t, 2t). Default 300 ms: survives 10–50 ms disk stalls. */
+  electionTimeoutMs?: number;
+  /** Default 50 ms. */
+  heartbeatMs?: number;
+  /** Clock resolution. Default 10 ms. */
+  tickMs?: number;
+  /** Seeds the election-timeout jitter; random by default. */
+  seed?: number;
+  /** Receives one line per notable event (role changes); silent by default. */
+  log?: (line: string) => void;
+}
+
+export interface NodeState {
+  term: number;
+  isLeader: boolean;
+  leaderId: NodeId;
+}
+
+/** The operation needs the leader; `leaderId` is the one this node knows of (0 if none). */
+export class NotLeaderError extends Error {
+  override name = 'NotLeaderError';
+  constructor(readonly leaderId: NodeId) {
+    super(leaderId ? `not the leader; node ${leaderId} is` : 'not the leader; no leader known');
+  }
+}
+
+export interface StartResult {
+  index: number;
+  term: number;
+  isLeader: boolean;
+}
+
+/**
+ * A Raft core made into a running node: it owns the core, a Storage, a Transport and a real
+ * clock, and runs the Ready loop in the obligatory order persist → send → apply → advance, once
+ * per event-loop turn, so everything that arrived in one turn shares one durable write.
+ */
+export class RaftNode {
+  readonly id: NodeId;
+  private readonly raft: Raft;
+  private readonly storage: Storage;
+  private readonly transport: Transport;
+  private readonly log: (line: string) => void;
+  private readonly ticker: NodeJS.Timeout;
+  private readonly applied = new ApplyStream();
+  private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (e: Error) => void }>();
+  private nextReadCtx = 1;
+  private scheduled = false;
+  private stopped = false;
+
+  constructor(opts: RaftNodeOptions) {
+    const tickMs = opts.tickMs ?? 10;
+    const electionTick = Math.max(2, Math.round((opts.electionTimeoutMs ?? 300) / tickMs));
+    const heartbeatTick = Math.max(1, Math.round((opts.heartbeatMs ?? 50) / tickMs));
+    const { hardState, entries } = opts.storage.load();
+    this.id = opts.id;
+    this.storage = opts.storage;
+    this.transport = opts.transport;
+    this.log = opts.log ?? (() => {});
+    this.raft = new Raft({
+      id: opts.id,
+      peers: opts.peers,
+      electionTick,
+      heartbeatTick,
+      rng: seededRng(opts.seed ?? randomInt(2 ** 31)),
+      hardState,
+      entries,
+    });
+    this.transport.onMessage((m) => {
+      if (this.stopped) return;
+      this.raft.step(m);
+      this.schedule();
+    });
+    this.ticker = setInterval(() => {
+      this.raft.tick();
+      this.schedule();
+    }, tickMs);
+  }
+
+  /** Proposes a command; it is durable and replicated in the background if this node leads. */
+  start(command: Uint8Array): StartResult {
+    if (this.stopped) return { index: -1, term: this.raft.term, isLeader: false };
+    const r = this.raft.propose(command);
+    if (!r.ok) return { index: -1, term: this.raft.term, isLeader: false };
+    this.schedule();
+    return { index: r.index, term: r.term, isLeader: true };
+  }
+
+  /**
+   * A linearizable read point: resolves with an index once a majority confirmed this node still
+   * leads; a read served after the state machine applied that index sees every write acknowledged
+   * before readIndex() was called. Rejects with NotLeaderError if leadership is (or gets) lost.
+   */
+  readIndex(): Promise<number> {
+    const ctx = this.nextReadCtx++;
+    if (this.stopped || !this.raft.readIndex(ctx)) return Promise.reject(new NotLeaderError(this.raft.leaderId));
+    this.schedule();
+    return new Promise((resolve, reject) => this.pendingReads.set(ctx, { resolve, reject }));
+  }
+
+  getState(): NodeState {
+    return { term: this.raft.term, isLeader: this.raft.role === 'leader', leaderId: this.raft.leaderId };
+  }
+
+  status(): RaftStatus {
+    return this.raft.status();
+  }
+
+  /** Committed entries in log order, each once (no-ops included: state machines skip them). One consumer. */
+  committed(): AsyncIterable<Entry> {
+    return this.applied;
+  }
+
+  /** Stops ticking and handling messages, then closes the transport and the storage. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.ticker);
+    this.failReads();
+    this.applied.end();
+    await this.transport.close();
+    this.storage.close();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.stopped) this.processReady();
+    });
+  }
+
+  private processReady(): void {
+    while (this.raft.hasReady()) {
+      const rd = this.raft.ready();
+      // Persist before speaking: votes and acknowledgements below depend on this write.
+      this.storage.save(rd.hardState, rd.entries);
+      for (const m of rd.messages) this.transport.send(m);
+      for (const e of rd.committedEntries) this.applied.push(e);
+      for (const rs of rd.readStates) {
+        this.pendingReads.get(rs.ctx)?.resolve(rs.index);
+        this.pendingReads.delete(rs.ctx);
+      }
+      if (rd.softState && rd.softState.role !== 'leader') this.failReads();
+      this.logChanges(rd);
+      this.raft.advance(rd);
+    }
+  }
+
+  /** Reads waiting for confirmation can never get it once leadership is gone. */
+  private failReads(): void {
+    const err = new NotLeaderError(this.raft.leaderId);
+    for (const r of this.pendingReads.values()) r.reject(err);
+    this.pendingReads.clear();
+  }
+
+  private logChanges(rd: Ready): void {
+    if (rd.softState) {
+      const { role, leaderId } = rd.softState;
+      this.log(`node ${this.id}: ${role} in term ${this.raft.term}${leaderId ? `, leader ${leaderId}` : ''}`);
+    }
+  }
+}
+
+/** An unbounded single-consumer queue that ends cleanly: the apply stream. */
+class ApplyStream implements AsyncIterable<Entry> {
+  private readonly items: Entry[] = [];
+  private head = 0;
+  private waiter: (() => void) | undefined;
+  private done = false;
+
+  push(e: Entry): void {
+    this.items.push(e);
+    this.wake();
+  }
+
+  end(): void {
+    this.done = true;
+    this.wake();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Entry> {
+    for (;;) {
+      while (this.head < this.items.length) {
+        const e = this.items[this.head]!;
+        this.items[this.head++] = undefined as unknown as Entry;
+        if (this.head > 1024 && this.head * 2 > this.items.length) {
+          this.items.splice(0, this.head);
+          this.head = 0;
+        }
+        yield e;
+      }
+      if (this.done) return;
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+}
