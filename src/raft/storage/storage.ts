@@ -15,7 +15,9 @@ export interface Storage {
   load(): PersistedState;
   /**
    * One atomic, durable write: delete every stored entry with index ≥ entries[0].index,
-   * append `entries`, and record `hardState` (if given).
+   * append `entries` (contiguous, starting at most one past the stored last index), and record
+   * `hardState` (if given; its commit never exceeds the resulting last index). An error is fatal
+   * for the node: after a failed fsync the disk's state is unknown, so the caller must stop.
    */
   save(hardState: HardState | undefined, entries: readonly Entry[]): void;
   close(): void;

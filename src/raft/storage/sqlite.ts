@@ -1,0 +1,661 @@
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import Database from 'better-sqlite3';
+import type { Entry, EntryType, HardState } from '../core/types.js';
+import type { PersistedState, Storage } from './storage.js';
+
+/**
+ * Durable Raft state in one SQLite file per node.
+ *
+ * Layout: `log(idx, term, type, data, crc)` holds the entries, `meta(key, value)` holds the
+ * schema version, the identity (cluster id, node id) and the hard state (term, vote, commit).
+ * The header's application_id marks the file as ours, so a foreign file is recognised
+ * before SQLite is even asked to open it.
+ *
+ * Integrity checks: open() verifies the header, schema version, identity, log contiguity,
+ * commit ≤ last index, and the checksums of the last TAIL_VERIFY (1000) entries — all through
+ * a read-only connection, before anything is written. load() then verifies the position,
+ * type and checksum of every entry it returns, so a full load checks the whole log. A refused
+ * file is left byte-for-byte as it was; the -wal/-shm files that SQLite's read-only WAL reader
+ * creates during the check are removed again, so no new files remain either.
+ *
+ * The read-write connection runs WAL with locking_mode=EXCLUSIVE: one process owns the file
+ * for as long as the storage is open (a second raftkv process on the same data dir fails
+ * with code LOCKED), and no -shm file is used.
+ */
+
+export const SCHEMA_VERSION = 1;
+/** Header application_id (bytes 68..71): "rakv". */
+export const APPLICATION_ID = 0x72616b76;
+/** How many of the newest entries open() checksums. load() checks all of them. */
+export const TAIL_VERIFY = 1000;
+
+export type StorageErrorCode =
+  | 'MISSING'
+  | 'NOT_RAFTKV'
+  | 'CORRUPT'
+  | 'WRONG_CLUSTER'
+  | 'WRONG_NODE'
+  | 'SCHEMA_VERSION'
+  | 'LOCKED'
+  | 'IO';
+
+/** A data file that cannot be used as it is. The message says what, where, and what to do. */
+export class StorageError extends Error {
+  override name = 'StorageError';
+  constructor(
+    readonly code: StorageErrorCode,
+    readonly path: string,
+    message: string,
+    options?: { index?: number; cause?: unknown },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    if (options?.index !== undefined) this.index = options.index;
+  }
+  /** The log index concerned, when there is one. */
+  readonly index?: number;
+}
+
+export interface SqliteStorageOptions {
+  clusterId: string;
+  nodeId: number;
+  /** Create the file if it does not exist. If false, a missing file is an error (MISSING). */
+  create: boolean;
+  /** synchronous=OFF: save() no longer waits for the disk. Tests and benchmarks only. */
+  unsafeNoFsync?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------
+// CRC-32C (Castagnoli), slicing-by-8.
+
+const CRC_TABLE = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c;
+  }
+  for (let i = 0; i < 256; i++) {
+    for (let s = 1; s < 8; s++) {
+      const prev = t[(s - 1) * 256 + i]!;
+      t[s * 256 + i] = (prev >>> 8) ^ t[prev & 0xff]!;
+    }
+  }
+  return t;
+})();
+
+/** CRC-32C of `data`, continuing from `crc` (the result of a previous call, or 0). */
+export function crc32c(data: Uint8Array, crc = 0): number {
+  const T = CRC_TABLE;
+  let c = ~crc;
+  let i = 0;
+  const n = data.length;
+  const end8 = n - (n & 7);
+  while (i < end8) {
+    const a = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+    const b = data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24);
+    c =
+      T[1792 + (a & 0xff)]! ^
+      T[1536 + ((a >>> 8) & 0xff)]! ^
+      T[1280 + ((a >>> 16) & 0xff)]! ^
+      T[1024 + (a >>> 24)]! ^
+      T[768 + (b & 0xff)]! ^
+      T[512 + ((b >>> 8) & 0xff)]! ^
+      T[256 + ((b >>> 16) & 0xff)]! ^
+      T[b >>> 24]!;
+    i += 8;
+  }
+  while (i < n) c = T[(c ^ data[i++]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+const TYPE_CODE: Record<EntryType, number> = { normal: 0, noop: 1 };
+const TYPE_OF_CODE: readonly EntryType[] = ['normal', 'noop'];
+
+const crcHeader = new Uint8Array(17);
+const crcHeaderView = new DataView(crcHeader.buffer);
+
+/**
+ * The checksum stored with each log row: CRC-32C over idx (u64 LE), term (u64 LE),
+ * type (u8: 0 normal, 1 noop), then the data bytes.
+ */
+export function entryChecksum(index: number, term: number, type: EntryType | number, data: Uint8Array): number {
+  const code = typeof type === 'number' ? type : TYPE_CODE[type];
+  crcHeaderView.setUint32(0, index >>> 0, true);
+  crcHeaderView.setUint32(4, Math.floor(index / 0x1_0000_0000) >>> 0, true);
+  crcHeaderView.setUint32(8, term >>> 0, true);
+  crcHeaderView.setUint32(12, Math.floor(term / 0x1_0000_0000) >>> 0, true);
+  crcHeader[16] = code & 0xff;
+  return crc32c(data, crc32c(crcHeader));
+}
+
+// ---------------------------------------------------------------------------------------
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+const SIDECARS = ['-wal', '-shm', '-journal'] as const;
+
+const ADVICE_FOREIGN =
+  'Check the data directory option: it must point at this node\'s own raftkv data directory. ' +
+  'Move the file away if it belongs to something else.';
+const ADVICE_CORRUPT =
+  'The file is damaged; raftkv will not guess at its contents. Keep it for inspection and restore ' +
+  'the data directory from a backup. If there is none, do NOT just delete it and restart under the same ' +
+  'node id (this node may have voted and acknowledged entries that the cluster relies on): remove this ' +
+  'node from the cluster and add a replacement with a fresh data directory and a new node id.';
+
+function isSqliteError(e: unknown): e is Error & { code: string } {
+  const code: unknown = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
+}
+
+/** Turns an error from SQLite (or the file system) while reading `path` into a StorageError. */
+function wrapSqliteError(e: unknown, path: string, doing: string): StorageError {
+  if (e instanceof StorageError) return e;
+  const code = isSqliteError(e) ? e.code : (e as { code?: string } | undefined)?.code ?? 'unknown';
+  const detail = e instanceof Error ? e.message : String(e);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new StorageError(
+      'LOCKED',
+      path,
+      `${path}: database is locked while ${doing} (${detail}): another process has it open, probably another raftkv ` +
+        'node started with the same data directory (or another SqliteStorage in this process). Stop it, or give this node its own data directory.',
+      { cause: e },
+    );
+  }
+  if (code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_NOTADB')) {
+    return new StorageError('CORRUPT', path, `${path}: SQLite reports corruption while ${doing}: ${detail}. ${ADVICE_CORRUPT}`, {
+      cause: e,
+    });
+  }
+  return new StorageError(
+    'IO',
+    path,
+    `${path}: cannot read the database while ${doing}: ${code}: ${detail}. Check that the file and its directory ` +
+      'are readable and writable by this process, and that the disk is healthy.',
+    { cause: e },
+  );
+}
+
+function fsyncPath(p: string): void {
+  const fd = fs.openSync(p, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function exists(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false }) !== undefined;
+}
+
+function fileSize(p: string): number | undefined {
+  return fs.statSync(p, { throwIfNoEntry: false })?.size;
+}
+
+interface Identity {
+  clusterId: string;
+  nodeId: number;
+}
+
+type Row = [idx: number, term: number, type: number, data: Buffer, crc: number];
+
+/** Checks one row read from the log: position, term and type, checksum. */
+function checkRow(path: string, row: Row, expectIdx: number): void {
+  const [idx, term, type, data, crc] = row;
+  if (idx !== expectIdx) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: log is not contiguous: expected entry ${expectIdx}, found ${idx}. ${ADVICE_CORRUPT}`,
+      { index: expectIdx },
+    );
+  }
+  if (!Number.isSafeInteger(term) || term < 0) {
+    throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has invalid term ${String(term)}. ${ADVICE_CORRUPT}`, {
+      index: idx,
+    });
+  }
+  if (type !== 0 && type !== 1) {
+    throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has unknown type ${String(type)}. ${ADVICE_CORRUPT}`, {
+      index: idx,
+    });
+  }
+  if (!(data instanceof Uint8Array)) {
+    throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has no data blob. ${ADVICE_CORRUPT}`, { index: idx });
+  }
+  const actual = entryChecksum(idx, term, type, data);
+  if (actual !== crc) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: checksum mismatch in log entry ${idx} (stored 0x${(Number(crc) >>> 0).toString(16).padStart(8, '0')}, ` +
+        `computed 0x${actual.toString(16).padStart(8, '0')}). ${ADVICE_CORRUPT}`,
+      { index: idx },
+    );
+  }
+}
+
+function metaInt(path: string, meta: Map<string, unknown>, key: string): number {
+  const v = meta.get(key);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: meta '${key}' is ${v === undefined ? 'missing' : `invalid (${JSON.stringify(v)})`}. ${ADVICE_CORRUPT}`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Everything open() checks before writing, on the raw bytes and then through a read-only
+ * connection. Throws StorageError. Leaves no files behind that were not there before.
+ */
+function verify(path: string, id: Identity): void {
+  const st = fs.statSync(path);
+  if (!st.isFile()) {
+    throw new StorageError('NOT_RAFTKV', path, `${path} is not a regular file. ${ADVICE_FOREIGN}`);
+  }
+
+  // 1. The 100-byte SQLite header, read by hand.
+  const header = Buffer.alloc(100);
+  const fd = fs.openSync(path, 'r');
+  let got: number;
+  try {
+    got = fs.readSync(fd, header, 0, 100, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (got < 16 || !header.subarray(0, 16).equals(SQLITE_MAGIC)) {
+    throw new StorageError(
+      'NOT_RAFTKV',
+      path,
+      `${path} is not a SQLite database (${got === 0 ? 'the file is empty' : 'no SQLite header'}), so it is not raftkv data. ${ADVICE_FOREIGN}`,
+    );
+  }
+  if (got < 100) {
+    throw new StorageError('CORRUPT', path, `${path}: truncated SQLite file (${st.size} bytes, shorter than its header). ${ADVICE_CORRUPT}`);
+  }
+  const appId = header.readUInt32BE(68);
+  if (appId !== APPLICATION_ID) {
+    throw new StorageError(
+      'NOT_RAFTKV',
+      path,
+      `${path} is a SQLite database but not a raftkv log (application_id 0x${appId.toString(16).padStart(8, '0')}, ` +
+        `expected 0x${APPLICATION_ID.toString(16)}). ${ADVICE_FOREIGN}`,
+    );
+  }
+  const rawPageSize = header.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) {
+    throw new StorageError('CORRUPT', path, `${path}: invalid page size ${rawPageSize} in the SQLite header. ${ADVICE_CORRUPT}`);
+  }
+  // With a non-empty WAL the main file may legitimately lag behind (an interrupted checkpoint
+  // is redone from the WAL), so the size checks only apply when there is none.
+  const walSize = fileSize(path + '-wal') ?? 0;
+  if (walSize === 0) {
+    const pages = header.readUInt32BE(28);
+    const headerSizeValid = pages > 0 && header.readUInt32BE(24) === header.readUInt32BE(92);
+    if (st.size % pageSize !== 0 || (headerSizeValid && st.size < pages * pageSize)) {
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path}: the database file is truncated: ${st.size} bytes, but its header says ` +
+          `${headerSizeValid ? `${pages} pages of ${pageSize} bytes (${pages * pageSize} bytes)` : `pages of ${pageSize} bytes`}. ${ADVICE_CORRUPT}`,
+      );
+    }
+  }
+
+  // 2. The contents, through a read-only connection. (On a WAL database SQLite creates
+  // -wal/-shm even for reading; open() removes them again if the file is refused.)
+  const ro = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+  try {
+    verifyContents(path, ro, id);
+  } finally {
+    ro.close();
+  }
+}
+
+/** Removes the sidecar files of `path` that were not there `before`. */
+function removeNewSidecars(path: string, before: readonly string[]): void {
+  for (const s of SIDECARS) {
+    if (before.includes(s)) continue;
+    const p = path + s;
+    // A WAL created by a reader is empty; never delete one with content.
+    if (s === '-wal' && (fileSize(p) ?? 0) > 0) continue;
+    try {
+      fs.unlinkSync(p);
+    } catch {
+      // not there
+    }
+  }
+}
+
+function verifyContents(path: string, db: Database.Database, id: Identity): void {
+  const tables = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as unknown[]).map(String),
+  );
+  if (!tables.has('meta') || !tables.has('log')) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path} is marked as raftkv data but lacks the ${tables.has('meta') ? 'log' : 'meta'} table ` +
+        `(tables: ${[...tables].join(', ') || 'none'}). ${ADVICE_CORRUPT}`,
+    );
+  }
+  const meta = new Map<string, unknown>();
+  for (const r of db.prepare('SELECT key, value FROM meta').raw().all() as [unknown, unknown][]) meta.set(String(r[0]), r[1]);
+
+  const version = meta.get('schema_version');
+  if (typeof version !== 'number' || !Number.isSafeInteger(version)) {
+    throw new StorageError('CORRUPT', path, `${path}: meta 'schema_version' is missing or invalid. ${ADVICE_CORRUPT}`);
+  }
+  if (version !== SCHEMA_VERSION) {
+    throw new StorageError(
+      'SCHEMA_VERSION',
+      path,
+      version > SCHEMA_VERSION
+        ? `${path} has schema version ${version}, written by a newer raftkv; this build understands version ${SCHEMA_VERSION}. ` +
+            'Run this node with the raftkv version that wrote it (or newer).'
+        : `${path} has schema version ${version}, older than this build's ${SCHEMA_VERSION}, and there is no migration for it. ` +
+            'Run this node with the raftkv version that wrote it.',
+    );
+  }
+
+  const clusterId = meta.get('cluster_id');
+  if (clusterId !== id.clusterId) {
+    throw new StorageError(
+      'WRONG_CLUSTER',
+      path,
+      `${path} belongs to cluster ${JSON.stringify(clusterId)}, but this node was started for cluster ` +
+        `${JSON.stringify(id.clusterId)}. Check the cluster id and the data directory options: each cluster needs its own data directories.`,
+    );
+  }
+  const nodeId = meta.get('node_id');
+  if (nodeId !== id.nodeId) {
+    throw new StorageError(
+      'WRONG_NODE',
+      path,
+      `${path} belongs to node ${String(nodeId)} of cluster ${JSON.stringify(clusterId)}, but this process was started as node ` +
+        `${id.nodeId}. Check the node id and data directory options: every node must use its own data directory.`,
+    );
+  }
+
+  metaInt(path, meta, 'term');
+  metaInt(path, meta, 'vote');
+  const commit = metaInt(path, meta, 'commit');
+
+  const [count, min, max] = db.prepare('SELECT count(*), min(idx), max(idx) FROM log').raw().get() as [
+    number,
+    number | null,
+    number | null,
+  ];
+  const last = max ?? 0;
+  if (count > 0 && (min !== 1 || count !== last)) {
+    const missing =
+      min !== 1
+        ? 1
+        : (db
+            .prepare('SELECT a.idx - 1 FROM log a WHERE a.idx > 1 AND NOT EXISTS (SELECT 1 FROM log b WHERE b.idx = a.idx - 1) LIMIT 1')
+            .pluck()
+            .get() as number);
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: log is not contiguous: entry ${missing} is missing (${count} entries, indexes ${min}..${max}). ${ADVICE_CORRUPT}`,
+      { index: missing },
+    );
+  }
+  if (commit > last) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: commit index ${commit} is beyond the last log entry ${last}: committed entries are missing. ${ADVICE_CORRUPT}`,
+      { index: last + 1 },
+    );
+  }
+
+  let expect = Math.max(1, last - TAIL_VERIFY + 1);
+  for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw().iterate(expect)) {
+    checkRow(path, row as Row, expect++);
+  }
+}
+
+/** Creates a fresh, initialized file at `path`, atomically (temp file, then link; never replaces a file). */
+function create(path: string, id: Identity): void {
+  for (const s of SIDECARS) {
+    if (exists(path + s)) {
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path} does not exist but ${path + s} does: a leftover of a deleted database. Creating a new database next to it ` +
+          `could let SQLite replay stale data. Remove ${path + s} by hand if you really mean to start this node from scratch.`,
+      );
+    }
+  }
+  const dir = nodePath.dirname(path);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.creating-${process.pid}`;
+  for (const s of ['', ...SIDECARS]) fs.rmSync(tmp + s, { force: true });
+  const db = new Database(tmp);
+  try {
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec(`
+      CREATE TABLE meta(key TEXT PRIMARY KEY, value);
+      CREATE TABLE log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
+    `);
+    const put = db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)');
+    const putInt = db.prepare('INSERT INTO meta(key, value) VALUES (?, CAST(? AS INTEGER))');
+    db.transaction(() => {
+      putInt.run('schema_version', SCHEMA_VERSION);
+      put.run('cluster_id', id.clusterId);
+      putInt.run('node_id', id.nodeId);
+      putInt.run('term', 0);
+      putInt.run('vote', 0);
+      putInt.run('commit', 0);
+    })();
+  } finally {
+    db.close(); // checkpoints and removes the -wal
+  }
+  fsyncPath(tmp);
+  try {
+    fs.linkSync(tmp, path); // fails if another process created `path` meanwhile; then verify() judges that file
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EEXIST') throw e;
+  } finally {
+    fs.unlinkSync(tmp);
+  }
+  fsyncPath(dir);
+}
+
+// ---------------------------------------------------------------------------------------
+
+export class SqliteStorage implements Storage {
+  private db: Database.Database | undefined;
+  private lastIndex: number;
+  private hardState: HardState;
+  private failure: unknown;
+
+  private readonly insertEntry: Database.Statement;
+  private readonly truncateFrom: Database.Statement;
+  private readonly upsertHardState: Database.Statement;
+  private readonly selectAll: Database.Statement;
+  private readonly write: (hs: HardState | undefined, entries: readonly Entry[], truncate: boolean) => void;
+
+  /**
+   * Opens (or, with `create`, creates) the node's database at `path`. An existing file is
+   * verified before anything is written to it; any problem is a StorageError.
+   */
+  static open(path: string, options: SqliteStorageOptions): SqliteStorage {
+    const { clusterId, nodeId, create: mayCreate } = options;
+    if (typeof clusterId !== 'string' || clusterId === '') throw new TypeError('clusterId must be a non-empty string');
+    if (!Number.isSafeInteger(nodeId) || nodeId < 1) throw new TypeError(`nodeId must be a positive integer, got ${nodeId}`);
+    const id = { clusterId, nodeId };
+
+    if (!exists(path)) {
+      if (!mayCreate) {
+        throw new StorageError(
+          'MISSING',
+          path,
+          `${path} does not exist: there is no raftkv data for node ${nodeId} here. If this is a new node, create it ` +
+            '(create: true). If the node has run before, its data directory is wrong or was lost; a node that lost its ' +
+            'log must not rejoin under the same node id: add it as a new member instead.',
+        );
+      }
+      create(path, id);
+    }
+    const before = SIDECARS.filter((s) => exists(path + s));
+    try {
+      verify(path, id);
+      return new SqliteStorage(path, options.unsafeNoFsync === true);
+    } catch (e) {
+      removeNewSidecars(path, before); // "refused" means untouched: no new files either
+      throw wrapSqliteError(e, path, 'verifying it');
+    }
+  }
+
+  private constructor(
+    readonly path: string,
+    unsafeNoFsync: boolean,
+  ) {
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { fileMustExist: true, timeout: 1000 });
+      db.pragma('locking_mode = EXCLUSIVE');
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`could not enable WAL mode (got ${String(mode)})`);
+      db.pragma(`synchronous = ${unsafeNoFsync ? 'OFF' : 'FULL'}`);
+      db.pragma('fullfsync = ON'); // macOS: F_FULLFSYNC; no effect elsewhere
+      // Take the exclusive lock now (WAL + EXCLUSIVE holds it until close); from here on no
+      // other connection can use the file, so a -shm left by the read-only check is stale.
+      db.prepare('SELECT count(*) FROM meta').get();
+      fs.rmSync(path + '-shm', { force: true });
+
+      const meta = new Map<string, unknown>();
+      for (const r of db.prepare("SELECT key, value FROM meta WHERE key IN ('term', 'vote', 'commit')").raw().all() as [
+        string,
+        unknown,
+      ][]) {
+        meta.set(r[0], r[1]);
+      }
+      this.hardState = {
+        term: metaInt(path, meta, 'term'),
+        vote: metaInt(path, meta, 'vote'),
+        commit: metaInt(path, meta, 'commit'),
+      };
+      this.lastIndex = (db.prepare('SELECT max(idx) FROM log').pluck().get() as number | null) ?? 0;
+
+      this.insertEntry = db.prepare('INSERT INTO log(idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
+      this.truncateFrom = db.prepare('DELETE FROM log WHERE idx >= ?');
+      this.upsertHardState = db.prepare(
+        "INSERT INTO meta(key, value) VALUES ('term', CAST(? AS INTEGER)), ('vote', CAST(? AS INTEGER)), ('commit', CAST(? AS INTEGER)) " +
+          'ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      );
+      this.selectAll = db.prepare('SELECT idx, term, type, data, crc FROM log ORDER BY idx').raw();
+      const insert = this.insertEntry;
+      const truncateFrom = this.truncateFrom;
+      const upsert = this.upsertHardState;
+      this.write = db.transaction((hs: HardState | undefined, entries: readonly Entry[], truncate: boolean) => {
+        if (truncate) truncateFrom.run(entries[0]!.index);
+        for (const e of entries) {
+          const type = TYPE_CODE[e.type];
+          insert.run(e.index, e.term, type, e.data, entryChecksum(e.index, e.term, type, e.data));
+        }
+        if (hs) upsert.run(hs.term, hs.vote, hs.commit);
+      });
+      this.db = db;
+    } catch (e) {
+      db?.close();
+      throw wrapSqliteError(e, path, 'opening it for writing');
+    }
+  }
+
+  load(): PersistedState {
+    this.live();
+    const entries: Entry[] = [];
+    try {
+      for (const r of this.selectAll.iterate()) {
+        const row = r as Row;
+        checkRow(this.path, row, entries.length + 1);
+        const data = row[3];
+        entries.push({
+          index: row[0],
+          term: row[1],
+          type: TYPE_OF_CODE[row[2]]!,
+          // A plain Uint8Array view (SQLite gives each blob its own Buffer).
+          data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        });
+      }
+    } catch (e) {
+      throw wrapSqliteError(e, this.path, 'loading the log');
+    }
+    return { hardState: this.hardState, entries };
+  }
+
+  save(hardState: HardState | undefined, entries: readonly Entry[]): void {
+    this.live();
+    const first = entries[0];
+    let last = this.lastIndex;
+    let truncate = false;
+    if (first) {
+      if (!Number.isSafeInteger(first.index) || first.index < 1) {
+        throw new RangeError(`invalid entry index ${first.index}`);
+      }
+      if (first.index > this.lastIndex + 1) {
+        throw new RangeError(`gap in log: appending ${first.index} after ${this.lastIndex}`);
+      }
+      truncate = first.index <= this.lastIndex;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e.index !== first.index + i) {
+          throw new RangeError(`entries not contiguous: ${e.index} follows ${first.index + i - 1}`);
+        }
+        if (!Number.isSafeInteger(e.term) || e.term < 0 || (e.type !== 'normal' && e.type !== 'noop') || !(e.data instanceof Uint8Array)) {
+          throw new RangeError(`invalid entry ${e.index}: term ${e.term}, type ${String(e.type)}`);
+        }
+      }
+      last = first.index + entries.length - 1;
+    }
+    if (hardState) {
+      const { term, vote, commit } = hardState;
+      if (!Number.isSafeInteger(term) || !Number.isSafeInteger(vote) || !Number.isSafeInteger(commit) || term < 0 || vote < 0 || commit < 0) {
+        throw new RangeError(`invalid hard state ${JSON.stringify(hardState)}`);
+      }
+      if (hardState === this.hardState || (term === this.hardState.term && vote === this.hardState.vote && commit === this.hardState.commit)) {
+        hardState = undefined; // unchanged: skip the write
+      }
+    }
+    const commit = (hardState ?? this.hardState).commit;
+    if (commit > last) {
+      // open() would refuse such a file; refuse to write it instead.
+      throw new RangeError(`commit index ${commit} beyond last log index ${last}`);
+    }
+    if (!first && !hardState) return;
+    try {
+      this.write(hardState, entries, truncate);
+    } catch (e) {
+      // After an I/O error (e.g. a failed fsync) the disk's state is unknown: no further writes.
+      if (isSqliteError(e)) this.failure = e;
+      throw e;
+    }
+    this.lastIndex = last;
+    if (hardState) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+  }
+
+  close(): void {
+    const db = this.db;
+    this.db = undefined;
+    db?.close();
+  }
+
+  private live(): Database.Database {
+    if (!this.db) throw new Error(`SqliteStorage ${this.path} is closed`);
+    if (this.failure !== undefined) {
+      throw new Error(`SqliteStorage ${this.path} failed earlier and must be reopened (restart the node)`, { cause: this.failure });
+    }
+    return this.db;
+  }
+}
