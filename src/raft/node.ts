@@ -2,6 +2,8 @@ import { randomInt } from 'node:crypto';
 import { Raft, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
 import type { Entry, NodeId, Ready } from './core/types.js';
+import type { ReadState } from './core/read-index.js';
+import type { ReadyHandler, ReplicatedLog } from './replicated-log.js';
 import type { Storage } from './storage/storage.js';
 import type { Transport } from './transport/transport.js';
 
@@ -21,20 +23,14 @@ export interface RaftNodeOptions {
   seed?: number;
   /** Receives one line per notable event (role changes); silent by default. */
   log?: (line: string) => void;
+  /** Where committed entries and read confirmations go; by default the committed() stream. */
+  handler?: ReadyHandler;
 }
 
 export interface NodeState {
   term: number;
   isLeader: boolean;
   leaderId: NodeId;
-}
-
-/** The operation needs the leader; `leaderId` is the one this node knows of (0 if none). */
-export class NotLeaderError extends Error {
-  override name = 'NotLeaderError';
-  constructor(readonly leaderId: NodeId) {
-    super(leaderId ? `not the leader; node ${leaderId} is` : 'not the leader; no leader known');
-  }
 }
 
 export interface StartResult {
@@ -48,16 +44,15 @@ export interface StartResult {
  * clock, and runs the Ready loop in the obligatory order persist → send → apply → advance, once
  * per event-loop turn, so everything that arrived in one turn shares one durable write.
  */
-export class RaftNode {
+export class RaftNode implements ReplicatedLog {
   readonly id: NodeId;
   private readonly raft: Raft;
   private readonly storage: Storage;
   private readonly transport: Transport;
   private readonly log: (line: string) => void;
   private readonly ticker: NodeJS.Timeout;
-  private readonly applied = new ApplyStream();
-  private readonly pendingReads = new Map<number, { resolve: (index: number) => void; reject: (e: Error) => void }>();
-  private nextReadCtx = 1;
+  private readonly stream = new ApplyStream();
+  private readonly handler: ReadyHandler;
   private scheduled = false;
   private stopped = false;
 
@@ -70,6 +65,7 @@ export class RaftNode {
     this.storage = opts.storage;
     this.transport = opts.transport;
     this.log = opts.log ?? (() => {});
+    this.handler = opts.handler ?? this.stream;
     this.raft = new Raft({
       id: opts.id,
       peers: opts.peers,
@@ -90,25 +86,32 @@ export class RaftNode {
     }, tickMs);
   }
 
-  /** Proposes a command; it is durable and replicated in the background if this node leads. */
+  /** The lab's Start(): proposes a command, durable and replicated in the background if this node leads. */
   start(command: Uint8Array): StartResult {
-    if (this.stopped) return { index: -1, term: this.raft.term, isLeader: false };
-    const r = this.raft.propose(command);
-    if (!r.ok) return { index: -1, term: this.raft.term, isLeader: false };
+    const r = this.propose(command);
+    return r ? { ...r, isLeader: true } : { index: -1, term: this.raft.term, isLeader: false };
+  }
+
+  propose(data: Uint8Array): { index: number; term: number } | undefined {
+    if (this.stopped) return undefined;
+    const r = this.raft.propose(data);
+    if (!r.ok) return undefined;
     this.schedule();
-    return { index: r.index, term: r.term, isLeader: true };
+    return { index: r.index, term: r.term };
   }
 
   /**
-   * A linearizable read point: resolves with an index once a majority confirmed this node still
-   * leads; a read served after the state machine applied that index sees every write acknowledged
-   * before readIndex() was called. Rejects with NotLeaderError if leadership is (or gets) lost.
+   * Starts a ReadIndex round (thesis §6.4); the handler's readConfirmed(ctx) follows once a
+   * majority confirms this leadership, or leadershipLost() if it ends first.
    */
-  readIndex(): Promise<number> {
-    const ctx = this.nextReadCtx++;
-    if (this.stopped || !this.raft.readIndex(ctx)) return Promise.reject(new NotLeaderError(this.raft.leaderId));
+  readIndex(ctx: number): boolean {
+    if (this.stopped || !this.raft.readIndex(ctx)) return false;
     this.schedule();
-    return new Promise((resolve, reject) => this.pendingReads.set(ctx, { resolve, reject }));
+    return true;
+  }
+
+  leaderId(): NodeId {
+    return this.raft.leaderId;
   }
 
   getState(): NodeState {
@@ -119,9 +122,12 @@ export class RaftNode {
     return this.raft.status();
   }
 
-  /** Committed entries in log order, each once (no-ops included: state machines skip them). One consumer. */
+  /**
+   * Committed entries in log order, each once (no-ops included: state machines skip them), when
+   * no handler was given. One consumer.
+   */
   committed(): AsyncIterable<Entry> {
-    return this.applied;
+    return this.stream;
   }
 
   /** Stops ticking and handling messages, then closes the transport and the storage. */
@@ -129,8 +135,7 @@ export class RaftNode {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.ticker);
-    this.failReads();
-    this.applied.end();
+    this.stream.end();
     await this.transport.close();
     this.storage.close();
   }
@@ -150,22 +155,12 @@ export class RaftNode {
       // Persist before speaking: votes and acknowledgements below depend on this write.
       this.storage.save(rd.hardState, rd.entries);
       for (const m of rd.messages) this.transport.send(m);
-      for (const e of rd.committedEntries) this.applied.push(e);
-      for (const rs of rd.readStates) {
-        this.pendingReads.get(rs.ctx)?.resolve(rs.index);
-        this.pendingReads.delete(rs.ctx);
-      }
-      if (rd.softState && rd.softState.role !== 'leader') this.failReads();
+      for (const e of rd.committedEntries) this.handler.applied(e);
+      for (const rs of rd.readStates) this.handler.readConfirmed(rs);
+      if (rd.softState && rd.softState.role !== 'leader') this.handler.leadershipLost(rd.softState.leaderId);
       this.logChanges(rd);
       this.raft.advance(rd);
     }
-  }
-
-  /** Reads waiting for confirmation can never get it once leadership is gone. */
-  private failReads(): void {
-    const err = new NotLeaderError(this.raft.leaderId);
-    for (const r of this.pendingReads.values()) r.reject(err);
-    this.pendingReads.clear();
   }
 
   private logChanges(rd: Ready): void {
@@ -176,17 +171,21 @@ export class RaftNode {
   }
 }
 
-/** An unbounded single-consumer queue that ends cleanly: the apply stream. */
-class ApplyStream implements AsyncIterable<Entry> {
+/** An unbounded single-consumer queue that ends cleanly: the default apply stream. */
+class ApplyStream implements AsyncIterable<Entry>, ReadyHandler {
   private readonly items: Entry[] = [];
   private head = 0;
   private waiter: (() => void) | undefined;
   private done = false;
 
-  push(e: Entry): void {
+  applied(e: Entry): void {
     this.items.push(e);
     this.wake();
   }
+
+  readConfirmed(_rs: ReadState): void {}
+
+  leadershipLost(): void {}
 
   end(): void {
     this.done = true;

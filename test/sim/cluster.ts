@@ -4,6 +4,7 @@ import { isResponse, type Entry, type Message, type NodeId, type Ready } from '.
 import { MemoryStorage } from '../../src/raft/storage/storage.js';
 import { EventQueue } from './event-queue.js';
 import type { LabCluster } from './harness.js';
+import type { ReadyHandler, ReplicatedLog } from '../../src/raft/replicated-log.js';
 
 /** A broken promise of the protocol or of a scenario; the run that raised it is a replayable bug report. */
 export class SimFailure extends Error {
@@ -21,6 +22,11 @@ export interface SimOptions {
   checkQuorum?: boolean;
   maxInflight?: number;
   maxMsgBytes?: number;
+  /**
+   * A state machine service per node incarnation (the KV store in the KV scenarios): it gets
+   * every applied entry, read confirmation and loss of leadership, as on a real node.
+   */
+  service?: (node: SimNode, log: ReplicatedLog) => ReadyHandler;
 }
 
 /** Network behaviour; the defaults are a perfect network with 1 ms latency. */
@@ -55,6 +61,8 @@ export class SimNode {
   readonly storage = new MemoryStorage();
   /** Every command this node has applied, by index (kept across restarts, like the lab's logs). */
   applied: string[] = [];
+  /** This incarnation's state machine service, if the cluster has one. */
+  service: ReadyHandler | undefined;
   lastApplied = 0;
   constructor(readonly id: NodeId) {}
 }
@@ -78,7 +86,7 @@ export class SimCluster implements LabCluster {
   /** Sees every traced line (faults, role changes) as it happens: for demos and debugging. */
   observer: ((line: string) => void) | undefined;
 
-  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed'>>;
+  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed' | 'service'>> & Pick<SimOptions, 'service'>;
   private readonly netRng;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly blocked = new Set<number>();
@@ -277,8 +285,28 @@ export class SimCluster implements LabCluster {
       entries,
     });
     n.lastApplied = 0;
+    n.service = this.opts.service?.(n, this.replicatedLog(n, n.raft));
     // Nodes tick out of phase, as real clocks do.
     this.queue.push(this.now + 1 + this.netRng.int(this.tickMs), { kind: 'tick', node: n, incarnation: n.incarnation });
+  }
+
+  /** The node as a service sees it; bound to one incarnation, dead once it crashes. */
+  private replicatedLog(n: SimNode, r: Raft): ReplicatedLog {
+    const live = (): boolean => n.raft === r;
+    return {
+      propose: (data) => {
+        const res = live() ? r.propose(data) : undefined;
+        if (!res?.ok) return undefined;
+        this.dirty.add(n);
+        return { index: res.index, term: res.term };
+      },
+      readIndex: (ctx) => {
+        if (!live() || !r.readIndex(ctx)) return false;
+        this.dirty.add(n);
+        return true;
+      },
+      leaderId: () => r.leaderId,
+    };
   }
 
   private handle(ev: SimEvent): void {
@@ -322,6 +350,11 @@ export class SimCluster implements LabCluster {
       n.storage.save(rd.hardState, rd.entries);
       for (const m of rd.messages) this.transmit(m);
       for (const e of rd.committedEntries) this.apply(n, e);
+      if (n.service) {
+        for (const e of rd.committedEntries) n.service.applied(e);
+        for (const rs of rd.readStates) n.service.readConfirmed(rs);
+        if (rd.softState && rd.softState.role !== 'leader') n.service.leadershipLost(rd.softState.leaderId);
+      }
       r.advance(rd);
     }
   }

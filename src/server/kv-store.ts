@@ -1,0 +1,167 @@
+import type { ReadState } from '../raft/core/read-index.js';
+import type { Entry, NodeId } from '../raft/core/types.js';
+import type { ReadyHandler, ReplicatedLog } from '../raft/replicated-log.js';
+import { decodeCommand, encodeCommand, type WriteOp } from './command.js';
+import { KvStateMachine, type WriteResult } from './state-machine.js';
+
+export interface KvLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+}
+
+export const DEFAULT_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1024 * 1024 };
+
+/** Why a request was not served; `notLeader` and `shuttingDown` are safe to retry elsewhere. */
+export type KvError =
+  | { code: 'notLeader'; leaderId: NodeId }
+  | { code: 'invalidArgument'; message: string }
+  | { code: 'sessionExpired' }
+  | { code: 'shuttingDown' };
+
+export interface WriteRequest {
+  op: WriteOp;
+  clientId: number;
+  seq: number;
+  firstIncomplete: number;
+  key: Uint8Array;
+  value?: Uint8Array;
+  expected?: Uint8Array;
+}
+
+type Done<T> = (outcome: { ok: true; value: T } | { ok: false; error: KvError }) => void;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The KV service's logic between clients and Raft, with no I/O and no clock of its own, so the
+ * simulator drives the same code as kv-server. Writes go through the log and complete when their
+ * entry is applied; reads take a ReadIndex round and are answered once the state machine has
+ * caught up with it, without writing to the log.
+ */
+export class KvStore implements ReadyHandler {
+  readonly sm: KvStateMachine;
+  appliedIndex = 0;
+  private readonly writes = new Map<number, { clientId: number; seq: number; done: Done<WriteResult> }>();
+  private readonly reads = new Map<number, { key: Uint8Array; done: Done<Uint8Array | undefined> }>();
+  /** Confirmed reads waiting for the state machine to reach their index, in index order. */
+  private readonly confirmed: { index: number; key: Uint8Array; done: Done<Uint8Array | undefined> }[] = [];
+  private nextCtx = 1;
+  private closed = false;
+
+  constructor(
+    private readonly log: ReplicatedLog,
+    private readonly now: () => number,
+    private readonly limits: KvLimits = DEFAULT_LIMITS,
+    sessionTtlMs?: number,
+  ) {
+    this.sm = new KvStateMachine(sessionTtlMs);
+  }
+
+  write(req: WriteRequest, done: Done<WriteResult>): void {
+    const invalid = this.validate(req.key, req.value) ?? validateSession(req);
+    if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
+    if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
+    const data = encodeCommand({
+      op: req.op,
+      clientId: req.clientId,
+      seq: req.seq,
+      firstIncomplete: req.firstIncomplete,
+      leaderTimeMs: this.now(),
+      key: req.key,
+      value: req.value ?? EMPTY,
+      expected: req.expected ?? EMPTY,
+    });
+    const r = this.log.propose(data);
+    if (!r) return done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+    this.writes.set(r.index, { clientId: req.clientId, seq: req.seq, done });
+  }
+
+  read(key: Uint8Array, done: Done<Uint8Array | undefined>): void {
+    const invalid = this.validate(key, undefined);
+    if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
+    if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
+    const ctx = this.nextCtx++;
+    if (!this.log.readIndex(ctx)) return done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+    this.reads.set(ctx, { key, done });
+  }
+
+  // ---- ReadyHandler -------------------------------------------------------------------------
+
+  applied(e: Entry): void {
+    this.appliedIndex = e.index;
+    const waiting = this.writes.get(e.index);
+    if (e.type === 'normal') {
+      const cmd = decodeCommand(e.data);
+      const result = this.sm.apply(cmd);
+      if (waiting) {
+        this.writes.delete(e.index);
+        if (cmd.clientId !== waiting.clientId || cmd.seq !== waiting.seq) {
+          // Another leader's entry took this index: ours was lost with our leadership.
+          waiting.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+        } else if (result.kind === 'sessionExpired') {
+          waiting.done({ ok: false, error: { code: 'sessionExpired' } });
+        } else {
+          waiting.done({ ok: true, value: result });
+        }
+      }
+    } else if (waiting) {
+      this.writes.delete(e.index);
+      waiting.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+    }
+    while (this.confirmed.length > 0 && this.confirmed[0]!.index <= this.appliedIndex) {
+      const r = this.confirmed.shift()!;
+      r.done({ ok: true, value: this.sm.get(r.key) });
+    }
+  }
+
+  readConfirmed(rs: ReadState): void {
+    const r = this.reads.get(rs.ctx);
+    if (!r) return;
+    this.reads.delete(rs.ctx);
+    if (rs.index <= this.appliedIndex) r.done({ ok: true, value: this.sm.get(r.key) });
+    else this.confirmed.push({ index: rs.index, key: r.key, done: r.done });
+  }
+
+  leadershipLost(leaderId: NodeId): void {
+    // Unconfirmed reads never will be; proposals may still commit under the next leader, and the
+    // client's retry (same session and seq) then gets the original answer.
+    this.failAll({ code: 'notLeader', leaderId });
+  }
+
+  /** Fails everything in flight; later requests are refused. */
+  close(): void {
+    this.closed = true;
+    this.failAll({ code: 'shuttingDown' });
+    for (const r of this.confirmed.splice(0)) r.done({ ok: false, error: { code: 'shuttingDown' } });
+  }
+
+  private failAll(error: KvError): void {
+    for (const w of this.writes.values()) w.done({ ok: false, error });
+    this.writes.clear();
+    for (const r of this.reads.values()) r.done({ ok: false, error });
+    this.reads.clear();
+  }
+
+  private validate(key: Uint8Array, value: Uint8Array | undefined): string | undefined {
+    if (key.length === 0) return 'key must not be empty';
+    if (key.length > this.limits.maxKeyBytes) {
+      return `key is ${key.length} bytes; the limit is ${this.limits.maxKeyBytes} bytes`;
+    }
+    if (value && value.length > this.limits.maxValueBytes) {
+      return `value is ${value.length} bytes; the limit is ${this.limits.maxValueBytes} bytes`;
+    }
+    return undefined;
+  }
+}
+
+function validateSession(req: WriteRequest): string | undefined {
+  const ok =
+    Number.isSafeInteger(req.clientId) &&
+    req.clientId > 0 &&
+    Number.isSafeInteger(req.seq) &&
+    req.seq > 0 &&
+    Number.isSafeInteger(req.firstIncomplete) &&
+    req.firstIncomplete > 0 &&
+    req.firstIncomplete <= req.seq;
+  return ok ? undefined : 'session needs client_id, seq and first_incomplete with 0 < first_incomplete <= seq';
+}
