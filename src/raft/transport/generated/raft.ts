@@ -1,0 +1,27 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { Entry as _raftkv_raft_Entry, Entry__Output as _raftkv_raft_Entry__Output } from './raftkv/raft/Entry.js';
+import type { RaftClient as _raftkv_raft_RaftClient, RaftDefinition as _raftkv_raft_RaftDefinition } from './raftkv/raft/Raft.js';
+import type { RaftBatch as _raftkv_raft_RaftBatch, RaftBatch__Output as _raftkv_raft_RaftBatch__Output } from './raftkv/raft/RaftBatch.js';
+import type { RaftMessage as _raftkv_raft_RaftMessage, RaftMessage__Output as _raftkv_raft_RaftMessage__Output } from './raftkv/raft/RaftMessage.js';
+import type { StreamAck as _raftkv_raft_StreamAck, StreamAck__Output as _raftkv_raft_StreamAck__Output } from './raftkv/raft/StreamAck.js';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  raftkv: {
+    raft: {
+      Entry: MessageTypeDefinition<_raftkv_raft_Entry, _raftkv_raft_Entry__Output>
+      EntryType: EnumTypeDefinition
+      MessageType: EnumTypeDefinition
+      Raft: SubtypeConstructor<typeof grpc.Client, _raftkv_raft_RaftClient> & { service: _raftkv_raft_RaftDefinition }
+      RaftBatch: MessageTypeDefinition<_raftkv_raft_RaftBatch, _raftkv_raft_RaftBatch__Output>
+      RaftMessage: MessageTypeDefinition<_raftkv_raft_RaftMessage, _raftkv_raft_RaftMessage__Output>
+      StreamAck: MessageTypeDefinition<_raftkv_raft_StreamAck, _raftkv_raft_StreamAck__Output>
+    }
+  }
+}
+

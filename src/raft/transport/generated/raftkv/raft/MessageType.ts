@@ -1,0 +1,41 @@
+// Original file: proto/raft.proto
+
+export const MessageType = {
+  /**
+   * never sent; a receiver refuses it
+   */
+  MESSAGE_TYPE_UNSPECIFIED: 'MESSAGE_TYPE_UNSPECIFIED',
+  MESSAGE_TYPE_PRE_VOTE: 'MESSAGE_TYPE_PRE_VOTE',
+  MESSAGE_TYPE_PRE_VOTE_RESP: 'MESSAGE_TYPE_PRE_VOTE_RESP',
+  MESSAGE_TYPE_VOTE: 'MESSAGE_TYPE_VOTE',
+  MESSAGE_TYPE_VOTE_RESP: 'MESSAGE_TYPE_VOTE_RESP',
+  MESSAGE_TYPE_APP: 'MESSAGE_TYPE_APP',
+  MESSAGE_TYPE_APP_RESP: 'MESSAGE_TYPE_APP_RESP',
+  MESSAGE_TYPE_HEARTBEAT: 'MESSAGE_TYPE_HEARTBEAT',
+  MESSAGE_TYPE_HEARTBEAT_RESP: 'MESSAGE_TYPE_HEARTBEAT_RESP',
+} as const;
+
+export type MessageType =
+  /**
+   * never sent; a receiver refuses it
+   */
+  | 'MESSAGE_TYPE_UNSPECIFIED'
+  | 0
+  | 'MESSAGE_TYPE_PRE_VOTE'
+  | 1
+  | 'MESSAGE_TYPE_PRE_VOTE_RESP'
+  | 2
+  | 'MESSAGE_TYPE_VOTE'
+  | 3
+  | 'MESSAGE_TYPE_VOTE_RESP'
+  | 4
+  | 'MESSAGE_TYPE_APP'
+  | 5
+  | 'MESSAGE_TYPE_APP_RESP'
+  | 6
+  | 'MESSAGE_TYPE_HEARTBEAT'
+  | 7
+  | 'MESSAGE_TYPE_HEARTBEAT_RESP'
+  | 8
+
+export type MessageType__Output = typeof MessageType[keyof typeof MessageType]

@@ -1,0 +1,754 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Entry, EntryType, Message, MessageType, NodeId } from '../core/types.js';
+import type { PeerAddress, Transport } from './transport.js';
+import type { ProtoGrpcType } from './generated/raft.js';
+import type { RaftClient } from './generated/raftkv/raft/Raft.js';
+import type { RaftBatch, RaftBatch__Output } from './generated/raftkv/raft/RaftBatch.js';
+import type { RaftMessage, RaftMessage__Output } from './generated/raftkv/raft/RaftMessage.js';
+import type { Entry as ProtoEntry } from './generated/raftkv/raft/Entry.js';
+import type { StreamAck } from './generated/raftkv/raft/StreamAck.js';
+
+/**
+ * proto-loader options. scripts/gen-proto.sh passes the same choices to proto-loader-gen-types
+ * (--longs=Number --enums=String --defaults; camelCase names; bytes as Buffer), so the generated
+ * types describe exactly what this loader produces.
+ */
+export const PROTO_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  bytes: Buffer,
+  defaults: true,
+  oneofs: false,
+};
+
+/** proto/raft.proto, from src/raft/transport (sources, vitest) or build/src/raft/transport (tsc output). */
+export function raftProtoPath(): string {
+  const candidates = ['../../../proto/raft.proto', '../../../../proto/raft.proto'];
+  for (const rel of candidates) {
+    const path = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`raft transport: proto/raft.proto not found (looked relative to ${import.meta.url})`);
+}
+
+let loaded: ProtoGrpcType | undefined;
+
+/** The loaded `raftkv.raft` package (cached): service definition and client constructor. */
+export function loadRaftProto(): ProtoGrpcType {
+  if (loaded === undefined) {
+    const definition = protoLoader.loadSync(raftProtoPath(), PROTO_OPTIONS);
+    loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+  }
+  return loaded;
+}
+
+export interface GrpcTransportOptions {
+  /** Every batch carries it; a receiver refuses batches from another cluster. */
+  clusterId: string;
+  self: NodeId;
+  /** host:port to listen on; port 0 picks a free port (see `port` after start()). */
+  listen: string;
+  /** The other members (an entry for `self` is ignored). */
+  peers: PeerAddress[];
+  /**
+   * Largest batch on the wire, in encoded bytes (default 4 MiB). grpc's send/receive limits are
+   * set a little above it. A single message that does not fit is dropped with a log line.
+   * Every member of a cluster must use the same value.
+   */
+  maxMessageBytes?: number;
+  /** Messages queued per peer while its stream is busy or still opening (default 4096). */
+  peerQueueLimit?: number;
+  /** Encoded bytes queued per peer (default 4 × maxMessageBytes). */
+  peerQueueBytes?: number;
+  /** Receives one line per notable event (refusals, drops, stream up/down). Default: console.error. */
+  logger?: (line: string) => void;
+}
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_PEER_QUEUE_LIMIT = 4096;
+/** Headroom between maxMessageBytes and grpc's hard limits. */
+const GRPC_LIMIT_SLACK = 64 * 1024;
+const BACKOFF_INITIAL_MS = 50;
+const BACKOFF_MAX_MS = 2000;
+/** A stream that does not get the receiver's response headers within this time is retried. */
+const HANDSHAKE_TIMEOUT_MS = 5000;
+const SHUTDOWN_GRACE_MS = 1000;
+/** Identical log lines (same key) are emitted at most once per this interval. */
+const LOG_INTERVAL_MS = 10_000;
+
+/** Request metadata of a stream: lets the receiver refuse a misaddressed stream up front. */
+const MD_CLUSTER = 'raft-cluster-id';
+const MD_FROM = 'raft-from';
+const MD_TO = 'raft-to';
+
+// ---------------------------------------------------------------------------------------------
+// Core Message <-> protobuf, field by field.
+
+type ProtoMessageType = Exclude<RaftMessage['type'], number | undefined>;
+
+const TYPE_TO_PROTO: Readonly<Record<MessageType, ProtoMessageType>> = {
+  preVote: 'MESSAGE_TYPE_PRE_VOTE',
+  preVoteResp: 'MESSAGE_TYPE_PRE_VOTE_RESP',
+  vote: 'MESSAGE_TYPE_VOTE',
+  voteResp: 'MESSAGE_TYPE_VOTE_RESP',
+  app: 'MESSAGE_TYPE_APP',
+  appResp: 'MESSAGE_TYPE_APP_RESP',
+  heartbeat: 'MESSAGE_TYPE_HEARTBEAT',
+  heartbeatResp: 'MESSAGE_TYPE_HEARTBEAT_RESP',
+};
+/** Wire numbers, for the size computation (must match proto/raft.proto). */
+const TYPE_NUMBER: Readonly<Record<MessageType, number>> = {
+  preVote: 1,
+  preVoteResp: 2,
+  vote: 3,
+  voteResp: 4,
+  app: 5,
+  appResp: 6,
+  heartbeat: 7,
+  heartbeatResp: 8,
+};
+const TYPE_FROM_PROTO = new Map<unknown, MessageType>(
+  Object.entries(TYPE_TO_PROTO).map(([core, wire]) => [wire, core as MessageType]),
+);
+const ENTRY_TYPE_FROM_PROTO = new Map<unknown, EntryType>([
+  ['ENTRY_TYPE_NORMAL', 'normal'],
+  ['ENTRY_TYPE_NOOP', 'noop'],
+]);
+
+/** Bytes of a varint (non-negative integers up to 2^53; anything else is costed at the maximum). */
+function varintSize(n: number): number {
+  if (n < 0x80) return n >= 0 ? 1 : 10;
+  if (n < 0x4000) return 2;
+  if (n < 0x200000) return 3;
+  if (n < 0x10000000) return 4;
+  let size = 4;
+  let rest = Math.floor(n / 0x10000000);
+  while (rest > 0) {
+    size++;
+    rest = Math.floor(rest / 0x80);
+  }
+  return size;
+}
+
+/** Tag (one byte: every field number is < 16) plus varint, or nothing for the proto3 default 0. */
+function uintFieldSize(n: number): number {
+  return n === 0 ? 0 : 1 + varintSize(n);
+}
+
+/** Size of a length-delimited field holding `len` bytes. */
+function lenFieldSize(len: number): number {
+  return 1 + varintSize(len) + len;
+}
+
+/** An outbound message in wire form, with its exact encoded size inside a RaftBatch. */
+export interface EncodedMessage {
+  readonly msg: RaftMessage;
+  /** Bytes this message adds to a RaftBatch (field tag and length prefix included). */
+  readonly batchBytes: number;
+}
+
+/**
+ * Converts a core message to its protobuf object. Fields equal to their proto3 default are left
+ * off (not encoded, and filled back in by `defaults: true` on the receiver), which saves bytes
+ * and Long conversions on the hot path.
+ */
+export function encodeMessage(m: Message): EncodedMessage | undefined {
+  const type = TYPE_TO_PROTO[m.type];
+  const typeNumber = TYPE_NUMBER[m.type];
+  if (type === undefined || typeNumber === undefined) return undefined;
+  const msg: RaftMessage = { type };
+  let size = 1 + varintSize(typeNumber);
+  if (m.from !== 0) {
+    msg.from = m.from;
+    size += uintFieldSize(m.from);
+  }
+  if (m.to !== 0) {
+    msg.to = m.to;
+    size += uintFieldSize(m.to);
+  }
+  if (m.term !== 0) {
+    msg.term = m.term;
+    size += uintFieldSize(m.term);
+  }
+  if (m.index !== 0) {
+    msg.index = m.index;
+    size += uintFieldSize(m.index);
+  }
+  if (m.logTerm !== 0) {
+    msg.logTerm = m.logTerm;
+    size += uintFieldSize(m.logTerm);
+  }
+  if (m.commit !== 0) {
+    msg.commit = m.commit;
+    size += uintFieldSize(m.commit);
+  }
+  if (m.reject) {
+    msg.reject = true;
+    size += 2;
+  }
+  if (m.rejectHint !== 0) {
+    msg.rejectHint = m.rejectHint;
+    size += uintFieldSize(m.rejectHint);
+  }
+  if (m.context !== 0) {
+    msg.context = m.context;
+    size += uintFieldSize(m.context);
+  }
+  const n = m.entries.length;
+  if (n > 0) {
+    const entries = new Array<ProtoEntry>(n);
+    for (let i = 0; i < n; i++) {
+      const e = m.entries[i] as Entry;
+      const pe: ProtoEntry = {};
+      let es = 0;
+      if (e.index !== 0) {
+        pe.index = e.index;
+        es += uintFieldSize(e.index);
+      }
+      if (e.term !== 0) {
+        pe.term = e.term;
+        es += uintFieldSize(e.term);
+      }
+      if (e.type === 'noop') {
+        pe.type = 'ENTRY_TYPE_NOOP';
+        es += 2;
+      }
+      if (e.data.length > 0) {
+        pe.data = e.data; // encoded straight from the caller's bytes, no intermediate copy
+        es += lenFieldSize(e.data.length);
+      }
+      entries[i] = pe;
+      size += lenFieldSize(es);
+    }
+    msg.entries = entries;
+  }
+  return { msg, batchBytes: lenFieldSize(size) };
+}
+
+/** Encoded bytes of a RaftBatch's envelope (its cluster id) without the messages. */
+export function batchOverheadBytes(clusterId: string): number {
+  const len = Buffer.byteLength(clusterId);
+  return len === 0 ? 0 : lenFieldSize(len);
+}
+
+/** Converts a received protobuf message to a core message, or explains why it cannot. */
+export function decodeMessage(pm: RaftMessage__Output): Message | string {
+  const type = TYPE_FROM_PROTO.get(pm.type);
+  if (type === undefined) return `unknown message type ${String(pm.type)}`;
+  const n = pm.entries.length;
+  const entries = new Array<Entry>(n);
+  for (let i = 0; i < n; i++) {
+    const pe = pm.entries[i]!;
+    const entryType = ENTRY_TYPE_FROM_PROTO.get(pe.type);
+    if (entryType === undefined) return `entry ${pe.index} has unknown type ${String(pe.type)}`;
+    // pe.data is a Buffer view into grpc's receive buffer: no copy.
+    entries[i] = { index: pe.index, term: pe.term, type: entryType, data: pe.data };
+  }
+  return {
+    type,
+    from: pm.from,
+    to: pm.to,
+    term: pm.term,
+    index: pm.index,
+    logTerm: pm.logTerm,
+    commit: pm.commit,
+    reject: pm.reject,
+    rejectHint: pm.rejectHint,
+    context: pm.context,
+    entries,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Emits a line at most once per interval per key, reporting how many were suppressed. */
+class RateLimitedLog {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  constructor(
+    private readonly sink: (line: string) => void,
+    private readonly prefix: string,
+  ) {}
+
+  log(key: string, line: string): void {
+    const now = Date.now();
+    const seen = this.last.get(key);
+    if (seen !== undefined && now - seen.at < LOG_INTERVAL_MS) {
+      seen.suppressed++;
+      return;
+    }
+    const suffix = seen !== undefined && seen.suppressed > 0 ? ` (${seen.suppressed} similar suppressed)` : '';
+    this.last.set(key, { at: now, suppressed: 0 });
+    if (this.last.size > 1000) this.last.clear(); // keys are bounded in practice; never grow unbounded
+    this.emit(line + suffix);
+  }
+
+  emit(line: string): void {
+    try {
+      this.sink(`${this.prefix}${line}`);
+    } catch {
+      // a failing logger must not break the transport
+    }
+  }
+}
+
+type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
+
+/** The outbound side towards one peer: one stream, one bounded queue. */
+interface PeerLink {
+  readonly id: NodeId;
+  readonly address: string;
+  client: RaftClient | undefined;
+  call: grpc.ClientWritableStream<RaftBatch> | undefined;
+  state: LinkState;
+  queue: EncodedMessage[];
+  queuedBytes: number;
+  /** Bytes handed to grpc whose write has not completed yet (backpressure from HTTP/2). */
+  inflightBytes: number;
+  needDrain: boolean;
+  backoffMs: number;
+  upSince: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Set after a failure was logged, so that the next "up" is logged too. */
+  reportedDown: boolean;
+}
+
+type InboundFinisher = (status: grpc.StatusObject | null) => void;
+
+/**
+ * Transport over gRPC: one long-lived client-streaming call per peer (RaftBatch messages, no
+ * per-message round trip). Outbound messages queue per peer (bounded; when full, new messages
+ * are dropped) and everything queued in one event-loop turn leaves as one RaftBatch.
+ */
+export class GrpcTransport implements Transport {
+  private readonly clusterId: string;
+  private readonly self: NodeId;
+  private readonly listen: string;
+  private readonly maxMessageBytes: number;
+  private readonly grpcLimit: number;
+  private readonly queueLimit: number;
+  private readonly queueBytes: number;
+  /** Bytes allowed in grpc's hands per peer before we wait for writes to complete. */
+  private readonly inflightLimit: number;
+  private readonly overhead: number;
+  private readonly log: RateLimitedLog;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly peerList: string;
+  private handler: ((m: Message) => void) | undefined;
+  private server: grpc.Server | undefined;
+  private boundPort = 0;
+  private started = false;
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+  private readonly dirty = new Set<PeerLink>();
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private readonly inbound = new Set<InboundFinisher>();
+
+  constructor(options: GrpcTransportOptions) {
+    if (options.clusterId === '') throw new Error('raft transport: clusterId must not be empty');
+    if (!Number.isSafeInteger(options.self) || options.self <= 0) {
+      throw new Error(`raft transport: self must be a positive integer, got ${options.self}`);
+    }
+    this.clusterId = options.clusterId;
+    this.self = options.self;
+    this.listen = options.listen;
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (!(this.maxMessageBytes >= 1024)) throw new Error('raft transport: maxMessageBytes must be ≥ 1024');
+    this.grpcLimit = this.maxMessageBytes + GRPC_LIMIT_SLACK;
+    this.queueLimit = options.peerQueueLimit ?? DEFAULT_PEER_QUEUE_LIMIT;
+    this.queueBytes = options.peerQueueBytes ?? 4 * this.maxMessageBytes;
+    this.inflightLimit = 2 * this.maxMessageBytes;
+    this.overhead = batchOverheadBytes(this.clusterId);
+    this.log = new RateLimitedLog(options.logger ?? ((line) => console.error(line)), `raft transport ${this.self}: `);
+    for (const p of options.peers) {
+      if (p.id === this.self) continue;
+      if (!Number.isSafeInteger(p.id) || p.id <= 0) throw new Error(`raft transport: bad peer id ${p.id}`);
+      if (this.links.has(p.id)) throw new Error(`raft transport: peer ${p.id} listed twice`);
+      this.links.set(p.id, {
+        id: p.id,
+        address: p.address,
+        client: undefined,
+        call: undefined,
+        state: 'idle',
+        queue: [],
+        queuedBytes: 0,
+        inflightBytes: 0,
+        needDrain: false,
+        backoffMs: BACKOFF_INITIAL_MS,
+        upSince: 0,
+        timer: undefined,
+        reportedDown: false,
+      });
+    }
+    this.peerList = [...this.links.keys()].join(', ');
+  }
+
+  /** The port the server is bound to (useful with `listen: 'host:0'`); 0 before start(). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /**
+   * Binds the server and opens a stream to every peer. Rejects with a clear error when the
+   * address cannot be bound (e.g. the port is taken). Messages sent before start() are dropped.
+   */
+  async start(): Promise<void> {
+    if (this.closing) throw new Error('raft transport: start() after close()');
+    if (this.started) throw new Error('raft transport: start() called twice');
+    this.started = true;
+    const proto = loadRaftProto();
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': this.grpcLimit,
+      'grpc.max_send_message_length': this.grpcLimit,
+      // Notice peers that vanished without closing their connection.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    });
+    server.addService(proto.raftkv.raft.Raft.service, {
+      Stream: (call: grpc.ServerReadableStream<RaftBatch__Output, StreamAck>, callback: grpc.sendUnaryData<StreamAck>) =>
+        this.acceptStream(call, callback),
+    });
+    this.server = server;
+    try {
+      this.boundPort = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(this.listen, grpc.ServerCredentials.createInsecure(), (err, port) =>
+          err ? reject(err) : resolve(port),
+        );
+      });
+    } catch (err) {
+      server.forceShutdown();
+      this.server = undefined;
+      this.started = false;
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(`raft transport ${this.self}: cannot listen on ${this.listen} (port taken?): ${reason}`, {
+        cause: err,
+      });
+    }
+    if (this.closing) return; // close() raced with start()
+    const channelOptions: grpc.ChannelOptions = {
+      'grpc.max_receive_message_length': this.grpcLimit,
+      'grpc.max_send_message_length': this.grpcLimit,
+      // grpc's own reconnect backoff defaults to 1 s → 120 s; keep it in line with ours.
+      'grpc.initial_reconnect_backoff_ms': BACKOFF_INITIAL_MS,
+      'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      // We reconnect ourselves; grpc's retry layer would only add buffering.
+      'grpc.enable_retries': 0,
+      // One connection per (transport, peer), never shared with other transports in the process.
+      'grpc.use_local_subchannel_pool': 1,
+    };
+    for (const link of this.links.values()) {
+      link.client = new proto.raftkv.raft.Raft(link.address, grpc.credentials.createInsecure(), channelOptions);
+      this.openStream(link);
+    }
+  }
+
+  onMessage(handler: (m: Message) => void): void {
+    this.handler = handler;
+  }
+
+  send(m: Message): void {
+    const link = this.links.get(m.to);
+    if (link === undefined) {
+      if (!this.closing) this.log.log(`unknown:${m.to}`, `dropped ${m.type} to ${m.to}: not a known peer (known: ${this.peerList})`);
+      return;
+    }
+    // Disconnected (or not started, or closed): drop; Raft retries.
+    if (link.state !== 'up' && link.state !== 'connecting') return;
+    const encoded = encodeMessage(m);
+    if (encoded === undefined) {
+      this.log.log(`type:${String(m.type)}`, `dropped message to ${m.to}: unknown type ${String(m.type)}`);
+      return;
+    }
+    if (this.overhead + encoded.batchBytes > this.maxMessageBytes) {
+      this.log.log(
+        `big:${m.to}`,
+        `dropped ${m.type} to ${m.to}: ${encoded.batchBytes} bytes with ${m.entries.length} entries exceeds maxMessageBytes ${this.maxMessageBytes}`,
+      );
+      return;
+    }
+    if (link.queue.length >= this.queueLimit || link.queuedBytes + encoded.batchBytes > this.queueBytes) {
+      this.log.log(
+        `full:${m.to}`,
+        `dropped ${m.type} to ${m.to}: queue full (${link.queue.length} messages, ${link.queuedBytes} bytes; peer slow or stream stalled)`,
+      );
+      return;
+    }
+    link.queue.push(encoded);
+    link.queuedBytes += encoded.batchBytes;
+    if (link.state === 'up') this.scheduleFlush(link);
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outbound
+
+  private scheduleFlush(link: PeerLink): void {
+    this.dirty.add(link);
+    this.flushScheduled ??= setImmediate(() => this.flushAll());
+  }
+
+  private flushAll(): void {
+    this.flushScheduled = undefined;
+    for (const link of this.dirty) {
+      this.dirty.delete(link);
+      this.flush(link);
+    }
+  }
+
+  private flush(link: PeerLink): void {
+    const call = link.call;
+    if (link.state !== 'up' || call === undefined) return;
+    while (link.queue.length > 0 && !link.needDrain && link.inflightBytes < this.inflightLimit) {
+      // Take messages in order while the batch fits; each message fits alone (checked in send).
+      const queue = link.queue;
+      let bytes = this.overhead;
+      let count = 0;
+      while (count < queue.length) {
+        const next = bytes + queue[count]!.batchBytes;
+        if (next > this.maxMessageBytes) break;
+        bytes = next;
+        count++;
+      }
+      if (count === 0) {
+        // Unreachable (send() refuses such messages); never spin on it.
+        link.queuedBytes -= queue.shift()!.batchBytes;
+        continue;
+      }
+      const taken = count === queue.length ? queue : queue.splice(0, count);
+      if (taken === queue) link.queue = [];
+      const messages = new Array<RaftMessage>(taken.length);
+      let queued = 0;
+      for (let i = 0; i < taken.length; i++) {
+        const e = taken[i]!;
+        messages[i] = e.msg;
+        queued += e.batchBytes;
+      }
+      link.queuedBytes -= queued;
+      link.inflightBytes += bytes;
+      const ok = call.write({ clusterId: this.clusterId, messages }, () => {
+        if (link.call !== call) return;
+        link.inflightBytes -= bytes;
+        if (link.queue.length > 0) this.scheduleFlush(link);
+      });
+      if (!ok) {
+        link.needDrain = true;
+        call.once('drain', () => {
+          if (link.call !== call) return;
+          link.needDrain = false;
+          if (link.queue.length > 0) this.scheduleFlush(link);
+        });
+      }
+    }
+  }
+
+  private openStream(link: PeerLink): void {
+    const client = link.client;
+    if (this.closing || client === undefined) return;
+    link.timer = undefined;
+    link.state = 'connecting';
+    link.inflightBytes = 0;
+    link.needDrain = false;
+    const md = new grpc.Metadata();
+    md.set(MD_CLUSTER, this.clusterId);
+    md.set(MD_FROM, String(this.self));
+    md.set(MD_TO, String(link.id));
+    let timedOut = false;
+    const call: grpc.ClientWritableStream<RaftBatch> = client.Stream(md, (err) =>
+      this.streamEnded(link, call, timedOut ? `no answer within ${HANDSHAKE_TIMEOUT_MS} ms (peer hung?)` : err),
+    );
+    link.call = call;
+    call.on('error', () => {}); // failures arrive through the callback above
+    const handshake = setTimeout(() => {
+      if (link.call !== call || link.state !== 'connecting') return;
+      timedOut = true;
+      call.cancel();
+    }, HANDSHAKE_TIMEOUT_MS);
+    handshake.unref();
+    call.on('metadata', () => {
+      clearTimeout(handshake);
+      if (link.call !== call || link.state !== 'connecting') return;
+      link.state = 'up';
+      link.upSince = Date.now();
+      if (link.reportedDown) {
+        link.reportedDown = false;
+        this.log.emit(`stream to peer ${link.id} (${link.address}) is up`);
+      }
+      if (link.queue.length > 0) this.scheduleFlush(link);
+    });
+    call.on('status', () => clearTimeout(handshake));
+  }
+
+  private streamEnded(link: PeerLink, call: grpc.ClientWritableStream<RaftBatch>, err: grpc.ServiceError | string | null): void {
+    if (link.call !== call) return;
+    const wasUp = link.state === 'up';
+    link.call = undefined;
+    link.queue = [];
+    link.queuedBytes = 0;
+    link.inflightBytes = 0;
+    link.needDrain = false;
+    if (this.closing) {
+      link.state = 'closed';
+      return;
+    }
+    // A stream that stayed up a while earns a fresh backoff; one that keeps failing right after
+    // opening (e.g. refused by the receiver) keeps backing off.
+    if (wasUp && Date.now() - link.upSince >= BACKOFF_MAX_MS) link.backoffMs = BACKOFF_INITIAL_MS;
+    const delay = Math.round(link.backoffMs * (0.8 + 0.4 * Math.random()));
+    link.backoffMs = Math.min(link.backoffMs * 2, BACKOFF_MAX_MS);
+    link.state = 'backoff';
+    link.timer = setTimeout(() => this.openStream(link), delay);
+    link.timer.unref();
+    let code: string;
+    let details: string;
+    if (err === null) {
+      code = 'OK';
+      details = 'ended by the receiver';
+    } else if (typeof err === 'string') {
+      code = 'TIMEOUT';
+      details = err;
+    } else {
+      code = grpc.status[err.code] ?? String(err.code);
+      details = err.details;
+    }
+    // Logged on the transition down, and for persistent failures at most once per interval.
+    const key = `down:${link.id}:${code}:${details}`;
+    const line = `stream to peer ${link.id} (${link.address}) ${wasUp ? 'lost' : 'failed'}: ${code}: ${details}; dropping its messages and reconnecting`;
+    if (wasUp) this.log.emit(line);
+    else this.log.log(key, line);
+    link.reportedDown = true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inbound
+
+  private acceptStream(call: grpc.ServerReadableStream<RaftBatch__Output, StreamAck>, callback: grpc.sendUnaryData<StreamAck>): void {
+    let done = false;
+    const finish: InboundFinisher = (status) => {
+      if (done) return;
+      done = true;
+      this.inbound.delete(finish);
+      if (status === null) callback(null, {});
+      else callback(status);
+    };
+    const refusal = this.checkStreamMetadata(call.metadata);
+    if (this.closing) {
+      finish({ code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down`, metadata: new grpc.Metadata() });
+      return;
+    }
+    if (refusal !== undefined) {
+      this.log.log(`refuse-stream:${refusal}`, `refused stream from ${call.getPeer()}: ${refusal}`);
+      finish({ code: grpc.status.FAILED_PRECONDITION, details: refusal, metadata: new grpc.Metadata() });
+      return;
+    }
+    this.inbound.add(finish);
+    // Response headers now: the sender's signal that the stream is accepted.
+    call.sendMetadata(new grpc.Metadata());
+    call.on('data', (batch: RaftBatch__Output) => {
+      if (!done) this.receiveBatch(batch, finish);
+    });
+    call.on('end', () => finish(null));
+    call.on('cancelled', () => finish(null)); // the sender went away; nothing to report
+    call.on('error', () => finish(null));
+  }
+
+  /** Streams from our own transports announce cluster and addressing; others may not. */
+  private checkStreamMetadata(md: grpc.Metadata): string | undefined {
+    const cluster = md.get(MD_CLUSTER)[0];
+    if (cluster !== undefined && String(cluster) !== this.clusterId) {
+      return `cluster id mismatch: sender is in "${String(cluster)}", this node is in "${this.clusterId}"`;
+    }
+    const to = md.get(MD_TO)[0];
+    if (to !== undefined && Number(String(to)) !== this.self) {
+      return `stream addressed to node ${String(to)}, but this is node ${this.self} (wrong peer address?)`;
+    }
+    const from = md.get(MD_FROM)[0];
+    if (from !== undefined && !this.links.has(Number(String(from)))) {
+      return `sender ${String(from)} is not a known peer (known: ${this.peerList})`;
+    }
+    return undefined;
+  }
+
+  private receiveBatch(batch: RaftBatch__Output, finish: InboundFinisher): void {
+    if (batch.clusterId !== this.clusterId) {
+      const details = `cluster id mismatch: batch from cluster "${batch.clusterId}", this node is in "${this.clusterId}"`;
+      this.log.log(`cluster:${batch.clusterId}`, `refused batch of ${batch.messages.length} messages: ${details}`);
+      finish({ code: grpc.status.FAILED_PRECONDITION, details, metadata: new grpc.Metadata() });
+      return;
+    }
+    for (const pm of batch.messages) {
+      if (pm.to !== this.self) {
+        this.log.log(`to:${pm.to}`, `refused ${pm.type} from ${pm.from}: addressed to node ${pm.to}, but this is node ${this.self}`);
+        continue;
+      }
+      if (!this.links.has(pm.from)) {
+        this.log.log(`from:${pm.from}`, `refused ${pm.type} from ${pm.from}: not a known peer (known: ${this.peerList})`);
+        continue;
+      }
+      const m = decodeMessage(pm);
+      if (typeof m === 'string') {
+        this.log.log(`bad:${pm.from}`, `refused message from ${pm.from}: ${m}`);
+        continue;
+      }
+      const handler = this.handler;
+      if (handler === undefined) continue;
+      try {
+        handler(m);
+      } catch (err) {
+        // Not the transport's to swallow (e.g. a Raft invariant violation): surface it as an
+        // uncaught exception instead of letting grpc turn it into a stream error.
+        queueMicrotask(() => {
+          throw err;
+        });
+        return;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    this.dirty.clear();
+    for (const link of this.links.values()) {
+      if (link.timer !== undefined) clearTimeout(link.timer);
+      link.timer = undefined;
+      link.state = 'closed';
+      link.queue = [];
+      link.queuedBytes = 0;
+      const call = link.call;
+      link.call = undefined;
+      call?.cancel();
+      link.client?.close();
+      link.client = undefined;
+    }
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      const fallback = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, SHUTDOWN_GRACE_MS);
+      server.tryShutdown(() => {
+        clearTimeout(fallback);
+        resolve();
+      });
+      // Stop listening first (tryShutdown closed the listeners), then end the peers' streams so
+      // that their sessions can close.
+      const status = { code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down`, metadata: new grpc.Metadata() };
+      for (const finish of [...this.inbound]) finish(status);
+    });
+  }
+}
