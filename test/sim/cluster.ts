@@ -99,6 +99,9 @@ export class SimCluster implements LabCluster {
   /** (index, term) → the entry and its predecessor's term, for the Log Matching check. */
   private readonly seenEntries = new Map<number, Map<number, { entry: Entry; prevTerm: number }>>();
   private current: { id: NodeId; term: number } | undefined;
+  /** The leader whose loss started the election clock, in case it comes back still leading. */
+  private lostLeader: SimNode | undefined;
+  private lostLeaderTerm = 0;
   private leaderLostAt: number | undefined = 0;
   /** A ring of recent events; deliveries are kept as messages and formatted only on failure. */
   private readonly trace: (string | { at: number; m: Message })[] = [];
@@ -181,6 +184,13 @@ export class SimCluster implements LabCluster {
     this.log(what);
     if (this.current && !this.reachableQuorum(this.nodes[this.current.id - 1]!)) {
       this.noteLeaderLoss(this.nodes[this.current.id - 1]!);
+    }
+    const back = this.lostLeader;
+    if (back && back.raft?.role === 'leader' && back.raft.term === this.lostLeaderTerm && this.reachableQuorum(back)) {
+      // The leader came back before anyone replaced it: no election was needed.
+      this.current = { id: back.id, term: back.raft.term };
+      this.leaderLostAt = undefined;
+      this.lostLeader = undefined;
     }
     if (!hadQuorum && this.leaderLostAt !== undefined && this.reachableQuorum(undefined)) this.leaderLostAt = this.now;
   }
@@ -429,6 +439,7 @@ export class SimCluster implements LabCluster {
     if (this.leaderLostAt !== undefined) {
       this.worstElectionMs = Math.max(this.worstElectionMs, this.now - this.leaderLostAt);
       this.leaderLostAt = undefined;
+      this.lostLeader = undefined;
     }
     this.current = { id: n.id, term: r.term };
   }
@@ -437,6 +448,8 @@ export class SimCluster implements LabCluster {
   private noteLeaderLoss(n: SimNode): void {
     if (this.current?.id !== n.id) return;
     this.leaderLostAt ??= this.now;
+    this.lostLeader = n;
+    this.lostLeaderTerm = this.current.term;
     this.current = undefined;
   }
 }
