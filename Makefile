@@ -22,9 +22,9 @@ test: build
 soak: build
 	node build/test/sim/soak.js --seeds $(SEEDS) $(if $(SCENARIO),--scenario $(SCENARIO))
 
-## Until kv-server exists: a narrated 3-node cluster in the simulator.
+## A local 3-node cluster (peers 7001-7003, clients 9001-9003, data in ./data); Ctrl-C stops it.
 run: build
-	node build/test/sim/demo.js
+	node scripts/run-cluster.mjs
 
 bench: bench-sim
 

@@ -1,15 +1,10 @@
 import type { ReadState } from '../raft/core/read-index.js';
 import type { Entry, NodeId } from '../raft/core/types.js';
 import type { ReadyHandler, ReplicatedLog } from '../raft/replicated-log.js';
+import { DEFAULT_LIMITS, type KvLimits } from '../kv-api.js';
 import { decodeCommand, encodeCommand, type WriteOp } from './command.js';
 import { KvStateMachine, type WriteResult } from './state-machine.js';
 
-export interface KvLimits {
-  maxKeyBytes: number;
-  maxValueBytes: number;
-}
-
-export const DEFAULT_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1024 * 1024 };
 
 /** Why a request was not served; `notLeader` and `shuttingDown` are safe to retry elsewhere. */
 export type KvError =
@@ -58,7 +53,7 @@ export class KvStore implements ReadyHandler {
   }
 
   write(req: WriteRequest, done: Done<WriteResult>): void {
-    const invalid = this.validate(req.key, req.value) ?? validateSession(req);
+    const invalid = this.validate(req.key, req.value, req.expected) ?? validateSession(req);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
     const data = encodeCommand({
@@ -77,7 +72,7 @@ export class KvStore implements ReadyHandler {
   }
 
   read(key: Uint8Array, done: Done<Uint8Array | undefined>): void {
-    const invalid = this.validate(key, undefined);
+    const invalid = this.validate(key);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
     const ctx = this.nextCtx++;
@@ -142,26 +137,31 @@ export class KvStore implements ReadyHandler {
     this.reads.clear();
   }
 
-  private validate(key: Uint8Array, value: Uint8Array | undefined): string | undefined {
+  private validate(key: Uint8Array, value?: Uint8Array, expected?: Uint8Array): string | undefined {
     if (key.length === 0) return 'key must not be empty';
     if (key.length > this.limits.maxKeyBytes) {
       return `key is ${key.length} bytes; the limit is ${this.limits.maxKeyBytes} bytes`;
     }
-    if (value && value.length > this.limits.maxValueBytes) {
-      return `value is ${value.length} bytes; the limit is ${this.limits.maxValueBytes} bytes`;
+    for (const [what, v] of [['value', value], ['expected value', expected]] as const) {
+      if (v && v.length > this.limits.maxValueBytes) {
+        return `${what} is ${v.length} bytes; the limit is ${this.limits.maxValueBytes} bytes`;
+      }
     }
     return undefined;
   }
 }
 
 function validateSession(req: WriteRequest): string | undefined {
-  const ok =
-    Number.isSafeInteger(req.clientId) &&
-    req.clientId > 0 &&
-    Number.isSafeInteger(req.seq) &&
-    req.seq > 0 &&
-    Number.isSafeInteger(req.firstIncomplete) &&
-    req.firstIncomplete > 0 &&
-    req.firstIncomplete <= req.seq;
-  return ok ? undefined : 'session needs client_id, seq and first_incomplete with 0 < first_incomplete <= seq';
+  const ids: [string, number][] = [
+    ['client_id', req.clientId],
+    ['seq', req.seq],
+    ['first_incomplete', req.firstIncomplete],
+  ];
+  for (const [name, v] of ids) {
+    if (!Number.isSafeInteger(v) || v <= 0) return `session.${name} must be an integer in [1, 2^53), got ${String(v)}`;
+  }
+  if (req.firstIncomplete > req.seq) {
+    return `session.first_incomplete (${req.firstIncomplete}) must not exceed session.seq (${req.seq})`;
+  }
+  return undefined;
 }

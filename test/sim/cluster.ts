@@ -83,8 +83,6 @@ export class SimCluster implements LabCluster {
   bytes = 0;
   maxTerm = 0;
   worstElectionMs = 0;
-  /** Sees every traced line (faults, role changes) as it happens: for demos and debugging. */
-  observer: ((line: string) => void) | undefined;
 
   private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed' | 'service'>> & Pick<SimOptions, 'service'>;
   private readonly netRng;
@@ -267,9 +265,7 @@ export class SimCluster implements LabCluster {
   }
 
   log(line: string): void {
-    const stamped = `${String(this.now).padStart(7)}ms ${line}`;
-    this.record(stamped);
-    this.observer?.(stamped);
+    this.record(`${String(this.now).padStart(7)}ms ${line}`);
   }
 
   private record(t: string | { at: number; m: Message }): void {

@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { loadProto } from '../../proto.js';
 import type { Entry, EntryType, Message, MessageType, NodeId } from '../core/types.js';
 import type { PeerAddress, Transport } from './transport.js';
 import type { ProtoGrpcType } from './generated/raft.js';
@@ -11,39 +9,9 @@ import type { RaftMessage, RaftMessage__Output } from './generated/raftkv/raft/R
 import type { Entry as ProtoEntry } from './generated/raftkv/raft/Entry.js';
 import type { StreamAck } from './generated/raftkv/raft/StreamAck.js';
 
-/**
- * proto-loader options. scripts/gen-proto.sh passes the same choices to proto-loader-gen-types
- * (--longs=Number --enums=String --defaults; camelCase names; bytes as Buffer), so the generated
- * types describe exactly what this loader produces.
- */
-export const PROTO_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  bytes: Buffer,
-  defaults: true,
-  oneofs: false,
-};
-
-/** proto/raft.proto, from src/raft/transport (sources, vitest) or build/src/raft/transport (tsc output). */
-export function raftProtoPath(): string {
-  const candidates = ['../../../proto/raft.proto', '../../../../proto/raft.proto'];
-  for (const rel of candidates) {
-    const path = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(path)) return path;
-  }
-  throw new Error(`raft transport: proto/raft.proto not found (looked relative to ${import.meta.url})`);
-}
-
-let loaded: ProtoGrpcType | undefined;
-
-/** The loaded `raftkv.raft` package (cached): service definition and client constructor. */
+/** The loaded `raftkv.raft` package: service definition and client constructor. */
 export function loadRaftProto(): ProtoGrpcType {
-  if (loaded === undefined) {
-    const definition = protoLoader.loadSync(raftProtoPath(), PROTO_OPTIONS);
-    loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-  }
-  return loaded;
+  return loadProto('raft.proto') as unknown as ProtoGrpcType;
 }
 
 export interface GrpcTransportOptions {

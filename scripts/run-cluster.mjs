@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// `make run`: a local 3-node raftkv cluster on 127.0.0.1 (peers 7001-7003, clients 9001-9003,
+// data in ./data/1..3, reused by the next run). Forwards the nodes' logs prefixed by node, waits
+// for a leader, prints how to use kv-cli, and on Ctrl-C (SIGINT/SIGTERM) stops every node by
+// PID and exits, leaving no process behind. Needs the build (npx tsc -p .).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const serverJs = path.join(root, 'build/src/server/main.js');
+const indexJs = path.join(root, 'build/src/index.js');
+const N = 3;
+const HOST = '127.0.0.1';
+const ids = Array.from({ length: N }, (_, i) => i + 1);
+const peerAddr = (id) => `${HOST}:${7000 + id}`;
+const clientAddr = (id) => `${HOST}:${9000 + id}`;
+const peers = ids.map((id) => `${id}=${peerAddr(id)}`).join(',');
+const clientPeers = ids.map((id) => `${id}=${clientAddr(id)}`).join(',');
+const endpoints = ids.map(clientAddr).join(',');
+const dataRoot = path.join(root, 'data');
+const LEADER_DEADLINE_MS = 20_000;
+const STOP_DEADLINE_MS = 8_000;
+
+const color = process.stdout.isTTY ? (n, s) => `\x1b[${[36, 33, 35, 32, 34][n % 5]}m${s}\x1b[0m` : (_n, s) => s;
+const say = (line) => process.stdout.write(`[run] ${line}\n`);
+
+if (!existsSync(serverJs)) {
+  process.stderr.write(`[run] ${serverJs} not found: build first (npx tsc -p .)\n`);
+  process.exit(1);
+}
+const { KvClient } = await import(indexJs);
+
+/** id -> { child, exited: Promise<{code, signal}>, running } */
+const nodes = new Map();
+let stopping = false;
+let ready = false;
+
+function start(id) {
+  const dataDir = path.join(dataRoot, String(id));
+  const args = [
+    serverJs,
+    '--id', String(id),
+    '--peers', peers,
+    '--client-addr', clientAddr(id),
+    '--client-peers', clientPeers,
+    '--data-dir', dataDir,
+  ];
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const node = { child, running: true, exited: undefined };
+  const prefix = color(id, `[node ${id}]`);
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix} ${line}\n`));
+  }
+  node.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      node.running = false;
+      resolve({ code, signal });
+      if (stopping) return;
+      say(`node ${id} (pid ${child.pid}) exited unexpectedly: ${signal ?? `exit code ${code}`}`);
+      if (!ready) {
+        say('a node failed to start; stopping the cluster');
+        void stop(1);
+      }
+    });
+  });
+  child.on('error', (err) => say(`node ${id}: cannot start: ${err.message}`));
+  nodes.set(id, node);
+  say(`started node ${id} (pid ${child.pid}): peer ${peerAddr(id)}, client ${clientAddr(id)}, data ${path.relative(root, dataDir) || '.'}`);
+}
+
+async function stop(code) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping the cluster');
+  for (const [id, n] of nodes) {
+    if (n.running) {
+      try {
+        process.kill(n.child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    void id;
+  }
+  const all = Promise.all([...nodes.values()].map((n) => n.exited));
+  const timeout = new Promise((resolve) => setTimeout(resolve, STOP_DEADLINE_MS, 'timeout'));
+  if ((await Promise.race([all, timeout])) === 'timeout') {
+    for (const [id, n] of nodes) {
+      if (!n.running) continue;
+      say(`node ${id} (pid ${n.child.pid}) did not stop within ${STOP_DEADLINE_MS} ms: killing it`);
+      try {
+        process.kill(n.child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await all;
+  }
+  for (const [id, n] of nodes) {
+    const r = await n.exited;
+    say(`node ${id} stopped (${r.signal ?? `exit code ${r.code}`})`);
+  }
+  process.exit(code);
+}
+
+// Ctrl-C reaches the nodes too (same process group); they shut down on it, and we make sure.
+process.on('SIGINT', () => {
+  if (stopping) {
+    for (const n of nodes.values()) if (n.running) try { process.kill(n.child.pid, 'SIGKILL'); } catch { /* gone */ }
+    return;
+  }
+  void stop(0);
+});
+process.on('SIGTERM', () => void stop(0));
+// Last resort (e.g. an exception here): never leave a node behind.
+process.on('exit', () => {
+  for (const n of nodes.values()) if (n.running) try { process.kill(n.child.pid, 'SIGKILL'); } catch { /* gone */ }
+});
+
+mkdirSync(dataRoot, { recursive: true });
+say(existsSync(path.join(dataRoot, '1', 'raft.db')) ? 'reusing ./data' : 'new cluster in ./data');
+for (const id of ids) start(id);
+
+// Wait for a leader that a majority agrees on.
+const client = new KvClient({ endpoints, timeoutMs: 2000 });
+const deadline = Date.now() + LEADER_DEADLINE_MS;
+let leader;
+while (!stopping && Date.now() < deadline) {
+  const rows = await client.status();
+  const votes = new Map();
+  for (const r of rows) if (r.ok && r.status.leaderId !== 0) votes.set(r.status.leaderId, (votes.get(r.status.leaderId) ?? 0) + 1);
+  const agreed = [...votes].find(([, n]) => n > N / 2);
+  const row = agreed && rows.find((r) => r.ok && r.status.nodeId === agreed[0] && r.status.role === 'leader');
+  if (row) {
+    leader = row;
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+client.close();
+if (stopping) await new Promise(() => {}); // stop() exits
+if (!leader) {
+  say(`no leader elected within ${LEADER_DEADLINE_MS} ms`);
+  await stop(1);
+}
+ready = true;
+const cli = `node ${path.relative(process.cwd(), path.join(root, 'build/src/client/cli.js')) || 'build/src/client/cli.js'} --endpoints ${endpoints}`;
+process.stdout.write(
+  [
+    '',
+    `raftkv cluster ready: leader is node ${leader.status.nodeId} (term ${leader.status.term}).`,
+    `Client endpoints: ${endpoints}`,
+    '',
+    'Try, in another terminal:',
+    `  ${cli} put hello world`,
+    `  ${cli} get hello`,
+    `  ${cli} append hello '!'`,
+    `  ${cli} cas hello 'world!' there`,
+    `  ${cli} del hello`,
+    `  ${cli} status`,
+    `  (or: export RAFTKV_ENDPOINTS=${endpoints}, then node build/src/client/cli.js get hello)`,
+    '',
+    'Ctrl-C stops the cluster; data stays in ./data for the next run.',
+    '',
+  ].join('\n') + '\n',
+);

@@ -1,0 +1,378 @@
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { checkAddress, parseEndpoints } from './address.js';
+import {
+  loadKvProto,
+  maxMessageBytes,
+  MD_ERROR,
+  MD_LEADER,
+  type CasResponse,
+  type DeleteResponse,
+  type GetResponse,
+  type StatusResponse,
+} from '../kv-api.js';
+import {
+  ClientClosedError,
+  ClusterUnavailableError,
+  InvalidArgumentError,
+  RaftkvError,
+  UnexpectedServerError,
+} from './errors.js';
+
+/** Keys and values: strings are sent as UTF-8. */
+export type Bytes = string | Uint8Array;
+
+export interface KvClientOptions {
+  /** Client addresses of the cluster's nodes: `['127.0.0.1:9001', ...]` or `'127.0.0.1:9001,127.0.0.1:9002'`. */
+  endpoints: string[] | string;
+  /** Overall deadline of each call, retries included, in ms (default 5000). */
+  timeoutMs?: number;
+  /** Deadline of a single attempt, so that a dead or hung node does not eat the whole budget (default 1000). */
+  attemptTimeoutMs?: number;
+}
+
+/** One node's view, as its Status answer gives it. */
+export interface NodeStatus {
+  nodeId: number;
+  role: string;
+  term: number;
+  /** 0 when unknown. */
+  leaderId: number;
+  /** The leader's client address, '' when unknown. */
+  leaderAddr: string;
+  commitIndex: number;
+  appliedIndex: number;
+  lastLogIndex: number;
+  clusterId: string;
+}
+
+export type EndpointStatus =
+  | { endpoint: string; ok: true; status: NodeStatus }
+  | { endpoint: string; ok: false; error: string };
+
+export { parseEndpoints };
+
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
+const BACKOFF_MIN_MS = 10;
+const BACKOFF_MAX_MS = 200;
+/** Hints followed in a row without a pause; beyond that, stale hints could ping-pong. */
+const MAX_HINT_HOPS = 3;
+/** Session renewals per call (after the cluster forgot our session: idle beyond its TTL). */
+const MAX_SESSION_RENEWALS = 2;
+
+/** Per-client exactly-once session (Raft thesis §6.3): a random id and a sequence of writes. */
+class Session {
+  readonly clientId = randomClientId();
+  private nextSeq = 1;
+  /** Seqs without an answer yet, in increasing order (Set keeps insertion order). */
+  private readonly outstanding = new Set<number>();
+  /**
+   * Whether the cluster knows this session: after the first answered write. Until then every
+   * request says first_incomplete = 1, because a session starts only with such a request (a
+   * first write that never made it into the log must not leave the session unstartable).
+   */
+  established = false;
+
+  begin(): number {
+    const seq = this.nextSeq++;
+    this.outstanding.add(seq);
+    return seq;
+  }
+
+  /** Called once per seq, whatever the outcome: the client will not ask about it again. */
+  end(seq: number): void {
+    this.outstanding.delete(seq);
+  }
+
+  firstIncomplete(): number {
+    if (!this.established) return 1;
+    const lowest = this.outstanding.values().next();
+    return lowest.done ? this.nextSeq : lowest.value;
+  }
+}
+
+function randomClientId(): number {
+  for (;;) {
+    // 53 random bits: 7 bytes, top 3 bits dropped.
+    const b = randomBytes(7);
+    const id = (b[0]! & 0x1f) * 2 ** 48 + b.readUIntBE(1, 6);
+    if (id > 0) return id;
+  }
+}
+
+function toBytes(what: string, v: Bytes): Buffer {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  throw new InvalidArgumentError(`${what} must be a string or a Uint8Array, got ${typeof v}`);
+}
+
+function keyBytes(key: Bytes): Buffer {
+  const k = toBytes('key', key);
+  if (k.length === 0) throw new InvalidArgumentError('key must not be empty');
+  return k;
+}
+
+type Method = 'Get' | 'Put' | 'Append' | 'Delete' | 'CompareAndSwap' | 'Status';
+type UnaryFn = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, res?: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+interface Ticket {
+  session: Session;
+  seq: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A client of a raftkv cluster. Finds the leader (following the servers' hints), retries on
+ * leader changes and unreachable nodes with the same session and sequence number (so a write is
+ * applied once however often it is sent), and gives up after the call's deadline with
+ * ClusterUnavailableError. Safe for concurrent calls. Close it when done.
+ */
+export class KvClient {
+  readonly endpoints: readonly string[];
+  readonly timeoutMs: number;
+  readonly attemptTimeoutMs: number;
+  private readonly clients = new Map<string, grpc.Client>();
+  private readonly channelOptions: grpc.ChannelOptions;
+  private session = new Session();
+  /** The node believed to lead, if any. */
+  private leader: string | undefined;
+  private rr = 0;
+  private closed = false;
+
+  constructor(options: KvClientOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('KvClient needs options: { endpoints }');
+    this.endpoints = parseEndpoints(options.endpoints);
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(Number.isFinite(this.timeoutMs) && this.timeoutMs > 0)) {
+      throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`);
+    }
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
+    if (!(Number.isFinite(this.attemptTimeoutMs) && this.attemptTimeoutMs > 0)) {
+      throw new InvalidArgumentError(`attemptTimeoutMs must be a positive number, got ${String(options.attemptTimeoutMs)}`);
+    }
+    this.rr = Math.floor(Math.random() * this.endpoints.length);
+    this.channelOptions = {
+      'grpc.max_receive_message_length': maxMessageBytes(),
+      // Reconnect quickly to a node that comes back; the default backoff starts at 1 s.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.min_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      // We retry ourselves, with the same session and seq.
+      'grpc.enable_retries': 0,
+      // Connections belong to this client: close() really closes them.
+      'grpc.use_local_subchannel_pool': 1,
+    };
+  }
+
+  /** The value of `key` as UTF-8 text, or undefined if there is none. */
+  async get(key: Bytes): Promise<string | undefined> {
+    const v = await this.getBytes(key);
+    return v?.toString('utf8');
+  }
+
+  /** The value of `key` as bytes, or undefined if there is none. */
+  async getBytes(key: Bytes): Promise<Buffer | undefined> {
+    const k = keyBytes(key);
+    const res = await this.call<GetResponse>('Get', () => ({ key: k }), undefined);
+    return res.found ? Buffer.from(res.value.buffer, res.value.byteOffset, res.value.byteLength) : undefined;
+  }
+
+  async put(key: Bytes, value: Bytes): Promise<void> {
+    const k = keyBytes(key);
+    const v = toBytes('value', value);
+    await this.write('Put', (session) => ({ session, key: k, value: v }));
+  }
+
+  async append(key: Bytes, value: Bytes): Promise<void> {
+    const k = keyBytes(key);
+    const v = toBytes('value', value);
+    await this.write('Append', (session) => ({ session, key: k, value: v }));
+  }
+
+  /** Deletes `key`; true if it existed. */
+  async delete(key: Bytes): Promise<boolean> {
+    const k = keyBytes(key);
+    const res = await this.write<DeleteResponse>('Delete', (session) => ({ session, key: k }));
+    return res.existed;
+  }
+
+  /** Sets `key` to `value` if its current value equals `expected` (an absent key equals nothing); true if it did. */
+  async cas(key: Bytes, expected: Bytes, value: Bytes): Promise<boolean> {
+    const k = keyBytes(key);
+    const e = toBytes('expected', expected);
+    const v = toBytes('value', value);
+    const res = await this.write<CasResponse>('CompareAndSwap', (session) => ({ session, key: k, expected: e, value: v }));
+    return res.swapped;
+  }
+
+  /** Every configured endpoint's own view (not retried; unreachable nodes are reported as such). */
+  async status(): Promise<EndpointStatus[]> {
+    this.checkOpen();
+    const deadlineMs = Math.min(this.timeoutMs, Math.max(this.attemptTimeoutMs, 2000));
+    return Promise.all(
+      this.endpoints.map(async (endpoint): Promise<EndpointStatus> => {
+        try {
+          const s = await this.attempt<StatusResponse>(endpoint, 'Status', {}, Date.now() + deadlineMs);
+          return { endpoint, ok: true, status: { ...s } };
+        } catch (e) {
+          const err = e as grpc.ServiceError;
+          const code = grpc.status[err.code] ?? String(err.code);
+          return { endpoint, ok: false, error: `${code}: ${err.details || err.message}` };
+        }
+      }),
+    );
+  }
+
+  /** Closes every connection; calls in progress and later calls fail with ClientClosedError. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private checkOpen(): void {
+    if (this.closed) throw new ClientClosedError('the KvClient is closed');
+  }
+
+  private async write<Res>(method: Method, build: (session: object) => object): Promise<Res> {
+    this.checkOpen();
+    let ticket: Ticket = { session: this.session, seq: this.session.begin() };
+    const session = (): object => ({
+      clientId: ticket.session.clientId,
+      seq: ticket.seq,
+      firstIncomplete: ticket.session.firstIncomplete(),
+    });
+    try {
+      const res = await this.call<Res>(method, () => build(session()), () => {
+        // The cluster forgot our session (idle beyond its TTL): this request was not applied, so
+        // it is safe to send it again under a new session.
+        if (this.session === ticket.session) this.session = new Session();
+        ticket.session.end(ticket.seq);
+        ticket = { session: this.session, seq: this.session.begin() };
+      });
+      ticket.session.established = true;
+      return res;
+    } finally {
+      ticket.session.end(ticket.seq);
+    }
+  }
+
+  /**
+   * Sends a request until an answer, a non-retryable error or the deadline. `build` is called
+   * per attempt (a write's first_incomplete may have moved on); `renewSession` on a
+   * session-expired refusal (writes only).
+   */
+  private async call<Res>(method: Method, build: () => object, renewSession: (() => void) | undefined): Promise<Res> {
+    this.checkOpen();
+    const deadline = Date.now() + this.timeoutMs;
+    let attempts = 0;
+    let backoff = BACKOFF_MIN_MS;
+    let hops = 0;
+    let renewals = 0;
+    let last = 'no attempt finished';
+    let lastErr: unknown;
+    for (;;) {
+      const target = this.leader ?? this.endpoints[this.rr % this.endpoints.length]!;
+      attempts++;
+      try {
+        const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, Date.now() + this.attemptTimeoutMs));
+        this.leader = target;
+        return res;
+      } catch (e) {
+        if (this.closed) throw new ClientClosedError('the KvClient was closed during the call');
+        if (e instanceof RaftkvError) throw e;
+        const err = e as grpc.ServiceError;
+        lastErr = err;
+        const kind = String(err.metadata?.get(MD_ERROR)[0] ?? '');
+        const hint = String(err.metadata?.get(MD_LEADER)[0] ?? '');
+        last = `${target}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
+        let pause = true;
+        switch (err.code) {
+          case grpc.status.INVALID_ARGUMENT:
+            throw new InvalidArgumentError(err.details || err.message);
+          case grpc.status.RESOURCE_EXHAUSTED:
+            throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${err.details || err.message}`);
+          case grpc.status.FAILED_PRECONDITION:
+            if (kind === 'session-expired') {
+              if (!renewSession || renewals >= MAX_SESSION_RENEWALS) {
+                throw new UnexpectedServerError(`${target}: ${err.details}`, err.code);
+              }
+              renewals++;
+              renewSession();
+              pause = false;
+              break;
+            }
+            if (hint !== '' && hint !== target && checkAddress(hint).ok && hops < MAX_HINT_HOPS) {
+              this.leader = hint;
+              hops++;
+              pause = false;
+            } else {
+              this.forget(target);
+            }
+            break;
+          case grpc.status.UNAVAILABLE:
+          case grpc.status.DEADLINE_EXCEEDED:
+          case grpc.status.CANCELLED:
+          case grpc.status.ABORTED:
+          case grpc.status.INTERNAL:
+            this.forget(target);
+            break;
+          default:
+            throw new UnexpectedServerError(`${target}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`, err.code);
+        }
+        if (pause) {
+          hops = 0;
+          const delay = backoff / 2 + (Math.random() * backoff) / 2;
+          backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+          if (Date.now() + delay >= deadline) break;
+          await sleep(delay);
+          this.checkOpen();
+        }
+        if (Date.now() >= deadline) break;
+      }
+    }
+    throw new ClusterUnavailableError(
+      `no leader answered within ${this.timeoutMs} ms (${attempts} attempts over ${this.endpoints.join(',')}); last: ${last}`,
+      attempts,
+      { cause: lastErr },
+    );
+  }
+
+  /** After a failure at `target`: stop believing it leads, and move on to the next endpoint. */
+  private forget(target: string): void {
+    if (this.leader === target) this.leader = undefined;
+    if (this.endpoints[this.rr % this.endpoints.length] === target) this.rr = (this.rr + 1) % this.endpoints.length;
+  }
+
+  private attempt<Res>(target: string, method: Method, request: object, deadline: number): Promise<Res> {
+    const client = this.clientFor(target);
+    const fn = (client as unknown as Record<Method, UnaryFn>)[method];
+    return new Promise<Res>((resolve, reject) => {
+      fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+        if (err) reject(err);
+        else resolve(res as Res);
+      });
+    });
+  }
+
+  private clientFor(address: string): grpc.Client {
+    this.checkOpen();
+    let c = this.clients.get(address);
+    if (c === undefined) {
+      const Kv = loadKvProto().Kv;
+      c = new Kv(address, grpc.credentials.createInsecure(), this.channelOptions);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+}

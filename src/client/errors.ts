@@ -1,0 +1,45 @@
+/** Base class of every error the raftkv SDK throws. */
+export class RaftkvError extends Error {
+  override name = 'RaftkvError';
+}
+
+/**
+ * The request is invalid and retrying will not help: an empty or oversized key or value, a bad
+ * endpoint list. The message comes from the server when the server refused it.
+ */
+export class InvalidArgumentError extends RaftkvError {
+  override name = 'InvalidArgumentError';
+}
+
+/**
+ * No leader answered within the call's deadline (the cluster is down, partitioned, or still
+ * electing). For a write the outcome is unknown: it may still be applied, once.
+ */
+export class ClusterUnavailableError extends RaftkvError {
+  override name = 'ClusterUnavailableError';
+  constructor(
+    message: string,
+    /** How many requests were sent before giving up. */
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The client was closed; its calls fail with this. */
+export class ClientClosedError extends RaftkvError {
+  override name = 'ClientClosedError';
+}
+
+/** The server answered with an error that the SDK does not expect (a bug, or an incompatible server). */
+export class UnexpectedServerError extends RaftkvError {
+  override name = 'UnexpectedServerError';
+  constructor(
+    message: string,
+    /** The gRPC status code. */
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The client-facing wire contract of proto/kv.proto, shared by the service and the client SDK:
+ * loading, metadata keys, wire shapes and size limits.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { loadProto } from './proto.js';
+
+export interface KvLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+}
+
+export const DEFAULT_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1024 * 1024 };
+
+/** Trailer metadata naming the leader's client address (`host:port`) on a not-leader refusal. */
+export const MD_LEADER = 'raftkv-leader';
+/**
+ * Trailer metadata telling apart the refusals that share a status code:
+ * `not-leader`, `no-leader`, `session-expired`, `shutting-down`.
+ */
+export const MD_ERROR = 'raftkv-error';
+
+/** The largest value the service takes, and how many bytes a request or response may have on the wire. */
+export function maxMessageBytes(limits: KvLimits = DEFAULT_LIMITS): number {
+  // CompareAndSwap carries two values and a key; 64 KiB for framing and the session.
+  return 2 * limits.maxValueBytes + limits.maxKeyBytes + 64 * 1024;
+}
+
+export interface KvProto {
+  /** The client constructor; `.service` is the service definition. */
+  Kv: grpc.ServiceClientConstructor;
+}
+
+/** The loaded `raftkv.kv` package, with the same loader options as raft.proto. */
+export function loadKvProto(): KvProto {
+  return (loadProto('kv.proto') as unknown as { raftkv: { kv: KvProto } }).raftkv.kv;
+}
+
+/** Session as sent (any byte-ish value is accepted by the encoder) and as received. */
+export interface WireSession {
+  clientId: number;
+  seq: number;
+  firstIncomplete: number;
+}
+export interface GetRequestIn {
+  key: Buffer;
+}
+export interface GetResponse {
+  found: boolean;
+  value: Uint8Array;
+}
+export interface WriteRequestIn {
+  session: WireSession | null;
+  key: Buffer;
+  value: Buffer;
+  expected: Buffer;
+}
+export interface DeleteResponse {
+  existed: boolean;
+}
+export interface CasResponse {
+  swapped: boolean;
+}
+export interface StatusResponse {
+  nodeId: number;
+  role: string;
+  term: number;
+  leaderId: number;
+  leaderAddr: string;
+  commitIndex: number;
+  appliedIndex: number;
+  lastLogIndex: number;
+  clusterId: string;
+}
+

@@ -1,0 +1,180 @@
+/**
+ * kv-cli and the SDK against a real 3-node cluster: the operations and their exit codes, and
+ * bad input (usage errors exit 2, an unreachable cluster exits 3 within the deadline).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterUnavailableError, InvalidArgumentError, KvClient } from '../../src/index.js';
+import { cli, Cluster, ensureBuilt, freePorts, killAll } from './cluster.js';
+
+let cluster: Cluster;
+let client: KvClient;
+let ep: string;
+
+beforeAll(async () => {
+  await ensureBuilt();
+  cluster = await Cluster.create('basic');
+  cluster.startAll();
+  await cluster.waitForLeader();
+  ep = cluster.endpoints.join(',');
+  client = new KvClient({ endpoints: cluster.endpoints });
+});
+
+afterAll(async () => {
+  client?.close();
+  await cluster?.close();
+  await killAll();
+});
+
+const kv = (...args: string[]) => cli(['--endpoints', ep, ...args]);
+
+describe('operations', () => {
+  it('put/get/append/del/cas through kv-cli, with the documented exit codes', async () => {
+    // Independent chains on different keys run side by side (each kv-cli run is a process start).
+    const chainA = async (): Promise<void> => {
+      let r = await kv('put', 'a', 'hello');
+      expect([r.code, r.stdout, r.stderr]).toEqual([0, 'OK\n', '']);
+      r = await kv('get', 'a');
+      expect([r.code, r.stdout]).toEqual([0, 'hello\n']);
+      expect((await kv('del', 'a')).code).toBe(0);
+      r = await kv('del', 'a'); // missing key: 1
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/not found/);
+    };
+    const chainB = async (): Promise<void> => {
+      expect((await kv('put', 'b', 'hello')).code).toBe(0);
+      expect((await kv('append', 'b', ', world')).code).toBe(0);
+      // endpoints from the environment, --json
+      const r = await cli(['get', 'b', '--json'], { env: { ...process.env, RAFTKV_ENDPOINTS: ep } });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ key: 'b', found: true, value: 'hello, world' });
+    };
+    const chainC = async (): Promise<void> => {
+      expect((await kv('put', '007', '0123')).code).toBe(0); // number-like strings stay strings
+      expect((await kv('cas', '007', '0123', 'bye')).code).toBe(0);
+      const r = await kv('cas', '007', '0123', 'again'); // mismatch: 1, value unchanged
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/cas not applied/);
+      expect((await kv('get', '007')).stdout).toBe('bye\n');
+    };
+    const chainD = async (): Promise<void> => {
+      const r = await kv('get', 'never-written'); // missing key: 1, nothing on stdout
+      expect([r.code, r.stdout]).toEqual([1, '']);
+      expect(r.stderr).toMatch(/not found/);
+      expect((await kv('cas', 'never-written', '', 'x')).code).toBe(1); // an absent key equals nothing
+    };
+    await Promise.all([chainA(), chainB(), chainC(), chainD()]);
+  });
+
+  it('the SDK sees what kv-cli wrote and the other way round', async () => {
+    await client.put('sdk', 'v1');
+    await client.append('sdk', '+v2');
+    const [put, got] = await Promise.all([kv('put', 'shared', 'from-cli'), kv('get', 'sdk')]);
+    expect(put.code).toBe(0);
+    expect(got.stdout).toBe('v1+v2\n');
+    expect(await client.get('shared')).toBe('from-cli');
+    expect(await client.get('sdk')).toBe('v1+v2');
+    expect(await client.get('nope')).toBeUndefined();
+
+    expect(await client.cas('sdk', 'wrong', 'x')).toBe(false);
+    expect(await client.cas('sdk', 'v1+v2', 'v3')).toBe(true);
+    expect(await client.cas('absent', '', 'x')).toBe(false); // an absent key equals nothing
+    expect(await client.get('sdk')).toBe('v3');
+
+    expect(await client.delete('sdk')).toBe(true);
+    expect(await client.delete('sdk')).toBe(false);
+    expect(await client.get('sdk')).toBeUndefined();
+
+    // bytes in, bytes out; UTF-8 strings
+    const bin = Uint8Array.from([0, 255, 1, 254]);
+    await client.put(Uint8Array.from([1, 2, 3]), bin);
+    expect(await client.getBytes(Uint8Array.from([1, 2, 3]))).toEqual(Buffer.from(bin));
+    await client.put('ключ', 'значение ✓');
+    expect(await client.get('ключ')).toBe('значение ✓');
+    expect((await kv('get', 'ключ')).stdout).toBe('значение ✓\n');
+  });
+
+  it('concurrent calls on one client are all applied', async () => {
+    await Promise.all(Array.from({ length: 50 }, (_, i) => client.put(`c${i}`, String(i))));
+    await Promise.all(Array.from({ length: 20 }, () => client.append('counter', 'x')));
+    const got = await Promise.all(Array.from({ length: 50 }, (_, i) => client.get(`c${i}`)));
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
+    expect(await client.get('counter')).toBe('x'.repeat(20));
+  });
+
+  it('status lists every node with one leader', async () => {
+    const r = await kv('status');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+ADDRESS\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED$/);
+    expect(lines).toHaveLength(4);
+    expect(lines.filter((l) => /\sleader\s/.test(l))).toHaveLength(1);
+    for (const n of cluster.nodes) expect(r.stdout).toContain(n.clientAddr);
+  });
+});
+
+describe('bad input', () => {
+  it('oversized key or value: exit 2 with the server message; InvalidArgumentError in the SDK', async () => {
+    const [r1, r2] = await Promise.all([kv('put', 'k'.repeat(5000), 'v'), kv('get', 'k'.repeat(4097))]);
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/key is 5000 bytes; the limit is 4096 bytes/);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/limit is 4096 bytes/);
+
+    await expect(client.put('big', Buffer.alloc(1024 * 1024 + 1))).rejects.toThrow(InvalidArgumentError);
+    await expect(client.put('big', Buffer.alloc(1024 * 1024 + 1))).rejects.toThrow(/limit is 1048576 bytes/);
+    await expect(client.put('big', Buffer.alloc(8 * 1024 * 1024))).rejects.toThrow(InvalidArgumentError);
+    // the limit itself is fine
+    await client.put('big', Buffer.alloc(1024 * 1024, 7));
+    expect((await client.getBytes('big'))?.length).toBe(1024 * 1024);
+  });
+
+  it('empty key: exit 2', async () => {
+    const [r, g] = await Promise.all([kv('put', '', 'v'), kv('get', '')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/key must not be empty/);
+    expect(g.code).toBe(2);
+    await expect(client.get('')).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it('usage errors: exit 2 with help', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--endpoints', ep, 'frobnicate', 'x'], /Unknown argument/],
+      [['--endpoints', ep], /Give a command/],
+      [['--endpoints', ep, 'put', 'onlykey'], /Not enough non-option arguments/],
+      [['--endpoints', ep, 'get', 'a', 'b'], /Unknown argument|unexpected/],
+      [['--endpoints', 'localhost', 'get', 'a'], /bad endpoint/],
+      [['--endpoints', '127.0.0.1:99999', 'get', 'a'], /bad endpoint/],
+      [['--endpoints', ',', 'get', 'a'], /no endpoints/],
+      [['get', 'a'], /no endpoints/],
+      [['--endpoints', ep, '--timeout', 'soon', 'get', 'a'], /--timeout/],
+      [['--endpoints', ep, '--bogus', 'get', 'a'], /Unknown argument/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => cli(args)));
+    results.forEach((r, i) => {
+      const [args, message] = cases[i]!;
+      expect(r.code, `kv-cli ${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/Commands:/);
+    });
+  });
+
+  it('unreachable cluster: exit 3 within the deadline; ClusterUnavailableError in the SDK', async () => {
+    const ports = await freePorts(2); // nothing listens there
+    const dead = ports.map((p) => `127.0.0.1:${p}`).join(',');
+    const [r, s] = await Promise.all([
+      cli(['--endpoints', dead, '--timeout', '1000', 'put', 'k', 'v']),
+      cli(['--endpoints', dead, 'status']),
+    ]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/cluster unavailable/);
+    expect(r.ms).toBeLessThan(1000 + 3000); // the deadline plus process start-up
+    expect(s.code).toBe(3);
+    expect(s.stdout).toMatch(/unreachable/);
+
+    const c = new KvClient({ endpoints: dead, timeoutMs: 500 });
+    const t0 = Date.now();
+    await expect(c.get('k')).rejects.toThrow(ClusterUnavailableError);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    c.close();
+  });
+});
