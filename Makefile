@@ -1,6 +1,7 @@
 # raftkv — every target installs and builds what it needs first.
 SEEDS ?= 100
 SCENARIO ?=
+CRASH_ROUNDS ?= 50
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: install build test soak run bench bench-sim clean
@@ -18,8 +19,10 @@ build: install
 test: build
 	npx vitest run
 
-## Every simulator scenario under SEEDS seeds on all cores: make soak SEEDS=1000 [SCENARIO=Figure8Unreliable]
+## The real-process crash test over CRASH_ROUNDS rounds (unless SCENARIO is given), then every
+## simulator scenario under SEEDS seeds on all cores: make soak SEEDS=1000 [SCENARIO=Figure8Unreliable]
 soak: build
+	$(if $(SCENARIO),,RAFTKV_CRASH_ROUNDS=$(CRASH_ROUNDS) npx vitest run test/e2e/crash.test.ts)
 	node build/test/sim/soak.js --seeds $(SEEDS) $(if $(SCENARIO),--scenario $(SCENARIO))
 
 ## A local 3-node cluster (peers 7001-7003, clients 9001-9003, data in ./data); Ctrl-C stops it.

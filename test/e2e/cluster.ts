@@ -317,6 +317,24 @@ export class Cluster {
     });
   }
 
+  /** Waits until every node answers Status, follows one leader and has applied all it committed. */
+  async waitCaughtUp(timeoutMs = 15_000): Promise<void> {
+    await waitFor(
+      'every node to answer and catch up',
+      async () => {
+        const rows = await this.status();
+        if (!rows.every((r) => r.ok)) return false;
+        const st = rows.map((r) => (r.ok ? r.status : undefined)!);
+        const leader = st.find((s) => s.role === 'leader');
+        if (!leader) return false;
+        return st.every((s) => s.leaderId === leader.nodeId && s.appliedIndex >= leader.commitIndex);
+      },
+      timeoutMs,
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${this.tailLogs()}`);
+    });
+  }
+
   tailLogs(lines = 15): string {
     return this.nodes.map((n) => `[node ${n.id}]\n${n.log.split('\n').slice(-lines).join('\n')}`).join('\n');
   }

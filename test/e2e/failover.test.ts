@@ -24,24 +24,6 @@ afterAll(async () => {
   await killAll();
 });
 
-/** Waits until every node answers Status and has applied everything the leader committed. */
-async function waitAllCaughtUp(): Promise<void> {
-  await waitFor(
-    'every node to answer and catch up',
-    async () => {
-      const rows = await cluster.status();
-      if (!rows.every((r) => r.ok)) return false;
-      const st = rows.map((r) => (r.ok ? r.status : undefined)!);
-      const leader = st.find((s) => s.role === 'leader');
-      if (!leader) return false;
-      return st.every((s) => s.leaderId === leader.nodeId && s.appliedIndex >= leader.commitIndex);
-    },
-    15_000,
-  ).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\n${cluster.tailLogs()}`);
-  });
-}
-
 interface CallRecord {
   start: number;
   end: number;
@@ -93,7 +75,7 @@ describe('leader failure', () => {
     expect(newLeader).not.toBe(oldLeader);
 
     cluster.start(oldLeader);
-    await waitAllCaughtUp();
+    await cluster.waitCaughtUp();
     const keys = [...data.keys()];
     const values = await Promise.all(keys.map((k) => client.get(k)));
     expect(Object.fromEntries(keys.map((k, i) => [k, values[i]]))).toEqual(Object.fromEntries(data));
@@ -141,7 +123,7 @@ describe('leader failure', () => {
       const afterKill = total();
       await waitFor('appends on the new leader', () => total() >= afterKill + 10 || failures.length > 0, 15_000);
       cluster.start(leader);
-      await waitAllCaughtUp();
+      await cluster.waitCaughtUp();
     }
     stop = true;
     await Promise.all(running);
