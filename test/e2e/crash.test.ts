@@ -66,7 +66,9 @@ it(`acknowledged writes survive ${ROUNDS} rounds of kill -9 (seed ${SEED})`, { t
     await pause(50, 400);
     c.start(leader);
     const before = acked.size;
-    await waitFor(`writes to make progress after round ${round}`, async () => acked.size > before, 20_000);
+    await waitFor(`writes to make progress after round ${round}`, async () => acked.size > before, 20_000).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\n${c.tailLogs()}`);
+    });
   }
   stop = true;
   await Promise.all(writers);
