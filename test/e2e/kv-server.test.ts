@@ -107,7 +107,7 @@ describe('data dir', () => {
     }
   });
 
-  it('refuses a foreign, a corrupt, or another cluster/node data dir: exit 1, message, files unchanged', async () => {
+  it('refuses a foreign (garbage), corrupt, truncated, or another cluster/node data dir: exit 1, message, files unchanged', async () => {
     // A real data file to spoil, from a clean single-node run.
     const c = await Cluster.create('spoil', { size: 1 });
     clusters.push(c);
@@ -148,7 +148,12 @@ describe('data dir', () => {
     expect(at).toBeGreaterThan(0);
     bytes[at + 3] = bytes[at + 3]! ^ 0x20;
     fs.writeFileSync(db, bytes);
-    // 3. A directory with other things in it and no raft.db.
+    // 3. Truncated: our file cut in half, as by a full disk or a bad copy.
+    const truncated = path.join(scratch('truncated'), 'node');
+    fs.cpSync(goodDir, truncated, { recursive: true });
+    const tdb = path.join(truncated, 'raft.db');
+    fs.truncateSync(tdb, Math.floor(fs.statSync(tdb).size / 2));
+    // 4. A directory with other things in it and no raft.db.
     const cluttered = path.join(scratch('cluttered'), 'node');
     fs.mkdirSync(cluttered);
     fs.writeFileSync(path.join(cluttered, 'notes.txt'), 'keep me');
@@ -157,11 +162,13 @@ describe('data dir', () => {
       good: snapshot(goodDir),
       foreign: snapshot(foreign),
       corrupt: snapshot(corrupt),
+      truncated: snapshot(truncated),
       cluttered: snapshot(cluttered),
     };
-    const [rForeign, rCorrupt, rCluster, rNode, rCluttered] = await Promise.all([
+    const [rForeign, rCorrupt, rTruncated, rCluster, rNode, rCluttered] = await Promise.all([
       server(await withArgs(foreign)),
       server(await withArgs(corrupt)),
+      server(await withArgs(truncated)),
       server(await withArgs(goodDir, { clusterId: 'some-other-cluster' })),
       server(await withArgs(goodDir, { id: 2 })),
       server(await withArgs(cluttered)),
@@ -169,6 +176,7 @@ describe('data dir', () => {
     for (const [name, r, message] of [
       ['foreign', rForeign, /raft\.db is not a SQLite database/],
       ['corrupt', rCorrupt, /checksum mismatch in log entry/],
+      ['truncated', rTruncated, /truncated/],
       ['other cluster', rCluster, /belongs to cluster "raftkv-[0-9a-f]+", but this node was started for cluster "some-other-cluster"/],
       ['other node', rNode, /belongs to node 1 .* but this process was started as node 2/],
       ['cluttered', rCluttered, /not empty but has no raft\.db/],
@@ -181,6 +189,7 @@ describe('data dir', () => {
       good: snapshot(goodDir),
       foreign: snapshot(foreign),
       corrupt: snapshot(corrupt),
+      truncated: snapshot(truncated),
       cluttered: snapshot(cluttered),
     }).toEqual(before);
 
