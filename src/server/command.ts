@@ -71,6 +71,7 @@ export function decodeCommand(buf: Uint8Array): Command {
   const key = take();
   const value = take();
   const expected = op === 'cas' ? take() : EMPTY;
+  if (at !== buf.length) throw new CommandDecodeError(`${buf.length - at} unexpected bytes after a ${op} command`);
   return {
     op,
     clientId: v.getUint32(2, true) * 2 ** 32 + v.getUint32(6, true),

@@ -72,11 +72,11 @@ export class KvStateMachine {
     const k = keyOf(c.key);
     switch (c.op) {
       case 'put':
-        this.data.set(k, c.value.slice());
+        this.data.set(k, copyBytes(c.value));
         return { kind: 'ok' };
       case 'append': {
         const old = this.data.get(k);
-        this.data.set(k, old ? concat(old, c.value) : c.value.slice());
+        this.data.set(k, old ? appendBytes(old, c.value) : copyBytes(c.value));
         return { kind: 'ok' };
       }
       case 'delete':
@@ -84,7 +84,7 @@ export class KvStateMachine {
       case 'cas': {
         const cur = this.data.get(k);
         const swapped = cur !== undefined && bytesEqual(cur, c.expected);
-        if (swapped) this.data.set(k, c.value.slice());
+        if (swapped) this.data.set(k, copyBytes(c.value));
         return { kind: 'cas', swapped };
       }
     }
@@ -103,12 +103,35 @@ function keyOf(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+/**
+ * A fresh, exact-size copy. Command fields are views into the log entry (with Buffer.slice they
+ * would stay views), and a stored value must neither pin the entry nor share its bytes.
+ */
+function copyBytes(v: Uint8Array): Uint8Array {
+  return new Uint8Array(v);
 }
+
+/**
+ * Appends in amortized O(len(tail)): values that grow by appends live in buffers with doubling
+ * spare room. Only bytes past the old length are written, so views handed out earlier (which end
+ * at the old length) never change, and every buffer with spare room was allocated here.
+ */
+function appendBytes(old: Uint8Array, tail: Uint8Array): Uint8Array {
+  const len = old.length + tail.length;
+  if (old.byteOffset + len <= old.buffer.byteLength && spareRoom.has(old.buffer)) {
+    const grown = new Uint8Array(old.buffer, old.byteOffset, len);
+    grown.set(tail, old.length);
+    return grown;
+  }
+  const buf = new Uint8Array(Math.max(len, 2 * old.length, 64));
+  spareRoom.add(buf.buffer);
+  buf.set(old);
+  buf.set(tail, old.length);
+  return buf.subarray(0, len);
+}
+
+/** Buffers allocated by appendBytes, the only ones whose room past a value's end may be used. */
+const spareRoom = new WeakSet<ArrayBufferLike>();
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);

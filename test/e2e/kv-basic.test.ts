@@ -101,6 +101,19 @@ describe('operations', () => {
     expect(await client.get('counter')).toBe('x'.repeat(20));
   });
 
+  it('linearizable reads do not write to the log: 1000 gets leave every last log index unchanged', async () => {
+    await client.put('read-me', 'x');
+    await cluster.waitCaughtUp();
+    const lastIndexes = async (): Promise<number[]> =>
+      (await cluster.status()).map((r) => (r.ok ? r.status.lastLogIndex : -1));
+    const before = await lastIndexes();
+    for (let i = 0; i < 1000; i += 50) {
+      const values = await Promise.all(Array.from({ length: 50 }, () => client.get('read-me')));
+      expect(new Set(values)).toEqual(new Set(['x']));
+    }
+    expect(await lastIndexes()).toEqual(before);
+  });
+
   it('status lists every node with one leader', async () => {
     const r = await kv('status');
     expect(r.code).toBe(0);

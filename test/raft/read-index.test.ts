@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Network, drain, newRaft } from './network.js';
 import type { Raft } from '../../src/raft/core/raft.js';
 import type { ReadState } from '../../src/raft/core/read-index.js';
+import { message as msg } from '../../src/raft/core/types.js';
 
 function readStates(r: Raft): ReadState[] {
   const out: ReadState[] = [];
@@ -81,6 +82,29 @@ describe('ReadIndex', () => {
     net.deliverAll();
     expect(r2.log.committed).toBe(r2.log.lastIndex());
     expect(net.readStates).toEqual([{ node: 2, index: r2.log.committed, ctx: 7 }]);
+  });
+
+  it('a read arriving right after the first commit of the term does not overtake reads held for it', () => {
+    // Found by the KV simulation: read 10 jumped ahead of read 5 (held for the no-op), and acks of
+    // read 5's round could then never release the queue.
+    const net = new Network([1, 2, 3]);
+    net.drop((m) => m.type === 'appResp');
+    net.elect(1);
+    const r1 = net.node(1);
+    expect(r1.role).toBe('leader');
+    expect(r1.log.committed).toBe(0);
+    expect(r1.readIndex(5)).toBe(true);
+    net.recover();
+    // A follower's acknowledgement of the no-op, stepped in by hand: the commit happens inside step().
+    net.node(2).step(msg({ type: 'app', from: 1, to: 2, term: r1.term, entries: [r1.log.entry(1)!] }));
+    r1.step(drain(net.node(2)).find((m) => m.type === 'appResp')!);
+    expect(r1.log.committed).toBe(1);
+    expect(r1.readIndex(10)).toBe(true); // same turn, before the next ready()
+    for (let i = 0; i < 5; i++) {
+      r1.tick();
+      net.deliverAll();
+    }
+    expect(net.readStates.filter((r) => r.node === 1).map((r) => r.ctx)).toEqual([5, 10]);
   });
 
   it('a follower refuses', () => {

@@ -26,7 +26,7 @@ export interface SimOptions {
    * A state machine service per node incarnation (the KV store in the KV scenarios): it gets
    * every applied entry, read confirmation and loss of leadership, as on a real node.
    */
-  service?: (node: SimNode, log: ReplicatedLog) => ReadyHandler;
+  service?: (node: SimNode, log: ReplicatedLog, sim: SimCluster) => ReadyHandler;
 }
 
 /** Network behaviour; the defaults are a perfect network with 1 ms latency. */
@@ -291,7 +291,7 @@ export class SimCluster implements LabCluster {
       entries,
     });
     n.lastApplied = 0;
-    n.service = this.opts.service?.(n, this.replicatedLog(n, n.raft));
+    n.service = this.opts.service?.(n, this.replicatedLog(n, n.raft), this);
     // Nodes tick out of phase, as real clocks do.
     this.queue.push(this.now + 1 + this.netRng.int(this.tickMs), { kind: 'tick', node: n, incarnation: n.incarnation });
   }

@@ -1,10 +1,11 @@
 import { LAB_ELECTION_TIMEOUT as ET, type Harness } from './harness.js';
 import type { SimOptions } from './cluster.js';
 import { NOOP } from './cluster.js';
+import { KV_SCENARIOS } from './kv.js';
 
 export interface Scenario {
   name: string;
-  suite: '2A' | '2B' | '2C' | 'ours';
+  suite: '2A' | '2B' | '2C' | '3A' | 'ours';
   nodes: number;
   options?: Partial<SimOptions>;
   run(h: Harness): Promise<void>;
@@ -745,6 +746,7 @@ export const SCENARIOS: readonly Scenario[] = [
   CheckQuorumDeafLeader,
   PreVoteHigherTermShorterLog,
   Chaos,
+  ...KV_SCENARIOS,
 ];
 
 export function findScenario(name: string): Scenario {

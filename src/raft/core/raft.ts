@@ -178,7 +178,6 @@ export class Raft {
     return (
       this.msgs.length > 0 ||
       (this.role === 'leader' && (this.appendPending || this.commitPending || this.reads.hasWork())) ||
-      (this.readsAwaitingCommit.length > 0 && this.committedInTerm()) ||
       this.log.lastIndex() > this.log.stabled ||
       this.log.committed > this.log.applied ||
       !sameHardState(this.hardState(), this.prevHardState) ||
@@ -194,10 +193,6 @@ export class Raft {
     if (this.role === 'leader') {
       if (this.appendPending || this.commitPending) {
         for (const id of this.peers) if (id !== this.id) this.sendAppends(id, this.commitPending);
-      }
-      if (this.readsAwaitingCommit.length > 0 && this.committedInTerm()) {
-        for (const ctx of this.readsAwaitingCommit) this.reads.add(ctx, this.log.committed);
-        this.readsAwaitingCommit = [];
       }
       const round = this.reads.takeUnsent();
       if (round !== 0) this.broadcastHeartbeat(round);
@@ -552,6 +547,9 @@ export class Raft {
     const index = majorityIndex([...this.progress.values()].map((pr) => pr.match));
     if (index <= this.log.committed || this.log.term(index) !== this.term) return false;
     this.log.commitTo(index);
+    // The first commit of the term: reads held for it go first, so the queue stays in arrival order.
+    for (const ctx of this.readsAwaitingCommit) this.reads.add(ctx, this.log.committed);
+    this.readsAwaitingCommit = [];
     return true;
   }
 
