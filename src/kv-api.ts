@@ -5,12 +5,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { loadProto } from './proto.js';
 
-export interface KvLimits {
-  maxKeyBytes: number;
-  maxValueBytes: number;
-}
-
-export const DEFAULT_LIMITS: KvLimits = { maxKeyBytes: 4096, maxValueBytes: 1024 * 1024 };
+export { DEFAULT_LIMITS, maxMessageBytes, type KvLimits } from './limits.js';
 
 /** Trailer metadata naming the leader's client address (`host:port`) on a not-leader refusal. */
 export const MD_LEADER = 'raftkv-leader';
@@ -20,11 +15,6 @@ export const MD_LEADER = 'raftkv-leader';
  */
 export const MD_ERROR = 'raftkv-error';
 
-/** The largest value the service takes, and how many bytes a request or response may have on the wire. */
-export function maxMessageBytes(limits: KvLimits = DEFAULT_LIMITS): number {
-  // CompareAndSwap carries two values and a key; 64 KiB for framing and the session.
-  return 2 * limits.maxValueBytes + limits.maxKeyBytes + 64 * 1024;
-}
 
 export interface KvProto {
   /** The client constructor; `.service` is the service definition. */

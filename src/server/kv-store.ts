@@ -1,7 +1,7 @@
 import type { ReadState } from '../raft/core/read-index.js';
 import type { Entry, NodeId } from '../raft/core/types.js';
 import type { ReadyHandler, ReplicatedLog } from '../raft/replicated-log.js';
-import { DEFAULT_LIMITS, type KvLimits } from '../kv-api.js';
+import { DEFAULT_LIMITS, type KvLimits } from '../limits.js';
 import { decodeCommand, encodeCommand, type WriteOp } from './command.js';
 import { KvStateMachine, type WriteResult } from './state-machine.js';
 
