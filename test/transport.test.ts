@@ -23,6 +23,7 @@ const ALL_TYPES: MessageType[] = [
   'appResp',
   'heartbeat',
   'heartbeatResp',
+  'snap',
 ];
 
 /** Ports the OS considers free right now (bound to 0 on loopback, then released). */
@@ -292,7 +293,7 @@ describe('GrpcTransport', () => {
           { ...ok, to: 3 },
           { ...ok, from: 42 },
           { ...ok, type: 'MESSAGE_TYPE_UNSPECIFIED' },
-          { ...ok, type: 9 as unknown as 'MESSAGE_TYPE_UNSPECIFIED' }, // a number from a future schema (reserved)
+          { ...ok, type: 10 as unknown as 'MESSAGE_TYPE_UNSPECIFIED' }, // a number from a future schema (reserved)
           ok,
         ],
       });

@@ -152,6 +152,8 @@ export class RaftNode implements ReplicatedLog {
   private processReady(): void {
     while (this.raft.hasReady()) {
       const rd = this.raft.ready();
+      // Real nodes do not compact yet, so no leader sends snapshots; fail loudly rather than guess.
+      if (rd.snapshot) throw new Error(`node ${this.id}: received snapshot ${rd.snapshot.index}, but installing snapshots is not implemented`);
       // Persist before speaking: votes and acknowledgements below depend on this write.
       this.storage.save(rd.hardState, rd.entries);
       for (const m of rd.messages) this.transport.send(m);

@@ -1,6 +1,6 @@
 import { Raft } from '../../src/raft/core/raft.js';
 import { seededRng } from '../../src/raft/core/rng.js';
-import { isResponse, type Entry, type Message, type NodeId, type Ready } from '../../src/raft/core/types.js';
+import { isResponse, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../src/raft/core/types.js';
 import { MemoryStorage } from '../../src/raft/storage/storage.js';
 import { EventQueue } from './event-queue.js';
 import type { LabCluster } from './harness.js';
@@ -27,6 +27,8 @@ export interface SimOptions {
    * every applied entry, read confirmation and loss of leadership, as on a real node.
    */
   service?: (node: SimNode, log: ReplicatedLog, sim: SimCluster) => ReadyHandler;
+  /** Like the lab's applier: snapshot the applied commands every N entries and compact the log. */
+  snapshotEvery?: number;
 }
 
 /** Network behaviour; the defaults are a perfect network with 1 ms latency. */
@@ -52,6 +54,12 @@ const ENTRY_HEADER_BYTES = 16;
 const MAX_EVENTS = 20_000_000;
 const TRACE_LENGTH = 300;
 
+/** The lab's snapshot: its state machine is the list of applied commands. */
+export interface SimSnapshot {
+  meta: SnapshotMeta;
+  applied: readonly string[];
+}
+
 /** One simulated server: a core that crashes and restarts, over storage that survives. */
 export class SimNode {
   raft: Raft | undefined;
@@ -63,6 +71,10 @@ export class SimNode {
   applied: string[] = [];
   /** This incarnation's state machine service, if the cluster has one. */
   service: ReadyHandler | undefined;
+  /** The node's snapshot on "disk": the commands applied up to meta.index. Survives crashes. */
+  snapshot: SimSnapshot | undefined;
+  /** A snapshot received with a snap message, waiting for the core to hand it back in a Ready. */
+  incoming: SimSnapshot | undefined;
   lastApplied = 0;
   constructor(readonly id: NodeId) {}
 }
@@ -84,7 +96,10 @@ export class SimCluster implements LabCluster {
   maxTerm = 0;
   worstElectionMs = 0;
 
-  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed' | 'service'>> & Pick<SimOptions, 'service'>;
+  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed' | 'service' | 'snapshotEvery'>> &
+    Pick<SimOptions, 'service' | 'snapshotEvery'>;
+  /** The snapshot bytes that travel beside each snap message. */
+  private readonly snapshotsInFlight = new WeakMap<Message, SimSnapshot>();
   private readonly netRng;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly blocked = new Set<number>();
@@ -276,7 +291,7 @@ export class SimCluster implements LabCluster {
   // ---- machinery ----------------------------------------------------------------------------
 
   private boot(n: SimNode): void {
-    const { hardState, entries } = n.storage.load();
+    const { hardState, entries, snapshot } = n.storage.load();
     n.raft = new Raft({
       id: n.id,
       peers: this.nodes.map((x) => x.id),
@@ -289,8 +304,11 @@ export class SimCluster implements LabCluster {
       rng: seededRng((this.netRng.int(2 ** 31) ^ n.id) >>> 0),
       hardState,
       entries,
+      snapshot,
     });
-    n.lastApplied = 0;
+    // The state machine restarts from its snapshot, then replays the log after it.
+    n.lastApplied = snapshot?.index ?? 0;
+    n.incoming = undefined;
     n.service = this.opts.service?.(n, this.replicatedLog(n, n.raft), this);
     // Nodes tick out of phase, as real clocks do.
     this.queue.push(this.now + 1 + this.netRng.int(this.tickMs), { kind: 'tick', node: n, incarnation: n.incarnation });
@@ -331,9 +349,12 @@ export class SimCluster implements LabCluster {
     const m = ev.msg;
     const dest = this.nodes[m.to - 1]!;
     // A restart breaks connections: what was in flight to the old incarnation is lost.
-    if (!dest.raft || dest.incarnation !== ev.incarnation || !this.linkUp(m.from, m.to)) return;
+    const r = dest.incarnation === ev.incarnation && this.linkUp(m.from, m.to) ? dest.raft : undefined;
+    if (m.type === 'snap') this.reportSnapshot(m, r !== undefined);
+    if (!r) return;
+    if (m.type === 'snap') dest.incoming = this.snapshotsInFlight.get(m);
     this.record({ at: this.now, m });
-    dest.raft.step(m);
+    r.step(m);
     this.dirty.add(dest);
   }
 
@@ -353,6 +374,7 @@ export class SimCluster implements LabCluster {
     while (r.hasReady()) {
       const rd = r.ready();
       this.checkReady(n, r, rd);
+      if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
       n.storage.save(rd.hardState, rd.entries);
       for (const m of rd.messages) this.transmit(m);
       for (const e of rd.committedEntries) this.apply(n, e);
@@ -362,7 +384,68 @@ export class SimCluster implements LabCluster {
         if (rd.softState && rd.softState.role !== 'leader') n.service.leadershipLost(rd.softState.leaderId);
       }
       r.advance(rd);
+      this.maybeSnapshot(n, r, rd.committedEntries);
     }
+  }
+
+  /** Like the lab's applier: every `snapshotEvery` entries, snapshot the state and compact. */
+  private maybeSnapshot(n: SimNode, r: Raft, applied: Entry[]): void {
+    const every = this.opts.snapshotEvery;
+    if (!every) return;
+    const at = [...applied].reverse().find((e) => e.index % every === 0);
+    if (!at || at.index > r.log.stabled) return;
+    const meta = { index: at.index, term: at.term };
+    n.snapshot = { meta, applied: n.applied.slice(0, at.index + 1) };
+    r.compact(meta);
+    n.storage.compact(meta, meta.index);
+  }
+
+  private installSnapshot(n: SimNode, meta: SnapshotMeta): void {
+    const snap = n.incoming;
+    if (!snap || snap.meta.index !== meta.index || snap.meta.term !== meta.term) {
+      throw new SimFailure(`n${n.id} must install snapshot ${meta.index}/${meta.term} but received ${JSON.stringify(snap?.meta)}`);
+    }
+    // State Machine Safety for everything the snapshot covers.
+    for (let i = n.lastApplied + 1; i <= meta.index; i++) {
+      const c = this.committed[i];
+      const v = snap.applied[i];
+      if (c && v !== undefined && v !== (c.type === 'noop' ? NOOP : decoder.decode(c.data))) {
+        throw new SimFailure(`n${n.id} installed a snapshot whose entry ${i} differs from the committed one`);
+      }
+      if (v !== undefined) n.applied[i] = v;
+    }
+    n.storage.installSnapshot(meta);
+    n.snapshot = snap;
+    n.incoming = undefined;
+    n.lastApplied = meta.index;
+  }
+
+  /** The sender's snapshot travels with its snap message, as a real transport streams it beside. */
+  private attachSnapshot(m: Message): void {
+    const snap = this.nodes[m.from - 1]!.snapshot;
+    if (!snap || snap.meta.index !== m.index || snap.meta.term !== m.logTerm) {
+      throw new SimFailure(`n${m.from} sent snapshot ${m.index}/${m.logTerm} it does not hold`);
+    }
+    this.snapshotsInFlight.set(m, snap);
+  }
+
+  /** Tells the sender how the transfer ended, as a real transport would. */
+  private reportSnapshot(m: Message, ok: boolean): void {
+    const sender = this.nodes[m.from - 1]!;
+    const incarnation = sender.incarnation;
+    this.queue.push(this.now + 1, {
+      kind: 'call',
+      fn: () => {
+        if (!sender.raft || sender.incarnation !== incarnation) return;
+        sender.raft.reportSnapshot(m.to, ok);
+        this.dirty.add(sender);
+      },
+    });
+  }
+
+  /** The largest retained log, in bytes, over all nodes' storage. */
+  logBytes(): number {
+    return Math.max(...this.nodes.map((n) => n.storage.logBytes()));
   }
 
   private transmit(m: Message): void {
@@ -370,11 +453,12 @@ export class SimCluster implements LabCluster {
     if (!reply) this.rpcCount++;
     this.bytes += MESSAGE_HEADER_BYTES;
     for (const e of m.entries) this.bytes += ENTRY_HEADER_BYTES + e.data.length;
-    if (!this.linkUp(m.from, m.to)) return;
+    if (m.type === 'snap') this.attachSnapshot(m);
+    if (!this.linkUp(m.from, m.to)) return this.reportSnapshot(m, false);
     const rng = this.netRng;
     let delay = 1;
     if (!this.faults.reliable) {
-      if (rng.int(1000) < 100) return;
+      if (rng.int(1000) < 100) return this.reportSnapshot(m, false);
       delay = rng.int(27);
     }
     if (reply && this.faults.longReordering && rng.int(900) < 600) delay = 200 + rng.int(1 + rng.int(2000));
@@ -425,7 +509,7 @@ export class SimCluster implements LabCluster {
       throw new SimFailure(`election safety: n${other} and n${n.id} both leaders of term ${r.term}`);
     }
     this.leaderOfTerm.set(r.term, n.id);
-    for (let i = 1; i < this.committed.length; i++) {
+    for (let i = r.log.firstIndex(); i < this.committed.length; i++) {
       const c = this.committed[i]!;
       const mine = r.log.entry(i);
       if (!mine || !sameEntry(mine, c)) {

@@ -5,7 +5,7 @@ import { KV_SCENARIOS } from './kv.js';
 
 export interface Scenario {
   name: string;
-  suite: '2A' | '2B' | '2C' | '3A' | 'ours';
+  suite: '2A' | '2B' | '2C' | '2D' | '3A' | 'ours';
   nodes: number;
   options?: Partial<SimOptions>;
   run(h: Harness): Promise<void>;
@@ -536,6 +536,108 @@ async function churn(h: Harness, unreliable: boolean): Promise<void> {
 const ReliableChurn: Scenario = { name: 'ReliableChurn', suite: '2C', nodes: 5, run: (h) => churn(h, false) };
 const UnreliableChurn: Scenario = { name: 'UnreliableChurn', suite: '2C', nodes: 5, run: (h) => churn(h, true) };
 
+// ---- 2D: log compaction -----------------------------------------------------------------------
+
+/** The lab's SnapShotInterval: every server snapshots its applied commands every 10 entries. */
+const SNAPSHOT_INTERVAL = 10;
+/** The lab's bound on persisted Raft state; our log bytes must stay under it. */
+const MAX_LOG_BYTES = 2000;
+const snapshotting = { snapshotEvery: SNAPSHOT_INTERVAL };
+
+/** The lab's snapcommon: a follower falls behind (cut off or crashed) and catches up, by snapshot if need be. */
+async function snapcommon(h: Harness, disconnect: boolean, reliable: boolean, crash: boolean): Promise<void> {
+  h.setUnreliable(!reliable);
+  await h.one(rc(h), 3, true);
+  let leader1 = await h.checkOneLeader();
+  for (let i = 0; i < 30; i++) {
+    let victim = (leader1 + 1) % 3;
+    let sender = leader1;
+    if (i % 3 === 1) {
+      sender = (leader1 + 1) % 3;
+      victim = leader1;
+    }
+    if (disconnect) {
+      h.disconnect(victim);
+      await h.one(rc(h), 2, true);
+    }
+    if (crash) {
+      await h.crash(victim);
+      await h.one(rc(h), 2, true);
+    }
+    // Perhaps enough to get a snapshot.
+    const nn = SNAPSHOT_INTERVAL / 2 + h.rand(SNAPSHOT_INTERVAL);
+    for (let k = 0; k < nn; k++) h.propose(sender, rc(h));
+    // Without faults, make sure all followers caught up, so that no InstallSnapshot is needed.
+    await h.one(rc(h), disconnect || crash ? 2 : 3, true);
+    if (h.sim.logBytes() >= MAX_LOG_BYTES) h.fail(`log size too large: ${h.sim.logBytes()} bytes`);
+    if (disconnect) {
+      // The follower may be behind the leader's snapshot: it must catch up by InstallSnapshot.
+      h.connect(victim);
+      await h.one(rc(h), 3, true);
+      leader1 = await h.checkOneLeader();
+    }
+    if (crash) {
+      await h.start(victim);
+      h.connect(victim);
+      await h.one(rc(h), 3, true);
+      leader1 = await h.checkOneLeader();
+    }
+  }
+}
+
+const snapScenario = (name: string, disconnect: boolean, reliable: boolean, crash: boolean): Scenario => ({
+  name,
+  suite: '2D',
+  nodes: 3,
+  options: snapshotting,
+  run: (h) => snapcommon(h, disconnect, reliable, crash),
+});
+
+const SnapshotAllCrash: Scenario = {
+  name: 'SnapshotAllCrash',
+  suite: '2D',
+  nodes: 3,
+  options: snapshotting,
+  async run(h) {
+    await h.one(rc(h), 3, true);
+    for (let iter = 0; iter < 5; iter++) {
+      const nn = SNAPSHOT_INTERVAL / 2 + h.rand(SNAPSHOT_INTERVAL);
+      for (let k = 0; k < nn; k++) await h.one(rc(h), 3, true);
+      const index1 = await h.one(rc(h), 3, true);
+      for (let i = 0; i < 3; i++) await h.crash(i);
+      for (let i = 0; i < 3; i++) {
+        await h.start(i);
+        h.connect(i);
+      }
+      const index2 = await h.one(rc(h), 3, true);
+      if (index2 < index1 + 1) h.fail(`index decreased from ${index1} to ${index2}`);
+    }
+  },
+};
+
+/** Restarts from a snapshot, then writes and restarts again: the restored state must persist correctly. */
+const SnapshotInit: Scenario = {
+  name: 'SnapshotInit',
+  suite: '2D',
+  nodes: 3,
+  options: snapshotting,
+  async run(h) {
+    await h.one(rc(h), 3, true);
+    for (let k = 0; k < SNAPSHOT_INTERVAL + 1; k++) await h.one(rc(h), 3, false);
+    const restartAllFromDisk = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) await h.crash(i);
+      for (let i = 0; i < 3; i++) {
+        await h.start(i);
+        h.connect(i);
+      }
+    };
+    await restartAllFromDisk();
+    await h.one(rc(h), 3, true);
+    await restartAllFromDisk();
+    await h.one(rc(h), 3, true);
+  },
+};
+
 // ---- ours: pre-vote, check-quorum, chaos ------------------------------------------------------
 
 /** Thesis §9.6: a server partitioned away for a long time rejoins without raising the term or deposing the leader. */
@@ -740,12 +842,21 @@ export const SCENARIOS: readonly Scenario[] = [
   Figure8Unreliable,
   ReliableChurn,
   UnreliableChurn,
+  snapScenario('SnapshotBasic', false, true, false),
+  snapScenario('SnapshotInstall', true, true, false),
+  snapScenario('SnapshotInstallUnreliable', true, false, false),
+  snapScenario('SnapshotInstallCrash', false, true, true),
+  snapScenario('SnapshotInstallUnCrash', false, false, true),
+  SnapshotAllCrash,
+  SnapshotInit,
   PreVoteRejoin,
   CheckQuorumStepDown,
   PreVoteAsymmetric,
   CheckQuorumDeafLeader,
   PreVoteHigherTermShorterLog,
   Chaos,
+  // Every fault at once, with snapshots every 7 entries: installs race with partitions and crashes.
+  { ...Chaos, name: 'ChaosSnapshots', options: { snapshotEvery: 7 } },
   ...KV_SCENARIOS,
 ];
 

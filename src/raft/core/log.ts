@@ -1,4 +1,4 @@
-import type { Entry } from './types.js';
+import type { Entry, SnapshotMeta } from './types.js';
 
 /** Thrown when the protocol would break a Raft safety rule: a bug, never a recoverable condition. */
 export class RaftInvariantError extends Error {
@@ -6,23 +6,37 @@ export class RaftInvariantError extends Error {
 }
 
 /**
- * The log as the protocol sees it. Indices are 1-based (index 0 is the empty prefix, term 0).
- * Entries up to `stabled` are durable in Storage; later ones wait for the next Ready.
- * The whole retained log is kept in memory: snapshots bound its length.
+ * The log as the protocol sees it. Indices are 1-based. Entries up to `offset - 1` are compacted
+ * into a snapshot (only the last one's term is kept); entries up to `stabled` are durable in
+ * Storage and later ones wait for the next Ready. The retained log is kept in memory: snapshots
+ * bound its length.
  */
 export class RaftLog {
-  private readonly entries: Entry[];
-  /** Index of entries[0]. */
-  private readonly offset = 1;
+  private entries: Entry[];
+  /** Index of entries[0]; offset - 1 is the last compacted index (0: none). */
+  private offset: number;
+  /** Term of the entry at offset - 1. */
+  private prefixTerm: number;
   committed: number;
-  applied = 0;
+  applied: number;
   stabled: number;
 
-  constructor(stored: Entry[], committed: number) {
+  constructor(stored: Entry[], committed: number, snapshot: SnapshotMeta = { index: 0, term: 0 }) {
     this.entries = stored.slice();
+    this.offset = snapshot.index + 1;
+    this.prefixTerm = snapshot.term;
+    if (stored[0] && stored[0].index !== this.offset) {
+      throw new RaftInvariantError(`stored log starts at ${stored[0].index}, not after snapshot ${snapshot.index}`);
+    }
     this.stabled = this.lastIndex();
     if (committed > this.stabled) throw new RaftInvariantError(`commit ${committed} beyond stored log ${this.stabled}`);
-    this.committed = committed;
+    this.committed = Math.max(committed, snapshot.index);
+    this.applied = snapshot.index;
+  }
+
+  /** The first index still held as an entry. */
+  firstIndex(): number {
+    return this.offset;
   }
 
   lastIndex(): number {
@@ -33,9 +47,10 @@ export class RaftLog {
     return this.term(this.lastIndex())!;
   }
 
-  /** The term of the entry at `index`, 0 for index 0, undefined if the log does not reach it. */
+  /** The term of the entry at `index` (0 for index 0); undefined if compacted away or beyond the log. */
   term(index: number): number | undefined {
-    if (index === this.offset - 1) return 0;
+    if (index === this.offset - 1) return this.prefixTerm;
+    if (index < this.offset) return undefined;
     return this.entries[index - this.offset]?.term;
   }
 
@@ -63,7 +78,7 @@ export class RaftLog {
   }
 
   entry(index: number): Entry | undefined {
-    return this.entries[index - this.offset];
+    return index >= this.offset ? this.entries[index - this.offset] : undefined;
   }
 
   /** Leader path: entries continue the log. */
@@ -130,12 +145,37 @@ export class RaftLog {
 
   /** Committed entries not yet handed to the state machine. */
   nextCommittedEntries(): Entry[] {
-    return this.entries.slice(this.applied + 1 - this.offset, this.committed + 1 - this.offset);
+    return this.entries.slice(Math.max(this.applied + 1, this.offset) - this.offset, this.committed + 1 - this.offset);
+  }
+
+  /** Drops the entries up to `index`, which must be applied: a snapshot now covers them. */
+  compact(index: number): void {
+    if (index < this.offset) return;
+    if (index > this.applied || index > this.stabled) {
+      throw new RaftInvariantError(`cannot compact to ${index}: applied ${this.applied}, stable ${this.stabled}`);
+    }
+    this.prefixTerm = this.term(index)!;
+    this.entries = this.entries.slice(index + 1 - this.offset);
+    this.offset = index + 1;
+  }
+
+  /** Replaces the whole log by a snapshot from the leader (§7): everything up to it is committed. */
+  restore(s: SnapshotMeta): void {
+    this.entries = [];
+    this.offset = s.index + 1;
+    this.prefixTerm = s.term;
+    this.committed = s.index;
+    this.stabled = s.index;
   }
 
   /** Storage confirmed entries up to (index, term); ignore if that entry was replaced meanwhile. */
   stableTo(index: number, term: number): void {
     if (index > this.stabled && this.matchTerm(index, term)) this.stabled = index;
+  }
+
+  /** The state machine now holds a snapshot up to `index`. */
+  snapshotApplied(index: number): void {
+    this.applied = Math.max(this.applied, index);
   }
 
   appliedTo(index: number): void {

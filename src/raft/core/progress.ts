@@ -2,8 +2,9 @@
  * The leader's view of one follower's replication (after etcd's tracker.Progress).
  * probe: one append in flight at a time until we find where logs match.
  * replicate: stream appends optimistically, at most `maxInflight` messages unacknowledged.
+ * snapshot: the follower needs entries we compacted; a snapshot is on its way, nothing else is sent.
  */
-export type ProgressState = 'probe' | 'replicate';
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 export class Progress {
   match = 0;
@@ -13,6 +14,8 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** snapshot state: the index of the snapshot being sent. */
+  pendingSnapshot = 0;
   private readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {
@@ -24,12 +27,20 @@ export class Progress {
     this.state = 'probe';
     this.next = this.match + 1;
     this.probeSent = false;
+    this.pendingSnapshot = 0;
+    this.inflights.reset();
+  }
+
+  becomeSnapshot(index: number): void {
+    this.state = 'snapshot';
+    this.pendingSnapshot = index;
     this.inflights.reset();
   }
 
   becomeReplicate(): void {
     this.state = 'replicate';
     this.next = this.match + 1;
+    this.pendingSnapshot = 0;
     this.inflights.reset();
   }
 
@@ -61,6 +72,7 @@ export class Progress {
    * Returns false for a stale rejection (a response to an append we have moved past).
    */
   maybeDecrTo(rejected: number, hint: number): boolean {
+    if (this.state === 'snapshot') return false;
     if (this.state === 'replicate') {
       if (rejected <= this.match) return false;
       this.next = this.match + 1;
@@ -73,6 +85,7 @@ export class Progress {
   }
 
   isPaused(): boolean {
+    if (this.state === 'snapshot') return true;
     return this.state === 'probe' ? this.probeSent : this.inflights.full();
   }
 

@@ -14,6 +14,7 @@ import {
   type Ready,
   type Rng,
   type Role,
+  type SnapshotMeta,
   type SoftState,
 } from './types.js';
 
@@ -35,9 +36,10 @@ export interface RaftConfig {
   maxMsgBytes?: number;
   /** Cap on unacknowledged append messages per follower. */
   maxInflight?: number;
-  /** Durable state to resume from after a restart. */
+  /** Durable state to resume from after a restart: the latest snapshot, and the log after it. */
   hardState?: HardState;
   entries?: Entry[];
+  snapshot?: SnapshotMeta;
 }
 
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; leaderId: NodeId };
@@ -51,6 +53,8 @@ export interface RaftStatus {
   commit: number;
   applied: number;
   lastIndex: number;
+  /** The last index covered by this node's latest snapshot (0: none). */
+  snapshotIndex: number;
 }
 
 const EMPTY_DATA = new Uint8Array(0);
@@ -97,6 +101,10 @@ export class Raft {
   /** Leader: new entries or a new commit index to send at the next ready(), batched per follower. */
   private appendPending = false;
   private commitPending = false;
+  /** The latest snapshot this node holds: what it sends to followers whose entries it compacted. */
+  private snapshot: SnapshotMeta | undefined;
+  /** A snapshot received from the leader, to hand to the driver in the next Ready. */
+  private snapshotToInstall: SnapshotMeta | undefined;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private stepRole: (m: Message) => void = this.stepFollower;
@@ -117,7 +125,8 @@ export class Raft {
     this.maxMsgBytes = cfg.maxMsgBytes ?? 1024 * 1024;
     this.maxInflight = cfg.maxInflight ?? 256;
     const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
-    this.log = new RaftLog(cfg.entries ?? [], hs.commit);
+    this.log = new RaftLog(cfg.entries ?? [], hs.commit, cfg.snapshot);
+    this.snapshot = cfg.snapshot;
     this.term = hs.term;
     this.vote = hs.vote;
     this.prevHardState = hs;
@@ -154,12 +163,36 @@ export class Raft {
     return true;
   }
 
+  /**
+   * The state machine has taken a snapshot covering `snapshot` (an applied entry): it becomes the
+   * one sent to followers that fall behind, and entries up to `snapshot.index - retain` are
+   * dropped (a trailing window lets slow followers catch up from the log instead).
+   */
+  compact(snapshot: SnapshotMeta, retain = 0): void {
+    if (snapshot.index > this.log.applied) {
+      throw new RaftInvariantError(`snapshot at ${snapshot.index} is past the applied index ${this.log.applied}`);
+    }
+    if (this.snapshot && snapshot.index <= this.snapshot.index) return;
+    this.snapshot = snapshot;
+    this.log.compact(Math.max(snapshot.index - retain, 0));
+  }
+
+  /** The driver's word on a snapshot it was sending to `to`: a failure makes the leader try again later. */
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    const pr = this.role === 'leader' ? this.progress.get(to) : undefined;
+    if (pr?.state !== 'snapshot') return;
+    // Either way, probe from where the follower stands; after a delivered snapshot, wait for its
+    // answer (or a heartbeat response) before the first probe.
+    pr.becomeProbe();
+    pr.probeSent = ok;
+  }
+
   step(m: Message): void {
     if (m.term > this.term) {
       if ((m.type === 'vote' || m.type === 'preVote') && this.inLease()) return;
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // Pre-vote never changes a term: requests carry a term we might reach, grants echo it.
-      } else if (m.type === 'app' || m.type === 'heartbeat') {
+      } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
         this.becomeFollower(m.term, m.from);
       } else {
         this.becomeFollower(m.term, NONE);
@@ -180,6 +213,7 @@ export class Raft {
       (this.role === 'leader' && (this.appendPending || this.commitPending || this.reads.hasWork())) ||
       this.log.lastIndex() > this.log.stabled ||
       this.log.committed > this.log.applied ||
+      this.snapshotToInstall !== undefined ||
       !sameHardState(this.hardState(), this.prevHardState) ||
       !sameSoftState(this.softState(), this.prevSoftState)
     );
@@ -202,6 +236,7 @@ export class Raft {
     const hs = this.hardState();
     const ss = this.softState();
     const rd: Ready = {
+      snapshot: this.snapshotToInstall,
       softState: sameSoftState(ss, this.prevSoftState) ? undefined : ss,
       hardState: sameHardState(hs, this.prevHardState) ? undefined : hs,
       entries: this.log.unstableEntries(),
@@ -217,6 +252,11 @@ export class Raft {
 
   /** The Ready has been persisted, sent and applied. */
   advance(rd: Ready): void {
+    if (rd.snapshot) {
+      this.log.snapshotApplied(rd.snapshot.index);
+      this.snapshot = rd.snapshot;
+      if (this.snapshotToInstall === rd.snapshot) this.snapshotToInstall = undefined;
+    }
     const lastNew = rd.entries[rd.entries.length - 1];
     if (lastNew) {
       this.log.stableTo(lastNew.index, lastNew.term);
@@ -248,6 +288,7 @@ export class Raft {
       commit: this.log.committed,
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.snapshot?.index ?? 0,
     };
   }
 
@@ -398,7 +439,7 @@ export class Raft {
   }
 
   private respondToStaleTerm(m: Message): void {
-    if ((this.checkQuorum || this.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {
+    if ((this.checkQuorum || this.preVote) && (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap')) {
       // A stale leader cannot learn our term from votes we never send (pre-vote) or it ignores
       // (lease): tell it directly, so it steps down and this node can rejoin.
       this.send({ type: 'appResp', to: m.from });
@@ -420,11 +461,12 @@ export class Raft {
   // ---- per-role message handling ------------------------------------------------------------
 
   private stepFollower(m: Message): void {
-    if (m.type === 'app' || m.type === 'heartbeat') {
+    if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
       this.electionElapsed = 0;
       this.leaderId = m.from;
       if (m.type === 'app') this.handleAppend(m);
-      else this.handleHeartbeat(m);
+      else if (m.type === 'heartbeat') this.handleHeartbeat(m);
+      else this.handleSnapshot(m);
     }
   }
 
@@ -432,6 +474,7 @@ export class Raft {
     switch (m.type) {
       case 'app':
       case 'heartbeat':
+      case 'snap':
         // A leader exists at our term (pre-candidates have not left it).
         this.becomeFollower(m.term, m.from);
         this.stepFollower(m);
@@ -489,6 +532,21 @@ export class Raft {
     this.send({ type: 'heartbeatResp', to: m.from, context: m.context });
   }
 
+  /** §7 and Figure 13. */
+  private handleSnapshot(m: Message): void {
+    const snap: SnapshotMeta = { index: m.index, term: m.logTerm };
+    if (snap.index <= this.log.committed) {
+      // Nothing new: we hold all of it already.
+    } else if (this.log.matchTerm(snap.index, snap.term)) {
+      // Rule 7: our log already has the snapshot's last entry; keep what follows it.
+      this.log.commitTo(snap.index);
+    } else {
+      this.log.restore(snap);
+      this.snapshotToInstall = snap;
+    }
+    this.send({ type: 'appResp', to: m.from, index: this.log.committed });
+  }
+
   private handleAppendResponse(m: Message, pr: Progress): void {
     if (m.reject) {
       // The hint lets us skip every entry of a term the follower cannot hold.
@@ -500,7 +558,7 @@ export class Raft {
       return;
     }
     if (!pr.maybeUpdate(m.index)) return;
-    if (pr.state === 'probe') pr.becomeReplicate();
+    if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot)) pr.becomeReplicate();
     else pr.acked(m.index);
     if (this.maybeCommit()) this.commitPending = true;
     this.sendAppends(m.from, false);
@@ -520,7 +578,7 @@ export class Raft {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    if (prevTerm === undefined) throw new RaftInvariantError(`no term for index ${prevIndex} to replicate to ${to}`);
+    if (prevTerm === undefined) return this.sendSnapshot(to, pr);
     const last = this.log.lastIndex();
     const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.maxMsgBytes) : NO_ENTRIES;
     if (entries.length === 0 && !sendIfEmpty) return false;
@@ -530,6 +588,15 @@ export class Raft {
   }
 
   /** `context` names the read round the heartbeat confirms (0: none). */
+  /** §7: the follower needs entries we compacted; it gets our latest snapshot instead. */
+  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+    const snap = this.snapshot;
+    if (!snap) throw new RaftInvariantError(`follower ${to} needs entry ${pr.next - 1}, compacted without a snapshot`);
+    this.send({ type: 'snap', to, index: snap.index, logTerm: snap.term, commit: this.log.committed });
+    pr.becomeSnapshot(snap.index);
+    return true;
+  }
+
   private broadcastHeartbeat(context: number): void {
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;

@@ -31,7 +31,8 @@ export type MessageType =
   | 'app'
   | 'appResp'
   | 'heartbeat'
-  | 'heartbeatResp';
+  | 'heartbeatResp'
+  | 'snap';
 
 /**
  * One flat shape for every message (as etcd's raftpb.Message), so the wire form is one
@@ -41,6 +42,8 @@ export type MessageType =
  * - appResp: accepted → index = last index known to match; rejected → index = the rejected
  *   `app.index`, rejectHint/logTerm = a position the follower may match (conflict hint).
  * - heartbeat: commit = what the follower may commit; context = read-index round (0 = none).
+ * - snap: index/logTerm = the last entry the snapshot covers. The snapshot's bytes travel beside
+ *   the message (the driver's business); the follower answers with an appResp.
  */
 export interface Message {
   type: MessageType;
@@ -78,6 +81,12 @@ export function isResponse(type: MessageType): boolean {
   return type.endsWith('Resp');
 }
 
+/** The position a snapshot covers: every entry up to and including (index, term). */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+}
+
 /** Volatile state the driver may want to observe (logging, leader hints). */
 export interface SoftState {
   readonly role: Role;
@@ -85,11 +94,14 @@ export interface SoftState {
 }
 
 /**
- * What the driver must do next, in this order: persist `hardState` and `entries` in one
- * durable write (entries[0].index ≤ the stored last index means "truncate from there"),
- * then send `messages`, then apply `committedEntries`, then call `advance(ready)`.
+ * What the driver must do next, in this order: persist `snapshot` (if any: it replaces the whole
+ * log), then `hardState` and `entries` in one durable write (entries[0].index ≤ the stored last
+ * index means "truncate from there"), then send `messages`, then restore the state machine from
+ * `snapshot` and apply `committedEntries`, then call `advance(ready)`.
  */
 export interface Ready {
+  /** A snapshot from the leader to install: the data received with its snap message. */
+  readonly snapshot?: SnapshotMeta;
   readonly softState?: SoftState;
   readonly hardState?: HardState;
   readonly entries: Entry[];

@@ -1,10 +1,12 @@
-import type { Entry, HardState } from '../core/types.js';
+import type { Entry, HardState, SnapshotMeta } from '../core/types.js';
 
 /** What a node needs to resume after a restart. */
 export interface PersistedState {
   hardState: HardState;
-  /** The retained log, contiguous, starting at index 1 (until snapshots exist). */
+  /** The retained log, contiguous, starting right after `snapshot` (or at index 1). */
   entries: Entry[];
+  /** The latest snapshot the log was compacted into, if any. */
+  snapshot?: SnapshotMeta;
 }
 
 /**
@@ -23,25 +25,53 @@ export interface Storage {
   close(): void;
 }
 
-/** Storage that lives as long as the object: the simulator's "disk", which survives crashes of the core. */
+/**
+ * Storage that lives as long as the object: the simulator's "disk", which survives crashes of
+ * the core. It also keeps snapshots (compact, installSnapshot), which SqliteStorage does not yet.
+ */
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: 0, commit: 0 };
   private entries: Entry[] = [];
+  /** Index of entries[0]. */
+  private offset = 1;
+  private snapshot: SnapshotMeta | undefined;
 
   load(): PersistedState {
-    return { hardState: this.hardState, entries: this.entries.slice() };
+    // Entries the snapshot covers are not needed to restart (a retained window serves only a running leader).
+    const from = Math.max(this.offset, (this.snapshot?.index ?? 0) + 1);
+    return { hardState: this.hardState, entries: this.entries.slice(from - this.offset), snapshot: this.snapshot };
   }
 
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
     const first = entries[0];
     if (first) {
-      if (first.index > this.entries.length + 1) {
-        throw new RangeError(`gap in log: appending ${first.index} after ${this.entries.length}`);
-      }
-      this.entries.length = first.index - 1;
+      const last = this.offset + this.entries.length - 1;
+      if (first.index > last + 1) throw new RangeError(`gap in log: appending ${first.index} after ${last}`);
+      if (first.index < this.offset) throw new RangeError(`entry ${first.index} rewrites the compacted log (first ${this.offset})`);
+      this.entries.length = first.index - this.offset;
       for (const e of entries) this.entries.push(e);
     }
     if (hardState) this.hardState = hardState;
+  }
+
+  /** The state machine's snapshot now covers `snapshot`: drop entries up to `upTo` (≤ snapshot.index). */
+  compact(snapshot: SnapshotMeta, upTo: number): void {
+    this.snapshot = snapshot;
+    if (upTo < this.offset) return;
+    this.entries = this.entries.slice(upTo + 1 - this.offset);
+    this.offset = upTo + 1;
+  }
+
+  /** A snapshot from the leader replaces the whole log. */
+  installSnapshot(snapshot: SnapshotMeta): void {
+    this.snapshot = snapshot;
+    this.entries = [];
+    this.offset = snapshot.index + 1;
+  }
+
+  /** Bytes of retained log entries (data plus a fixed per-entry overhead), for size bounds. */
+  logBytes(): number {
+    return this.entries.reduce((n, e) => n + e.data.length + 16, 0);
   }
 
   close(): void {}

@@ -67,6 +67,7 @@ const TYPE_TO_PROTO: Readonly<Record<MessageType, ProtoMessageType>> = {
   appResp: 'MESSAGE_TYPE_APP_RESP',
   heartbeat: 'MESSAGE_TYPE_HEARTBEAT',
   heartbeatResp: 'MESSAGE_TYPE_HEARTBEAT_RESP',
+  snap: 'MESSAGE_TYPE_SNAPSHOT',
 };
 /** Wire numbers, for the size computation (must match proto/raft.proto). */
 const TYPE_NUMBER: Readonly<Record<MessageType, number>> = {
@@ -78,6 +79,7 @@ const TYPE_NUMBER: Readonly<Record<MessageType, number>> = {
   appResp: 6,
   heartbeat: 7,
   heartbeatResp: 8,
+  snap: 9,
 };
 const TYPE_FROM_PROTO = new Map<unknown, MessageType>(
   Object.entries(TYPE_TO_PROTO).map(([core, wire]) => [wire, core as MessageType]),

@@ -13,6 +13,10 @@ export const MessageType = {
   MESSAGE_TYPE_APP_RESP: 'MESSAGE_TYPE_APP_RESP',
   MESSAGE_TYPE_HEARTBEAT: 'MESSAGE_TYPE_HEARTBEAT',
   MESSAGE_TYPE_HEARTBEAT_RESP: 'MESSAGE_TYPE_HEARTBEAT_RESP',
+  /**
+   * index/log_term: the last entry the snapshot covers; its bytes travel beside it.
+   */
+  MESSAGE_TYPE_SNAPSHOT: 'MESSAGE_TYPE_SNAPSHOT',
 } as const;
 
 export type MessageType =
@@ -37,5 +41,10 @@ export type MessageType =
   | 7
   | 'MESSAGE_TYPE_HEARTBEAT_RESP'
   | 8
+  /**
+   * index/log_term: the last entry the snapshot covers; its bytes travel beside it.
+   */
+  | 'MESSAGE_TYPE_SNAPSHOT'
+  | 9
 
 export type MessageType__Output = typeof MessageType[keyof typeof MessageType]
