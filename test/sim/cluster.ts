@@ -108,6 +108,9 @@ export class SimCluster implements LabCluster {
   private events = 0;
   /** First applied entry at each index: what every state machine must apply there. */
   private readonly committed: (Entry | undefined)[] = [];
+  /** The term in which each index was first committed (by that term's leader), and how far that is known. */
+  private readonly commitTerm: number[] = [];
+  private commitTermKnown = 0;
   private readonly leaderOfTerm = new Map<number, NodeId>();
   /** (index, term) → the entry and its predecessor's term, for the Log Matching check. */
   private readonly seenEntries = new Map<number, Map<number, { entry: Entry; prevTerm: number }>>();
@@ -487,6 +490,10 @@ export class SimCluster implements LabCluster {
   /** Safety invariants visible in one Ready: Election Safety, Leader Completeness, Log Matching. */
   private checkReady(n: SimNode, r: Raft, rd: Ready): void {
     if (rd.hardState) this.maxTerm = Math.max(this.maxTerm, rd.hardState.term);
+    // A leader's commit reaches its Ready before any message can tell another node about it.
+    if (rd.hardState && r.role === 'leader') {
+      for (; this.commitTermKnown < rd.hardState.commit; this.commitTermKnown++) this.commitTerm[this.commitTermKnown + 1] = r.term;
+    }
     for (const e of rd.entries) {
       const prevTerm = e.index === 1 ? 0 : (r.log.term(e.index - 1) ?? -1);
       let byTerm = this.seenEntries.get(e.index);
@@ -509,7 +516,11 @@ export class SimCluster implements LabCluster {
       throw new SimFailure(`election safety: n${other} and n${n.id} both leaders of term ${r.term}`);
     }
     this.leaderOfTerm.set(r.term, n.id);
+    // Leader Completeness promises committed entries to leaders of later terms only: a candidate
+    // whose delayed votes elect it in a stale term may lack what a newer term committed (and can
+    // commit nothing, since that newer majority rejects its term).
     for (let i = r.log.firstIndex(); i < this.committed.length; i++) {
+      if ((this.commitTerm[i] ?? 0) >= r.term) continue;
       const c = this.committed[i]!;
       const mine = r.log.entry(i);
       if (!mine || !sameEntry(mine, c)) {
