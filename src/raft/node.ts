@@ -60,7 +60,7 @@ export class RaftNode implements ReplicatedLog {
     const tickMs = opts.tickMs ?? 10;
     const electionTick = Math.max(2, Math.round((opts.electionTimeoutMs ?? 300) / tickMs));
     const heartbeatTick = Math.max(1, Math.round((opts.heartbeatMs ?? 50) / tickMs));
-    const { hardState, entries } = opts.storage.load();
+    const { hardState, entries, snapshot } = opts.storage.load();
     this.id = opts.id;
     this.storage = opts.storage;
     this.transport = opts.transport;
@@ -74,6 +74,7 @@ export class RaftNode implements ReplicatedLog {
       rng: seededRng(opts.seed ?? randomInt(2 ** 31)),
       hardState,
       entries,
+      snapshot,
     });
     this.transport.onMessage((m) => {
       if (this.stopped) return;

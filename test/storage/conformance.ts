@@ -170,5 +170,145 @@ export function storageConformance(name: string, makeStorage: () => StorageFixtu
       got.length = 1;
       expectLog(s, entries(1, 3, 1));
     });
+
+    describe('snapshots and compaction', () => {
+      it('has no snapshot on fresh storage', () => {
+        expect(s.load().snapshot).toBeUndefined();
+        s.save({ term: 1, vote: 1, commit: 1 }, entries(1, 3, 1));
+        expect(s.load().snapshot).toBeUndefined();
+      });
+
+      it('compact: load returns the snapshot and only the entries after it', () => {
+        const hs: HardState = { term: 2, vote: 1, commit: 8 };
+        s.save(hs, entries(1, 10, 2));
+        s.compact({ index: 8, term: 2 }, 8);
+        const st = s.load();
+        expect(st.snapshot).toEqual({ index: 8, term: 2 });
+        expect(st.hardState).toEqual(hs);
+        expect(plain(st.entries)).toEqual(plain(entries(9, 10, 2)));
+      });
+
+      it('compacting the whole log leaves no entries, and the log continues after the snapshot', () => {
+        s.save({ term: 1, vote: 1, commit: 5 }, entries(1, 5, 1));
+        s.compact({ index: 5, term: 1 }, 5);
+        let st = s.load();
+        expect(st.snapshot).toEqual({ index: 5, term: 1 });
+        expect(st.entries).toEqual([]);
+        expect(() => s.save(undefined, [entry(7, 1)])).toThrow(/gap/);
+        s.save({ term: 1, vote: 1, commit: 6 }, [entry(6, 1)]);
+        st = s.load();
+        expect(st.hardState).toEqual({ term: 1, vote: 1, commit: 6 });
+        expect(plain(st.entries)).toEqual(plain([entry(6, 1)]));
+      });
+
+      it('keeps a retained window that load skips, and saves after it still work', () => {
+        s.save({ term: 2, vote: 1, commit: 8 }, entries(1, 10, 2));
+        s.compact({ index: 8, term: 2 }, 5); // entries 6..8 stay for slow followers
+        expectLog(s, entries(9, 10, 2));
+        expect(s.load().snapshot).toEqual({ index: 8, term: 2 });
+        // Appending after the log, and replacing a conflicting suffix after the snapshot.
+        s.save(undefined, entries(11, 12, 2));
+        expectLog(s, entries(9, 12, 2));
+        s.save(undefined, [entry(10, 3, 'x')]);
+        expectLog(s, [entry(9, 2), entry(10, 3, 'x')]);
+        // A later snapshot moves the window along.
+        s.compact({ index: 10, term: 3 }, 8);
+        let st = s.load();
+        expect(st.snapshot).toEqual({ index: 10, term: 3 });
+        expect(st.entries).toEqual([]);
+        s.save(undefined, [entry(11, 3)]);
+        st = s.load();
+        expect(plain(st.entries)).toEqual(plain([entry(11, 3)]));
+      });
+
+      it('compacting below the first retained index only records the newer snapshot', () => {
+        s.save({ term: 1, vote: 1, commit: 10 }, entries(1, 10, 1));
+        s.compact({ index: 6, term: 1 }, 4);
+        s.compact({ index: 9, term: 1 }, 2);
+        const st = s.load();
+        expect(st.snapshot).toEqual({ index: 9, term: 1 });
+        expect(plain(st.entries)).toEqual(plain([entry(10, 1)]));
+        expect(() => s.save(undefined, [entry(4, 2)])).toThrow(RangeError); // still compacted
+      });
+
+      it('refuses to rewrite compacted entries, and changes nothing', () => {
+        const hs: HardState = { term: 1, vote: 1, commit: 8 };
+        s.save(hs, entries(1, 10, 1));
+        s.compact({ index: 8, term: 1 }, 5);
+        expect(() => s.save({ term: 9, vote: 9, commit: 0 }, [entry(5, 2)])).toThrow(RangeError);
+        expect(() => s.save(undefined, [entry(1, 2), entry(2, 2)])).toThrow(/compacted/);
+        const st = s.load();
+        expect(st.hardState).toEqual(hs);
+        expect(st.snapshot).toEqual({ index: 8, term: 1 });
+        expect(plain(st.entries)).toEqual(plain(entries(9, 10, 1)));
+      });
+
+      it('installSnapshot replaces the log: load returns the snapshot and no entries', () => {
+        const hs: HardState = { term: 1, vote: 2, commit: 3 };
+        s.save(hs, entries(1, 5, 1));
+        s.installSnapshot({ index: 20, term: 3 });
+        const st = s.load();
+        expect(st.snapshot).toEqual({ index: 20, term: 3 });
+        expect(st.entries).toEqual([]);
+        expect(st.hardState).toEqual(hs);
+      });
+
+      it('saves after installSnapshot: the log continues at snapshot.index + 1', () => {
+        s.installSnapshot({ index: 20, term: 3 }); // on fresh storage: a new node's first contact
+        expect(() => s.save(undefined, [entry(22, 3)])).toThrow(/gap/);
+        expect(() => s.save(undefined, [entry(20, 3)])).toThrow(RangeError);
+        expect(() => s.save(undefined, [entry(1, 1)])).toThrow(RangeError);
+        s.save({ term: 3, vote: 0, commit: 20 }, []);
+        s.save({ term: 3, vote: 0, commit: 22 }, entries(21, 23, 3));
+        const st = s.load();
+        expect(st.hardState).toEqual({ term: 3, vote: 0, commit: 22 });
+        expect(st.snapshot).toEqual({ index: 20, term: 3 });
+        expect(plain(st.entries)).toEqual(plain(entries(21, 23, 3)));
+        // A second snapshot from the leader replaces that log too.
+        s.installSnapshot({ index: 30, term: 4 });
+        expect(s.load().entries).toEqual([]);
+        expect(s.load().snapshot).toEqual({ index: 30, term: 4 });
+      });
+
+      it('keeps a compacted log across a reopen', () => {
+        s.save({ term: 1, vote: 1, commit: 8 }, entries(1, 10, 1));
+        s.compact({ index: 8, term: 1 }, 5);
+        s = fx.reopen();
+        let st = s.load();
+        expect(st.hardState).toEqual({ term: 1, vote: 1, commit: 8 });
+        expect(st.snapshot).toEqual({ index: 8, term: 1 });
+        expect(plain(st.entries)).toEqual(plain(entries(9, 10, 1)));
+        // The compacted prefix stays compacted; the log keeps growing and compacting.
+        expect(() => s.save(undefined, [entry(5, 2)])).toThrow(RangeError);
+        s.save({ term: 1, vote: 1, commit: 11 }, [entry(11, 1)]);
+        s = fx.reopen();
+        expectLog(s, entries(9, 11, 1));
+        s.compact({ index: 11, term: 1 }, 11);
+        s = fx.reopen();
+        st = s.load();
+        expect(st.snapshot).toEqual({ index: 11, term: 1 });
+        expect(st.entries).toEqual([]);
+        s.save(undefined, [entry(12, 2)]);
+        s = fx.reopen();
+        expectLog(s, [entry(12, 2)]);
+      });
+
+      it('keeps an installed snapshot across a reopen', () => {
+        s.save({ term: 1, vote: 1, commit: 2 }, entries(1, 5, 1));
+        s.installSnapshot({ index: 20, term: 3 });
+        s = fx.reopen();
+        let st = s.load();
+        expect(st.snapshot).toEqual({ index: 20, term: 3 });
+        expect(st.entries).toEqual([]);
+        expect(st.hardState).toEqual({ term: 1, vote: 1, commit: 2 });
+        expect(() => s.save(undefined, [entry(20, 3)])).toThrow(RangeError);
+        s.save({ term: 3, vote: 0, commit: 21 }, [entry(21, 3)]);
+        s = fx.reopen();
+        st = s.load();
+        expect(st.snapshot).toEqual({ index: 20, term: 3 });
+        expect(st.hardState).toEqual({ term: 3, vote: 0, commit: 21 });
+        expect(plain(st.entries)).toEqual(plain([entry(21, 3)]));
+      });
+    });
   });
 }

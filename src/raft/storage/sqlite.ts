@@ -1,34 +1,64 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
-import type { Entry, EntryType, HardState } from '../core/types.js';
+import type { Entry, EntryType, HardState, SnapshotMeta } from '../core/types.js';
 import type { PersistedState, Storage } from './storage.js';
 
 /**
  * Durable Raft state in one SQLite file per node.
  *
  * Layout: `log(idx, term, type, data, crc)` holds the entries, `meta(key, value)` holds the
- * schema version, the identity (cluster id, node id) and the hard state (term, vote, commit).
+ * schema version, the identity (cluster id, node id), the hard state (term, vote, commit) and,
+ * once the log has been compacted, the snapshot (snapshot_index, snapshot_term).
  * The header's application_id marks the file as ours, so a foreign file is recognised
  * before SQLite is even asked to open it.
  *
- * Integrity checks: open() verifies the header, schema version, identity, log contiguity,
- * commit ≤ last index, and the checksums of the last TAIL_VERIFY (1000) entries — all through
- * a read-only connection, before anything is written. load() then verifies the position,
- * type and checksum of every entry it returns, so a full load checks the whole log. A refused
- * file is left byte-for-byte as it was; the -wal/-shm files that SQLite's read-only WAL reader
- * creates during the check are removed again, so no new files remain either.
+ * The stored log is one contiguous run of entries [first, last]. Without a snapshot it starts at
+ * 1; with one (index S) it starts anywhere in [1, S + 1] and reaches at least S: entries up to S
+ * are a retained window for slow followers, which load() skips. The last index is
+ * max(S, last entry); after installSnapshot() the log is empty and the last index is S.
+ *
+ * Integrity checks: open() verifies the header, schema version, identity, log contiguity (from
+ * the first stored entry, which must not leave a gap after the snapshot), the term of a retained
+ * entry at the snapshot's index, commit ≤ last index, and the checksums of the last TAIL_VERIFY
+ * (1000) entries — all through a read-only connection, before anything is written. load() then
+ * verifies the position, type and checksum of every entry it returns, so a full load checks the
+ * whole log after the snapshot. A refused file is left byte-for-byte as it was; the -wal/-shm
+ * files that SQLite's read-only WAL reader creates during the check are removed again, so no new
+ * files remain either.
+ *
+ * Space: files are created with auto_vacuum=INCREMENTAL. Pages freed by compaction are reused by
+ * later appends; once more than half of the file is free (and at least VACUUM_MIN_FREE_PAGES), a
+ * compaction also returns up to VACUUM_MAX_PAGES of them to the file system, in the same
+ * transaction. That moves at most as many live pages as it frees, so it costs no more than the
+ * deletion it follows. Files created before auto_vacuum was used (auto_vacuum=NONE, which can only
+ * be changed by a full VACUUM) still reuse freed pages, but never shrink. journal_size_limit keeps
+ * a -wal that one large transaction inflated from staying that large.
  *
  * The read-write connection runs WAL with locking_mode=EXCLUSIVE: one process owns the file
  * for as long as the storage is open (a second raftkv process on the same data dir fails
  * with code LOCKED), and no -shm file is used.
  */
 
-export const SCHEMA_VERSION = 1;
+/**
+ * Version 2 adds the snapshot (snapshot_index, snapshot_term in meta) and lets the log start
+ * after index 1. Version 1 files (no snapshot) open unchanged and are marked version 2 by the
+ * first transaction that records a snapshot, so an older raftkv reports a compacted file as
+ * "newer" instead of misreading it as a log with missing entries.
+ */
+export const SCHEMA_VERSION = 2;
+/** The oldest schema version this build opens. */
+export const MIN_SCHEMA_VERSION = 1;
 /** Header application_id (bytes 68..71): "rakv". */
 export const APPLICATION_ID = 0x72616b76;
 /** How many of the newest entries open() checksums. load() checks all of them. */
 export const TAIL_VERIFY = 1000;
+/** Free pages (4 KiB each by default) below which compaction never shrinks the file. */
+export const VACUUM_MIN_FREE_PAGES = 256;
+/** The most pages one compaction returns to the file system (bounds its time; the rest follows later). */
+export const VACUUM_MAX_PAGES = 4096;
+/** Size to which the -wal is cut back when SQLite restarts it after a checkpoint. */
+const WAL_SIZE_LIMIT = 8 * 1024 * 1024;
 
 export type StorageErrorCode =
   | 'MISSING'
@@ -351,14 +381,14 @@ function verifyContents(path: string, db: Database.Database, id: Identity): void
   if (typeof version !== 'number' || !Number.isSafeInteger(version)) {
     throw new StorageError('CORRUPT', path, `${path}: meta 'schema_version' is missing or invalid. ${ADVICE_CORRUPT}`);
   }
-  if (version !== SCHEMA_VERSION) {
+  if (version < MIN_SCHEMA_VERSION || version > SCHEMA_VERSION) {
     throw new StorageError(
       'SCHEMA_VERSION',
       path,
       version > SCHEMA_VERSION
-        ? `${path} has schema version ${version}, written by a newer raftkv; this build understands version ${SCHEMA_VERSION}. ` +
-            'Run this node with the raftkv version that wrote it (or newer).'
-        : `${path} has schema version ${version}, older than this build's ${SCHEMA_VERSION}, and there is no migration for it. ` +
+        ? `${path} has schema version ${version}, written by a newer raftkv; this build understands versions ` +
+            `${MIN_SCHEMA_VERSION} to ${SCHEMA_VERSION}. Run this node with the raftkv version that wrote it (or newer).`
+        : `${path} has schema version ${version}, older than this build's ${MIN_SCHEMA_VERSION} to ${SCHEMA_VERSION}, and there is no migration for it. ` +
             'Run this node with the raftkv version that wrote it.',
     );
   }
@@ -386,40 +416,90 @@ function verifyContents(path: string, db: Database.Database, id: Identity): void
   metaInt(path, meta, 'vote');
   const commit = metaInt(path, meta, 'commit');
 
+  const snapshot = snapshotMeta(path, meta);
+  const snapIndex = snapshot?.index ?? 0;
+
   const [count, min, max] = db.prepare('SELECT count(*), min(idx), max(idx) FROM log').raw().get() as [
     number,
     number | null,
     number | null,
   ];
-  const last = max ?? 0;
-  if (count > 0 && (min !== 1 || count !== last)) {
-    const missing =
-      min !== 1
-        ? 1
-        : (db
-            .prepare('SELECT a.idx - 1 FROM log a WHERE a.idx > 1 AND NOT EXISTS (SELECT 1 FROM log b WHERE b.idx = a.idx - 1) LIMIT 1')
-            .pluck()
-            .get() as number);
-    throw new StorageError(
-      'CORRUPT',
-      path,
-      `${path}: log is not contiguous: entry ${missing} is missing (${count} entries, indexes ${min}..${max}). ${ADVICE_CORRUPT}`,
-      { index: missing },
-    );
+  if (count > 0 && min !== null && max !== null) {
+    if (!Number.isSafeInteger(min) || min < 1) {
+      throw new StorageError('CORRUPT', path, `${path}: the log holds an entry with invalid index ${String(min)}. ${ADVICE_CORRUPT}`, {
+        index: min,
+      });
+    }
+    if (min > snapIndex + 1) {
+      const missing = snapIndex + 1;
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        snapshot
+          ? `${path}: log is not contiguous: the snapshot covers entries up to ${snapIndex}, but the log starts at ${min}: ` +
+              `entries ${missing}..${min - 1} are missing. ${ADVICE_CORRUPT}`
+          : `${path}: log is not contiguous: entry ${missing} is missing (${count} entries, indexes ${min}..${max}). ${ADVICE_CORRUPT}`,
+        { index: missing },
+      );
+    }
+    if (count !== max - min + 1) {
+      const missing = db
+        .prepare('SELECT a.idx - 1 FROM log a WHERE a.idx > ? AND NOT EXISTS (SELECT 1 FROM log b WHERE b.idx = a.idx - 1) LIMIT 1')
+        .pluck()
+        .get(min) as number;
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path}: log is not contiguous: entry ${missing} is missing (${count} entries, indexes ${min}..${max}). ${ADVICE_CORRUPT}`,
+        { index: missing },
+      );
+    }
+    if (max < snapIndex) {
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path}: log is not contiguous: the log ends at entry ${max}, but the snapshot covers entries up to ${snapIndex}: ` +
+          `entries ${max + 1}..${snapIndex} are missing. ${ADVICE_CORRUPT}`,
+        { index: max + 1 },
+      );
+    }
+    if (snapshot && min <= snapIndex) {
+      const term = db.prepare('SELECT term FROM log WHERE idx = ?').pluck().get(snapIndex) as unknown;
+      if (term !== snapshot.term) {
+        throw new StorageError(
+          'CORRUPT',
+          path,
+          `${path}: the snapshot ends at entry ${snapIndex} in term ${snapshot.term}, but the log holds that entry in term ` +
+            `${String(term)}. ${ADVICE_CORRUPT}`,
+          { index: snapIndex },
+        );
+      }
+    }
   }
+  const lastEntry = max ?? 0;
+  const last = Math.max(lastEntry, snapIndex);
   if (commit > last) {
     throw new StorageError(
       'CORRUPT',
       path,
-      `${path}: commit index ${commit} is beyond the last log entry ${last}: committed entries are missing. ${ADVICE_CORRUPT}`,
+      `${path}: commit index ${commit} is beyond the last log entry ${last}${lastEntry < snapIndex ? ' (the snapshot)' : ''}: ` +
+        `committed entries are missing. ${ADVICE_CORRUPT}`,
       { index: last + 1 },
     );
   }
 
-  let expect = Math.max(1, last - TAIL_VERIFY + 1);
-  for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw().iterate(expect)) {
-    checkRow(path, row as Row, expect++);
+  if (count > 0 && min !== null) {
+    let expect = Math.max(min, lastEntry - TAIL_VERIFY + 1);
+    for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw().iterate(expect)) {
+      checkRow(path, row as Row, expect++);
+    }
   }
+}
+
+/** The recorded snapshot: both meta keys or neither. */
+function snapshotMeta(path: string, meta: Map<string, unknown>): SnapshotMeta | undefined {
+  if (!meta.has('snapshot_index') && !meta.has('snapshot_term')) return undefined;
+  return { index: metaInt(path, meta, 'snapshot_index'), term: metaInt(path, meta, 'snapshot_term') };
 }
 
 /** Creates a fresh, initialized file at `path`, atomically (temp file, then link; never replaces a file). */
@@ -440,6 +520,7 @@ function create(path: string, id: Identity): void {
   for (const s of ['', ...SIDECARS]) fs.rmSync(tmp + s, { force: true });
   const db = new Database(tmp);
   try {
+    db.pragma('auto_vacuum = INCREMENTAL'); // only possible before the first table exists
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
@@ -475,15 +556,21 @@ function create(path: string, id: Identity): void {
 
 export class SqliteStorage implements Storage {
   private db: Database.Database | undefined;
+  /** The stored log is [first, lastEntry]; empty when lastEntry < first. */
+  private first: number;
+  /** max(last stored entry, snapshot index): the log's last index. */
   private lastIndex: number;
   private hardState: HardState;
+  private snapshot: SnapshotMeta | undefined;
+  private schemaVersion: number;
+  /** auto_vacuum=INCREMENTAL: freed pages can be returned to the file system. */
+  private readonly incrementalVacuum: boolean;
   private failure: unknown;
 
-  private readonly insertEntry: Database.Statement;
-  private readonly truncateFrom: Database.Statement;
-  private readonly upsertHardState: Database.Statement;
-  private readonly selectAll: Database.Statement;
+  private readonly selectFrom: Database.Statement;
+  private readonly termAt: Database.Statement;
   private readonly write: (hs: HardState | undefined, entries: readonly Entry[], truncate: boolean) => void;
+  private readonly writeSnapshot: (snapshot: SnapshotMeta, deleteUpTo: number | 'all') => void;
 
   /**
    * Opens (or, with `create`, creates) the node's database at `path`. An existing file is
@@ -529,42 +616,76 @@ export class SqliteStorage implements Storage {
       if (mode !== 'wal') throw new Error(`could not enable WAL mode (got ${String(mode)})`);
       db.pragma(`synchronous = ${unsafeNoFsync ? 'OFF' : 'FULL'}`);
       db.pragma('fullfsync = ON'); // macOS: F_FULLFSYNC; no effect elsewhere
+      db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
       // Take the exclusive lock now (WAL + EXCLUSIVE holds it until close); from here on no
       // other connection can use the file, so a -shm left by the read-only check is stale.
       db.prepare('SELECT count(*) FROM meta').get();
       fs.rmSync(path + '-shm', { force: true });
+      this.incrementalVacuum = db.pragma('auto_vacuum', { simple: true }) === 2;
 
+      // verify() checked all of this; it is read again under the lock.
       const meta = new Map<string, unknown>();
-      for (const r of db.prepare("SELECT key, value FROM meta WHERE key IN ('term', 'vote', 'commit')").raw().all() as [
-        string,
-        unknown,
-      ][]) {
+      for (const r of db
+        .prepare("SELECT key, value FROM meta WHERE key IN ('schema_version', 'term', 'vote', 'commit', 'snapshot_index', 'snapshot_term')")
+        .raw()
+        .all() as [string, unknown][]) {
         meta.set(r[0], r[1]);
       }
+      this.schemaVersion = metaInt(path, meta, 'schema_version');
       this.hardState = {
         term: metaInt(path, meta, 'term'),
         vote: metaInt(path, meta, 'vote'),
         commit: metaInt(path, meta, 'commit'),
       };
-      this.lastIndex = (db.prepare('SELECT max(idx) FROM log').pluck().get() as number | null) ?? 0;
+      this.snapshot = snapshotMeta(path, meta);
+      const [min, max] = db.prepare('SELECT min(idx), max(idx) FROM log').raw().get() as [number | null, number | null];
+      const snapIndex = this.snapshot?.index ?? 0;
+      this.first = min ?? snapIndex + 1;
+      this.lastIndex = Math.max(max ?? 0, snapIndex);
 
-      this.insertEntry = db.prepare('INSERT INTO log(idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
-      this.truncateFrom = db.prepare('DELETE FROM log WHERE idx >= ?');
-      this.upsertHardState = db.prepare(
+      const insert = db.prepare('INSERT INTO log(idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
+      const truncateFrom = db.prepare('DELETE FROM log WHERE idx >= ?');
+      const upsertHardState = db.prepare(
         "INSERT INTO meta(key, value) VALUES ('term', CAST(? AS INTEGER)), ('vote', CAST(? AS INTEGER)), ('commit', CAST(? AS INTEGER)) " +
           'ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       );
-      this.selectAll = db.prepare('SELECT idx, term, type, data, crc FROM log ORDER BY idx').raw();
-      const insert = this.insertEntry;
-      const truncateFrom = this.truncateFrom;
-      const upsert = this.upsertHardState;
+      const upsertSnapshot = db.prepare(
+        "INSERT INTO meta(key, value) VALUES ('snapshot_index', CAST(? AS INTEGER)), ('snapshot_term', CAST(? AS INTEGER)) " +
+          'ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      );
+      const setSchemaVersion = db.prepare("UPDATE meta SET value = CAST(? AS INTEGER) WHERE key = 'schema_version'");
+      const deleteUpTo = db.prepare('DELETE FROM log WHERE idx <= ?');
+      const deleteAll = db.prepare('DELETE FROM log'); // no WHERE: SQLite drops the table's pages wholesale
+      const freePages = db.prepare('PRAGMA freelist_count').pluck();
+      const pages = db.prepare('PRAGMA page_count').pluck();
+      this.selectFrom = db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw();
+      this.termAt = db.prepare('SELECT term FROM log WHERE idx = ?').pluck();
+
       this.write = db.transaction((hs: HardState | undefined, entries: readonly Entry[], truncate: boolean) => {
         if (truncate) truncateFrom.run(entries[0]!.index);
         for (const e of entries) {
           const type = TYPE_CODE[e.type];
           insert.run(e.index, e.term, type, e.data, entryChecksum(e.index, e.term, type, e.data));
         }
-        if (hs) upsert.run(hs.term, hs.vote, hs.commit);
+        if (hs) upsertHardState.run(hs.term, hs.vote, hs.commit);
+      });
+      const conn = db;
+      const incremental = this.incrementalVacuum;
+      this.writeSnapshot = db.transaction((snapshot: SnapshotMeta, upTo: number | 'all') => {
+        upsertSnapshot.run(snapshot.index, snapshot.term);
+        if (this.schemaVersion < 2) setSchemaVersion.run(2); // an older raftkv could not read this file any more
+        if (upTo === 'all') deleteAll.run();
+        else deleteUpTo.run(upTo);
+        if (incremental) {
+          // Return freed pages once more than half of the file is free. incremental_vacuum moves a
+          // live page from the end into a free slot for each page it cannot simply cut off, so
+          // this moves at most as many pages as the deletions freed. (exec: run() would step once,
+          // which frees just one page.)
+          const free = freePages.get() as number;
+          if (free >= VACUUM_MIN_FREE_PAGES && free * 2 > (pages.get() as number)) {
+            conn.exec(`PRAGMA incremental_vacuum(${Math.min(free, VACUUM_MAX_PAGES)})`);
+          }
+        }
       });
       this.db = db;
     } catch (e) {
@@ -576,10 +697,12 @@ export class SqliteStorage implements Storage {
   load(): PersistedState {
     this.live();
     const entries: Entry[] = [];
+    // Entries in the retained window are covered by the snapshot: a restarted node does not need them.
+    const from = (this.snapshot?.index ?? 0) + 1;
     try {
-      for (const r of this.selectAll.iterate()) {
+      for (const r of this.selectFrom.iterate(from)) {
         const row = r as Row;
-        checkRow(this.path, row, entries.length + 1);
+        checkRow(this.path, row, from + entries.length);
         const data = row[3];
         entries.push({
           index: row[0],
@@ -592,7 +715,9 @@ export class SqliteStorage implements Storage {
     } catch (e) {
       throw wrapSqliteError(e, this.path, 'loading the log');
     }
-    return { hardState: this.hardState, entries };
+    const state: PersistedState = { hardState: this.hardState, entries };
+    if (this.snapshot) state.snapshot = { index: this.snapshot.index, term: this.snapshot.term };
+    return state;
   }
 
   save(hardState: HardState | undefined, entries: readonly Entry[]): void {
@@ -606,6 +731,13 @@ export class SqliteStorage implements Storage {
       }
       if (first.index > this.lastIndex + 1) {
         throw new RangeError(`gap in log: appending ${first.index} after ${this.lastIndex}`);
+      }
+      if (first.index < this.first) {
+        throw new RangeError(`entry ${first.index} rewrites the compacted log (first ${this.first})`);
+      }
+      const snapIndex = this.snapshot?.index ?? 0;
+      if (first.index <= snapIndex) {
+        throw new RangeError(`entry ${first.index} rewrites an entry the snapshot covers (up to ${snapIndex}): committed entries never change`);
       }
       truncate = first.index <= this.lastIndex;
       for (let i = 0; i < entries.length; i++) {
@@ -634,21 +766,62 @@ export class SqliteStorage implements Storage {
       throw new RangeError(`commit index ${commit} beyond last log index ${last}`);
     }
     if (!first && !hardState) return;
-    try {
-      this.write(hardState, entries, truncate);
-    } catch (e) {
-      // After an I/O error (e.g. a failed fsync) the disk's state is unknown: no further writes.
-      if (isSqliteError(e)) this.failure = e;
-      throw e;
-    }
+    this.guard(() => this.write(hardState, entries, truncate));
     this.lastIndex = last;
     if (hardState) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
+  }
+
+  compact(snapshot: SnapshotMeta, upTo: number): void {
+    this.live();
+    const { index, term } = checkSnapshotMeta(snapshot);
+    if (!Number.isSafeInteger(upTo) || upTo < 0 || upTo > index) {
+      throw new RangeError(`invalid compaction point ${upTo}: must be in 0..${index} (the snapshot's index)`);
+    }
+    if (index > this.lastIndex) {
+      throw new RangeError(`snapshot ${index} is beyond the last log index ${this.lastIndex}: a snapshot from the leader goes to installSnapshot()`);
+    }
+    const current = this.snapshot;
+    if (current && (index < current.index || (index === current.index && term !== current.term))) {
+      throw new RangeError(`snapshot ${index}/${term} does not follow the recorded snapshot ${current.index}/${current.term}`);
+    }
+    if (index >= this.first) {
+      const stored = this.termAt.get(index) as number | undefined;
+      if (stored !== term) throw new RangeError(`snapshot ${index}/${term} does not match the log, which holds entry ${index} in term ${String(stored)}`);
+    }
+    this.guard(() => this.writeSnapshot({ index, term }, upTo));
+    this.snapshot = { index, term };
+    this.first = Math.max(this.first, upTo + 1);
+    if (this.schemaVersion < 2) this.schemaVersion = 2;
+  }
+
+  installSnapshot(snapshot: SnapshotMeta): void {
+    this.live();
+    const { index, term } = checkSnapshotMeta(snapshot);
+    if (index < this.hardState.commit) {
+      // The log would end before the commit index: open() would refuse the file.
+      throw new RangeError(`snapshot ${index} is behind the commit index ${this.hardState.commit}: the log already holds it`);
+    }
+    this.guard(() => this.writeSnapshot({ index, term }, 'all'));
+    this.snapshot = { index, term };
+    this.first = index + 1;
+    this.lastIndex = index;
+    if (this.schemaVersion < 2) this.schemaVersion = 2;
   }
 
   close(): void {
     const db = this.db;
     this.db = undefined;
     db?.close();
+  }
+
+  /** Runs a write transaction; after an I/O error (e.g. a failed fsync) the disk's state is unknown: no further writes. */
+  private guard(write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      if (isSqliteError(e)) this.failure = e;
+      throw e;
+    }
   }
 
   private live(): Database.Database {
@@ -658,4 +831,12 @@ export class SqliteStorage implements Storage {
     }
     return this.db;
   }
+}
+
+function checkSnapshotMeta(snapshot: SnapshotMeta): SnapshotMeta {
+  const { index, term } = snapshot;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || index < 0 || term < 0) {
+    throw new RangeError(`invalid snapshot ${JSON.stringify(snapshot)}`);
+  }
+  return { index, term };
 }

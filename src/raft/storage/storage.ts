@@ -22,13 +22,25 @@ export interface Storage {
    * for the node: after a failed fsync the disk's state is unknown, so the caller must stop.
    */
   save(hardState: HardState | undefined, entries: readonly Entry[]): void;
+  /**
+   * One atomic, durable write, after the state machine's snapshot covering `snapshot` (an applied
+   * entry) is durable elsewhere: record `snapshot` as the node's snapshot and delete every stored
+   * entry with index ≤ `upTo` (upTo ≤ snapshot.index; the entries between stay as a window for slow
+   * followers, but load() no longer returns them). `snapshot.index` must not exceed the last index
+   * nor precede the recorded snapshot; entries it covers are committed and are never rewritten by
+   * save(). Errors as for save().
+   */
+  compact(snapshot: SnapshotMeta, upTo: number): void;
+  /**
+   * One atomic, durable write, after a snapshot from the leader is durable elsewhere: record
+   * `snapshot` and delete every stored entry; the log continues at snapshot.index + 1. The
+   * recorded commit must not exceed snapshot.index (the last index from now on). Errors as for save().
+   */
+  installSnapshot(snapshot: SnapshotMeta): void;
   close(): void;
 }
 
-/**
- * Storage that lives as long as the object: the simulator's "disk", which survives crashes of
- * the core. It also keeps snapshots (compact, installSnapshot), which SqliteStorage does not yet.
- */
+/** Storage that lives as long as the object: the simulator's "disk", which survives crashes of the core. */
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: 0, commit: 0 };
   private entries: Entry[] = [];
