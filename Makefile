@@ -30,7 +30,7 @@ run: build
 	node scripts/run-cluster.mjs
 
 ## Every benchmark; the figures and the machine they were measured on are kept in BENCHMARKS.md.
-bench: bench-sim bench-storage bench-checker
+bench: bench-kv bench-sim bench-storage bench-checker
 
 ## The lab's 2A-2C suite under one seed in the simulator: wall time against virtual time.
 bench-sim: build
