@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePorts } from './support/ports.js';
 import { createHash, randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -26,27 +26,6 @@ const ALL_TYPES: MessageType[] = [
   'snap',
 ];
 
-/** Ports the OS considers free right now (bound to 0 on loopback, then released). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === 'string') throw new Error('no port');
-    return a.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 /** Polls `cond` until it holds; fails after the deadline. */
 async function waitFor(cond: () => boolean, what: string, deadlineMs = 5000, every?: () => void): Promise<void> {

@@ -31,20 +31,8 @@ export interface KvClientOptions {
   attemptTimeoutMs?: number;
 }
 
-/** One node's view, as its Status answer gives it. */
-export interface NodeStatus {
-  nodeId: number;
-  role: string;
-  term: number;
-  /** 0 when unknown. */
-  leaderId: number;
-  /** The leader's client address, '' when unknown. */
-  leaderAddr: string;
-  commitIndex: number;
-  appliedIndex: number;
-  lastLogIndex: number;
-  clusterId: string;
-}
+/** One node's view, as its Status answer gives it (leaderId 0 and leaderAddr '' when unknown). */
+export type NodeStatus = StatusResponse;
 
 export type EndpointStatus =
   | { endpoint: string; ok: true; status: NodeStatus }

@@ -1,5 +1,5 @@
+import { freePorts } from '../support/ports.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Message, NodeId } from '../../src/raft/core/types.js';
@@ -14,23 +14,6 @@ const CLUSTER_ID = 'lab';
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-/** Free loopback ports, found by letting the OS pick and releasing them. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const s = createServer();
-          s.once('error', reject);
-          s.listen(0, '127.0.0.1', () => resolve(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 /**
  * A node's network: a real GrpcTransport while connected; disconnecting closes it (peers see
