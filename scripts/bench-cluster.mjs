@@ -15,9 +15,9 @@
 //   BENCH_WORKLOADS=...   comma list of workload ids (put1,put16,put64,put256,get1,get64,mixed64,sget64)
 //   BENCH_CPU_PROF=DIR    run the raftkv servers under node --cpu-prof, profiles kept in DIR
 //   BENCH_JSON=FILE       also write every run's kv-bench JSON (and samples) to FILE
+import { freePorts } from '../build/test/support/ports.js';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,25 +195,6 @@ class Sampler {
 // ---------------------------------------------------------------------------------------------
 // Clusters. Each returns { endpoints, servers: [{ name, pid }], stop(), tailLogs() }.
 
-/** `n` distinct free TCP ports on 127.0.0.1 (bound to port 0 together, then released). */
-async function freePorts(n) {
-  const servers = [];
-  try {
-    const ports = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      await new Promise((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', resolve);
-      });
-      ports.push(s.address().port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
-}
 
 async function startRaftkv(dir) {
   const ports = await freePorts(2 * N);

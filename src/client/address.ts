@@ -30,3 +30,19 @@ export function parseEndpoints(endpoints: string[] | string): string[] {
   }
   return out;
 }
+
+/** A command-line mistake: the tools print it with their usage and exit 2. */
+export class UsageError extends Error {}
+
+/** The endpoints a command-line tool was given, by --endpoints or RAFTKV_ENDPOINTS. */
+export function resolveEndpoints(flag: string | undefined): string[] {
+  const text = flag ?? process.env['RAFTKV_ENDPOINTS'];
+  if (text === undefined || text.trim() === '') {
+    throw new UsageError('no endpoints: pass --endpoints HOST:PORT,... or set RAFTKV_ENDPOINTS');
+  }
+  try {
+    return parseEndpoints(text);
+  } catch (e) {
+    throw new UsageError(`--endpoints: ${(e as Error).message}`);
+  }
+}

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseEndpoints } from './address.js';
+import { resolveEndpoints, UsageError } from './address.js';
 import { KvClient } from './client.js';
 
 const EXIT_OK = 0;
@@ -130,7 +130,6 @@ export interface BenchResult {
   interrupted: boolean;
 }
 
-class UsageError extends Error {}
 
 // ---------------------------------------------------------------------------------------------
 // Flags.
@@ -183,16 +182,7 @@ function nonNegative(name: string, v: unknown): number {
 export function parseArgs(argv: string[]): BenchOptions {
   const a = parser(argv).parseSync();
   if (a._.length > 0) throw new UsageError(`unexpected argument(s): ${a._.join(' ')}`);
-  const endpointText = a.endpoints ?? process.env['RAFTKV_ENDPOINTS'];
-  if (endpointText === undefined || endpointText.trim() === '') {
-    throw new UsageError('no endpoints: pass --endpoints HOST:PORT,... or set RAFTKV_ENDPOINTS');
-  }
-  let endpoints: string[];
-  try {
-    endpoints = parseEndpoints(endpointText);
-  } catch (e) {
-    throw new UsageError(`--endpoints: ${(e as Error).message}`);
-  }
+  const endpoints = resolveEndpoints(a.endpoints);
   const total = a.total === undefined ? undefined : positiveInt('total', a.total);
   let durationS = a.duration === undefined ? undefined : nonNegative('duration', a.duration);
   if (durationS === 0) throw new UsageError('--duration must be > 0');

@@ -8,7 +8,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseEndpoints } from './address.js';
+import { resolveEndpoints, UsageError } from './address.js';
 import type { EndpointStatus } from './client.js';
 import { ClusterUnavailableError, InvalidArgumentError } from './errors.js';
 
@@ -17,7 +17,6 @@ const EXIT_NOT_FOUND = 1;
 const EXIT_USAGE = 2;
 const EXIT_UNAVAILABLE = 3;
 
-class UsageError extends Error {}
 
 interface Parsed {
   command: string;
@@ -98,16 +97,7 @@ function parse(argv: string[]): Parsed {
       throw new UsageError(`unknown command "${command}"`);
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument(s): ${rest.join(' ')}`);
-  const endpointText = a.endpoints ?? process.env['RAFTKV_ENDPOINTS'];
-  if (endpointText === undefined || endpointText.trim() === '') {
-    throw new UsageError('no endpoints: pass --endpoints HOST:PORT,... or set RAFTKV_ENDPOINTS');
-  }
-  let endpoints: string[];
-  try {
-    endpoints = parseEndpoints(endpointText);
-  } catch (e) {
-    throw new UsageError(`--endpoints: ${(e as Error).message}`);
-  }
+  const endpoints = resolveEndpoints(a.endpoints);
   const timeoutMs = a.timeout;
   if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new UsageError(`--timeout must be a positive number of milliseconds, got ${JSON.stringify(timeoutMs)}`);

@@ -6,35 +6,16 @@
 //   node test/bench/etcd/etcd-cluster.mjs     # starts it, prints the endpoints; Ctrl-C stops it
 //
 // Every member is stopped by PID (SIGTERM, then SIGKILL after a deadline) and the temp dir removed.
+import { freePorts } from '../../../build/test/support/ports.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const STOP_DEADLINE_MS = 8000;
 
-/** `n` distinct free TCP ports on 127.0.0.1 (bound to port 0 together, then released). */
-export async function freePorts(n) {
-  const servers = [];
-  try {
-    const ports = [];
-    for (let i = 0; i < n; i++) {
-      const s = net.createServer();
-      servers.push(s);
-      await new Promise((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, '127.0.0.1', resolve);
-      });
-      ports.push(s.address().port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  }
-}
 
 /** The etcd binary and its version line, or undefined if there is none. */
 export function etcdVersion(bin = process.env.ETCD_BIN || 'etcd') {
