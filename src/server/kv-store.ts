@@ -1,10 +1,9 @@
 import type { ReadState } from '../raft/core/read-index.js';
-import type { Entry, NodeId } from '../raft/core/types.js';
+import type { Entry, NodeId, SnapshotMeta } from '../raft/core/types.js';
 import type { ReadyHandler, ReplicatedLog } from '../raft/replicated-log.js';
 import { DEFAULT_LIMITS, type KvLimits } from '../limits.js';
 import { decodeCommand, encodeCommand, type WriteOp } from './command.js';
-import { KvStateMachine, type WriteResult } from './state-machine.js';
-
+import { KvStateMachine, type CapturedState, type WriteResult } from './state-machine.js';
 
 /** Why a request was not served; `notLeader` and `shuttingDown` are safe to retry elsewhere. */
 export type KvError =
@@ -23,6 +22,12 @@ export interface WriteRequest {
   expected?: Uint8Array;
 }
 
+/** The state machine as of one applied entry: what a snapshot holds. */
+export interface KvSnapshot {
+  readonly meta: SnapshotMeta;
+  readonly state: CapturedState;
+}
+
 type Done<T> = (outcome: { ok: true; value: T } | { ok: false; error: KvError }) => void;
 
 const EMPTY = new Uint8Array(0);
@@ -34,8 +39,10 @@ const EMPTY = new Uint8Array(0);
  * caught up with it, without writing to the log.
  */
 export class KvStore implements ReadyHandler {
-  readonly sm: KvStateMachine;
+  private machine: KvStateMachine;
   appliedIndex = 0;
+  /** The term of the entry at appliedIndex. */
+  appliedTerm = 0;
   private readonly writes = new Map<number, { clientId: number; seq: number; done: Done<WriteResult> }>();
   private readonly reads = new Map<number, { key: Uint8Array; done: Done<Uint8Array | undefined> }>();
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
@@ -47,9 +54,39 @@ export class KvStore implements ReadyHandler {
     private readonly log: ReplicatedLog,
     private readonly now: () => number,
     private readonly limits: KvLimits = DEFAULT_LIMITS,
-    sessionTtlMs?: number,
+    private readonly sessionTtlMs?: number,
   ) {
-    this.sm = new KvStateMachine(sessionTtlMs);
+    this.machine = new KvStateMachine(sessionTtlMs);
+  }
+
+  /** The state machine; replaced by restore(). */
+  get sm(): KvStateMachine {
+    return this.machine;
+  }
+
+  /** The state as of the last applied entry, to serialize at leisure while this store goes on. */
+  capture(): KvSnapshot {
+    return { meta: { index: this.appliedIndex, term: this.appliedTerm }, state: this.sm.capture() };
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's (one installed from the leader, or the newest on
+   * disk at restart). Writes waiting at an index the snapshot covers can no longer learn their
+   * outcome here and fail as notLeader (a retry with the same session gets the original answer).
+   */
+  restore(snap: KvSnapshot): void {
+    if (snap.meta.index < this.appliedIndex) {
+      throw new RangeError(`snapshot at ${snap.meta.index} is older than the applied index ${this.appliedIndex}`);
+    }
+    this.machine = KvStateMachine.restore(snap.state, this.sessionTtlMs);
+    this.appliedIndex = snap.meta.index;
+    this.appliedTerm = snap.meta.term;
+    for (const [index, w] of this.writes) {
+      if (index > this.appliedIndex) continue;
+      this.writes.delete(index);
+      w.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+    }
+    this.answerConfirmedReads();
   }
 
   write(req: WriteRequest, done: Done<WriteResult>): void {
@@ -84,6 +121,7 @@ export class KvStore implements ReadyHandler {
 
   applied(e: Entry): void {
     this.appliedIndex = e.index;
+    this.appliedTerm = e.term;
     const waiting = this.writes.get(e.index);
     if (e.type === 'normal') {
       const cmd = decodeCommand(e.data);
@@ -103,6 +141,10 @@ export class KvStore implements ReadyHandler {
       this.writes.delete(e.index);
       waiting.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
     }
+    this.answerConfirmedReads();
+  }
+
+  private answerConfirmedReads(): void {
     while (this.confirmed.length > 0 && this.confirmed[0]!.index <= this.appliedIndex) {
       const r = this.confirmed.shift()!;
       r.done({ ok: true, value: this.sm.get(r.key) });

@@ -8,6 +8,14 @@ export interface Transport {
   send(m: Message): void;
   /** Registers the receiver of inbound messages that passed the cluster and node id checks. */
   onMessage(handler: (m: Message) => void): void;
+  /**
+   * Streams snapshot message `m` (type 'snap') and the snapshot's bytes to m.to, in chunks well
+   * under the message limit and with flow control. Resolves once the peer holds every byte and
+   * has handed them to its onSnapshot handler; rejects if the transfer fails for any reason.
+   */
+  sendSnapshot(m: Message, data: Uint8Array): Promise<void>;
+  /** Registers the receiver of complete snapshots: the snap message and its reassembled bytes. */
+  onSnapshot(handler: (m: Message, data: Uint8Array) => void): void;
   close(): Promise<void>;
 }
 
