@@ -61,5 +61,11 @@ export interface StatusResponse {
   appliedIndex: number;
   lastLogIndex: number;
   clusterId: string;
+  snapshotIndex: number;
+}
+
+export interface SnapshotResponse {
+  index: number;
+  term: number;
 }
 

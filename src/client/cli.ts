@@ -40,6 +40,7 @@ function parser(argv: string[]) {
       y.positional('key', str).positional('expected', str).positional('new', str),
     )
     .command('status', "show every node's view of the cluster")
+    .command('snapshot', 'make each node in --endpoints snapshot its state and compact its log now')
     .options({
       endpoints: {
         type: 'string',
@@ -52,17 +53,18 @@ function parser(argv: string[]) {
     .example('$0 --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 get hello', '')
     .example('RAFTKV_ENDPOINTS=127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 $0 cas hello world there', '')
     .example('$0 --endpoints 127.0.0.1:9001 status', '')
+    .example('$0 --endpoints 127.0.0.1:9002 snapshot', '')
     .epilog(
       'Exit codes: 0 ok; 1 key not found, cas mismatch or del of a missing key; 2 usage error; ' +
         '3 cluster unavailable within the deadline. Use -- before a value that starts with "-".',
     )
-    .demandCommand(1, 'Give a command: get, put, append, del, cas or status.')
+    .demandCommand(1, 'Give a command: get, put, append, del, cas, status or snapshot.')
     .strict()
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .wrap(Math.min(110, process.stderr.columns || 100))
     .fail((msg, err) => {
       let text = msg ?? err?.message ?? 'bad arguments';
-      if (/^Unknown arguments?:/.test(text)) text += ' (commands: get, put, append, del, cas, status)';
+      if (/^Unknown arguments?:/.test(text)) text += ' (commands: get, put, append, del, cas, status, snapshot)';
       throw new UsageError(text);
     });
 }
@@ -70,7 +72,7 @@ function parser(argv: string[]) {
 function parse(argv: string[]): Parsed {
   const a = parser(argv).parseSync();
   const [command, ...rest] = a._.map(String);
-  if (command === undefined) throw new UsageError('Give a command: get, put, append, del, cas or status.');
+  if (command === undefined) throw new UsageError('Give a command: get, put, append, del, cas, status or snapshot.');
   const pos = a as unknown as Record<string, unknown>;
   const take = (name: string): string => {
     const v = pos[name];
@@ -91,6 +93,7 @@ function parse(argv: string[]): Parsed {
       args = [take('key'), take('expected'), take('new')];
       break;
     case 'status':
+    case 'snapshot':
       args = [];
       break;
     default:
@@ -183,6 +186,15 @@ async function execute(p: Parsed): Promise<number> {
           return EXIT_UNAVAILABLE;
         }
         return EXIT_OK;
+      }
+      case 'snapshot': {
+        const rows = await client.snapshot();
+        if (p.json) json(rows);
+        for (const r of rows) {
+          if (!r.ok) process.stderr.write(`kv-cli: ${r.endpoint}: ${r.error}\n`);
+          else if (!p.json) out(`${r.endpoint}: snapshot at index ${r.value.index} (term ${r.value.term})\n`);
+        }
+        return rows.every((r) => r.ok) ? EXIT_OK : EXIT_UNAVAILABLE;
       }
       default:
         throw new UsageError(`unknown command "${p.command}"`);

@@ -9,6 +9,7 @@ import {
   type CasResponse,
   type DeleteResponse,
   type GetResponse,
+  type SnapshotResponse,
   type StatusResponse,
 } from '../kv-api.js';
 import {
@@ -37,6 +38,12 @@ export type NodeStatus = StatusResponse;
 export type EndpointStatus =
   | { endpoint: string; ok: true; status: NodeStatus }
   | { endpoint: string; ok: false; error: string };
+
+/** One endpoint's answer to a call made to every endpoint. */
+export type EndpointResult<T> = { endpoint: string; ok: true; value: T } | { endpoint: string; ok: false; error: string };
+
+/** What a node's snapshot covers: every entry up to and including (index, term). */
+export type SnapshotInfo = SnapshotResponse;
 
 export { parseEndpoints };
 
@@ -101,7 +108,7 @@ function keyBytes(key: Bytes): Buffer {
   return k;
 }
 
-type Method = 'Get' | 'Put' | 'Append' | 'Delete' | 'CompareAndSwap' | 'Status';
+type Method = 'Get' | 'Put' | 'Append' | 'Delete' | 'CompareAndSwap' | 'Status' | 'Snapshot';
 type UnaryFn = (
   request: object,
   metadata: grpc.Metadata,
@@ -202,20 +209,16 @@ export class KvClient {
 
   /** Every configured endpoint's own view (not retried; unreachable nodes are reported as such). */
   async status(): Promise<EndpointStatus[]> {
-    this.checkOpen();
-    const deadlineMs = Math.min(this.timeoutMs, Math.max(this.attemptTimeoutMs, 2000));
-    return Promise.all(
-      this.endpoints.map(async (endpoint): Promise<EndpointStatus> => {
-        try {
-          const s = await this.attempt<StatusResponse>(endpoint, 'Status', {}, Date.now() + deadlineMs);
-          return { endpoint, ok: true, status: { ...s } };
-        } catch (e) {
-          const err = e as grpc.ServiceError;
-          const code = grpc.status[err.code] ?? String(err.code);
-          return { endpoint, ok: false, error: `${code}: ${err.details || err.message}` };
-        }
-      }),
-    );
+    const rows = await this.everyEndpoint<StatusResponse>('Status', 2000);
+    return rows.map((r) => (r.ok ? { endpoint: r.endpoint, ok: true, status: { ...r.value } } : r));
+  }
+
+  /**
+   * Asks every configured endpoint (usually one) to snapshot its state and compact its log now;
+   * each answers once its snapshot is durable.
+   */
+  async snapshot(): Promise<EndpointResult<SnapshotResponse>[]> {
+    return this.everyEndpoint<SnapshotResponse>('Snapshot', 30_000);
   }
 
   /** Closes every connection; calls in progress and later calls fail with ClientClosedError. */
@@ -224,6 +227,26 @@ export class KvClient {
     this.closed = true;
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** One call to each endpoint, not retried, within the client's timeout (at least `minMs`). */
+  private async everyEndpoint<Res>(method: Method, minMs: number): Promise<EndpointResult<Res>[]> {
+    this.checkOpen();
+    const deadlineMs = Math.min(this.timeoutMs, Math.max(this.attemptTimeoutMs, minMs));
+    return Promise.all(
+      this.endpoints.map(async (endpoint): Promise<EndpointResult<Res>> => {
+        try {
+          const value = await this.attempt<Res>(endpoint, method, {}, Date.now() + deadlineMs);
+          return { endpoint, ok: true, value };
+        } catch (e) {
+          const err = e as grpc.ServiceError;
+          const code = grpc.status[err.code] ?? String(err.code);
+          return { endpoint, ok: false, error: `${code}: ${err.details || err.message}` };
+        }
+      }),
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { Raft, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
-import type { Entry, NodeId, Ready } from './core/types.js';
+import type { Entry, Message, NodeId, Ready, SnapshotMeta } from './core/types.js';
 import type { ReadState } from './core/read-index.js';
 import type { ReadyHandler, ReplicatedLog } from './replicated-log.js';
 import type { Storage } from './storage/storage.js';
@@ -21,10 +21,33 @@ export interface RaftNodeOptions {
   tickMs?: number;
   /** Seeds the election-timeout jitter; random by default. */
   seed?: number;
-  /** Receives one line per notable event (role changes); silent by default. */
-  log?: (line: string) => void;
+  /** Receives one line per notable event; silent by default. */
+  log?: (line: string, kind: LogKind) => void;
   /** Where committed entries and read confirmations go; by default the committed() stream. */
   handler?: ReadyHandler;
+  /**
+   * This node's data was lost and it rejoins its cluster empty (kv-server --join): it stays out
+   * of elections until a leader contacts it (see RaftConfig.joining). Ignored once the node has
+   * a term on disk, i.e. after that first contact.
+   */
+  joining?: boolean;
+  /** The state machine's snapshots; without it the node never compacts and refuses installs. */
+  snapshots?: SnapshotStore;
+  /** Called once if the node hits an error it cannot continue after (a failed disk write); the node has stopped. Default: throw. */
+  onFatal?: (error: unknown) => void;
+}
+
+export type LogKind = 'role' | 'snapshot' | 'fatal';
+
+/** Where the state machine keeps its snapshots, for sending to and receiving from peers. */
+export interface SnapshotStore {
+  /** The bytes of this node's snapshot at `meta`, to stream to a follower. */
+  read(meta: SnapshotMeta): Promise<Uint8Array>;
+  /**
+   * A snapshot received from the leader: make it durable and restore the state machine from it.
+   * Resolves once durable; the node records it in its log only then.
+   */
+  install(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
 }
 
 export interface NodeState {
@@ -41,19 +64,27 @@ export interface StartResult {
 
 /**
  * A Raft core made into a running node: it owns the core, a Storage, a Transport and a real
- * clock, and runs the Ready loop in the obligatory order persist → send → apply → advance, once
- * per event-loop turn, so everything that arrived in one turn shares one durable write.
+ * clock, and runs the Ready loop in the obligatory order persist → send → apply → advance. One
+ * Ready is in flight at a time; whatever arrives while its write is being synced waits for the
+ * next one, so a busy node makes one durable write per round of messages (group commit).
  */
 export class RaftNode implements ReplicatedLog {
   readonly id: NodeId;
   private readonly raft: Raft;
   private readonly storage: Storage;
   private readonly transport: Transport;
-  private readonly log: (line: string) => void;
+  private readonly log: (line: string, kind: LogKind) => void;
   private readonly ticker: NodeJS.Timeout;
   private readonly stream = new ApplyStream();
   private readonly handler: ReadyHandler;
+  private readonly snapshots: SnapshotStore | undefined;
+  private readonly onFatal: (error: unknown) => void;
+  /** The term and vote last made durable: a Ready that changes neither, and adds no entries, needs no sync. */
+  private durable: { term: number; vote: NodeId };
+  /** The latest snapshot received from the leader, until the core hands it back to install. */
+  private incoming: { m: Message; data: Uint8Array } | undefined;
   private scheduled = false;
+  private running = false;
   private stopped = false;
 
   constructor(opts: RaftNodeOptions) {
@@ -66,6 +97,9 @@ export class RaftNode implements ReplicatedLog {
     this.transport = opts.transport;
     this.log = opts.log ?? (() => {});
     this.handler = opts.handler ?? this.stream;
+    this.snapshots = opts.snapshots;
+    this.onFatal = opts.onFatal ?? ((e) => process.nextTick(() => { throw e; }));
+    this.durable = { term: hardState.term, vote: hardState.vote };
     this.raft = new Raft({
       id: opts.id,
       peers: opts.peers,
@@ -75,9 +109,16 @@ export class RaftNode implements ReplicatedLog {
       hardState,
       entries,
       snapshot,
+      joining: opts.joining === true && hardState.term === 0,
     });
     this.transport.onMessage((m) => {
       if (this.stopped) return;
+      this.raft.step(m);
+      this.schedule();
+    });
+    this.transport.onSnapshot((m, data) => {
+      if (this.stopped || !this.snapshots) return;
+      this.incoming = { m, data };
       this.raft.step(m);
       this.schedule();
     });
@@ -108,6 +149,17 @@ export class RaftNode implements ReplicatedLog {
   readIndex(ctx: number): boolean {
     if (this.stopped || !this.raft.readIndex(ctx)) return false;
     this.schedule();
+    return true;
+  }
+
+  /**
+   * The state machine's snapshot covering `snapshot` (an applied entry) is durable: compact the
+   * log up to it, keeping the last `retain` entries for followers that are only a little behind.
+   * False if the node already holds a snapshot at least as new.
+   */
+  compact(snapshot: SnapshotMeta, retain: number): boolean {
+    if (this.stopped || !this.raft.compact(snapshot, retain)) return false;
+    this.storage.compact(snapshot, Math.max(snapshot.index - retain, 0));
     return true;
   }
 
@@ -142,22 +194,36 @@ export class RaftNode implements ReplicatedLog {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.stopped) return;
+    if (this.scheduled || this.running || this.stopped) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      if (!this.stopped) this.processReady();
+      if (this.stopped || this.running) return;
+      this.running = true;
+      this.processReadies()
+        .catch((e: unknown) => this.fail(e))
+        .finally(() => {
+          this.running = false;
+          if (this.raft.hasReady()) this.schedule();
+        });
     });
   }
 
-  private processReady(): void {
-    while (this.raft.hasReady()) {
+  private async processReadies(): Promise<void> {
+    while (!this.stopped && this.raft.hasReady()) {
       const rd = this.raft.ready();
-      // Real nodes do not compact yet, so no leader sends snapshots; fail loudly rather than guess.
-      if (rd.snapshot) throw new Error(`node ${this.id}: received snapshot ${rd.snapshot.index}, but installing snapshots is not implemented`);
-      // Persist before speaking: votes and acknowledgements below depend on this write.
+      if (rd.snapshot) await this.install(rd.snapshot);
+      // A leader's appends and heartbeats depend on nothing unsynced (its term became durable
+      // before it asked for votes), so they leave now and the followers' disk writes overlap
+      // ours (thesis §10.2.1); the leader counts its own copy only after advance(), once durable.
+      // Everything else (votes, acknowledgements) waits for the sync: persist before speaking.
+      const early = rd.messages.filter(isLeaderMessage);
+      const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !isLeaderMessage(m));
       this.storage.save(rd.hardState, rd.entries);
-      for (const m of rd.messages) this.transport.send(m);
+      for (const m of early) this.send(m);
+      if (this.needsSync(rd)) await this.storage.sync();
+      if (this.stopped) return;
+      for (const m of late) this.send(m);
       for (const e of rd.committedEntries) this.handler.applied(e);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
       if (rd.softState && rd.softState.role !== 'leader') this.handler.leadershipLost(rd.softState.leaderId);
@@ -166,12 +232,68 @@ export class RaftNode implements ReplicatedLog {
     }
   }
 
+  /** New entries, or a new term or vote, must be durable before the messages that depend on them; a commit index need not. */
+  private needsSync(rd: Ready): boolean {
+    const hs = rd.hardState;
+    const changed = hs !== undefined && (hs.term !== this.durable.term || hs.vote !== this.durable.vote);
+    if (changed) this.durable = { term: hs.term, vote: hs.vote };
+    return changed || rd.entries.length > 0;
+  }
+
+  private send(m: Message): void {
+    if (m.type === 'snap') void this.sendSnapshot(m);
+    else this.transport.send(m);
+  }
+
+  /** Streams our snapshot to a follower beside the snap message, and tells the core how it went. */
+  private async sendSnapshot(m: Message): Promise<void> {
+    let ok = false;
+    try {
+      if (!this.snapshots) throw new Error('this node keeps no snapshots');
+      const data = await this.snapshots.read({ index: m.index, term: m.logTerm });
+      await this.transport.sendSnapshot(m, data);
+      ok = true;
+      this.log(`node ${this.id}: sent snapshot ${m.index} (${data.length} bytes) to node ${m.to}`, 'snapshot');
+    } catch (e) {
+      this.log(`node ${this.id}: snapshot ${m.index} to node ${m.to} failed: ${(e as Error).message}`, 'snapshot');
+    }
+    if (this.stopped) return;
+    this.raft.reportSnapshot(m.to, ok);
+    this.schedule();
+  }
+
+  /** The core accepted a snapshot from the leader: durable first, then it replaces our log. */
+  private async install(meta: SnapshotMeta): Promise<void> {
+    const got = this.incoming;
+    if (!this.snapshots || !got || got.m.index !== meta.index || got.m.logTerm !== meta.term) {
+      throw new Error(`node ${this.id}: must install snapshot ${meta.index}/${meta.term}, but holds no such snapshot`);
+    }
+    this.incoming = undefined;
+    await this.snapshots.install(meta, got.data);
+    if (this.stopped) return;
+    this.storage.installSnapshot(meta);
+    this.log(`node ${this.id}: installed snapshot ${meta.index} from the leader`, 'snapshot');
+  }
+
+  /** A failed disk write leaves the disk's state unknown: stop rather than risk acting on it. */
+  private fail(e: unknown): void {
+    if (this.stopped) return;
+    this.log(`node ${this.id}: fatal: ${(e as Error).message ?? String(e)}`, 'fatal');
+    void this.stop().catch(() => undefined);
+    this.onFatal(e);
+  }
+
   private logChanges(rd: Ready): void {
     if (rd.softState) {
       const { role, leaderId } = rd.softState;
-      this.log(`node ${this.id}: ${role} in term ${this.raft.term}${leaderId ? `, leader ${leaderId}` : ''}`);
+      this.log(`node ${this.id}: ${role} in term ${this.raft.term}${leaderId ? `, leader ${leaderId}` : ''}`, 'role');
     }
   }
+}
+
+/** Messages only a leader sends. */
+function isLeaderMessage(m: Message): boolean {
+  return m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
 }
 
 /** An unbounded single-consumer queue that ends cleanly: the default apply stream. */

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { RaftStatus } from '../raft/core/raft.js';
-import type { NodeId } from '../raft/core/types.js';
+import type { NodeId, SnapshotMeta } from '../raft/core/types.js';
 import type { WriteOp } from './command.js';
 import type { KvError, KvStore, WriteRequest } from './kv-store.js';
 import {
@@ -14,6 +14,7 @@ import {
   type GetRequestIn,
   type GetResponse,
   type KvLimits,
+  type SnapshotResponse,
   type StatusResponse,
   type WriteRequestIn,
 } from '../kv-api.js';
@@ -26,6 +27,8 @@ export interface KvServiceOptions {
   store: KvStore;
   /** This node's Raft view, for Status (RaftNode). */
   raft: { status(): RaftStatus };
+  /** Takes snapshots on demand (the Snapshot call); without it, Snapshot is UNIMPLEMENTED. */
+  snapshotter?: { take(): Promise<SnapshotMeta>; readonly index: number };
   nodeId: NodeId;
   clusterId: string;
   /**
@@ -45,6 +48,7 @@ export interface KvHandlers extends grpc.UntypedServiceImplementation {
   Delete: Unary<WriteRequestIn, DeleteResponse>;
   CompareAndSwap: Unary<WriteRequestIn, CasResponse>;
   Status: Unary<object, StatusResponse>;
+  Snapshot: Unary<object, SnapshotResponse>;
 }
 
 /** The gRPC Kv service over a KvStore; add it to a grpc.Server with `loadKvProto().Kv.service`. */
@@ -143,7 +147,16 @@ export function kvServiceHandlers(opts: KvServiceOptions): KvHandlers {
         appliedIndex: store.appliedIndex,
         lastLogIndex: s.lastIndex,
         clusterId: opts.clusterId,
+        snapshotIndex: opts.snapshotter?.index ?? 0,
       });
+    },
+    Snapshot: (_call, callback) => {
+      const snapshotter = opts.snapshotter;
+      if (!snapshotter) return callback({ code: grpc.status.UNIMPLEMENTED, details: 'this server takes no snapshots' });
+      snapshotter.take().then(
+        (meta) => callback(null, { index: meta.index, term: meta.term }),
+        (e: unknown) => callback({ code: grpc.status.INTERNAL, details: `snapshot failed: ${(e as Error).message}` }),
+      );
     },
   };
 }

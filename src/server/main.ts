@@ -21,6 +21,7 @@ import type { GrpcTransport } from '../raft/transport/grpc.js';
 import type { PeerAddress } from '../raft/transport/transport.js';
 import type { KvStore } from './kv-store.js';
 import type { KvHandlers } from './kv-service.js';
+import { DEFAULT_SNAPSHOT_RETAIN, DEFAULT_SNAPSHOT_THRESHOLD } from './snapshotter.js';
 
 // Flags are checked before gRPC, SQLite and Raft are loaded (they take most of the start-up
 // time), so that a usage error is answered at once.
@@ -82,6 +83,9 @@ export interface ServerConfig {
   clientAddrs: Map<NodeId, string>;
   logLevel: Level;
   unsafeNoFsync: boolean;
+  snapshotThreshold: number;
+  snapshotRetain: number;
+  join: boolean;
 }
 
 function parseIdList(flag: string, text: string): Map<NodeId, string> {
@@ -117,6 +121,13 @@ export function deriveClusterId(peers: ReadonlyMap<NodeId, string>): string {
   return 'raftkv-' + createHash('sha256').update(canonical).digest('hex').slice(0, 12);
 }
 
+function count(flag: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new UsageError(`--${flag} must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
 function positiveMs(flag: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
     throw new UsageError(`--${flag} must be a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
@@ -149,6 +160,21 @@ export function parseArgs(argv: string[]): ServerConfig {
         describe: 'client addresses of the nodes, for leader hints: 1=127.0.0.1:9001,2=... (without it, no hints)',
       },
       'log-level': { choices: LEVELS, default: 'info' as Level, describe: 'lowest level logged' },
+      'snapshot-threshold': {
+        type: 'number',
+        default: DEFAULT_SNAPSHOT_THRESHOLD,
+        describe: 'take a snapshot after this many log entries since the last one (0: only on demand)',
+      },
+      'snapshot-retain': {
+        type: 'number',
+        default: DEFAULT_SNAPSHOT_RETAIN,
+        describe: 'log entries kept behind a snapshot for followers that are a little behind',
+      },
+      join: {
+        type: 'boolean',
+        default: false,
+        describe: 'this node lost its data dir and rejoins its cluster empty: stay out of elections until the leader has contacted it',
+      },
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
@@ -211,6 +237,7 @@ export function parseArgs(argv: string[]): ServerConfig {
   }
   clientAddrs.set(id, client.address);
 
+  if (args.join === true && peerMap.size === 1) throw new UsageError('--join needs a cluster to join: --peers lists only this node');
   const dataDirText = String(args['data-dir']);
   if (dataDirText.trim() === '') throw new UsageError('--data-dir is empty');
   const dataDir = nodePath.resolve(dataDirText);
@@ -235,6 +262,9 @@ export function parseArgs(argv: string[]): ServerConfig {
     clientAddrs,
     logLevel: args['log-level'] as Level,
     unsafeNoFsync: args['unsafe-no-fsync'] === true,
+    snapshotThreshold: count('snapshot-threshold', args['snapshot-threshold']),
+    snapshotRetain: count('snapshot-retain', args['snapshot-retain']),
+    join: args.join === true,
   };
 }
 
@@ -246,6 +276,7 @@ class FatalError extends Error {
 }
 
 const DB_FILE = 'raft.db';
+const SNAP_DIR = 'snap';
 const SHUTDOWN_DEADLINE_MS = 5000;
 
 async function run(): Promise<void> {
@@ -258,7 +289,7 @@ async function run(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(cfg.logLevel, { node: cfg.id });
-  const [grpc, { RaftNode }, { SqliteStorage, StorageError }, { GrpcTransport }, { KvStore }, { kvServerOptions, kvServiceHandlers }, { loadKvProto }] =
+  const [grpc, { RaftNode }, { SqliteStorage, StorageError }, { GrpcTransport }, { KvStore }, { kvServerOptions, kvServiceHandlers }, { loadKvProto }, { Snapshotter }, { SnapshotError }] =
     await Promise.all([
       import('@grpc/grpc-js'),
       import('../raft/node.js'),
@@ -267,6 +298,8 @@ async function run(): Promise<void> {
       import('./kv-store.js'),
       import('./kv-service.js'),
       import('../kv-api.js'),
+      import('./snapshotter.js'),
+      import('./snapshot.js'),
     ]);
   // grpc-js's own diagnostics (e.g. a failed bind, which we report ourselves) go to our log.
   const grpcLog = (...args: unknown[]): void => log.debug(args.map(String).join(' '), { component: 'grpc' });
@@ -306,7 +339,7 @@ async function run(): Promise<void> {
     }
   };
 
-  const shutdown = (signal: string): void => {
+  const shutdown = (signal: string, exitCode = 0): void => {
     if (stopping) {
       log.info('already shutting down', { signal });
       return;
@@ -321,7 +354,7 @@ async function run(): Promise<void> {
     teardown().then(
       () => {
         log.info('stopped');
-        process.exit(0);
+        process.exit(exitCode);
       },
       (e: unknown) => {
         log.error('error during shutdown', { error: e instanceof Error ? e.message : String(e) });
@@ -355,7 +388,7 @@ async function run(): Promise<void> {
     const dbPath = nodePath.join(cfg.dataDir, DB_FILE);
     const dbExists = fs.existsSync(dbPath);
     if (!dbExists && fs.existsSync(cfg.dataDir)) {
-      const others = fs.readdirSync(cfg.dataDir).filter((f) => !f.startsWith(DB_FILE));
+      const others = fs.readdirSync(cfg.dataDir).filter((f) => !f.startsWith(DB_FILE) && f !== SNAP_DIR);
       if (others.length > 0) {
         throw new FatalError(
           `${cfg.dataDir} is not empty but has no ${DB_FILE} (found ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}): ` +
@@ -367,7 +400,7 @@ async function run(): Promise<void> {
     // Client API first, answering UNAVAILABLE until the node is up.
     let impl: KvHandlers | undefined;
     const starting = { code: grpc.status.UNAVAILABLE, details: `node ${cfg.id} is starting`, metadata: new grpc.Metadata() };
-    const names = ['Get', 'Put', 'Append', 'Delete', 'CompareAndSwap', 'Status'] as const;
+    const names = ['Get', 'Put', 'Append', 'Delete', 'CompareAndSwap', 'Status', 'Snapshot'] as const;
     const handlers: grpcTypes.UntypedServiceImplementation = {};
     for (const name of names) {
       const handler: grpcTypes.handleUnaryCall<unknown, unknown> = (call, callback) => {
@@ -437,6 +470,21 @@ async function run(): Promise<void> {
     };
     store = new KvStore(replicated, Date.now);
     const kvStore = store;
+    const snapshotter = new Snapshotter({
+      dir: nodePath.join(cfg.dataDir, SNAP_DIR),
+      ids: { clusterId: cfg.clusterId, nodeId: cfg.id },
+      store: kvStore,
+      threshold: cfg.snapshotThreshold,
+      retain: cfg.snapshotRetain,
+      log: (line) => log.info(line),
+    });
+    try {
+      snapshotter.restore(storage);
+    } catch (e) {
+      if (e instanceof SnapshotError || e instanceof Error) throw new FatalError(e.message);
+      throw e;
+    }
+    if (snapshotter.index > 0) log.info('restored snapshot', { index: snapshotter.index, keys: kvStore.sm.size });
     let lastLeader = -1;
     raftNode = new RaftNode({
       id: cfg.id,
@@ -445,8 +493,22 @@ async function run(): Promise<void> {
       transport,
       electionTimeoutMs: cfg.electionTimeoutMs,
       heartbeatMs: cfg.heartbeatMs,
-      handler: kvStore,
-      log: () => {
+      handler: {
+        applied: (e) => {
+          kvStore.applied(e);
+          snapshotter.maybeSnapshot();
+        },
+        readConfirmed: (rs) => kvStore.readConfirmed(rs),
+        leadershipLost: (leaderId) => kvStore.leadershipLost(leaderId),
+      },
+      snapshots: snapshotter,
+      joining: cfg.join,
+      onFatal: (e) => {
+        log.error('fatal error; stopping', { error: e instanceof Error ? e.message : String(e) });
+        shutdown('fatal error', 1);
+      },
+      log: (line, kind) => {
+        if (kind !== 'role') return log.info(line);
         const s = raftNode?.status();
         if (!s) return;
         const fields = { role: s.role, term: s.term, leader: s.leaderId === 0 ? 'none' : s.leaderId };
@@ -456,12 +518,14 @@ async function run(): Promise<void> {
         lastLeader = s.leaderId;
       },
     });
+    snapshotter.attach((meta, retain) => raftNode?.compact(meta, retain) ?? false);
     node = raftNode;
     const st = raftNode.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
     impl = kvServiceHandlers({
       store: kvStore,
       raft: raftNode,
+      snapshotter,
       nodeId: cfg.id,
       clusterId: cfg.clusterId,
       clientAddrs: cfg.clientAddrs,

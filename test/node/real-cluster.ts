@@ -22,6 +22,7 @@ const encoder = new TextEncoder();
 class SwitchableTransport implements Transport {
   private inner: GrpcTransport | undefined;
   private handler: ((m: Message) => void) | undefined;
+  private snapshotHandler: ((m: Message, data: Uint8Array) => void) | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly make: () => GrpcTransport) {}
@@ -34,12 +35,21 @@ class SwitchableTransport implements Transport {
     this.handler = handler;
   }
 
+  sendSnapshot(m: Message, data: Uint8Array): Promise<void> {
+    return this.inner ? this.inner.sendSnapshot(m, data) : Promise.reject(new Error('disconnected'));
+  }
+
+  onSnapshot(handler: (m: Message, data: Uint8Array) => void): void {
+    this.snapshotHandler = handler;
+  }
+
   /** Serialized, so a close always finishes before the port is bound again. */
   up(): Promise<void> {
     return (this.chain = this.chain.then(async () => {
       if (this.inner) return;
       const t = this.make();
       t.onMessage((m) => this.handler?.(m));
+      t.onSnapshot((m, data) => this.snapshotHandler?.(m, data));
       await t.start();
       this.inner = t;
     }));

@@ -93,3 +93,43 @@ describe('InstallSnapshot', () => {
     drain(leader);
   });
 });
+
+describe('a node rejoining with an empty log (joining)', () => {
+  it('neither campaigns nor grants votes until a leader contacts it', () => {
+    const r = newRaft(3, [1, 2, 3], { joining: true });
+    for (let i = 0; i < 100; i++) r.tick();
+    expect(r.role).toBe('follower');
+    expect(drain(r)).toEqual([]);
+    r.step(msg({ type: 'vote', from: 2, to: 3, term: 5, index: 0, logTerm: 0 }));
+    const [resp] = drain(r);
+    expect(resp).toMatchObject({ type: 'voteResp', to: 2, reject: true });
+  });
+
+  it('then counts as having voted for that leader in its term, so no second vote in it', () => {
+    const r = newRaft(3, [1, 2, 3], { joining: true });
+    r.step(msg({ type: 'heartbeat', from: 1, to: 3, term: 4 }));
+    drain(r);
+    expect(r.status()).toMatchObject({ term: 4, vote: 1, leaderId: 1 });
+    // A candidate of the same term (a request delayed from before the wipe) is refused.
+    r.step(msg({ type: 'vote', from: 2, to: 3, term: 4, index: 9, logTerm: 4 }));
+    expect(drain(r)).toEqual([expect.objectContaining({ type: 'voteResp', to: 2, reject: true })]);
+    // From here on it is an ordinary member: it campaigns when the leader goes quiet.
+    for (let i = 0; i < 100 && r.role === 'follower'; i++) r.tick();
+    expect(r.role).not.toBe('follower');
+  });
+
+  it('rejoins a cluster through a snapshot and the cluster keeps committing', () => {
+    const net = compactedCluster(5);
+    const fresh = newRaft(3, [1, 2, 3], { joining: true }, 99);
+    net.nodes.set(3, fresh);
+    net.recover();
+    net.propose(1, 'after');
+    for (let i = 0; i < 3; i++) {
+      net.node(1).tick();
+      net.deliverAll();
+    }
+    expect(fresh.status().snapshotIndex).toBe(6);
+    expect(fresh.log.committed).toBe(net.node(1).log.committed);
+    expect(fresh.status().vote).toBe(1);
+  });
+});

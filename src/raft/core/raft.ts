@@ -36,6 +36,12 @@ export interface RaftConfig {
   maxMsgBytes?: number;
   /** Cap on unacknowledged append messages per follower. */
   maxInflight?: number;
+  /**
+   * This node lost its state (an empty data directory rejoining its cluster): it may have voted
+   * in terms it no longer remembers. It neither campaigns nor grants votes until a leader
+   * contacts it, and then counts as having voted for that leader in that term.
+   */
+  joining?: boolean;
   /** Durable state to resume from after a restart: the latest snapshot, and the log after it. */
   hardState?: HardState;
   entries?: Entry[];
@@ -107,6 +113,7 @@ export class Raft {
   private snapshotToInstall: SnapshotMeta | undefined;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
+  private joining: boolean;
   private stepRole: (m: Message) => void = this.stepFollower;
   private tickRole: () => void = this.tickElection;
 
@@ -124,6 +131,7 @@ export class Raft {
     this.checkQuorum = cfg.checkQuorum ?? true;
     this.maxMsgBytes = cfg.maxMsgBytes ?? 1024 * 1024;
     this.maxInflight = cfg.maxInflight ?? 256;
+    this.joining = cfg.joining ?? false;
     const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
     this.log = new RaftLog(cfg.entries ?? [], hs.commit, cfg.snapshot);
     this.snapshot = cfg.snapshot;
@@ -166,15 +174,17 @@ export class Raft {
   /**
    * The state machine has taken a snapshot covering `snapshot` (an applied entry): it becomes the
    * one sent to followers that fall behind, and entries up to `snapshot.index - retain` are
-   * dropped (a trailing window lets slow followers catch up from the log instead).
+   * dropped (a trailing window lets slow followers catch up from the log instead). False, and
+   * nothing changes, if the node already holds a snapshot at least as new.
    */
-  compact(snapshot: SnapshotMeta, retain = 0): void {
+  compact(snapshot: SnapshotMeta, retain = 0): boolean {
     if (snapshot.index > this.log.applied) {
       throw new RaftInvariantError(`snapshot at ${snapshot.index} is past the applied index ${this.log.applied}`);
     }
-    if (this.snapshot && snapshot.index <= this.snapshot.index) return;
+    if (this.snapshot && snapshot.index <= this.snapshot.index) return false;
     this.snapshot = snapshot;
     this.log.compact(Math.max(snapshot.index - retain, 0));
+    return true;
   }
 
   /** The driver's word on a snapshot it was sending to `to`: a failure makes the leader try again later. */
@@ -200,6 +210,10 @@ export class Raft {
     } else if (m.term < this.term) {
       this.respondToStaleTerm(m);
       return;
+    }
+    if (this.joining && (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap')) {
+      this.joining = false;
+      if (this.vote === NONE) this.vote = m.from;
     }
     if (m.type === 'vote' || m.type === 'preVote') this.handleVote(m);
     else this.stepRole(m);
@@ -359,6 +373,7 @@ export class Raft {
   // ---- ticks --------------------------------------------------------------------------------
 
   private tickElection(): void {
+    if (this.joining) return;
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
@@ -418,9 +433,10 @@ export class Raft {
   private handleVote(m: Message): void {
     const respType: MessageType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
     const canVote =
-      this.vote === m.from ||
-      (this.vote === NONE && this.leaderId === NONE) ||
-      (m.type === 'preVote' && m.term > this.term);
+      !this.joining &&
+      (this.vote === m.from ||
+        (this.vote === NONE && this.leaderId === NONE) ||
+        (m.type === 'preVote' && m.term > this.term));
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
       // A grant echoes the request's term, so a pre-candidate can count it without a term change.
       this.send({ type: respType, to: m.from, term: m.term });
