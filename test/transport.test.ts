@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Entry, Message, MessageType, NodeId } from '../src/raft/core/types.js';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_SNAPSHOT_BYTES,
+  DEFAULT_SNAPSHOT_CHUNK_BYTES,
   GrpcTransport,
   batchOverheadBytes,
   encodeMessage,
@@ -12,6 +14,8 @@ import {
   type GrpcTransportOptions,
 } from '../src/raft/transport/grpc.js';
 import type { RaftBatch } from '../src/raft/transport/generated/raftkv/raft/RaftBatch.js';
+import type { SnapshotAck } from '../src/raft/transport/generated/raftkv/raft/SnapshotAck.js';
+import type { SnapshotChunk, SnapshotChunk__Output } from '../src/raft/transport/generated/raftkv/raft/SnapshotChunk.js';
 
 const CLUSTER = 'test-cluster';
 const ALL_TYPES: MessageType[] = [
@@ -71,14 +75,19 @@ function normalize(m: Message): unknown {
 interface Node {
   t: GrpcTransport;
   got: Message[];
+  snaps: { m: Message; data: Uint8Array }[];
   logs: string[];
+  /** Called with every log line as it is written (to act at an exact point of a transfer). */
+  onLog?: (line: string) => void;
   port: number;
 }
 
 const open: GrpcTransport[] = [];
+const servers: grpc.Server[] = [];
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((t) => t.close()));
+  for (const s of servers.splice(0)) s.forceShutdown();
 });
 
 function makeNode(
@@ -88,18 +97,22 @@ function makeNode(
   extra: Partial<GrpcTransportOptions> = {},
 ): Node {
   const logs: string[] = [];
-  const got: Message[] = [];
   const t = new GrpcTransport({
     clusterId: CLUSTER,
     self,
     listen: `127.0.0.1:${port}`,
     peers: peers.map((p) => ({ id: p.id, address: `127.0.0.1:${p.port}` })),
-    logger: (line) => logs.push(line),
+    logger: (line) => {
+      logs.push(line);
+      node.onLog?.(line);
+    },
     ...extra,
   });
-  t.onMessage((m) => got.push(m));
+  const node: Node = { t, got: [], snaps: [], logs, port };
+  t.onMessage((m) => node.got.push(m));
+  t.onSnapshot((m, data) => node.snaps.push({ m, data }));
   open.push(t);
-  return { t, got, logs, port };
+  return node;
 }
 
 async function cluster3(extra: Partial<GrpcTransportOptions> = {}): Promise<Node[]> {
@@ -343,5 +356,201 @@ describe('GrpcTransport', () => {
     const a2 = makeNode(1, p1!, peers);
     await a2.t.start();
     await waitFor(() => a2.got.length > 0, 'b to reach the restarted node', 5000, () => b.t.send(msg('heartbeat', 2, 1)));
+  });
+});
+
+/** A snap message with every field set (no entries: a snap message carries none). */
+function snapMessage(from: NodeId, to: NodeId, seed = 1): Message {
+  return { ...fullMessage('snap', from, to, seed), entries: [] };
+}
+
+/** A bare Raft service with our own InstallSnapshot, to play a peer that misbehaves or spies. */
+async function fakePeer(installSnapshot: grpc.handleClientStreamingCall<SnapshotChunk__Output, SnapshotAck>): Promise<number> {
+  const server = new grpc.Server();
+  servers.push(server);
+  server.addService(loadRaftProto().raftkv.raft.Raft.service, {
+    Stream: (call: grpc.ServerReadableStream<unknown, object>) => call.on('data', () => {}),
+    InstallSnapshot: installSnapshot,
+  });
+  return new Promise((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+  );
+}
+
+/** A node 1 whose only peer, 2, listens on `peerPort`. */
+async function senderTo(peerPort: number, extra: Partial<GrpcTransportOptions> = {}): Promise<Node> {
+  const [port] = await freePorts(1);
+  const a = makeNode(1, port!, [{ id: 2, port: peerPort }], extra);
+  await a.t.start();
+  return a;
+}
+
+describe('GrpcTransport snapshots', () => {
+  it('delivers a multi-chunk snapshot byte-identical, with every message field intact', async () => {
+    const [a, b] = await cluster3({ snapshotChunkBytes: 64 * 1024 });
+    const data = randomBytes(5_000_000);
+    const m = snapMessage(1, 2);
+    await a!.t.sendSnapshot(m, data);
+    // Resolved means delivered: the receiver answers only after its handler returned.
+    expect(b!.snaps.length).toBe(1);
+    expect(normalize(b!.snaps[0]!.m)).toEqual(normalize(m));
+    expect(Buffer.compare(b!.snaps[0]!.data, data)).toBe(0);
+    expect(b!.logs.some((l) => l.includes('received snapshot from node 1') && l.includes('5000000 bytes'))).toBe(true);
+    expect(b!.logs.filter((l) => l.includes('refused') || l.includes('discarded'))).toEqual([]);
+  });
+
+  it('sends contiguous chunks of at most snapshotChunkBytes, the message on the first only', async () => {
+    const chunks: SnapshotChunk__Output[] = [];
+    const port = await fakePeer((call, callback) => {
+      call.on('data', (c: SnapshotChunk__Output) => chunks.push(c));
+      call.on('end', () => callback(null, {}));
+    });
+    const a = await senderTo(port, { snapshotChunkBytes: 1000 });
+    await a.t.sendSnapshot(snapMessage(1, 2), randomBytes(10_500));
+    expect(chunks.map((c) => [c.offset, c.data.length, c.totalBytes, c.message !== null, c.last, c.clusterId])).toEqual(
+      Array.from({ length: 11 }, (_, i) => [i * 1000, i < 10 ? 1000 : 500, 10_500, i === 0, i === 10, CLUSTER]),
+    );
+    expect(DEFAULT_SNAPSHOT_CHUNK_BYTES).toBe(1024 * 1024);
+    expect(DEFAULT_MAX_SNAPSHOT_BYTES).toBe(1024 ** 3);
+  });
+
+  it('delivers a 0-byte snapshot as one empty chunk', async () => {
+    const [a, b] = await cluster3();
+    await a!.t.sendSnapshot(snapMessage(1, 2), new Uint8Array(0));
+    expect(b!.snaps.map((s) => s.data.length)).toEqual([0]);
+    expect(normalize(b!.snaps[0]!.m)).toEqual(normalize(snapMessage(1, 2)));
+  });
+
+  it('keeps the message stream flowing while a transfer is in flight', async () => {
+    const [a, b] = await cluster3({ snapshotChunkBytes: 16 * 1024 });
+    const data = randomBytes(8 * 1024 * 1024);
+    const transfer = a!.t.sendSnapshot(snapMessage(1, 2), data);
+    for (let i = 1; i <= 100; i++) a!.t.send(msg('heartbeat', 1, 2, { commit: i }));
+    await waitFor(() => b!.got.length === 100, 'the heartbeats');
+    await transfer;
+    expect(b!.got.map((m) => m.commit)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(Buffer.compare(b!.snaps[0]!.data, data)).toBe(0);
+  });
+
+  it('refuses a snapshot from another cluster and delivers nothing', async () => {
+    const [, b] = await cluster3();
+    const intruder = await senderTo(b!.port, { clusterId: 'other-cluster' });
+    await expect(intruder.t.sendSnapshot(snapMessage(1, 2), randomBytes(1000))).rejects.toThrow(
+      /snapshot to peer 2 failed: FAILED_PRECONDITION: cluster id mismatch/,
+    );
+    expect(b!.snaps).toEqual([]);
+    expect(b!.logs.some((l) => l.includes('refused snapshot') && l.includes('cluster id mismatch'))).toBe(true);
+  });
+
+  it('refuses malformed transfers with a clear status, delivers nothing and keeps serving', async () => {
+    const [, b] = await cluster3({ maxSnapshotBytes: 1000 });
+    const client = new (loadRaftProto().raftkv.raft.Raft)(`127.0.0.1:${b!.port}`, grpc.credentials.createInsecure());
+    const m = encodeMessage(snapMessage(3, 2))!.msg;
+    const chunk = (offset: number, len: number, more: Partial<SnapshotChunk> = {}): SnapshotChunk => ({
+      clusterId: CLUSTER,
+      offset,
+      totalBytes: 100,
+      data: new Uint8Array(len).fill(7),
+      ...more,
+    });
+    /** Writes the chunks (then ends the call, unless told not to) and resolves with the status. */
+    const transfer = (chunks: SnapshotChunk[], end = true) =>
+      new Promise<grpc.ServiceError | null>((resolve) => {
+        const call = client.InstallSnapshot((err) => resolve(err));
+        for (const c of chunks) call.write(c);
+        if (end) call.end();
+      });
+    const { INVALID_ARGUMENT, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, ABORTED } = grpc.status;
+    const cases: [string, SnapshotChunk[], grpc.status, RegExp][] = [
+      ['no chunk', [], INVALID_ARGUMENT, /ended before its first chunk/],
+      ['no message', [chunk(0, 100, { last: true })], INVALID_ARGUMENT, /first chunk carries no message/],
+      ['not a snap', [chunk(0, 100, { message: { ...m, type: 'MESSAGE_TYPE_APP' }, last: true })], INVALID_ARGUMENT, /expected a snap message/],
+      ['entries', [chunk(0, 100, { message: { ...m, entries: [{ index: 1 }] }, last: true })], INVALID_ARGUMENT, /without entries/],
+      ['wrong to', [chunk(0, 100, { message: { ...m, to: 3 }, last: true })], FAILED_PRECONDITION, /addressed to node 3/],
+      ['unknown from', [chunk(0, 100, { message: { ...m, from: 42 }, last: true })], FAILED_PRECONDITION, /from 42: not a known peer/],
+      ['other cluster', [chunk(0, 100, { message: m, clusterId: 'x', last: true })], FAILED_PRECONDITION, /cluster id mismatch/],
+      ['other cluster later', [chunk(0, 50, { message: m }), chunk(50, 50, { clusterId: 'x', last: true })], FAILED_PRECONDITION, /cluster id mismatch/],
+      ['too big', [chunk(0, 10, { message: m, totalBytes: 1001 })], RESOURCE_EXHAUSTED, /1001 bytes exceeds this node's maxSnapshotBytes \(1000\)/],
+      ['inexact size', [chunk(0, 10, { message: m, totalBytes: '18446744073709551615' })], INVALID_ARGUMENT, /not an exact byte count/],
+      ['first not at 0', [chunk(10, 90, { message: m, last: true })], INVALID_ARGUMENT, /starts at byte 10, expected 0/],
+      ['gap', [chunk(0, 40, { message: m }), chunk(50, 50, { last: true })], INVALID_ARGUMENT, /starts at byte 50, expected 40/],
+      ['overlap', [chunk(0, 50, { message: m }), chunk(40, 60, { last: true })], INVALID_ARGUMENT, /starts at byte 40, expected 50/],
+      ['total changes', [chunk(0, 50, { message: m }), chunk(50, 50, { totalBytes: 101 })], INVALID_ARGUMENT, /announces 101 bytes in all, the first announced 100/],
+      ['past the total', [chunk(0, 50, { message: m }), chunk(50, 51)], INVALID_ARGUMENT, /runs past the total of 100/],
+      ['short last', [chunk(0, 50, { message: m }), chunk(50, 49, { last: true })], INVALID_ARGUMENT, /last chunk ends at byte 99 of 100/],
+      ['no last', [chunk(0, 50, { message: m }), chunk(50, 50)], INVALID_ARGUMENT, /ended without its last chunk/],
+      ['second message', [chunk(0, 50, { message: m }), chunk(50, 50, { message: m, last: true })], INVALID_ARGUMENT, /after the first carries a message/],
+    ];
+    try {
+      for (const [name, chunks, code, details] of cases) {
+        const err = await transfer(chunks);
+        expect({ name, code: err?.code }).toEqual({ name, code });
+        expect(err!.details).toMatch(details);
+      }
+      // Bytes that are no SnapshotChunk at all.
+      const garbage = await new Promise<grpc.ServiceError | null>((resolve) => {
+        const call = client.makeClientStreamRequest('/raftkv.raft.Raft/InstallSnapshot', (b: Buffer) => b, (b: Buffer) => b, new grpc.Metadata(), resolve);
+        call.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x12, 0x80]));
+        call.end();
+      });
+      expect(garbage?.code).toBe(grpc.status.INTERNAL); // grpc's own answer to bytes it cannot decode
+      // A newer transfer from the same sender supersedes an unfinished one.
+      const stale = transfer([chunk(0, 50, { message: m })], false);
+      await waitFor(() => b!.logs.some((l) => l.includes('receiving snapshot from node 3')), 'the first transfer to begin');
+      expect(await transfer([chunk(0, 100, { message: m, last: true })])).toBeNull();
+      expect((await stale)?.code).toBe(ABORTED);
+      // Only the well-formed transfer was delivered, and the receiver serves on.
+      expect(b!.snaps.length).toBe(1);
+      expect(Buffer.from(b!.snaps[0]!.data)).toEqual(Buffer.alloc(100, 7));
+      expect(b!.logs.some((l) => l.includes('discarded after 50 of 100 bytes: superseded by a newer transfer from node 3'))).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('delivers nothing when the sender closes mid-transfer, and sendSnapshot rejects', async () => {
+    const [a, b] = await cluster3({ snapshotChunkBytes: 16 * 1024 });
+    // Close the sender the moment the receiver has the first chunk.
+    let closed: Promise<void> | undefined;
+    b!.onLog = (line) => {
+      if (line.includes('receiving snapshot from node 1')) closed ??= a!.t.close();
+    };
+    await expect(a!.t.sendSnapshot(snapMessage(1, 2), randomBytes(20 * 1024 * 1024))).rejects.toThrow(/snapshot to peer 2 failed: transport closed/);
+    expect(closed).toBeDefined();
+    await closed;
+    await waitFor(() => b!.logs.some((l) => /snapshot from node 1 discarded after \d+ of 20971520 bytes/.test(l)), 'the receiver to drop it');
+    expect(b!.snaps).toEqual([]);
+    await expect(a!.t.sendSnapshot(snapMessage(1, 2), new Uint8Array(10))).rejects.toThrow(/transport closed/);
+  });
+
+  it('rejects, never hangs, when the peer is down or does not answer', async () => {
+    const [downPort] = await freePorts(1);
+    const a = await senderTo(downPort!);
+    await expect(a.t.sendSnapshot(snapMessage(1, 2), randomBytes(1000))).rejects.toThrow(/snapshot to peer 2 failed: UNAVAILABLE/);
+
+    const hungPort = await fakePeer((call) => call.on('data', () => {})); // takes the bytes, never answers
+    const b = await senderTo(hungPort, { snapshotTimeoutMs: 300 });
+    const t0 = Date.now();
+    await expect(b.t.sendSnapshot(snapMessage(1, 2), randomBytes(1000))).rejects.toThrow(/not acknowledged within snapshotTimeoutMs \(300 ms\)/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+  });
+
+  it('rejects a second transfer to a peer while one is in flight, and bad requests at once', async () => {
+    const [a, b] = await cluster3({ snapshotChunkBytes: 64 * 1024 });
+    const first = a!.t.sendSnapshot(snapMessage(1, 2), randomBytes(2 * 1024 * 1024));
+    await expect(a!.t.sendSnapshot(snapMessage(1, 2), randomBytes(10))).rejects.toThrow(/another snapshot transfer to this peer is in flight/);
+    // Another peer is another transfer.
+    await a!.t.sendSnapshot(snapMessage(1, 3), randomBytes(10));
+    await first;
+    expect(b!.snaps.length).toBe(1);
+    // Once the first is done, the next may go.
+    await a!.t.sendSnapshot(snapMessage(1, 2, 2), randomBytes(10));
+    expect(b!.snaps.length).toBe(2);
+
+    await expect(a!.t.sendSnapshot(snapMessage(1, 77), new Uint8Array(1))).rejects.toThrow(/peer 77 failed: not a known peer/);
+    await expect(a!.t.sendSnapshot(msg('app', 1, 2), new Uint8Array(1))).rejects.toThrow(/expected a snap message/);
+    const [port] = await freePorts(1);
+    const idle = makeNode(1, port!, [{ id: 2, port: b!.port }]);
+    await expect(idle.t.sendSnapshot(snapMessage(1, 2), new Uint8Array(1))).rejects.toThrow(/transport not started/);
   });
 });

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'node:buffer';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '../../proto.js';
 import type { Entry, EntryType, Message, MessageType, NodeId } from '../core/types.js';
@@ -7,6 +8,8 @@ import type { RaftClient } from './generated/raftkv/raft/Raft.js';
 import type { RaftBatch, RaftBatch__Output } from './generated/raftkv/raft/RaftBatch.js';
 import type { RaftMessage, RaftMessage__Output } from './generated/raftkv/raft/RaftMessage.js';
 import type { Entry as ProtoEntry } from './generated/raftkv/raft/Entry.js';
+import type { SnapshotAck } from './generated/raftkv/raft/SnapshotAck.js';
+import type { SnapshotChunk, SnapshotChunk__Output } from './generated/raftkv/raft/SnapshotChunk.js';
 import type { StreamAck } from './generated/raftkv/raft/StreamAck.js';
 
 /** The loaded `raftkv.raft` package: service definition and client constructor. */
@@ -32,12 +35,27 @@ export interface GrpcTransportOptions {
   peerQueueLimit?: number;
   /** Encoded bytes queued per peer (default 4 × maxMessageBytes). */
   peerQueueBytes?: number;
+  /**
+   * Snapshot bytes per InstallSnapshot chunk (default 1 MiB, at most maxMessageBytes). Small
+   * chunks keep the ordinary stream's messages from queueing behind a snapshot on the connection.
+   */
+  snapshotChunkBytes?: number;
+  /**
+   * Largest snapshot this node accepts (default 1 GiB). A bigger one is refused on its first
+   * chunk with RESOURCE_EXHAUSTED, before any memory is set aside for it.
+   */
+  maxSnapshotBytes?: number;
+  /** sendSnapshot rejects when its transfer is not acknowledged within this time (default 60 s). */
+  snapshotTimeoutMs?: number;
   /** Receives one line per notable event (refusals, drops, stream up/down). Default: console.error. */
   logger?: (line: string) => void;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_PEER_QUEUE_LIMIT = 4096;
+export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 1024 * 1024 * 1024;
+const DEFAULT_SNAPSHOT_TIMEOUT_MS = 60_000;
 /** Headroom between maxMessageBytes and grpc's hard limits. */
 const GRPC_LIMIT_SLACK = 64 * 1024;
 const BACKOFF_INITIAL_MS = 50;
@@ -235,6 +253,73 @@ export function decodeMessage(pm: RaftMessage__Output): Message | string {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Why an inbound call, message or chunk is refused: the status that ends the call, and why. */
+interface Refusal {
+  readonly code: grpc.status;
+  readonly details: string;
+}
+
+/** Misaddressed, or from another cluster: the sender's configuration is wrong. */
+function precondition(details: string): Refusal {
+  return { code: grpc.status.FAILED_PRECONDITION, details };
+}
+
+/** Not what our own transport sends: a bug or a stranger. */
+function malformed(details: string): Refusal {
+  return { code: grpc.status.INVALID_ARGUMENT, details };
+}
+
+function isRefusal(x: object): x is Refusal {
+  return 'details' in x;
+}
+
+/**
+ * Hands inbound data to the node. An exception from the handler is not the transport's to
+ * swallow (e.g. a Raft invariant violation): it surfaces as an uncaught exception instead of
+ * being turned into a call error by grpc. Returns whether the handler returned normally.
+ */
+function deliver(handle: () => void): boolean {
+  try {
+    handle();
+    return true;
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+    return false;
+  }
+}
+
+/** A snapshot being reassembled from the chunks of one InstallSnapshot call. */
+interface Assembly {
+  readonly m: Message;
+  /** Allocated once, at the size the first chunk announced. */
+  readonly bytes: Buffer;
+  received: number;
+  readonly startedAt: number;
+}
+
+/**
+ * Copies a chunk into its snapshot, or says why the transfer is malformed. Chunks must follow
+ * each other without gap or overlap, so that a snapshot that reaches its last chunk has every
+ * byte exactly once.
+ */
+function addChunk(a: Assembly, chunk: SnapshotChunk__Output, first: boolean): Refusal | undefined {
+  const total = a.bytes.length;
+  if (!first && chunk.message !== null) return malformed('a chunk after the first carries a message');
+  if (chunk.totalBytes !== total) return malformed(`a chunk announces ${chunk.totalBytes} bytes in all, the first announced ${total}`);
+  if (chunk.offset !== a.received) return malformed(`a chunk starts at byte ${chunk.offset}, expected ${a.received} (gap or overlap)`);
+  if (chunk.data.length > total - a.received) {
+    return malformed(`a chunk of ${chunk.data.length} bytes at byte ${chunk.offset} runs past the total of ${total}`);
+  }
+  a.bytes.set(chunk.data, a.received);
+  a.received += chunk.data.length;
+  if (chunk.last && a.received !== total) return malformed(`the last chunk ends at byte ${a.received} of ${total}`);
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+
 /** Emits a line at most once per interval per key, reporting how many were suppressed. */
 class RateLimitedLog {
   private readonly last = new Map<string, { at: number; suppressed: number }>();
@@ -284,14 +369,19 @@ interface PeerLink {
   timer: NodeJS.Timeout | undefined;
   /** Set after a failure was logged, so that the next "up" is logged too. */
   reportedDown: boolean;
+  /** Cancels the snapshot transfer in flight to this peer (at most one), failing it with `reason`. */
+  snapshot: ((reason: string) => void) | undefined;
 }
 
-type InboundFinisher = (status: grpc.StatusObject | null) => void;
+/** Ends an inbound call: OK (null), or the refusal's status. Only the first call counts. */
+type InboundFinisher = (status: Refusal | null) => void;
 
 /**
  * Transport over gRPC: one long-lived client-streaming call per peer (RaftBatch messages, no
  * per-message round trip). Outbound messages queue per peer (bounded; when full, new messages
- * are dropped) and everything queued in one event-loop turn leaves as one RaftBatch.
+ * are dropped) and everything queued in one event-loop turn leaves as one RaftBatch. A snapshot
+ * travels in an InstallSnapshot call of its own on the same connection, in chunks, so that it
+ * neither counts against the message queue nor holds up the messages behind it.
  */
 export class GrpcTransport implements Transport {
   private readonly clusterId: string;
@@ -307,7 +397,11 @@ export class GrpcTransport implements Transport {
   private readonly log: RateLimitedLog;
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly peerList: string;
+  private readonly snapshotChunkBytes: number;
+  private readonly maxSnapshotBytes: number;
+  private readonly snapshotTimeoutMs: number;
   private handler: ((m: Message) => void) | undefined;
+  private snapshotHandler: ((m: Message, data: Uint8Array) => void) | undefined;
   private server: grpc.Server | undefined;
   private boundPort = 0;
   private started = false;
@@ -316,6 +410,8 @@ export class GrpcTransport implements Transport {
   private readonly dirty = new Set<PeerLink>();
   private flushScheduled: NodeJS.Immediate | undefined;
   private readonly inbound = new Set<InboundFinisher>();
+  /** The unfinished inbound snapshot transfer of each sender: a newer one supersedes it. */
+  private readonly snapshotsIn = new Map<NodeId, InboundFinisher>();
 
   constructor(options: GrpcTransportOptions) {
     if (options.clusterId === '') throw new Error('raft transport: clusterId must not be empty');
@@ -332,6 +428,17 @@ export class GrpcTransport implements Transport {
     this.queueBytes = options.peerQueueBytes ?? 4 * this.maxMessageBytes;
     this.inflightLimit = 2 * this.maxMessageBytes;
     this.overhead = batchOverheadBytes(this.clusterId);
+    // A chunk's envelope (cluster id, snap message, offsets) fits in GRPC_LIMIT_SLACK.
+    this.snapshotChunkBytes = options.snapshotChunkBytes ?? Math.min(DEFAULT_SNAPSHOT_CHUNK_BYTES, this.maxMessageBytes);
+    if (!(Number.isSafeInteger(this.snapshotChunkBytes) && this.snapshotChunkBytes >= 1 && this.snapshotChunkBytes <= this.maxMessageBytes)) {
+      throw new Error(`raft transport: snapshotChunkBytes must be an integer from 1 to maxMessageBytes (${this.maxMessageBytes})`);
+    }
+    this.maxSnapshotBytes = options.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
+    if (!(Number.isSafeInteger(this.maxSnapshotBytes) && this.maxSnapshotBytes >= 0 && this.maxSnapshotBytes <= bufferConstants.MAX_LENGTH)) {
+      throw new Error(`raft transport: maxSnapshotBytes must be an integer from 0 to ${bufferConstants.MAX_LENGTH} (the largest Buffer)`);
+    }
+    this.snapshotTimeoutMs = options.snapshotTimeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS;
+    if (!(this.snapshotTimeoutMs > 0)) throw new Error('raft transport: snapshotTimeoutMs must be > 0');
     this.log = new RateLimitedLog(options.logger ?? ((line) => console.error(line)), `raft transport ${this.self}: `);
     for (const p of options.peers) {
       if (p.id === this.self) continue;
@@ -351,6 +458,7 @@ export class GrpcTransport implements Transport {
         upSince: 0,
         timer: undefined,
         reportedDown: false,
+        snapshot: undefined,
       });
     }
     this.peerList = [...this.links.keys()].join(', ');
@@ -380,6 +488,8 @@ export class GrpcTransport implements Transport {
     server.addService(proto.raftkv.raft.Raft.service, {
       Stream: (call: grpc.ServerReadableStream<RaftBatch__Output, StreamAck>, callback: grpc.sendUnaryData<StreamAck>) =>
         this.acceptStream(call, callback),
+      InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk__Output, SnapshotAck>, callback: grpc.sendUnaryData<SnapshotAck>) =>
+        this.acceptSnapshot(call, callback),
     });
     this.server = server;
     try {
@@ -454,6 +564,30 @@ export class GrpcTransport implements Transport {
     if (link.state === 'up') this.scheduleFlush(link);
   }
 
+  onSnapshot(handler: (m: Message, data: Uint8Array) => void): void {
+    this.snapshotHandler = handler;
+  }
+
+  /**
+   * Streams a snapshot to m.to in chunks of snapshotChunkBytes; `data` must not change until
+   * the promise settles. Rejects at once when another transfer to the same peer is in flight
+   * (Raft sends one snapshot per follower at a time), else when the peer refuses it or cannot
+   * be reached, after snapshotTimeoutMs, or on close(). A 0-byte snapshot is one empty chunk.
+   */
+  sendSnapshot(m: Message, data: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`raft transport ${this.self}: snapshot to peer ${m.to} failed: ${why}`));
+      const link = this.links.get(m.to);
+      const client = link?.client;
+      if (link === undefined) return fail(`not a known peer (known: ${this.peerList})`);
+      if (client === undefined || this.closing) return fail(this.closing ? 'transport closed' : 'transport not started');
+      if (m.type !== 'snap' || m.entries.length > 0) return fail(`expected a snap message without entries, got ${m.type} with ${m.entries.length} entries`);
+      if (link.snapshot !== undefined) return fail('another snapshot transfer to this peer is in flight (one at a time)');
+      const encoded = encodeMessage(m)!; // a known type
+      this.transferSnapshot(link, client, encoded.msg, data, (err) => (err === undefined ? resolve() : fail(err)));
+    });
+  }
+
   close(): Promise<void> {
     this.closePromise ??= this.shutdown();
     return this.closePromise;
@@ -521,6 +655,63 @@ export class GrpcTransport implements Transport {
     }
   }
 
+  /** Request metadata of our calls to `peer`: lets it refuse a misaddressed call up front. */
+  private callMetadata(peer: NodeId): grpc.Metadata {
+    const md = new grpc.Metadata();
+    md.set(MD_CLUSTER, this.clusterId);
+    md.set(MD_FROM, String(this.self));
+    md.set(MD_TO, String(peer));
+    return md;
+  }
+
+  /**
+   * Writes a snapshot's chunks in order, the next only while grpc has room: when write() says
+   * the stream is full we wait for 'drain', so a large snapshot is never queued whole in memory.
+   */
+  private transferSnapshot(link: PeerLink, client: RaftClient, msg: RaftMessage, data: Uint8Array, done: (err?: string) => void): void {
+    const total = data.length;
+    let offset = 0;
+    let settled = false;
+    const settle = (err?: string) => {
+      if (settled) return;
+      settled = true;
+      if (link.snapshot === abort) link.snapshot = undefined;
+      done(err);
+    };
+    const abort = (reason: string) => {
+      settle(reason);
+      call.cancel();
+    };
+    link.snapshot = abort;
+    const deadline = Date.now() + this.snapshotTimeoutMs;
+    const call = client.InstallSnapshot(this.callMetadata(link.id), { deadline }, (err) => {
+      if (err === null) settle();
+      else if (err.code === grpc.status.DEADLINE_EXCEEDED) settle(`not acknowledged within snapshotTimeoutMs (${this.snapshotTimeoutMs} ms); peer slow or hung?`);
+      else settle(`${grpc.status[err.code] ?? err.code}: ${err.details}`);
+    });
+    call.on('error', () => {}); // failures arrive through the callback above
+    const pump = (): void => {
+      while (!settled) {
+        const end = Math.min(offset + this.snapshotChunkBytes, total);
+        const chunk: SnapshotChunk = { clusterId: this.clusterId, offset, totalBytes: total, data: data.subarray(offset, end) };
+        if (offset === 0) chunk.message = msg;
+        const last = end === total;
+        if (last) chunk.last = true;
+        offset = end;
+        const room = call.write(chunk);
+        if (last) {
+          call.end();
+          return;
+        }
+        if (!room) {
+          call.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  }
+
   private openStream(link: PeerLink): void {
     const client = link.client;
     if (this.closing || client === undefined) return;
@@ -528,12 +719,8 @@ export class GrpcTransport implements Transport {
     link.state = 'connecting';
     link.inflightBytes = 0;
     link.needDrain = false;
-    const md = new grpc.Metadata();
-    md.set(MD_CLUSTER, this.clusterId);
-    md.set(MD_FROM, String(this.self));
-    md.set(MD_TO, String(link.id));
     let timedOut = false;
-    const call: grpc.ClientWritableStream<RaftBatch> = client.Stream(md, (err) =>
+    const call: grpc.ClientWritableStream<RaftBatch> = client.Stream(this.callMetadata(link.id), (err) =>
       this.streamEnded(link, call, timedOut ? `no answer within ${HANDSHAKE_TIMEOUT_MS} ms (peer hung?)` : err),
     );
     link.call = call;
@@ -601,26 +788,42 @@ export class GrpcTransport implements Transport {
   // -------------------------------------------------------------------------------------------
   // Inbound
 
-  private acceptStream(call: grpc.ServerReadableStream<RaftBatch__Output, StreamAck>, callback: grpc.sendUnaryData<StreamAck>): void {
+  /**
+   * The common start of an inbound call: refused while shutting down or when its metadata shows
+   * it is misaddressed; otherwise registered, so that shutdown can end it. Returns the call's
+   * finisher, which runs `onEnd` once, however the call ends.
+   */
+  private admitCall(
+    call: Pick<grpc.ServerReadableStream<unknown, unknown>, 'metadata' | 'getPeer'>,
+    callback: grpc.sendUnaryData<object>,
+    what: string,
+    onEnd: InboundFinisher,
+  ): InboundFinisher | undefined {
+    const refusal = this.closing ? { code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down` } : this.checkCallMetadata(call.metadata);
+    if (refusal !== undefined) {
+      if (!this.closing) this.log.log(`refuse-${what}:${refusal.details}`, `refused ${what} from ${call.getPeer()}: ${refusal.details}`);
+      callback(refusal);
+      return undefined;
+    }
     let done = false;
     const finish: InboundFinisher = (status) => {
       if (done) return;
       done = true;
       this.inbound.delete(finish);
+      onEnd(status);
       if (status === null) callback(null, {});
       else callback(status);
     };
-    const refusal = this.checkStreamMetadata(call.metadata);
-    if (this.closing) {
-      finish({ code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down`, metadata: new grpc.Metadata() });
-      return;
-    }
-    if (refusal !== undefined) {
-      this.log.log(`refuse-stream:${refusal}`, `refused stream from ${call.getPeer()}: ${refusal}`);
-      finish({ code: grpc.status.FAILED_PRECONDITION, details: refusal, metadata: new grpc.Metadata() });
-      return;
-    }
     this.inbound.add(finish);
+    return finish;
+  }
+
+  private acceptStream(call: grpc.ServerReadableStream<RaftBatch__Output, StreamAck>, callback: grpc.sendUnaryData<StreamAck>): void {
+    let done = false;
+    const finish = this.admitCall(call, callback, 'stream', () => {
+      done = true;
+    });
+    if (finish === undefined) return;
     // Response headers now: the sender's signal that the stream is accepted.
     call.sendMetadata(new grpc.Metadata());
     call.on('data', (batch: RaftBatch__Output) => {
@@ -631,56 +834,127 @@ export class GrpcTransport implements Transport {
     call.on('error', () => finish(null));
   }
 
-  /** Streams from our own transports announce cluster and addressing; others may not. */
-  private checkStreamMetadata(md: grpc.Metadata): string | undefined {
+  /** Calls from our own transports announce cluster and addressing; others may not. */
+  private checkCallMetadata(md: grpc.Metadata): Refusal | undefined {
     const cluster = md.get(MD_CLUSTER)[0];
     if (cluster !== undefined && String(cluster) !== this.clusterId) {
-      return `cluster id mismatch: sender is in "${String(cluster)}", this node is in "${this.clusterId}"`;
+      return precondition(`cluster id mismatch: sender is in "${String(cluster)}", this node is in "${this.clusterId}"`);
     }
     const to = md.get(MD_TO)[0];
     if (to !== undefined && Number(String(to)) !== this.self) {
-      return `stream addressed to node ${String(to)}, but this is node ${this.self} (wrong peer address?)`;
+      return precondition(`addressed to node ${String(to)}, but this is node ${this.self} (wrong peer address?)`);
     }
     const from = md.get(MD_FROM)[0];
     if (from !== undefined && !this.links.has(Number(String(from)))) {
-      return `sender ${String(from)} is not a known peer (known: ${this.peerList})`;
+      return precondition(`sender ${String(from)} is not a known peer (known: ${this.peerList})`);
     }
     return undefined;
   }
 
+  /** Every batch and snapshot chunk names its cluster: refuse another cluster's. */
+  private checkCluster(what: string, clusterId: string): Refusal | undefined {
+    if (clusterId === this.clusterId) return undefined;
+    return precondition(`cluster id mismatch: ${what} from cluster "${clusterId}", this node is in "${this.clusterId}"`);
+  }
+
+  /** The core message in `pm` if it is well-formed and sent to this node by a known peer. */
+  private admit(pm: RaftMessage__Output): Message | Refusal {
+    if (pm.to !== this.self) return precondition(`addressed to node ${pm.to}, but this is node ${this.self}`);
+    if (!this.links.has(pm.from)) return precondition(`not a known peer (known: ${this.peerList})`);
+    const m = decodeMessage(pm);
+    return typeof m === 'string' ? malformed(m) : m;
+  }
+
   private receiveBatch(batch: RaftBatch__Output, finish: InboundFinisher): void {
-    if (batch.clusterId !== this.clusterId) {
-      const details = `cluster id mismatch: batch from cluster "${batch.clusterId}", this node is in "${this.clusterId}"`;
-      this.log.log(`cluster:${batch.clusterId}`, `refused batch of ${batch.messages.length} messages: ${details}`);
-      finish({ code: grpc.status.FAILED_PRECONDITION, details, metadata: new grpc.Metadata() });
+    const wrongCluster = this.checkCluster('batch', batch.clusterId);
+    if (wrongCluster !== undefined) {
+      this.log.log(`cluster:${batch.clusterId}`, `refused batch of ${batch.messages.length} messages: ${wrongCluster.details}`);
+      finish(wrongCluster);
       return;
     }
     for (const pm of batch.messages) {
-      if (pm.to !== this.self) {
-        this.log.log(`to:${pm.to}`, `refused ${pm.type} from ${pm.from}: addressed to node ${pm.to}, but this is node ${this.self}`);
-        continue;
-      }
-      if (!this.links.has(pm.from)) {
-        this.log.log(`from:${pm.from}`, `refused ${pm.type} from ${pm.from}: not a known peer (known: ${this.peerList})`);
-        continue;
-      }
-      const m = decodeMessage(pm);
-      if (typeof m === 'string') {
-        this.log.log(`bad:${pm.from}`, `refused message from ${pm.from}: ${m}`);
+      // A bad message is dropped alone: the rest of the batch is still good.
+      const m = this.admit(pm);
+      if (isRefusal(m)) {
+        this.log.log(`refuse:${m.details}`, `refused ${pm.type} from ${pm.from}: ${m.details}`);
         continue;
       }
       const handler = this.handler;
-      if (handler === undefined) continue;
-      try {
-        handler(m);
-      } catch (err) {
-        // Not the transport's to swallow (e.g. a Raft invariant violation): surface it as an
-        // uncaught exception instead of letting grpc turn it into a stream error.
-        queueMicrotask(() => {
-          throw err;
-        });
-        return;
+      if (handler !== undefined && !deliver(() => handler(m))) return;
+    }
+  }
+
+  /**
+   * One snapshot transfer: reassembles the chunks and hands the snapshot to the node once the
+   * last one brings the final byte. Any other end (refusal, gap, cut-off, supersession,
+   * shutdown) discards what arrived.
+   */
+  private acceptSnapshot(call: grpc.ServerReadableStream<SnapshotChunk__Output, SnapshotAck>, callback: grpc.sendUnaryData<SnapshotAck>): void {
+    let a: Assembly | undefined;
+    let over = false;
+    const finish = this.admitCall(call, callback, 'snapshot', (status) => {
+      over = true;
+      if (a !== undefined && this.snapshotsIn.get(a.m.from) === finish) this.snapshotsIn.delete(a.m.from);
+      if (status !== null) {
+        const what = a === undefined ? `from ${call.getPeer()} not taken` : `from node ${a.m.from} discarded after ${a.received} of ${a.bytes.length} bytes`;
+        this.log.log(`snap:${status.details}`, `snapshot ${what}: ${status.details}`);
       }
+      a = undefined; // frees the buffer even while grpc holds on to the call
+    });
+    if (finish === undefined) return;
+    call.on('data', (chunk: SnapshotChunk__Output) => {
+      if (over) return;
+      const wrongCluster = this.checkCluster('snapshot chunk', chunk.clusterId);
+      if (wrongCluster !== undefined) return finish(wrongCluster);
+      const first = a === undefined;
+      if (a === undefined) {
+        const begun = this.beginSnapshot(chunk);
+        if (isRefusal(begun)) return finish(begun);
+        a = begun;
+        const from = a.m.from;
+        this.snapshotsIn.get(from)?.({ code: grpc.status.ABORTED, details: `superseded by a newer transfer from node ${from}` });
+        this.snapshotsIn.set(from, finish);
+        this.log.emit(`receiving snapshot from node ${from}: index ${a.m.index}, term ${a.m.logTerm}, ${a.bytes.length} bytes`);
+      }
+      const bad = addChunk(a, chunk, first);
+      if (bad !== undefined) return finish(bad);
+      if (!chunk.last) return;
+      const { m, bytes, startedAt } = a;
+      this.log.emit(`received snapshot from node ${m.from} (index ${m.index}, ${bytes.length} bytes) in ${Date.now() - startedAt} ms`);
+      const handler = this.snapshotHandler!; // checked by beginSnapshot
+      if (deliver(() => handler(m, bytes))) finish(null);
+      else finish({ code: grpc.status.INTERNAL, details: `node ${this.self} failed to take the snapshot` });
+    });
+    call.on('end', () =>
+      finish(malformed(a === undefined ? 'the transfer ended before its first chunk' : 'the transfer ended without its last chunk')),
+    );
+    // grpc ended the call without us: the sender went away, or sent bytes that do not decode.
+    call.on('cancelled', () => finish({ code: grpc.status.CANCELLED, details: 'call cancelled (sender gone, or an undecodable chunk)' }));
+    call.on('error', (err) => finish({ code: grpc.status.CANCELLED, details: `call failed: ${err.message}` }));
+  }
+
+  /** Checks a transfer's first chunk (message, announced size) and sets its buffer aside. */
+  private beginSnapshot(chunk: SnapshotChunk__Output): Assembly | Refusal {
+    const pm = chunk.message;
+    if (pm === null) return malformed('the first chunk carries no message');
+    const m = this.admit(pm);
+    if (isRefusal(m)) return { code: m.code, details: `message from ${pm.from}: ${m.details}` };
+    if (m.type !== 'snap' || m.entries.length > 0) {
+      return malformed(`expected a snap message without entries, got ${m.type} with ${m.entries.length} entries`);
+    }
+    const total = chunk.totalBytes;
+    // uint64 arrives as a JS number: beyond 2^53 it is no longer exact.
+    if (!Number.isSafeInteger(total)) return malformed(`announced size ${total} is not an exact byte count`);
+    if (total > this.maxSnapshotBytes) {
+      return { code: grpc.status.RESOURCE_EXHAUSTED, details: `a snapshot of ${total} bytes exceeds this node's maxSnapshotBytes (${this.maxSnapshotBytes})` };
+    }
+    if (this.snapshotHandler === undefined) return precondition(`node ${this.self} takes no snapshots (no onSnapshot handler)`);
+    try {
+      // Unsafe: addChunk writes every byte before the snapshot is delivered. Slow: a buffer of
+      // its own, never a slice of Node's shared pool, which the node may keep for a long time.
+      return { m, bytes: Buffer.allocUnsafeSlow(total), received: 0, startedAt: Date.now() };
+    } catch (err) {
+      return { code: grpc.status.RESOURCE_EXHAUSTED, details: `cannot set aside ${total} bytes: ${String(err)}` };
     }
   }
 
@@ -697,6 +971,7 @@ export class GrpcTransport implements Transport {
       link.state = 'closed';
       link.queue = [];
       link.queuedBytes = 0;
+      link.snapshot?.('transport closed');
       const call = link.call;
       link.call = undefined;
       call?.cancel();
@@ -717,7 +992,7 @@ export class GrpcTransport implements Transport {
       });
       // Stop listening first (tryShutdown closed the listeners), then end the peers' streams so
       // that their sessions can close.
-      const status = { code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down`, metadata: new grpc.Metadata() };
+      const status = { code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down` };
       for (const finish of [...this.inbound]) finish(status);
     });
   }

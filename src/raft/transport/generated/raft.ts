@@ -5,6 +5,8 @@ import type { Entry as _raftkv_raft_Entry, Entry__Output as _raftkv_raft_Entry__
 import type { RaftClient as _raftkv_raft_RaftClient, RaftDefinition as _raftkv_raft_RaftDefinition } from './raftkv/raft/Raft.js';
 import type { RaftBatch as _raftkv_raft_RaftBatch, RaftBatch__Output as _raftkv_raft_RaftBatch__Output } from './raftkv/raft/RaftBatch.js';
 import type { RaftMessage as _raftkv_raft_RaftMessage, RaftMessage__Output as _raftkv_raft_RaftMessage__Output } from './raftkv/raft/RaftMessage.js';
+import type { SnapshotAck as _raftkv_raft_SnapshotAck, SnapshotAck__Output as _raftkv_raft_SnapshotAck__Output } from './raftkv/raft/SnapshotAck.js';
+import type { SnapshotChunk as _raftkv_raft_SnapshotChunk, SnapshotChunk__Output as _raftkv_raft_SnapshotChunk__Output } from './raftkv/raft/SnapshotChunk.js';
 import type { StreamAck as _raftkv_raft_StreamAck, StreamAck__Output as _raftkv_raft_StreamAck__Output } from './raftkv/raft/StreamAck.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
@@ -20,6 +22,8 @@ export interface ProtoGrpcType {
       Raft: SubtypeConstructor<typeof grpc.Client, _raftkv_raft_RaftClient> & { service: _raftkv_raft_RaftDefinition }
       RaftBatch: MessageTypeDefinition<_raftkv_raft_RaftBatch, _raftkv_raft_RaftBatch__Output>
       RaftMessage: MessageTypeDefinition<_raftkv_raft_RaftMessage, _raftkv_raft_RaftMessage__Output>
+      SnapshotAck: MessageTypeDefinition<_raftkv_raft_SnapshotAck, _raftkv_raft_SnapshotAck__Output>
+      SnapshotChunk: MessageTypeDefinition<_raftkv_raft_SnapshotChunk, _raftkv_raft_SnapshotChunk__Output>
       StreamAck: MessageTypeDefinition<_raftkv_raft_StreamAck, _raftkv_raft_StreamAck__Output>
     }
   }

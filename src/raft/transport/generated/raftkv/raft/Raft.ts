@@ -3,9 +3,42 @@
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { RaftBatch as _raftkv_raft_RaftBatch, RaftBatch__Output as _raftkv_raft_RaftBatch__Output } from '../../raftkv/raft/RaftBatch.js';
+import type { SnapshotAck as _raftkv_raft_SnapshotAck, SnapshotAck__Output as _raftkv_raft_SnapshotAck__Output } from '../../raftkv/raft/SnapshotAck.js';
+import type { SnapshotChunk as _raftkv_raft_SnapshotChunk, SnapshotChunk__Output as _raftkv_raft_SnapshotChunk__Output } from '../../raftkv/raft/SnapshotChunk.js';
 import type { StreamAck as _raftkv_raft_StreamAck, StreamAck__Output as _raftkv_raft_StreamAck__Output } from '../../raftkv/raft/StreamAck.js';
 
 export interface RaftClient extends grpc.Client {
+  /**
+   * One snapshot from a leader to one follower (one call per snapshot; a new call from the same
+   * sender supersedes an unfinished one). The receiver reassembles the chunks and, once the last
+   * one arrives with every byte, hands the snapshot to its node and answers SnapshotAck. Any
+   * other outcome delivers nothing and ends the call with a status: FAILED_PRECONDITION for
+   * another cluster, a misaddressed message or a receiver without a snapshot handler;
+   * INVALID_ARGUMENT for a malformed transfer (bad message, gap, overlap, size mismatch, missing
+   * last chunk); RESOURCE_EXHAUSTED for a snapshot over the receiver's maxSnapshotBytes;
+   * ABORTED when superseded; INTERNAL when the receiving node's handler failed; UNAVAILABLE when
+   * shutting down.
+   */
+  InstallSnapshot(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  InstallSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  InstallSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  InstallSnapshot(callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  /**
+   * One snapshot from a leader to one follower (one call per snapshot; a new call from the same
+   * sender supersedes an unfinished one). The receiver reassembles the chunks and, once the last
+   * one arrives with every byte, hands the snapshot to its node and answers SnapshotAck. Any
+   * other outcome delivers nothing and ends the call with a status: FAILED_PRECONDITION for
+   * another cluster, a misaddressed message or a receiver without a snapshot handler;
+   * INVALID_ARGUMENT for a malformed transfer (bad message, gap, overlap, size mismatch, missing
+   * last chunk); RESOURCE_EXHAUSTED for a snapshot over the receiver's maxSnapshotBytes;
+   * ABORTED when superseded; INTERNAL when the receiving node's handler failed; UNAVAILABLE when
+   * shutting down.
+   */
+  installSnapshot(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  installSnapshot(metadata: grpc.Metadata, callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  installSnapshot(options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  installSnapshot(callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
+  
   /**
    * One long-lived stream from a node to one peer. The receiver answers with response headers
    * as soon as it accepts the stream (the sender's "connected" signal) and ends it with a
@@ -31,6 +64,19 @@ export interface RaftClient extends grpc.Client {
 
 export interface RaftHandlers extends grpc.UntypedServiceImplementation {
   /**
+   * One snapshot from a leader to one follower (one call per snapshot; a new call from the same
+   * sender supersedes an unfinished one). The receiver reassembles the chunks and, once the last
+   * one arrives with every byte, hands the snapshot to its node and answers SnapshotAck. Any
+   * other outcome delivers nothing and ends the call with a status: FAILED_PRECONDITION for
+   * another cluster, a misaddressed message or a receiver without a snapshot handler;
+   * INVALID_ARGUMENT for a malformed transfer (bad message, gap, overlap, size mismatch, missing
+   * last chunk); RESOURCE_EXHAUSTED for a snapshot over the receiver's maxSnapshotBytes;
+   * ABORTED when superseded; INTERNAL when the receiving node's handler failed; UNAVAILABLE when
+   * shutting down.
+   */
+  InstallSnapshot: grpc.handleClientStreamingCall<_raftkv_raft_SnapshotChunk__Output, _raftkv_raft_SnapshotAck>;
+  
+  /**
    * One long-lived stream from a node to one peer. The receiver answers with response headers
    * as soon as it accepts the stream (the sender's "connected" signal) and ends it with a
    * status: OK on a clean close, FAILED_PRECONDITION for a batch from another cluster,
@@ -41,5 +87,6 @@ export interface RaftHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface RaftDefinition extends grpc.ServiceDefinition {
+  InstallSnapshot: MethodDefinition<_raftkv_raft_SnapshotChunk, _raftkv_raft_SnapshotAck, _raftkv_raft_SnapshotChunk__Output, _raftkv_raft_SnapshotAck__Output>
   Stream: MethodDefinition<_raftkv_raft_RaftBatch, _raftkv_raft_StreamAck, _raftkv_raft_RaftBatch__Output, _raftkv_raft_StreamAck__Output>
 }
