@@ -247,10 +247,11 @@ export class Cluster {
     ];
   }
 
-  start(id: number): ChildProcess {
+  /** Starts node `id`'s kv-server, with `extra` flags after the cluster's. */
+  start(id: number, extra: string[] = []): ChildProcess {
     const node = this.node(id);
     if (node.proc && node.proc.exitCode === null && node.proc.signalCode === null) throw new Error(`node ${id} is running`);
-    const proc = spawn(process.execPath, [SERVER_JS, ...this.args(node)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(process.execPath, [SERVER_JS, ...this.args(node), ...extra], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(proc);
     proc.once('exit', () => children.delete(proc));
     proc.stderr!.setEncoding('utf8').on('data', (d: string) => (node.log += d));

@@ -105,7 +105,7 @@ describe('a node rejoining with an empty log (joining)', () => {
     expect(resp).toMatchObject({ type: 'voteResp', to: 2, reject: true });
   });
 
-  it('then counts as having voted for that leader in its term, so no second vote in it', () => {
+  it('counts as having voted for the leader that contacts it, and joins once it holds an entry committed in that term', () => {
     const r = newRaft(3, [1, 2, 3], { joining: true });
     r.step(msg({ type: 'heartbeat', from: 1, to: 3, term: 4 }));
     drain(r);
@@ -113,9 +113,32 @@ describe('a node rejoining with an empty log (joining)', () => {
     // A candidate of the same term (a request delayed from before the wipe) is refused.
     r.step(msg({ type: 'vote', from: 2, to: 3, term: 4, index: 9, logTerm: 4 }));
     expect(drain(r)).toEqual([expect.objectContaining({ type: 'voteResp', to: 2, reject: true })]);
-    // From here on it is an ordinary member: it campaigns when the leader goes quiet.
+    // Still out of elections: it holds nothing yet.
+    for (let i = 0; i < 100; i++) r.tick();
+    expect(r.role).toBe('follower');
+    // The leader's entries, up to one committed in term 4: an ordinary member from here on.
+    const es = [1, 2, 3].map((i) => ({ index: i, term: i < 3 ? 2 : 4, type: 'normal' as const, data: new Uint8Array() }));
+    r.step(msg({ type: 'app', from: 1, to: 3, term: 4, index: 0, logTerm: 0, commit: 3, entries: es }));
+    drain(r);
     for (let i = 0; i < 100 && r.role === 'follower'; i++) r.tick();
     expect(r.role).not.toBe('follower');
+  });
+
+  it('a follower that lost its log tells the leader, which probes it from scratch instead of sending a commit it cannot hold', () => {
+    const net = new Network([1, 2, 3]);
+    net.elect(1);
+    for (let i = 0; i < 5; i++) net.propose(1, `x${i}`);
+    const leader = net.node(1);
+    expect(leader.log.committed).toBe(6);
+    // Node 3 loses its data and comes back empty.
+    net.nodes.set(3, newRaft(3, [1, 2, 3], { joining: true }, 42));
+    for (let i = 0; i < 3; i++) {
+      leader.tick();
+      net.deliverAll();
+    }
+    expect(net.delivered.some((m) => m.type === 'heartbeatResp' && m.from === 3 && m.reject && m.index === 0)).toBe(true);
+    expect(logTerms(net.node(3))).toEqual(logTerms(leader));
+    expect(net.node(3).log.committed).toBe(6);
   });
 
   it('rejoins a cluster through a snapshot and the cluster keeps committing', () => {

@@ -31,6 +31,12 @@ export class Progress {
     this.inflights.reset();
   }
 
+  /** The follower's log ends at `index`, before `match`: it lost entries; probe from its end. */
+  resetTo(index: number): void {
+    this.match = index;
+    this.becomeProbe();
+  }
+
   becomeSnapshot(index: number): void {
     this.state = 'snapshot';
     this.pendingSnapshot = index;

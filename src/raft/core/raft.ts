@@ -38,8 +38,9 @@ export interface RaftConfig {
   maxInflight?: number;
   /**
    * This node lost its state (an empty data directory rejoining its cluster): it may have voted
-   * in terms it no longer remembers. It neither campaigns nor grants votes until a leader
-   * contacts it, and then counts as having voted for that leader in that term.
+   * in terms it no longer remembers, and entries may have been committed with its lost copy. It
+   * counts as having voted for each leader that contacts it in that leader's term, and neither
+   * campaigns nor grants votes until it holds an entry committed in the current leader's term.
    */
   joining?: boolean;
   /** Durable state to resume from after a restart: the latest snapshot, and the log after it. */
@@ -211,12 +212,15 @@ export class Raft {
       this.respondToStaleTerm(m);
       return;
     }
-    if (this.joining && (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap')) {
-      this.joining = false;
-      if (this.vote === NONE) this.vote = m.from;
-    }
+    const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
+    if (this.joining && fromLeader && this.vote === NONE) this.vote = m.from;
     if (m.type === 'vote' || m.type === 'preVote') this.handleVote(m);
     else this.stepRole(m);
+    // Joined once we hold an entry the leader committed in its own term: every entry committed
+    // before (some perhaps with our lost copy) precedes it, so our log has them all again.
+    if (this.joining && fromLeader && this.log.committed > 0 && this.log.term(this.log.committed) === this.term) {
+      this.joining = false;
+    }
   }
 
   // ---- outputs ------------------------------------------------------------------------------
@@ -514,6 +518,9 @@ export class Raft {
     } else if (m.type === 'heartbeatResp') {
       pr.recentActive = true;
       if (m.context !== 0) this.reads.ack(m.from, m.context);
+      // The follower's log ends before what it once acknowledged: it lost its state (a wiped
+      // data dir rejoining). Lowering match is safe (commit never goes back); probe from there.
+      if (m.reject && m.index < pr.match) pr.resetTo(m.index);
       pr.unpause();
       if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
     }
@@ -544,8 +551,11 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
-    this.log.commitTo(m.commit);
-    this.send({ type: 'heartbeatResp', to: m.from, context: m.context });
+    // A leader sends at most what we acknowledged, so a commit past our log means we lost
+    // entries we once acknowledged: commit nothing and tell the leader where our log ends.
+    const lost = m.commit > this.log.lastIndex();
+    if (!lost) this.log.commitTo(m.commit);
+    this.send({ type: 'heartbeatResp', to: m.from, context: m.context, reject: lost, index: lost ? this.log.lastIndex() : 0 });
   }
 
   /** §7 and Figure 13. */

@@ -1,0 +1,188 @@
+/**
+ * Snapshots with real processes: the log stays bounded and a restart starts from the snapshot;
+ * a follower whose data directory is wiped rejoins with --join and catches up by
+ * InstallSnapshot; kill -9 while a snapshot is being taken, and while one is being received,
+ * and the restarted node serves exactly the acknowledged data.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KvClient } from '../../src/index.js';
+import { decodeSnapshot, listSnapshots } from '../../src/server/snapshot.js';
+import { seededRng } from '../../src/raft/core/rng.js';
+import { cli, Cluster, ensureBuilt, killAll, sleep, waitFor } from './cluster.js';
+
+const THRESHOLD = 300;
+const RETAIN = 50;
+
+let cluster: Cluster;
+let client: KvClient;
+/** What the cluster must hold: every acknowledged put. */
+const expected = new Map<string, string>();
+
+beforeAll(async () => {
+  await ensureBuilt();
+  cluster = await Cluster.create('snapshot', { extraArgs: ['--snapshot-threshold', String(THRESHOLD), '--snapshot-retain', String(RETAIN)] });
+  cluster.startAll();
+  await cluster.waitForLeader();
+  client = new KvClient({ endpoints: cluster.endpoints, timeoutMs: 20_000 });
+});
+
+afterAll(async () => {
+  client?.close();
+  await cluster?.close();
+  await killAll();
+});
+
+/** `n` puts over `keys` keys, `inFlight` at a time, values of `valueBytes`; records them in `expected`. */
+async function load(tag: string, n: number, keys: number, valueBytes = 64, inFlight = 16): Promise<void> {
+  let next = 0;
+  const pad = 'x'.repeat(valueBytes);
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < n) {
+        const i = next++;
+        const k = `k${i % keys}`;
+        const v = `${tag}-${i}-${pad}`.slice(0, Math.max(valueBytes, 8));
+        await client.put(k, v);
+        expected.set(k, v);
+      }
+    }),
+  );
+}
+
+/** Reads every expected key through the cluster, 64 at a time, and compares. */
+async function checkAll(): Promise<void> {
+  const keys = [...expected.keys()];
+  const wrong: [string, string | undefined][] = [];
+  for (let i = 0; i < keys.length; i += 64) {
+    const got = await Promise.all(keys.slice(i, i + 64).map(async (k) => [k, (await client.get(k))?.toString()] as const));
+    for (const [k, v] of got) if (v !== expected.get(k)) wrong.push([k, v]);
+  }
+  expect(wrong.slice(0, 3)).toEqual([]);
+}
+
+/** The keys and values in node `id`'s newest snapshot file (written by itself). */
+function snapshotContents(id: number): { index: number; data: Map<string, string> } {
+  const dir = path.join(cluster.node(id).dataDir, 'snap');
+  const [newest] = listSnapshots(dir);
+  if (!newest) throw new Error(`node ${id} has no snapshot in ${dir}`);
+  const { meta, state } = decodeSnapshot(fs.readFileSync(newest.path), { clusterId: clusterIdOf(), nodeId: id });
+  const data = new Map<string, string>();
+  state.keys.forEach((k, i) => data.set(Buffer.from(k, 'latin1').toString(), Buffer.from(state.values[i]!).toString()));
+  return { index: meta.index, data };
+}
+
+let clusterId: string | undefined;
+function clusterIdOf(): string {
+  if (!clusterId) {
+    const m = /cluster=(\S+)/.exec(cluster.node(1).log);
+    if (!m) throw new Error('no cluster id in node 1 log');
+    clusterId = m[1]!;
+  }
+  return clusterId;
+}
+
+async function statusOf(id: number) {
+  const rows = await cluster.status();
+  const r = rows[id - 1]!;
+  if (!r.ok) throw new Error(`node ${id}: ${r.error}`);
+  return r.status;
+}
+
+async function followers(): Promise<[number, number[]]> {
+  const leader = await cluster.waitForLeader();
+  return [leader, cluster.nodes.map((n) => n.id).filter((id) => id !== leader)];
+}
+
+describe('snapshots', () => {
+  it('every node snapshots every --snapshot-threshold entries; the log stays bounded; a full restart starts from the snapshot', async () => {
+    await load('a', 2000, 100);
+    await cluster.waitCaughtUp();
+    for (const n of cluster.nodes) {
+      const s = await statusOf(n.id);
+      expect(s.snapshotIndex).toBeGreaterThan(0);
+      expect(s.appliedIndex - s.snapshotIndex).toBeLessThan(THRESHOLD + 50);
+      expect(listSnapshots(path.join(n.dataDir, 'snap')).length).toBe(1);
+    }
+    for (const n of cluster.nodes) await cluster.stop(n.id, 'SIGKILL');
+    for (const n of cluster.nodes) n.log = '';
+    cluster.startAll();
+    await cluster.waitForLeader();
+    for (const n of cluster.nodes) expect(n.log).toMatch(/restored snapshot/);
+    await checkAll();
+  });
+
+  it('kv-cli snapshot: the node answers once its snapshot is durable, and the file holds exactly the data', async () => {
+    await load('b', 50, 100);
+    await cluster.waitCaughtUp();
+    const [, [f]] = await followers();
+    const r = await cli(['--endpoints', cluster.node(f!).clientAddr, 'snapshot']);
+    expect(r.code, r.stderr).toBe(0);
+    const index = Number(/snapshot at index (\d+)/.exec(r.stdout)?.[1]);
+    const snap = snapshotContents(f!);
+    expect(snap.index).toBe(index);
+    expect(Object.fromEntries(snap.data)).toEqual(Object.fromEntries(expected));
+  });
+
+  it('a wiped follower rejoins with --join and catches up by InstallSnapshot', async () => {
+    const [leader, [f]] = await followers();
+    await cluster.stop(f!, 'SIGKILL');
+    fs.rmSync(cluster.node(f!).dataDir, { recursive: true, force: true });
+    await load('c', 1000, 200);
+    const leaderLog = cluster.node(leader).log.length;
+    cluster.node(f!).log = '';
+    cluster.start(f!, ['--join']);
+    await cluster.waitCaughtUp(30_000);
+    expect(cluster.node(f!).log).toMatch(/installed snapshot \d+ from the leader/);
+    expect(cluster.node(leader).log.slice(leaderLog)).toMatch(/sent snapshot/);
+    // Its own state, as its next snapshot records it, is the cluster's.
+    const r = await cli(['--endpoints', cluster.node(f!).clientAddr, 'snapshot']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.fromEntries(snapshotContents(f!).data)).toEqual(Object.fromEntries(expected));
+    await checkAll();
+  });
+
+  it('kill -9 while taking a snapshot, and while receiving one: the restarted node serves the acknowledged data', { timeout: 240_000 }, async () => {
+    // A state big enough that writing a snapshot takes a while (about 12 MB).
+    await load('big', 6000, 6000, 2000, 32);
+    await cluster.waitCaughtUp(30_000);
+    const rng = seededRng(Number(process.env.RAFTKV_SNAPSHOT_SEED ?? 7));
+    for (let round = 0; round < 4; round++) {
+      const [, fs2] = await followers();
+      const f = fs2[round % 2]!;
+      if (round % 2 === 0) {
+        // Mid-snapshot: ask for one and kill the node at a random moment while it writes.
+        const one = new KvClient({ endpoints: [cluster.node(f).clientAddr], timeoutMs: 5000 });
+        const asked = one.snapshot().finally(() => one.close());
+        await sleep(rng.int(120));
+        await cluster.stop(f, 'SIGKILL');
+        await asked;
+        cluster.start(f);
+      } else {
+        // Mid-install: wipe it, let it start receiving the leader's snapshot, kill it, restart.
+        await cluster.stop(f, 'SIGKILL');
+        fs.rmSync(cluster.node(f).dataDir, { recursive: true, force: true });
+        cluster.node(f).log = '';
+        cluster.start(f, ['--join']);
+        await waitFor('the follower to be up', async () => (await cluster.status())[f - 1]?.ok === true, 15_000);
+        await sleep(rng.int(150));
+        await cluster.stop(f, 'SIGKILL');
+        cluster.start(f, ['--join']);
+      }
+      await load(`r${round}`, 300, 6000, 64);
+      await cluster.waitCaughtUp(30_000);
+      const tmp = fs.readdirSync(path.join(cluster.node(f).dataDir, 'snap')).filter((n) => n.endsWith('.tmp'));
+      expect(tmp).toEqual([]);
+    }
+    // Every node's own view: make each write a snapshot and compare it with what was acknowledged.
+    for (const n of cluster.nodes) {
+      const r = await cli(['--endpoints', n.clientAddr, 'snapshot']);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await cluster.waitCaughtUp();
+    const want = Object.fromEntries(expected);
+    for (const n of cluster.nodes) expect(Object.fromEntries(snapshotContents(n.id).data)).toEqual(want);
+    await checkAll();
+  });
+});
