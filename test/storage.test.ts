@@ -9,6 +9,7 @@ import {
   APPLICATION_ID,
   crc32c,
   entryChecksum,
+  GroupCommit,
   SCHEMA_VERSION,
   SqliteStorage,
   StorageError,
@@ -261,9 +262,10 @@ describe('SqliteStorage', () => {
     expect(fs.readdirSync(join(dir, 'a', 'b'))).toEqual(['raft.db']);
   });
 
-  it('recovers committed writes from the WAL after a crash', () => {
+  it('recovers synced writes from the WAL after a crash', async () => {
     const s = SqliteStorage.open(path, { ...ID, create: true });
     s.save({ term: 2, vote: 1, commit: 3 }, entries(1, 5, 2));
+    await s.sync();
     // "Crash": copy the files while the storage is open, as a power cut would leave them.
     const crashed = tempDir();
     for (const f of fs.readdirSync(dir)) fs.copyFileSync(join(dir, f), join(crashed, f));
@@ -332,7 +334,13 @@ describe('SqliteStorage', () => {
     expect(() => s.installSnapshot({ index: 1, term: 1 })).toThrow(/closed/);
   });
 
-  it('uses WAL with synchronous=FULL, or OFF when asked to', () => {
+  it('sync() after close rejects', async () => {
+    const s = SqliteStorage.open(path, { ...ID, create: true });
+    s.close();
+    await expect(s.sync()).rejects.toThrow(/closed/);
+  });
+
+  it('uses WAL with synchronous=NORMAL (sync() flushes), or OFF when asked to', () => {
     const s = SqliteStorage.open(path, { ...ID, create: true });
     s.close();
     // The pragmas are per connection, so look at them through the storage's own statements.
@@ -343,8 +351,103 @@ describe('SqliteStorage', () => {
       st.close();
       return r;
     };
-    expect(read(false)).toEqual(['wal', 2]);
+    expect(read(false)).toEqual(['wal', 1]);
     expect(read(true)).toEqual(['wal', 0]);
+  });
+
+  it('flushes its own descriptor on the -wal, which keeps its inode through checkpoints, restarts and truncation', async () => {
+    const s = SqliteStorage.open(path, { ...ID, create: true });
+    const fd = walFdOf(s)!;
+    const inode = fs.fstatSync(fd).ino;
+    const data = randomBytes(256);
+    let last = 0;
+    const syncs: Promise<void>[] = [];
+    // ~5 MB in small batches (several automatic checkpoints and WAL restarts while flushes are in
+    // flight), then one 10 MB transaction: the -wal outgrows journal_size_limit and is cut back
+    // when the next checkpoint restarts it.
+    for (let b = 0; b < 40; b++) {
+      s.save({ term: 1, vote: 1, commit: last }, Array.from({ length: 500 }, (_, i) => entry(last + 1 + i, 1, data)));
+      last += 500;
+      syncs.push(s.sync());
+    }
+    s.save(undefined, Array.from({ length: 40_000 }, (_, i) => entry(last + 1 + i, 1, data)));
+    last += 40_000;
+    syncs.push(s.sync());
+    expect(fs.fstatSync(fd).size).toBeGreaterThan(8 * 1024 * 1024);
+    for (let b = 0; b < 20; b++) {
+      s.save({ term: 1, vote: 1, commit: last }, Array.from({ length: 500 }, (_, i) => entry(last + 1 + i, 1, data)));
+      last += 500;
+      await s.sync();
+    }
+    await Promise.all(syncs);
+    expect(fs.statSync(path + '-wal').ino).toBe(inode);
+    expect(fs.fstatSync(fd).nlink).toBe(1);
+    expect(fs.fstatSync(fd).size).toBeLessThanOrEqual(8 * 1024 * 1024); // cut back to journal_size_limit
+    s.close();
+    const r = SqliteStorage.open(path, { ...ID, create: false });
+    const st = r.load();
+    expect(st.entries).toHaveLength(last);
+    expect(st.hardState.commit).toBe(last - 500);
+    r.close();
+  });
+
+  it('close() flushes first: a sync() pending at close resolves', async () => {
+    const s = SqliteStorage.open(path, { ...ID, create: true });
+    s.save({ term: 1, vote: 1, commit: 0 }, entries(1, 3, 1));
+    const pending = s.sync();
+    s.save(undefined, [entry(4, 1)]);
+    const second = s.sync(); // waits for the flush after the one in flight
+    s.close();
+    await pending;
+    await second;
+    expect(fs.readdirSync(dir)).toEqual(['raft.db']);
+    const r = SqliteStorage.open(path, { ...ID, create: false });
+    expect(r.load().entries.map((e) => e.index)).toEqual([1, 2, 3, 4]);
+    r.close();
+  });
+
+  it('a failed flush rejects sync() with an IO error and refuses every later write', async () => {
+    const s = SqliteStorage.open(path, { ...ID, create: true });
+    const real = walFdOf(s)!;
+    s.save({ term: 1, vote: 1, commit: 0 }, entries(1, 3, 1));
+    (s as unknown as { walFd: number }).walFd = 1 << 30; // fdatasync on it fails (EBADF), as a dying disk's would (EIO)
+    s.save(undefined, [entry(4, 1)]);
+    const a = s.sync();
+    const b = s.sync();
+    await expect(a).rejects.toMatchObject({ name: 'StorageError', code: 'IO' });
+    await expect(b).rejects.toThrow(/flushing to disk failed.*restart the node/);
+    expect(() => s.save(undefined, [entry(5, 1)])).toThrow(/failed earlier/);
+    await expect(s.sync()).rejects.toThrow(/failed earlier/);
+    expect(() => s.compact({ index: 2, term: 1 }, 2)).toThrow(/failed earlier/);
+    (s as unknown as { walFd: number }).walFd = real;
+    s.close();
+  });
+
+  it('a failed flush in compact() throws and refuses every later write', () => {
+    const s = SqliteStorage.open(path, { ...ID, create: true });
+    const real = walFdOf(s)!;
+    s.save({ term: 1, vote: 1, commit: 3 }, entries(1, 5, 1));
+    (s as unknown as { walFd: number }).walFd = 1 << 30;
+    let err: unknown;
+    try {
+      s.compact({ index: 3, term: 1 }, 3);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).code).toBe('IO');
+    expect(() => s.save(undefined, [entry(6, 1)])).toThrow(/failed earlier/);
+    (s as unknown as { walFd: number }).walFd = real;
+    s.close();
+  });
+
+  it('unsafeNoFsync: no descriptor, sync() resolves at once', async () => {
+    const s = SqliteStorage.open(path, { ...ID, create: true, unsafeNoFsync: true });
+    expect(walFdOf(s)).toBeUndefined();
+    s.save({ term: 1, vote: 1, commit: 0 }, entries(1, 3, 1));
+    await s.sync();
+    s.compact({ index: 2, term: 1 }, 2);
+    s.close();
   });
 });
 
@@ -566,9 +669,10 @@ describe('SqliteStorage: snapshots and compaction', () => {
     SqliteStorage.open(path, { ...ID, create: false }).close();
   });
 
-  it('every crash image around save and compact reopens consistent', () => {
+  it('every crash image around save and compact reopens consistent', async () => {
     const s = SqliteStorage.open(path, { ...ID, create: true });
     s.save({ term: 2, vote: 1, commit: 40 }, entries(1, 50, 2));
+    await s.sync();
     const walAfterSave = fs.statSync(path + '-wal').size;
     const afterSave = crashImage(dir);
     s.compact({ index: 40, term: 2 }, 30);
@@ -673,5 +777,107 @@ describe('SqliteStorage: snapshots and compaction', () => {
     // From round 2 on, each round peaks at the same 6,000 live entries (window + new), in pages
     // that earlier compactions freed: the file stops growing.
     expect(Math.max(...sizes.slice(2))).toBeLessThanOrEqual(Math.ceil(sizes[1]! * 1.05));
+  });
+});
+
+/** The storage's own descriptor on the -wal, which sync() flushes. */
+function walFdOf(s: SqliteStorage): number | undefined {
+  return (s as unknown as { walFd: number | undefined }).walFd;
+}
+
+describe('GroupCommit', () => {
+  /** A flush that completes only when the test says so. */
+  function controlledFlush() {
+    const flushes: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+    const flush = () => new Promise<void>((resolve, reject) => flushes.push({ resolve, reject }));
+    return { flushes, group: new GroupCommit(flush) };
+  }
+  /** Lets settled promises run their callbacks. */
+  const settle = () => new Promise<void>((r) => setImmediate(r));
+  function watch(p: Promise<void>): () => string {
+    let state = 'pending';
+    p.then(
+      () => (state = 'resolved'),
+      () => (state = 'rejected'),
+    );
+    return () => state;
+  }
+
+  it('resolves without a flush when nothing was written since the last completed one', async () => {
+    const { flushes, group } = controlledFlush();
+    await group.sync();
+    expect(flushes).toHaveLength(0);
+    group.wrote();
+    const p = watch(group.sync());
+    expect(flushes).toHaveLength(1);
+    flushes[0]!.resolve();
+    await settle();
+    expect(p()).toBe('resolved');
+    await group.sync();
+    expect(flushes).toHaveLength(1);
+  });
+
+  it('never resolves a sync() by a flush that started before its write', async () => {
+    const { flushes, group } = controlledFlush();
+    group.wrote();
+    const first = watch(group.sync());
+    group.wrote(); // lands while flush 1 runs: flush 1 may or may not have it on disk
+    const second = watch(group.sync());
+    expect(flushes).toHaveLength(1);
+    flushes[0]!.resolve();
+    await settle();
+    expect(first()).toBe('resolved');
+    expect(second()).toBe('pending');
+    expect(flushes).toHaveLength(2);
+    flushes[1]!.resolve();
+    await settle();
+    expect(second()).toBe('resolved');
+  });
+
+  it('sync() calls made while a flush runs share the next one', async () => {
+    const { flushes, group } = controlledFlush();
+    group.wrote();
+    const calls = [watch(group.sync())];
+    for (let i = 0; i < 5; i++) {
+      group.wrote();
+      calls.push(watch(group.sync()), watch(group.sync()));
+    }
+    expect(flushes).toHaveLength(1);
+    flushes[0]!.resolve();
+    await settle();
+    expect(flushes).toHaveLength(2);
+    flushes[1]!.resolve();
+    await settle();
+    expect(calls.map((c) => c())).toEqual(calls.map(() => 'resolved'));
+    expect(flushes).toHaveLength(2);
+  });
+
+  it('a synchronous flush (flushed()) settles every pending sync()', async () => {
+    const { flushes, group } = controlledFlush();
+    group.wrote();
+    const a = watch(group.sync());
+    group.wrote();
+    const b = watch(group.sync());
+    group.flushed();
+    await settle();
+    expect([a(), b()]).toEqual(['resolved', 'resolved']);
+    expect(group.dirty).toBe(false);
+    flushes[0]!.resolve();
+    await settle();
+    expect(flushes).toHaveLength(1); // nobody waits: no second flush
+  });
+
+  it('a failed flush rejects every pending and later sync()', async () => {
+    const { flushes, group } = controlledFlush();
+    group.wrote();
+    const a = group.sync();
+    group.wrote();
+    const b = group.sync();
+    const error = new Error('EIO');
+    flushes[0]!.reject(error);
+    await expect(a).rejects.toBe(error);
+    await expect(b).rejects.toBe(error);
+    await expect(group.sync()).rejects.toBe(error);
+    expect(flushes).toHaveLength(1);
   });
 });

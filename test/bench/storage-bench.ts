@@ -1,6 +1,7 @@
 /**
- * Durable append throughput of SqliteStorage.save (WAL, synchronous=FULL) against raw
- * better-sqlite3 on the same disk. Each measurement runs for a bounded time and stops by itself.
+ * Durable append throughput of SqliteStorage (save() then await sync(), as the node commits) against
+ * raw better-sqlite3 with synchronous=FULL on the same disk, and how long save() itself blocks the
+ * event loop. Each measurement runs for a bounded time and stops by itself.
  *
  *   npx tsc -p . && node build/test/bench/storage-bench.js [seconds-per-measurement=3] [dir=os.tmpdir()]
  */
@@ -40,35 +41,37 @@ interface Result {
   ops: number;
   rows: number;
   seconds: number;
+  /** How long each save() call held the event loop, in µs (SqliteStorage measurements only). */
+  blockedUs?: number[];
 }
 
 /** Runs `step` (which returns how many rows it wrote) until `seconds` have passed. */
-function timed(seconds: number, step: () => number): Result {
+async function timed(seconds: number, step: () => number | Promise<number>): Promise<Result> {
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(Math.round(seconds * 1e9));
   let ops = 0;
   let rows = 0;
   let now = start;
   while (now < deadline) {
-    rows += step();
+    rows += await step();
     ops++;
     now = process.hrtime.bigint();
   }
   return { ops, rows, seconds: Number(now - start) / 1e9 };
 }
 
-function withDir<T>(fn: (dir: string) => T): T {
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(join(BASE, 'raftkv-storage-bench-'));
   try {
-    return fn(dir);
+    return await fn(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** Raw better-sqlite3: the same table, WAL, synchronous=FULL (or `sync`); default locking unless `exclusive`. */
-function raw(rowsPerTxn: number, exclusive: boolean, seconds: number, sync = 'FULL'): Result {
-  return withDir((dir) => {
+function raw(rowsPerTxn: number, exclusive: boolean, seconds: number, sync = 'FULL'): Promise<Result> {
+  return withDir(async (dir) => {
     const db = new Database(join(dir, 'raw.db'));
     if (exclusive) db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
@@ -81,11 +84,11 @@ function raw(rowsPerTxn: number, exclusive: boolean, seconds: number, sync = 'FU
     });
     const r =
       rowsPerTxn === 1
-        ? timed(seconds, () => {
+        ? await timed(seconds, () => {
             insert.run(++idx, 1, 0, payload, 0); // autocommit: one transaction per row
             return 1;
           })
-        : timed(seconds, () => {
+        : await timed(seconds, () => {
             batch(rowsPerTxn);
             return rowsPerTxn;
           });
@@ -94,20 +97,57 @@ function raw(rowsPerTxn: number, exclusive: boolean, seconds: number, sync = 'FU
   });
 }
 
-/** SqliteStorage.save with `batch` entries per call, optionally with the commit index advancing as a leader's would. */
-function storage(batch: number, withHardState: boolean, seconds: number, unsafeNoFsync = false): Result {
-  return withDir((dir) => {
+/**
+ * A durable commit as the node makes one: save() with `batch` entries (and the commit index
+ * advancing as a leader's would), then await sync(). Records how long each save() blocked.
+ */
+function storage(batch: number, withHardState: boolean, seconds: number, unsafeNoFsync = false): Promise<Result> {
+  return withDir(async (dir) => {
     const s = SqliteStorage.open(join(dir, 'raft.db'), { clusterId: 'bench', nodeId: 1, create: true, unsafeNoFsync });
+    const blockedUs: number[] = [];
     let last = 0;
-    const r = timed(seconds, () => {
+    const r = await timed(seconds, async () => {
       const entries: Entry[] = new Array<Entry>(batch);
       for (let i = 0; i < batch; i++) entries[i] = { index: last + 1 + i, term: 1, type: 'normal', data: payload };
+      const t0 = process.hrtime.bigint();
       s.save(withHardState ? { term: 1, vote: 1, commit: last } : undefined, entries);
+      blockedUs.push(Number(process.hrtime.bigint() - t0) / 1e3);
       last += batch;
+      await s.sync();
       return batch;
     });
     s.close();
-    return r;
+    return { ...r, blockedUs };
+  });
+}
+
+/**
+ * Group commit: `writers` concurrent loops, each saving one entry (plus hard state) and awaiting
+ * sync() before its next one, as that many independent proposals would. A commit counts once its
+ * sync() resolves; saves made while a flush is in flight share the next one.
+ */
+function groupCommit(writers: number, seconds: number): Promise<Result> {
+  return withDir(async (dir) => {
+    const s = SqliteStorage.open(join(dir, 'raft.db'), { clusterId: 'bench', nodeId: 1, create: true });
+    const blockedUs: number[] = [];
+    let last = 0;
+    let ops = 0;
+    const start = process.hrtime.bigint();
+    const deadline = start + BigInt(Math.round(seconds * 1e9));
+    const writer = async () => {
+      while (process.hrtime.bigint() < deadline) {
+        const t0 = process.hrtime.bigint();
+        s.save({ term: 1, vote: 1, commit: last }, [{ index: last + 1, term: 1, type: 'normal', data: payload }]);
+        blockedUs.push(Number(process.hrtime.bigint() - t0) / 1e3);
+        last++;
+        await s.sync();
+        ops++;
+      }
+    };
+    await Promise.all(Array.from({ length: writers }, writer));
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    s.close();
+    return { ops, rows: ops, seconds: elapsed, blockedUs };
   });
 }
 
@@ -124,7 +164,7 @@ function crcRate(): number {
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
-console.log(`SqliteStorage benchmark: ${ENTRY_BYTES}-byte entries, WAL, synchronous=FULL, ${SECONDS} s per measurement`);
+console.log(`SqliteStorage benchmark: ${ENTRY_BYTES}-byte entries, WAL, a commit = save() + await sync(), ${SECONDS} s per measurement`);
 console.log(`directory: ${BASE} — ${filesystemOf(BASE)}`);
 console.log(`node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown cpu'} ×${os.cpus().length}`);
 console.log(`entry checksum (CRC-32C, ${ENTRY_BYTES} B): ${fmt(crcRate())} entries/s in memory`);
@@ -139,20 +179,26 @@ interface Measurement {
   key: string;
   label: string;
   unit: Unit;
-  run: (sec: number) => Result;
+  run: (sec: number) => Promise<Result>;
 }
+const GROUP_WRITERS = 16;
 const PAIRS: [Measurement, Measurement][] = [
   [
     { key: 'raw1', label: 'raw better-sqlite3, 1 row per commit', unit: 'commits', run: (t) => raw(1, false, t) },
-    { key: 'save1', label: 'SqliteStorage.save, batch 1 + hard state', unit: 'commits', run: (t) => storage(1, true, t) },
+    { key: 'save1', label: 'SqliteStorage, batch 1 + hard state', unit: 'commits', run: (t) => storage(1, true, t) },
   ],
   [
     { key: 'raw256', label: 'raw better-sqlite3, 256 rows per commit', unit: 'rows', run: (t) => raw(256, false, t) },
-    { key: 'save256', label: 'SqliteStorage.save, batch 256 + hard state', unit: 'rows', run: (t) => storage(256, true, t) },
+    { key: 'save256', label: 'SqliteStorage, batch 256 + hard state', unit: 'rows', run: (t) => storage(256, true, t) },
   ],
   [
-    { key: 'save16', label: 'SqliteStorage.save, batch 16 + hard state', unit: 'rows', run: (t) => storage(16, true, t) },
-    { key: 'save1bare', label: 'SqliteStorage.save, batch 1, no hard state', unit: 'commits', run: (t) => storage(1, false, t) },
+    { key: 'save16', label: 'SqliteStorage, batch 16 + hard state', unit: 'rows', run: (t) => storage(16, true, t) },
+    {
+      key: 'group',
+      label: `SqliteStorage, ${GROUP_WRITERS} concurrent writers, batch 1`,
+      unit: 'commits',
+      run: (t) => groupCommit(GROUP_WRITERS, t),
+    },
   ],
   [
     { key: 'rawx1', label: 'raw, locking_mode=EXCLUSIVE, 1 row/commit', unit: 'commits', run: (t) => raw(1, true, t) },
@@ -167,14 +213,15 @@ const PAIRS: [Measurement, Measurement][] = [
     { key: 'off-save256', label: 'synchronous=OFF (CPU only): save, batch 256', unit: 'rows', run: (t) => storage(256, true, t, true) },
   ],
 ];
-const rates = new Map<string, { ops: number[]; rows: number[] }>();
+const rates = new Map<string, { ops: number[]; rows: number[]; blockedUs: number[] }>();
 for (let round = 0; round < ROUNDS; round++) {
   for (const pair of PAIRS) {
     for (const m of round % 2 === 0 ? pair : [pair[1], pair[0]]) {
-      const r = m.run(SECONDS / ROUNDS);
-      const acc = rates.get(m.key) ?? { ops: [], rows: [] };
+      const r = await m.run(SECONDS / ROUNDS);
+      const acc = rates.get(m.key) ?? { ops: [], rows: [], blockedUs: [] };
       acc.ops.push(r.ops / r.seconds);
       acc.rows.push(r.rows / r.seconds);
+      for (const us of r.blockedUs ?? []) acc.blockedUs.push(us);
       rates.set(m.key, acc);
     }
   }
@@ -204,3 +251,18 @@ console.log(
   `CPU-only (synchronous=OFF) ratios: batch-256 ${pct(ratio(get('off-save256').rows, get('off-raw256').rows))}, ` +
     `batch-1 ${pct(ratio(get('off-save1').ops, get('off-raw1').ops))}`,
 );
+console.log(`${GROUP_WRITERS} concurrent writers ÷ one writer, batch 1:     ${ratio(get('group').ops, get('save1').ops).toFixed(1)}×`);
+
+// The time save() holds the event loop: with the flush in sync() this excludes the disk's latency.
+const quantile = (xs: number[], q: number) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
+};
+console.log('');
+console.log(`${'save() blocking the event loop, µs'.padEnd(48)}      p50      p99      max   (samples)`);
+for (const key of ['save1', 'save16', 'save256', 'group']) {
+  const m = PAIRS.flat().find((x) => x.key === key)!;
+  const us = get(key).blockedUs;
+  const f = (x: number) => x.toFixed(0).padStart(8);
+  console.log(`${m.label.padEnd(48)} ${f(quantile(us, 0.5))} ${f(quantile(us, 0.99))} ${f(us.reduce((a, b) => Math.max(a, b), 0))}   (${us.length})`);
+}

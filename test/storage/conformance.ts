@@ -113,10 +113,38 @@ export function storageConformance(name: string, makeStorage: () => StorageFixtu
       expect(plain(st.entries)).toEqual(plain(entries(1, 2, 1)));
     });
 
+    it('sync() resolves on fresh storage, after saves, and for several calls at once', async () => {
+      await s.sync();
+      s.save({ term: 1, vote: 1, commit: 0 }, entries(1, 3, 1));
+      await s.sync();
+      await s.sync(); // nothing saved since: resolves too
+      s.save(undefined, entries(4, 4, 1));
+      const first = s.sync();
+      s.save({ term: 1, vote: 1, commit: 4 }, entries(5, 6, 1));
+      const second = s.sync();
+      s.save(undefined, []);
+      await Promise.all([first, second, s.sync()]);
+      const st = s.load();
+      expect(st.hardState).toEqual({ term: 1, vote: 1, commit: 4 });
+      expectLog(s, entries(1, 6, 1));
+    });
+
+    it('keeps synced saves across a reopen', async () => {
+      s.save({ term: 1, vote: 2, commit: 1 }, entries(1, 2, 1));
+      await s.sync();
+      s = fx.reopen();
+      expect(s.load().hardState).toEqual({ term: 1, vote: 2, commit: 1 });
+      expectLog(s, entries(1, 2, 1));
+      s.save(undefined, [entry(3, 1)]);
+      await s.sync();
+      s = fx.reopen();
+      expectLog(s, entries(1, 3, 1));
+    });
+
     it('keeps the data across a reopen', () => {
       s.save({ term: 1, vote: 1, commit: 0 }, entries(1, 5, 1));
       s.save({ term: 2, vote: 2, commit: 3 }, entries(4, 6, 2, 'b'));
-      s = fx.reopen();
+      s = fx.reopen(); // close() makes what was saved durable, synced or not
       const want = [...entries(1, 3, 1), ...entries(4, 6, 2, 'b')];
       let st = s.load();
       expect(st.hardState).toEqual({ term: 2, vote: 2, commit: 3 });

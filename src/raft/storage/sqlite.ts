@@ -37,7 +37,9 @@ import type { PersistedState, Storage } from './storage.js';
  *
  * The read-write connection runs WAL with locking_mode=EXCLUSIVE: one process owns the file
  * for as long as the storage is open (a second raftkv process on the same data dir fails
- * with code LOCKED), and no -shm file is used.
+ * with code LOCKED), and no -shm file is used. It runs synchronous=NORMAL: a commit does not wait
+ * for the disk, and sync() makes commits durable by flushing the -wal off the event loop
+ * (see "Durability" below for why that is as durable as synchronous=FULL).
  */
 
 /**
@@ -91,7 +93,7 @@ export interface SqliteStorageOptions {
   nodeId: number;
   /** Create the file if it does not exist. If false, a missing file is an error (MISSING). */
   create: boolean;
-  /** synchronous=OFF: save() no longer waits for the disk. Tests and benchmarks only. */
+  /** synchronous=OFF and no flushes: sync() resolves at once, nothing is ever durable. Tests and benchmarks only. */
   unsafeNoFsync?: boolean;
 }
 
@@ -212,6 +214,15 @@ function fsyncPath(p: string): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Closes a descriptor we only flushed, never wrote: an error on close cannot lose data. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // nothing to lose
   }
 }
 
@@ -553,6 +564,119 @@ function create(path: string, id: Identity): void {
 }
 
 // ---------------------------------------------------------------------------------------
+// Durability: synchronous=NORMAL, plus our own fdatasync of the -wal in sync().
+//
+// Why a save is durable once a sync() called after it resolves:
+// - A WAL-mode commit is durable once the WAL's frames up to its commit frame are on disk:
+//   recovery replays every frame whose salt matches the WAL header and whose cumulative checksum
+//   holds, up to the last valid commit frame. At a commit, synchronous=FULL does one thing more
+//   than NORMAL: it syncs the WAL after writing the commit frame (sqlite3WalFrames; the sector
+//   padding it could add is off, as the unix VFS assumes powersafe overwrite by default). NORMAL
+//   keeps every other sync: the WAL before a checkpoint copies it into the database, the database
+//   after, and the WAL header when a checkpointed WAL is restarted, before the new frames.
+// - The unix VFS writes frames with pwrite() and buffers nothing itself, so when save() returns its
+//   frames are dirty pages of the -wal's inode. fdatasync() writes back all of an inode's dirty
+//   pages (and its size), whichever descriptor it is called on. So a flush of our own descriptor
+//   that starts after save() returned makes that save durable, as FULL's sync would have, and it
+//   runs on libuv's thread pool, off the event loop. GroupCommit resolves a sync() only by a flush
+//   that started after every save before that sync() had returned. (On macOS libuv's fdatasync is
+//   F_FULLFSYNC, matching fullfsync=ON.)
+// - The -wal keeps its inode while we hold it: with WAL and locking_mode=EXCLUSIVE it exists from
+//   open (journal_mode=WAL creates it) to close, when SQLite deletes it; meanwhile SQLite only
+//   writes and truncates it (journal_size_limit). A checkpoint between a save and its flush is
+//   harmless: it synced the WAL before copying it, so the save was durable before it could be
+//   overwritten.
+// - Frames written after the last flush may reach the disk torn or out of order; recovery stops at
+//   the first frame whose checksum fails, so a crash loses only saves whose sync() had not
+//   resolved, each one whole ("WAL mode is always consistent with synchronous=NORMAL").
+// - The -wal's directory entry is synced once at open (SQLite syncs it with the file's first sync,
+//   which under NORMAL may come much later).
+// - A failed flush poisons the storage: Linux may drop the dirty pages and report success on a
+//   retry, so after a failure nothing can be trusted. Our descriptor is opened before our first
+//   write, so it reports every writeback error on the file from then on, even one that SQLite's own
+//   sync reported first (Linux ≥ 4.13 tracks errors per open file).
+
+/**
+ * Group commit over a flush that runs off the event loop. Writes are counted with wrote(); a
+ * sync() resolves when a flush that started after every write counted before it completes. At
+ * most one flush runs at a time: sync() calls made meanwhile share the next one, which covers
+ * every write made until it starts. A sync() with no write since the last completed flush resolves
+ * without one. After a failed flush every pending and later sync() rejects.
+ */
+export class GroupCommit {
+  /** Writes counted so far. */
+  private written = 0;
+  /** Writes 1..durable are on disk. */
+  private durable = 0;
+  private flushing = false;
+  /** Pending sync() calls in call order, so `upTo` never decreases along the array. */
+  private readonly waiters: { upTo: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly flush: () => Promise<void>) {}
+
+  /** A write has reached the OS. */
+  wrote(): void {
+    this.written++;
+  }
+
+  /** The caller flushed synchronously: every write counted so far is durable. */
+  flushed(): void {
+    this.settle(this.written);
+  }
+
+  /** Writes were counted that no completed flush covers. */
+  get dirty(): boolean {
+    return this.written > this.durable;
+  }
+
+  /** A flush is in flight. */
+  get busy(): boolean {
+    return this.flushing;
+  }
+
+  sync(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure.error);
+    const upTo = this.written;
+    if (upTo <= this.durable) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ upTo, resolve, reject });
+      this.startFlush();
+    });
+  }
+
+  /** Rejects every pending sync(), and every later one, with `error` (the first failure wins). */
+  fail(error: unknown): void {
+    this.failure ??= { error };
+    for (const w of this.waiters.splice(0)) w.reject(this.failure.error);
+  }
+
+  private startFlush(): void {
+    if (this.flushing || this.failure || this.waiters.length === 0) return;
+    const covers = this.written; // every write counted so far has returned: the flush starts after them
+    this.flushing = true;
+    this.flush().then(
+      () => {
+        this.flushing = false;
+        this.settle(covers);
+        this.startFlush(); // sync() calls that arrived during this flush
+      },
+      (e: unknown) => {
+        this.flushing = false;
+        this.fail(e);
+      },
+    );
+  }
+
+  private settle(upTo: number): void {
+    if (upTo > this.durable) this.durable = upTo;
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.upTo <= this.durable) n++;
+    for (const w of this.waiters.splice(0, n)) w.resolve();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 
 export class SqliteStorage implements Storage {
   private db: Database.Database | undefined;
@@ -566,6 +690,10 @@ export class SqliteStorage implements Storage {
   /** auto_vacuum=INCREMENTAL: freed pages can be returned to the file system. */
   private readonly incrementalVacuum: boolean;
   private failure: unknown;
+  /** Our own descriptor on the -wal, flushed by sync() (none with unsafeNoFsync). */
+  private walFd: number | undefined;
+  /** Counts writes and coalesces sync() calls into flushes of walFd (none with unsafeNoFsync). */
+  private readonly commits: GroupCommit | undefined;
 
   private readonly selectFrom: Database.Statement;
   private readonly termAt: Database.Statement;
@@ -614,7 +742,7 @@ export class SqliteStorage implements Storage {
       db.pragma('locking_mode = EXCLUSIVE');
       const mode = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`could not enable WAL mode (got ${String(mode)})`);
-      db.pragma(`synchronous = ${unsafeNoFsync ? 'OFF' : 'FULL'}`);
+      db.pragma(`synchronous = ${unsafeNoFsync ? 'OFF' : 'NORMAL'}`); // sync() flushes the -wal (see "Durability")
       db.pragma('fullfsync = ON'); // macOS: F_FULLFSYNC; no effect elsewhere
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
       // Take the exclusive lock now (WAL + EXCLUSIVE holds it until close); from here on no
@@ -687,8 +815,15 @@ export class SqliteStorage implements Storage {
           }
         }
       });
+      if (!unsafeNoFsync) {
+        // journal_mode=WAL under the exclusive lock has created the -wal; it stays until close().
+        this.walFd = fs.openSync(path + '-wal', 'r+'); // r+: some platforms flush only writable descriptors
+        fsyncPath(nodePath.dirname(path)); // the -wal's directory entry, once
+        this.commits = new GroupCommit(() => this.flushWal());
+      }
       this.db = db;
     } catch (e) {
+      if (this.walFd !== undefined) closeQuietly(this.walFd);
       db?.close();
       throw wrapSqliteError(e, path, 'opening it for writing');
     }
@@ -767,6 +902,7 @@ export class SqliteStorage implements Storage {
     }
     if (!first && !hardState) return;
     this.guard(() => this.write(hardState, entries, truncate));
+    this.commits?.wrote();
     this.lastIndex = last;
     if (hardState) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
   }
@@ -789,6 +925,7 @@ export class SqliteStorage implements Storage {
       if (stored !== term) throw new RangeError(`snapshot ${index}/${term} does not match the log, which holds entry ${index} in term ${String(stored)}`);
     }
     this.guard(() => this.writeSnapshot({ index, term }, upTo));
+    this.flushNow();
     this.snapshot = { index, term };
     this.first = Math.max(this.first, upTo + 1);
     if (this.schemaVersion < 2) this.schemaVersion = 2;
@@ -802,24 +939,92 @@ export class SqliteStorage implements Storage {
       throw new RangeError(`snapshot ${index} is behind the commit index ${this.hardState.commit}: the log already holds it`);
     }
     this.guard(() => this.writeSnapshot({ index, term }, 'all'));
+    this.flushNow();
     this.snapshot = { index, term };
     this.first = index + 1;
     this.lastIndex = index;
     if (this.schemaVersion < 2) this.schemaVersion = 2;
   }
 
-  close(): void {
-    const db = this.db;
-    this.db = undefined;
-    db?.close();
+  sync(): Promise<void> {
+    try {
+      this.live();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.commits?.sync() ?? Promise.resolve();
   }
 
-  /** Runs a write transaction; after an I/O error (e.g. a failed fsync) the disk's state is unknown: no further writes. */
+  /**
+   * Flushes what sync() has not (pending sync() calls resolve), then closes. A failed flush rejects
+   * them and is thrown, after everything is closed.
+   */
+  close(): void {
+    const db = this.db;
+    if (!db) return;
+    this.db = undefined;
+    let error: unknown;
+    if (this.failure === undefined && this.commits?.dirty) {
+      try {
+        this.flushNow();
+      } catch (e) {
+        error = e;
+      }
+    }
+    this.commits?.fail(new Error(`SqliteStorage ${this.path} is closed`)); // none left unless the flush failed
+    // A flush in flight still uses the descriptor: flushWal closes it when it completes.
+    if (this.walFd !== undefined && !this.commits?.busy) closeQuietly(this.walFd);
+    db.close(); // checkpoints and deletes the -wal
+    if (error !== undefined) throw error;
+  }
+
+  /** Blocks until every write so far is durable (compact, installSnapshot, close: rare). */
+  private flushNow(): void {
+    if (this.walFd === undefined) return;
+    try {
+      fs.fdatasyncSync(this.walFd);
+    } catch (e) {
+      throw this.poison(this.flushError(e));
+    }
+    this.commits!.flushed();
+  }
+
+  /** sync()'s flush: fdatasync on the thread pool. */
+  private flushWal(): Promise<void> {
+    const fd = this.walFd!;
+    return new Promise((resolve, reject) => {
+      fs.fdatasync(fd, (err) => {
+        if (this.db === undefined) closeQuietly(fd); // closed meanwhile: close() left the descriptor to us
+        if (err) reject(this.poison(this.flushError(err)));
+        else resolve();
+      });
+    });
+  }
+
+  private flushError(e: unknown): StorageError {
+    const code = (e as { code?: string } | undefined)?.code ?? 'unknown';
+    return new StorageError(
+      'IO',
+      this.path,
+      `${this.path}-wal: flushing to disk failed (${code}): writes since the last flush may be lost and the disk's state is unknown. ` +
+        'Check the disk, then restart the node: the storage accepts no more writes.',
+      { cause: e },
+    );
+  }
+
+  /** After an I/O error (a failed write or flush) the disk's state is unknown: no further writes, no more syncs. */
+  private poison(e: unknown): unknown {
+    this.failure ??= e;
+    this.commits?.fail(e);
+    return e;
+  }
+
+  /** Runs a write transaction; an error from SQLite poisons the storage. */
   private guard(write: () => void): void {
     try {
       write();
     } catch (e) {
-      if (isSqliteError(e)) this.failure = e;
+      if (isSqliteError(e)) this.poison(e);
       throw e;
     }
   }
