@@ -64,9 +64,10 @@ export interface StartResult {
 
 /**
  * A Raft core made into a running node: it owns the core, a Storage, a Transport and a real
- * clock, and runs the Ready loop in the obligatory order persist → send → apply → advance. One
- * Ready is in flight at a time; whatever arrives while its write is being synced waits for the
- * next one, so a busy node makes one durable write per round of messages (group commit).
+ * clock, and runs the Ready loop: write → send what depends on nothing unflushed → apply what is
+ * committed → flush → send the rest → advance. One Ready is in flight at a time; whatever arrives
+ * while its write is being flushed waits for the next one, so a busy node makes one flush per
+ * round of messages (group commit).
  */
 export class RaftNode implements ReplicatedLog {
   readonly id: NodeId;
@@ -221,12 +222,14 @@ export class RaftNode implements ReplicatedLog {
       const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !isLeaderMessage(m));
       this.storage.save(rd.hardState, rd.entries);
       for (const m of early) this.send(m);
-      if (this.needsSync(rd)) await this.storage.sync();
-      if (this.stopped) return;
-      for (const m of late) this.send(m);
+      // Committed entries are durable on a majority already (the leader counted its own copy
+      // only once durable), so clients get their answers without waiting for this flush.
       for (const e of rd.committedEntries) this.handler.applied(e);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
       if (rd.softState && rd.softState.role !== 'leader') this.handler.leadershipLost(rd.softState.leaderId);
+      if (this.needsSync(rd)) await this.storage.sync();
+      if (this.stopped) return;
+      for (const m of late) this.send(m);
       this.logChanges(rd);
       this.raft.advance(rd);
     }
