@@ -4,7 +4,7 @@ SCENARIO ?=
 CRASH_ROUNDS ?= 50
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv clean
+.PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv bench-snapshot clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci
@@ -30,7 +30,7 @@ run: build
 	node scripts/run-cluster.mjs
 
 ## Every benchmark; the figures and the machine they were measured on are kept in BENCHMARKS.md.
-bench: bench-kv bench-sim bench-storage bench-checker
+bench: bench-kv bench-sim bench-storage bench-checker bench-snapshot
 
 ## The lab's 2A-2C suite under one seed in the simulator: wall time against virtual time.
 bench-sim: build
@@ -49,6 +49,12 @@ bench-checker: build
 ## (apt-get install etcd-server); more in scripts/bench-cluster.mjs.
 bench-kv: build
 	node scripts/bench-cluster.mjs
+
+## Snapshots (issue 5): 1,000,000 puts into a fresh 3-node cluster, then each node's data-dir size
+## against the live data, a follower's restart time and a wiped follower's catch-up (--join).
+## Quick: BENCH_PUTS=50000; more in scripts/bench-snapshot.mjs.
+bench-snapshot: build
+	node scripts/bench-snapshot.mjs
 
 clean:
 	rm -rf build

@@ -15,36 +15,23 @@
 //   BENCH_WORKLOADS=...   comma list of workload ids (put1,put16,put64,put256,get1,get64,mixed64,sget64)
 //   BENCH_CPU_PROF=DIR    run the raftkv servers under node --cpu-prof, profiles kept in DIR
 //   BENCH_JSON=FILE       also write every run's kv-bench JSON (and samples) to FILE
-import { freePorts } from '../build/test/support/ports.js';
+import {
+  benchJs, envNumber, exited, indexJs, killAllNow, live, makeTempDir, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild, root,
+  serverJs, sleep, startRaftkv as startRaftkvCluster, track,
+} from './cluster-procs.mjs';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const serverJs = path.join(root, 'build/src/server/main.js');
-const benchJs = path.join(root, 'build/src/client/bench.js');
-const indexJs = path.join(root, 'build/src/index.js');
 const etcdClusterMjs = path.join(root, 'test/bench/etcd/etcd-cluster.mjs');
 const etcdTargetJs = path.join(root, 'build/test/bench/etcd/etcd-target.js');
 const N = 3;
 const LEADER_DEADLINE_MS = 30_000;
-const STOP_DEADLINE_MS = 10_000;
 const SAMPLE_MS = 200;
 
-const num = (name, dflt) => {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) fail(`${name} must be a number >= 0, got ${JSON.stringify(v)}`);
-  return n;
-};
-const say = (line) => process.stderr.write(`[bench] ${line}\n`);
-function fail(msg) {
-  process.stderr.write(`[bench] ${msg}\n`);
-  process.exit(2);
-}
+const { say, fail } = reporter('bench');
+const num = (name, dflt) => envNumber(name, dflt, fail);
 
 const DURATION = num('BENCH_DURATION', 8);
 const WARMUP = num('BENCH_WARMUP', 1);
@@ -71,82 +58,24 @@ if (wanted) for (const id of wanted) if (!ALL_WORKLOADS.some((w) => w.id === id)
 const WORKLOADS = ALL_WORKLOADS.filter((w) => !wanted || wanted.has(w.id));
 const COMMON = ['--key-size', '8', '--value-size', '256', '--keyspace', '10000', '--connections', '3', '--duration', String(DURATION), '--warmup', String(WARMUP)];
 
-for (const f of [serverJs, benchJs, indexJs]) if (!fs.existsSync(f)) fail(`${path.relative(root, f)} not found: build first (npx tsc -p .)`);
+requireBuild([serverJs, benchJs, indexJs], fail);
 let etcd;
 if (TARGETS.includes('etcd')) {
-  if (!fs.existsSync(etcdTargetJs)) fail(`${path.relative(root, etcdTargetJs)} not found: build first (npx tsc -p .)`);
+  requireBuild([etcdTargetJs], fail);
   etcd = await import(etcdClusterMjs);
   if (!etcd.etcdVersion()) fail('BENCH_TARGETS has etcd, but there is no etcd binary: apt-get install etcd-server (or set ETCD_BIN)');
 }
-const { KvClient } = await import(indexJs);
 
-// ---------------------------------------------------------------------------------------------
-// Everything we start, so that nothing outlives us.
-
-/** Live child processes by PID. */
-const live = new Map();
-const tempDirs = new Set();
-let interrupted = false;
-
-function track(child) {
-  if (child.pid === undefined) return child;
-  live.set(child.pid, child);
-  child.once('exit', () => live.delete(child.pid));
-  return child;
-}
-
-function killAllNow() {
-  for (const [pid] of live) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  for (const d of tempDirs) try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
-}
-
-process.on('exit', killAllNow);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    if (interrupted) {
-      killAllNow();
-      process.exit(130);
-    }
-    interrupted = true;
-    say(`${sig}: stopping after the current step (again to kill everything now)`);
-    // On Ctrl-C the current kv-bench child gets SIGINT too (same process group); pass a SIGTERM on.
-    if (sig === 'SIGTERM') for (const [pid, c] of live) if (c.isBench) try { process.kill(pid, 'SIGINT'); } catch { /* gone */ }
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const exited = (c) =>
-  c.exitCode !== null || c.signalCode !== null
-    ? Promise.resolve({ code: c.exitCode, signal: c.signalCode })
-    : new Promise((resolve) => c.once('exit', (code, signal) => resolve({ code, signal })));
-
-async function stopProcs(procs) {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) try { process.kill(p.pid, 'SIGTERM'); } catch { /* gone */ }
-  const all = Promise.all(procs.map(exited));
-  const late = await Promise.race([all.then(() => false), sleep(STOP_DEADLINE_MS).then(() => true)]);
-  if (late) {
-    for (const p of procs) {
-      if (p.exitCode !== null || p.signalCode !== null) continue;
-      say(`pid ${p.pid} did not stop within ${STOP_DEADLINE_MS} ms: SIGKILL`);
-      try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  }
-  return all;
-}
+// Nothing we start outlives us (cluster-procs.mjs).
+const isInterrupted = onInterrupt(say, (sig) => {
+  // On Ctrl-C the current kv-bench child gets SIGINT too (same process group); pass a SIGTERM on.
+  if (sig === 'SIGTERM') for (const [pid, c] of live) if (c.isBench) try { process.kill(pid, 'SIGINT'); } catch { /* gone */ }
+});
 
 // ---------------------------------------------------------------------------------------------
 // /proc sampling: RSS and CPU time per server.
 
 const CLK_TCK = 100; // Linux USER_HZ on every mainstream kernel build (getconf CLK_TCK)
-
-function readRssKb(pid) {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** utime + stime of `pid`, in seconds. */
 function readCpuS(pid) {
@@ -196,55 +125,10 @@ class Sampler {
 // Clusters. Each returns { endpoints, servers: [{ name, pid }], stop(), tailLogs() }.
 
 
-async function startRaftkv(dir) {
-  const ports = await freePorts(2 * N);
-  const ids = Array.from({ length: N }, (_, i) => i + 1);
-  const peer = (id) => `127.0.0.1:${ports[id - 1]}`;
-  const client = (id) => `127.0.0.1:${ports[N + id - 1]}`;
-  const peers = ids.map((id) => `${id}=${peer(id)}`).join(',');
-  const clientPeers = ids.map((id) => `${id}=${client(id)}`).join(',');
+function startRaftkv(dir) {
   if (CPU_PROF) fs.mkdirSync(CPU_PROF, { recursive: true });
-  const procs = ids.map((id) => {
-    const logFile = path.join(dir, `node${id}.log`);
-    const out = fs.openSync(logFile, 'a');
-    const nodeArgs = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', `raftkv-node${id}-${Date.now()}.cpuprofile`] : [];
-    const child = track(
-      spawn(
-        process.execPath,
-        [...nodeArgs, serverJs, '--id', String(id), '--peers', peers, '--client-peers', clientPeers, '--client-addr', client(id), '--data-dir', path.join(dir, String(id))],
-        { cwd: root, stdio: ['ignore', out, out] },
-      ),
-    );
-    fs.closeSync(out);
-    child.logFile = logFile;
-    return child;
-  });
-  const endpoints = ids.map(client);
-  const tailLogs = () => procs.map((p, i) => `[node ${i + 1}] ${tail(p.logFile)}`).join('\n');
-  // A leader that every node follows.
-  const kv = new KvClient({ endpoints, timeoutMs: 2000 });
-  const deadline = Date.now() + LEADER_DEADLINE_MS;
-  let leader;
-  try {
-    while (!interrupted && Date.now() < deadline && procs.every((p) => p.exitCode === null)) {
-      const rows = await kv.status();
-      const ok = rows.filter((r) => r.ok);
-      const l = ok.find((r) => r.status.role === 'leader');
-      if (l && ok.length === N && ok.every((r) => r.status.leaderId === l.status.nodeId && r.status.term === l.status.term)) {
-        leader = l.status.nodeId;
-        break;
-      }
-      await sleep(100);
-    }
-  } finally {
-    kv.close();
-  }
-  const cluster = { endpoints, servers: procs.map((p, i) => ({ name: `node ${i + 1}`, pid: p.pid })), stop: () => stopProcs(procs), tailLogs, leader };
-  if (leader === undefined) {
-    await cluster.stop();
-    throw new Error(`raftkv: no leader within ${LEADER_DEADLINE_MS} ms\n${tailLogs()}`);
-  }
-  return cluster;
+  const nodeArgs = (id) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', `raftkv-node${id}-${Date.now()}.cpuprofile`] : []);
+  return startRaftkvCluster({ dir, n: N, say, nodeArgs, isInterrupted, leaderDeadlineMs: LEADER_DEADLINE_MS });
 }
 
 async function startEtcd(dir) {
@@ -253,7 +137,7 @@ async function startEtcd(dir) {
   const { findEtcdLeader } = await import(etcdTargetJs);
   const deadline = Date.now() + LEADER_DEADLINE_MS;
   let leader;
-  while (!interrupted && Date.now() < deadline && c.members.every((m) => m.child.exitCode === null)) {
+  while (!isInterrupted() && Date.now() < deadline && c.members.every((m) => m.child.exitCode === null)) {
     leader = await findEtcdLeader(c.endpoints, 1000);
     if (leader) break;
     await sleep(200);
@@ -264,14 +148,6 @@ async function startEtcd(dir) {
     throw new Error(`etcd: no leader within ${LEADER_DEADLINE_MS} ms\n${c.tailLogs()}`);
   }
   return cluster;
-}
-
-function tail(file, lines = 12) {
-  try {
-    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,8 +211,7 @@ const rssByTarget = new Map(); // target -> Map(server -> [max kB per round])
 const versions = new Map();
 
 async function runTarget(target, round) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `kv-bench-${target}-`));
-  tempDirs.add(dir);
+  const dir = makeTempDir(`kv-bench-${target}-`);
   let cluster;
   try {
     say(`${target} round ${round}: starting a 3-node cluster in ${dir}`);
@@ -346,7 +221,7 @@ async function runTarget(target, round) {
     const sampler = new Sampler(cluster.servers);
     try {
       for (const w of WORKLOADS) {
-        if (interrupted) break;
+        if (isInterrupted()) break;
         if (w.etcdOnly && target !== 'etcd') continue;
         loadSeen.push(os.loadavg()[0]);
         const { r, window } = await runBench(target, cluster.endpoints, w, sampler);
@@ -374,8 +249,7 @@ async function runTarget(target, round) {
       const codes = await cluster.stop();
       say(`${target}: cluster stopped (${codes.map((c) => c.signal ?? `exit ${c.code}`).join(', ')})`);
     }
-    fs.rmSync(dir, { recursive: true, force: true });
-    tempDirs.delete(dir);
+    removeTempDir(dir);
   }
 }
 
@@ -389,10 +263,10 @@ const loadSeen = []; // 1-minute load average at the start of each run
 const load0 = os.loadavg();
 const started = new Date();
 try {
-  for (let round = 1; round <= ROUNDS && !interrupted; round++) {
+  for (let round = 1; round <= ROUNDS && !isInterrupted(); round++) {
     // Alternate the order, so that neither target always runs on a warmer (or busier) machine.
     const order = round % 2 === 1 ? TARGETS : [...TARGETS].reverse();
-    for (const t of order) if (!interrupted) await runTarget(t, round);
+    for (const t of order) if (!isInterrupted()) await runTarget(t, round);
   }
 } catch (e) {
   say(`failed: ${e.stack ?? e}`);
@@ -437,7 +311,7 @@ p(
     `Load average (1/5/15 min) ${load0.map((x) => x.toFixed(2)).join(' ')} before, ${load1.map((x) => x.toFixed(2)).join(' ')} after; ` +
     `1-min load at the start of each run ${Math.min(...loadSeen).toFixed(2)}..${Math.max(...loadSeen).toFixed(2)}.`,
 );
-if (interrupted) p('\n**Interrupted: partial results.**');
+if (isInterrupted()) p('\n**Interrupted: partial results.**');
 for (const target of TARGETS) {
   p();
   p(`### ${target === 'etcd' ? versions.get('etcd') ?? 'etcd' : 'raftkv'}`);
@@ -508,4 +382,4 @@ if (live.size > 0) {
   say(`still running: ${[...live.keys()].join(', ')}; killing`);
   killAllNow();
 }
-process.exit(interrupted ? 130 : results.some((x) => x.r.ops === 0) ? 1 : 0);
+process.exit(isInterrupted() ? 130 : results.some((x) => x.r.ops === 0) ? 1 : 0);
