@@ -152,10 +152,12 @@ describe('snapshots', () => {
       const [, fs2] = await followers();
       const f = fs2[round % 2]!;
       if (round % 2 === 0) {
-        // Mid-snapshot: ask for one and kill the node at a random moment while it writes.
+        // Mid-snapshot: ask for one and kill the node while its temp file is being written.
+        const snapDir = path.join(cluster.node(f).dataDir, 'snap');
         const one = new KvClient({ endpoints: [cluster.node(f).clientAddr], timeoutMs: 5000 });
         const asked = one.snapshot().finally(() => one.close());
-        await sleep(rng.int(120));
+        await waitFor('a snapshot being written', () => fs.readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 10_000, 2);
+        await sleep(rng.int(20));
         await cluster.stop(f, 'SIGKILL');
         await asked;
         cluster.start(f);
@@ -165,9 +167,10 @@ describe('snapshots', () => {
         fs.rmSync(cluster.node(f).dataDir, { recursive: true, force: true });
         cluster.node(f).log = '';
         cluster.start(f, ['--join']);
-        await waitFor('the follower to be up', async () => (await cluster.status())[f - 1]?.ok === true, 15_000);
-        await sleep(rng.int(150));
+        await waitFor('the snapshot to start arriving', () => /receiving snapshot from node/.test(cluster.node(f).log), 15_000, 2);
+        await sleep(rng.int(10));
         await cluster.stop(f, 'SIGKILL');
+        expect(cluster.node(f).log).not.toMatch(/installed snapshot/);
         cluster.start(f, ['--join']);
       }
       await load(`r${round}`, 300, 6000, 64);
