@@ -59,8 +59,14 @@ export const TAIL_VERIFY = 1000;
 export const VACUUM_MIN_FREE_PAGES = 256;
 /** The most pages one compaction returns to the file system (bounds its time; the rest follows later). */
 export const VACUUM_MAX_PAGES = 4096;
+/**
+ * Pages of -wal after which a commit checkpoints them into the database (SQLite's default is
+ * 1000, 4 MiB): a compacted log leaves the data dir only at a checkpoint, so a small -wal keeps
+ * the dir near the size of what it holds. Each checkpoint is two fsyncs inside a save().
+ */
+const WAL_AUTOCHECKPOINT_PAGES = 256;
 /** Size to which the -wal is cut back when SQLite restarts it after a checkpoint. */
-const WAL_SIZE_LIMIT = 8 * 1024 * 1024;
+const WAL_SIZE_LIMIT = 1024 * 1024;
 
 export type StorageErrorCode =
   | 'MISSING'
@@ -745,6 +751,7 @@ export class SqliteStorage implements Storage {
       db.pragma(`synchronous = ${unsafeNoFsync ? 'OFF' : 'NORMAL'}`); // sync() flushes the -wal (see "Durability")
       db.pragma('fullfsync = ON'); // macOS: F_FULLFSYNC; no effect elsewhere
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
+      db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       // Take the exclusive lock now (WAL + EXCLUSIVE holds it until close); from here on no
       // other connection can use the file, so a -shm left by the read-only check is stale.
       db.prepare('SELECT count(*) FROM meta').get();
