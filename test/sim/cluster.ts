@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Raft } from '../../src/raft/core/raft.js';
 import { seededRng } from '../../src/raft/core/rng.js';
 import { isResponse, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../src/raft/core/types.js';
@@ -26,9 +27,45 @@ export interface SimOptions {
    * A state machine service per node incarnation (the KV store in the KV scenarios): it gets
    * every applied entry, read confirmation and loss of leadership, as on a real node.
    */
-  service?: (node: SimNode, log: ReplicatedLog, sim: SimCluster) => ReadyHandler;
-  /** Like the lab's applier: snapshot the applied commands every N entries and compact the log. */
-  snapshotEvery?: number;
+  service?: (node: SimNode, log: ReplicatedLog, sim: SimCluster) => SimService;
+  /** When nodes snapshot their state machines and compact their logs; never if absent. */
+  snapshots?: SnapshotPolicy;
+}
+
+/**
+ * When a node takes a snapshot, checked after every Ready that applied entries (as a real driver
+ * does between Readies). The snapshot covers the last entry applied, and holds every state
+ * machine the node runs: the lab's list of applied commands, and the service's state if any.
+ */
+export type SnapshotPolicy = {
+  /** Entries kept behind the snapshot, in the log and in storage, for followers a little behind (default 0). */
+  retain?: number;
+  /**
+   * Writing a snapshot takes up to this many virtual ms (drawn per snapshot; default 0: at once).
+   * Meanwhile the node goes on, takes no other snapshot, and keeps its log; a crash loses the
+   * snapshot, and one installed from the leader supersedes it. kv-server writes in the background too.
+   */
+  writeMs?: number;
+} & (
+  /** Like the lab's 2D applier: when the applied index passes a multiple of `everyEntries`. */
+  | { everyEntries: number }
+  /** Like the lab's maxraftstate (3B), and kv-server: when the stored log holds `maxLogBytes` or more. */
+  | { maxLogBytes: number }
+);
+
+/** A service's state as of one applied entry; immutable, so the simulator keeps it as the snapshot's bytes. */
+export interface ServiceSnapshot {
+  readonly meta: SnapshotMeta;
+}
+
+/**
+ * A state machine service on one node incarnation. Under a snapshot policy it must capture its
+ * state as of its last applied entry, and restore a captured state (from the leader, or from its
+ * own snapshot at restart), as KvStore does.
+ */
+export interface SimService extends ReadyHandler {
+  capture?(): ServiceSnapshot;
+  restore?(snapshot: ServiceSnapshot): void;
 }
 
 /** Network behaviour; the defaults are a perfect network with 1 ms latency. */
@@ -53,11 +90,19 @@ const MESSAGE_HEADER_BYTES = 48;
 const ENTRY_HEADER_BYTES = 16;
 const MAX_EVENTS = 20_000_000;
 const TRACE_LENGTH = 300;
+const SERVICE_STATES_KEPT = 64;
 
-/** The lab's snapshot: its state machine is the list of applied commands. */
+/** A node's snapshot: what its state machines held after applying the entry at meta. */
 export interface SimSnapshot {
-  meta: SnapshotMeta;
-  applied: readonly string[];
+  readonly meta: SnapshotMeta;
+  /**
+   * The lab's state machine: the commands applied up to meta.index, by index. It may be the
+   * node's own growing list (entries past meta.index are not part of the snapshot): what a node
+   * applied at an index never changes, as State Machine Safety is checked on every apply.
+   */
+  readonly applied: readonly string[];
+  /** The service's state, if the node runs one. */
+  readonly service?: ServiceSnapshot;
 }
 
 /** One simulated server: a core that crashes and restarts, over storage that survives. */
@@ -70,11 +115,15 @@ export class SimNode {
   /** Every command this node has applied, by index (kept across restarts, like the lab's logs). */
   applied: string[] = [];
   /** This incarnation's state machine service, if the cluster has one. */
-  service: ReadyHandler | undefined;
-  /** The node's snapshot on "disk": the commands applied up to meta.index. Survives crashes. */
+  service: SimService | undefined;
+  /** The node's snapshot on "disk", beside its storage's record of it. Survives crashes. */
   snapshot: SimSnapshot | undefined;
   /** A snapshot received with a snap message, waiting for the core to hand it back in a Ready. */
   incoming: SimSnapshot | undefined;
+  /** Snapshots received from a leader and installed, over all incarnations. */
+  snapshotsInstalled = 0;
+  /** This incarnation is writing a snapshot (SnapshotPolicy.writeMs). */
+  writingSnapshot = false;
   lastApplied = 0;
   constructor(readonly id: NodeId) {}
 }
@@ -95,11 +144,17 @@ export class SimCluster implements LabCluster {
   bytes = 0;
   maxTerm = 0;
   worstElectionMs = 0;
+  snapshotsTaken = 0;
+  snapshotsInstalled = 0;
+  /** The most log bytes any node's storage held when it considered a snapshot (under a snapshot policy). */
+  peakLogBytes = 0;
 
-  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed' | 'service' | 'snapshotEvery'>> &
-    Pick<SimOptions, 'service' | 'snapshotEvery'>;
+  private readonly opts: Required<Omit<SimOptions, 'nodes' | 'seed' | 'service' | 'snapshots'>> &
+    Pick<SimOptions, 'service' | 'snapshots'>;
   /** The snapshot bytes that travel beside each snap message. */
   private readonly snapshotsInFlight = new WeakMap<Message, SimSnapshot>();
+  /** The first service state captured at recent indices, until another node's capture there is compared with it. */
+  private readonly serviceStates = new Map<number, ServiceSnapshot>();
   private readonly netRng;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly blocked = new Set<number>();
@@ -295,6 +350,9 @@ export class SimCluster implements LabCluster {
 
   private boot(n: SimNode): void {
     const { hardState, entries, snapshot } = n.storage.load();
+    if (!sameMeta(snapshot, n.snapshot?.meta)) {
+      throw new SimFailure(`n${n.id}'s storage records snapshot ${JSON.stringify(snapshot)} but its disk holds ${JSON.stringify(n.snapshot?.meta)}`);
+    }
     n.raft = new Raft({
       id: n.id,
       peers: this.nodes.map((x) => x.id),
@@ -309,10 +367,13 @@ export class SimCluster implements LabCluster {
       entries,
       snapshot,
     });
-    // The state machine restarts from its snapshot, then replays the log after it.
+    // The state machines restart from the snapshot, then the core replays the log after it. (The
+    // lab's list of applied commands is kept across restarts, like the lab's logs.)
     n.lastApplied = snapshot?.index ?? 0;
     n.incoming = undefined;
+    n.writingSnapshot = false;
     n.service = this.opts.service?.(n, this.replicatedLog(n, n.raft), this);
+    if (n.snapshot) this.restoreService(n, n.snapshot);
     // Nodes tick out of phase, as real clocks do.
     this.queue.push(this.now + 1 + this.netRng.int(this.tickMs), { kind: 'tick', node: n, incarnation: n.incarnation });
   }
@@ -377,9 +438,10 @@ export class SimCluster implements LabCluster {
     while (r.hasReady()) {
       const rd = r.ready();
       this.checkReady(n, r, rd);
-      if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
+      if (rd.snapshot) this.persistSnapshot(n, rd.snapshot);
       n.storage.save(rd.hardState, rd.entries);
       for (const m of rd.messages) this.transmit(m);
+      if (rd.snapshot) this.installSnapshot(n, n.snapshot!);
       for (const e of rd.committedEntries) this.apply(n, e);
       if (n.service) {
         for (const e of rd.committedEntries) n.service.applied(e);
@@ -391,23 +453,74 @@ export class SimCluster implements LabCluster {
     }
   }
 
-  /** Like the lab's applier: every `snapshotEvery` entries, snapshot the state and compact. */
+  /** Takes a snapshot and compacts the log if the policy says so, having just applied `applied`. */
   private maybeSnapshot(n: SimNode, r: Raft, applied: Entry[]): void {
-    const every = this.opts.snapshotEvery;
-    if (!every) return;
-    const at = [...applied].reverse().find((e) => e.index % every === 0);
-    if (!at || at.index > r.log.stabled) return;
-    const meta = { index: at.index, term: at.term };
-    n.snapshot = { meta, applied: n.applied.slice(0, at.index + 1) };
-    r.compact(meta);
-    n.storage.compact(meta, meta.index);
+    const policy = this.opts.snapshots;
+    const last = applied[applied.length - 1];
+    if (!policy || !last) return;
+    const bytes = n.storage.logBytes();
+    this.peakLogBytes = Math.max(this.peakLogBytes, bytes);
+    const due = 'everyEntries' in policy ? applied.some((e) => e.index % policy.everyEntries === 0) : bytes >= policy.maxLogBytes;
+    if (!due || n.writingSnapshot || last.index > r.log.stabled || last.index <= (n.snapshot?.meta.index ?? 0)) return;
+    const meta = { index: last.index, term: last.term };
+    const snap: SimSnapshot = { meta, applied: n.applied, service: n.service && this.captureService(n, meta) };
+    const retain = policy.retain ?? 0;
+    const writeMs = policy.writeMs ? this.netRng.int(policy.writeMs + 1) : 0;
+    if (writeMs === 0) return this.compact(n, r, snap, retain);
+    n.writingSnapshot = true;
+    this.at(writeMs, () => {
+      if (n.raft !== r) return;
+      n.writingSnapshot = false;
+      this.compact(n, r, snap, retain);
+    });
   }
 
-  private installSnapshot(n: SimNode, meta: SnapshotMeta): void {
+  /** The snapshot is durable: now the log may forget what it covers. */
+  private compact(n: SimNode, r: Raft, snap: SimSnapshot, retain: number): void {
+    // A snapshot installed from the leader while this one was being written is newer.
+    if (snap.meta.index <= (n.snapshot?.meta.index ?? 0)) return;
+    n.snapshot = snap;
+    r.compact(snap.meta, retain);
+    n.storage.compact(snap.meta, Math.max(snap.meta.index - retain, 0));
+    this.snapshotsTaken++;
+  }
+
+  /** The service's state at `meta`; State Machine Safety: the same on every node that captures there. */
+  private captureService(n: SimNode, meta: SnapshotMeta): ServiceSnapshot {
+    if (!n.service?.capture) throw new SimFailure(`n${n.id}'s service cannot take snapshots`);
+    const s = n.service.capture();
+    if (!sameMeta(s.meta, meta)) {
+      throw new SimFailure(`n${n.id}'s service captured its state at ${JSON.stringify(s.meta)} after applying ${JSON.stringify(meta)}`);
+    }
+    // One comparison per index is enough to catch a restore or a replay that went wrong, and
+    // captures at one index happen close together: a short window of them bounds time and memory.
+    const first = this.serviceStates.get(meta.index);
+    if (!first) {
+      this.serviceStates.set(meta.index, s);
+      if (this.serviceStates.size > SERVICE_STATES_KEPT) this.serviceStates.delete(this.serviceStates.keys().next().value!);
+    } else {
+      if (!sameState(first, s)) {
+        throw new SimFailure(`n${n.id}'s service state after entry ${meta.index} differs from another node's there`);
+      }
+      this.serviceStates.delete(meta.index);
+    }
+    return s;
+  }
+
+  /** The core accepted the snapshot that came with a snap message: it goes to "disk" first, replacing the log. */
+  private persistSnapshot(n: SimNode, meta: SnapshotMeta): void {
     const snap = n.incoming;
-    if (!snap || snap.meta.index !== meta.index || snap.meta.term !== meta.term) {
+    if (!snap || !sameMeta(snap.meta, meta)) {
       throw new SimFailure(`n${n.id} must install snapshot ${meta.index}/${meta.term} but received ${JSON.stringify(snap?.meta)}`);
     }
+    n.snapshot = snap;
+    n.incoming = undefined;
+    n.storage.installSnapshot(meta);
+  }
+
+  /** The state machines take a leader's snapshot, after the Ready's messages and before its entries. */
+  private installSnapshot(n: SimNode, snap: SimSnapshot): void {
+    const { meta } = snap;
     // State Machine Safety for everything the snapshot covers.
     for (let i = n.lastApplied + 1; i <= meta.index; i++) {
       const c = this.committed[i];
@@ -417,19 +530,50 @@ export class SimCluster implements LabCluster {
       }
       if (v !== undefined) n.applied[i] = v;
     }
-    n.storage.installSnapshot(meta);
-    n.snapshot = snap;
-    n.incoming = undefined;
     n.lastApplied = meta.index;
+    this.restoreService(n, snap);
+    n.snapshotsInstalled++;
+    this.snapshotsInstalled++;
+    this.log(`n${n.id} installed snapshot ${meta.index}/${meta.term}`);
   }
 
-  /** The sender's snapshot travels with its snap message, as a real transport streams it beside. */
-  private attachSnapshot(m: Message): void {
-    const snap = this.nodes[m.from - 1]!.snapshot;
-    if (!snap || snap.meta.index !== m.index || snap.meta.term !== m.logTerm) {
-      throw new SimFailure(`n${m.from} sent snapshot ${m.index}/${m.logTerm} it does not hold`);
+  /** A service (new at restart, or running) takes the state the snapshot holds for it. */
+  private restoreService(n: SimNode, snap: SimSnapshot): void {
+    if (!n.service) return;
+    if (!n.service.restore || !snap.service) {
+      throw new SimFailure(`n${n.id} cannot restore its service from snapshot ${snap.meta.index}: no service state or no restore()`);
     }
-    this.snapshotsInFlight.set(m, snap);
+    if (!sameMeta(snap.service.meta, snap.meta)) {
+      throw new SimFailure(`snapshot ${JSON.stringify(snap.meta)} holds service state at ${JSON.stringify(snap.service.meta)}`);
+    }
+    n.service.restore(snap.service);
+    const back = n.service.capture?.();
+    if (back && !sameState(back, snap.service)) {
+      throw new SimFailure(`n${n.id}'s service, restored from snapshot ${snap.meta.index}, holds another state than the snapshot`);
+    }
+  }
+
+  /**
+   * The sender's snapshot travels with its snap message, as a real transport streams it beside.
+   * False if a newer snapshot replaced it on disk since the core asked (a write that finished
+   * meanwhile): the transfer fails, as kv-server's does, and the leader retries with the newer one.
+   */
+  private attachSnapshot(m: Message): boolean {
+    const snap = this.nodes[m.from - 1]!.snapshot;
+    if (snap && sameMeta(snap.meta, { index: m.index, term: m.logTerm })) {
+      this.snapshotsInFlight.set(m, snap);
+      return true;
+    }
+    if (snap && snap.meta.index > m.index) {
+      this.log(`n${m.from} cannot send snapshot ${m.index}/${m.logTerm} to n${m.to}: replaced by ${snap.meta.index}/${snap.meta.term}`);
+      return false;
+    }
+    throw new SimFailure(`n${m.from} sent snapshot ${m.index}/${m.logTerm} it does not hold`);
+  }
+
+  /** A message the network lost: only a snapshot's sender learns of it, from its transport. */
+  private lost(m: Message): void {
+    if (m.type === 'snap') this.reportSnapshot(m, false);
   }
 
   /** Tells the sender how the transfer ended, as a real transport would. */
@@ -456,12 +600,12 @@ export class SimCluster implements LabCluster {
     if (!reply) this.rpcCount++;
     this.bytes += MESSAGE_HEADER_BYTES;
     for (const e of m.entries) this.bytes += ENTRY_HEADER_BYTES + e.data.length;
-    if (m.type === 'snap') this.attachSnapshot(m);
-    if (!this.linkUp(m.from, m.to)) return this.reportSnapshot(m, false);
+    if (m.type === 'snap' && !this.attachSnapshot(m)) return this.lost(m);
+    if (!this.linkUp(m.from, m.to)) return this.lost(m);
     const rng = this.netRng;
     let delay = 1;
     if (!this.faults.reliable) {
-      if (rng.int(1000) < 100) return this.reportSnapshot(m, false);
+      if (rng.int(1000) < 100) return this.lost(m);
       delay = rng.int(27);
     }
     if (reply && this.faults.longReordering && rng.int(900) < 600) delay = 200 + rng.int(1 + rng.int(2000));
@@ -543,6 +687,32 @@ export class SimCluster implements LabCluster {
     this.lostLeaderTerm = this.current.term;
     this.current = undefined;
   }
+}
+
+/**
+ * Deep equality of captured states (plain objects, arrays, byte arrays, primitives), several times
+ * faster than isDeepStrictEqual on them; anything else goes to isDeepStrictEqual.
+ */
+function sameState(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Uint8Array) return b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameState(a[i], b[i])) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return isDeepStrictEqual(a, b);
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k) || !sameState((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+function sameMeta(a: SnapshotMeta | undefined, b: SnapshotMeta | undefined): boolean {
+  return a?.index === b?.index && a?.term === b?.term;
 }
 
 function sameEntry(a: Entry, b: Entry): boolean {

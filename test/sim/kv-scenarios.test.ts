@@ -1,33 +1,48 @@
 import { describe, expect, it } from 'vitest';
 import type { ReplicatedLog } from '../../src/raft/replicated-log.js';
-import type { KvStore } from '../../src/server/kv-store.js';
-import type { SimCluster, SimNode } from './cluster.js';
+import type { KvSnapshot, KvStore } from '../../src/server/kv-store.js';
+import type { SimCluster, SimNode, SimOptions } from './cluster.js';
 import { kvService } from './kv.js';
 import { formatFailure, runScenario } from './run.js';
 import { SCENARIOS } from './scenarios.js';
 
-/** Every 3A scenario under two fixed seeds (the soak runs many more: --suite 3A). */
+/** Every 3A and 3B scenario under two fixed seeds (the soak runs many more: --suite 3A,3B). */
 const SEEDS = [1, 2];
 
-describe('scenarios 3A (KV over Raft, with linearizability checks)', () => {
-  const kv = SCENARIOS.filter((s) => s.suite === '3A');
+/** The lab's KV tests, without snapshots (3A) and with them (3B). */
+const LAB_TESTS = {
+  '3A': [
+    'Basic',
+    'Concurrent',
+    'Unreliable',
+    'UnreliableOneKey',
+    'OnePartition',
+    'ManyPartitionsOneClient',
+    'ManyPartitionsManyClients',
+    'PersistOneClient',
+    'PersistConcurrent',
+    'PersistConcurrentUnreliable',
+    'PersistPartition',
+    'PersistPartitionUnreliable',
+    'PersistPartitionUnreliableLinearizable',
+  ],
+  '3B': [
+    'SnapshotRPC',
+    'SnapshotSize',
+    'SnapshotRecover',
+    'SnapshotRecoverManyClients',
+    'SnapshotUnreliable',
+    'SnapshotUnreliableRecover',
+    'SnapshotUnreliableRecoverConcurrentPartition',
+    'SnapshotUnreliableRecoverConcurrentPartitionLinearizable',
+  ],
+};
 
-  it('has the lab’s 3A tests', () => {
-    expect(kv.map((s) => s.name)).toEqual([
-      'Basic',
-      'Concurrent',
-      'Unreliable',
-      'UnreliableOneKey',
-      'OnePartition',
-      'ManyPartitionsOneClient',
-      'ManyPartitionsManyClients',
-      'PersistOneClient',
-      'PersistConcurrent',
-      'PersistConcurrentUnreliable',
-      'PersistPartition',
-      'PersistPartitionUnreliable',
-      'PersistPartitionUnreliableLinearizable',
-    ]);
+describe.each(['3A', '3B'] as const)('scenarios %s (KV over Raft, with linearizability checks)', (suite) => {
+  const kv = SCENARIOS.filter((s) => s.suite === suite);
+
+  it(`has the lab’s ${suite} tests`, () => {
+    expect(kv.map((s) => s.name)).toEqual(LAB_TESTS[suite]);
   });
 
   for (const s of kv) {
@@ -36,11 +51,17 @@ describe('scenarios 3A (KV over Raft, with linearizability checks)', () => {
       if (!r.ok) expect.fail(formatFailure(r));
     });
   }
+});
 
-  it('replays a KV seed exactly', async () => {
-    const a = await runScenario('PersistConcurrentUnreliable', 7);
-    const b = await runScenario('PersistConcurrentUnreliable', 7);
+describe('KV runs replay exactly', () => {
+  it.each([
+    ['PersistConcurrentUnreliable', 7],
+    ['SnapshotUnreliableRecoverConcurrentPartition', 7],
+  ])('%s seed %i', async (name, seed) => {
+    const a = await runScenario(name, seed);
+    const b = await runScenario(name, seed);
     expect({ ...a, wallMs: 0 }).toEqual({ ...b, wallMs: 0 });
+    if (name.startsWith('Snapshot')) expect(a.snapshotsInstalled).toBeGreaterThan(0);
   });
 });
 
@@ -63,6 +84,43 @@ const staleReads = kvService(
     },
   }),
 );
+
+/**
+ * A KV service whose snapshots lose something on the way back in: `mangle` edits what restore()
+ * gets. The simulator compares every restored state with its snapshot; without that check, the
+ * scenarios still fail on these seeds (a lagging server missing keys; duplicate or refused appends).
+ */
+const lossyRestore = (mangle: (snap: KvSnapshot, store: KvStore) => KvSnapshot | undefined): NonNullable<SimOptions['service']> => {
+  const make = kvService();
+  return (node, log, sim) => {
+    const store = make(node, log, sim);
+    const restore = store.restore.bind(store);
+    store.restore = (snap: KvSnapshot) => {
+      const s = mangle(snap, store);
+      if (s) restore(s);
+    };
+    return store;
+  };
+};
+
+describe('the snapshot scenarios can fail', () => {
+  const failures = async (name: string, service: NonNullable<SimOptions['service']>): Promise<string[]> => {
+    const runs = await Promise.all([1, 2, 3].map((seed) => runScenario(name, seed, { service })));
+    return runs.filter((r) => !r.ok).map((r) => r.error!.split('\n')[0]!);
+  };
+
+  it('SnapshotRPC catches a server that ignores the snapshot it installs', async () => {
+    const errors = await failures('SnapshotRPC', lossyRestore((snap, store) => (store.appliedIndex === 0 ? snap : undefined)));
+    expect(errors).toHaveLength(3);
+    for (const e of errors) expect(e).toMatch(/restored from snapshot \d+, holds another state than the snapshot/);
+  });
+
+  it('SnapshotUnreliableRecover catches a snapshot that loses the session table', async () => {
+    const errors = await failures('SnapshotUnreliableRecover', lossyRestore((snap) => ({ ...snap, state: { ...snap.state, sessions: [] } })));
+    expect(errors).toHaveLength(3);
+    for (const e of errors) expect(e).toMatch(/restored from snapshot \d+, holds another state than the snapshot/);
+  });
+});
 
 describe('the KV scenarios can fail', () => {
   it('OnePartition catches stale reads from a deposed leader, with a linearizability counterexample', async () => {

@@ -24,7 +24,7 @@ import {
   type KvOutput,
   type Operation,
 } from '../support/linearizability.js';
-import { SimFailure, type SimCluster, type SimNode, type SimOptions } from './cluster.js';
+import { SimFailure, type SimCluster, type SimNode } from './cluster.js';
 import { LAB_ELECTION_TIMEOUT as ET, type Harness } from './harness.js';
 import type { Scenario } from './scenarios.js';
 
@@ -49,7 +49,7 @@ const dec = new TextDecoder();
  */
 export function kvService(
   wrap?: (log: ReplicatedLog, node: SimNode, store: () => KvStore, sim: SimCluster) => ReplicatedLog,
-): NonNullable<SimOptions['service']> {
+): (node: SimNode, log: ReplicatedLog, sim: SimCluster) => KvStore {
   return (node, log, sim) => {
     let store: KvStore | undefined;
     const getStore = (): KvStore => store!;
@@ -379,6 +379,11 @@ export interface GenericParams {
   /** Rounds of client load (the lab: 3), each `roundMs` long (the lab: 5 s) plus 1 s before partitions start. */
   rounds?: number;
   roundMs?: number;
+  /**
+   * The lab's maxraftstate: the servers' snapshot threshold in log bytes (SimOptions.snapshots
+   * must say the same). Absent: the servers take no snapshots (3A).
+   */
+  maxRaftState?: number;
 }
 
 /**
@@ -432,6 +437,13 @@ export async function genericTest(h: Harness, p: GenericParams): Promise<void> {
     for (let cli = 0; cli < p.nclients; cli++) {
       const v = (await lab.get(ck, String(cli))) ?? '';
       if (!p.randomkeys) checkClntAppends(h, cli, v, counts[cli]!);
+    }
+    if (p.maxRaftState !== undefined) {
+      // The servers have processed every request and had time to snapshot: their logs are short.
+      const sz = lab.sim.logBytes();
+      if (sz > 8 * p.maxRaftState) h.fail(`round ${round}: logs were not trimmed (${sz} > 8*${p.maxRaftState} bytes)`);
+    } else if (lab.sim.snapshotsTaken > 0) {
+      h.fail(`round ${round}: ${lab.sim.snapshotsTaken} snapshots taken, but there is no maxraftstate`);
     }
   }
   lab.checkHistory();

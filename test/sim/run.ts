@@ -12,6 +12,9 @@ export interface RunResult {
   wallMs: number;
   worstElectionMs: number;
   maxTerm: number;
+  /** Snapshots taken by the nodes' state machines, and received from a leader and installed. */
+  snapshotsTaken: number;
+  snapshotsInstalled: number;
 }
 
 /** Runs one scenario under one seed; the same (scenario, seed, overrides) always replays the same run. */
@@ -30,6 +33,8 @@ export async function runScenario(name: string, seed: number, overrides: Partial
     wallMs: performance.now() - started,
     worstElectionMs: sim.worstElectionMs,
     maxTerm: sim.maxTerm,
+    snapshotsTaken: sim.snapshotsTaken,
+    snapshotsInstalled: sim.snapshotsInstalled,
   });
   try {
     await scenario.run(h);

@@ -5,7 +5,7 @@ import { SCENARIOS } from './scenarios.js';
 /** Every scenario under a few fixed seeds; `make soak` runs them under many more. */
 const SEEDS = [1, 2, 3];
 
-describe.each(['2A', '2B', '2C', 'ours'] as const)('scenarios %s', (suite) => {
+describe.each(['2A', '2B', '2C', '2D', 'ours'] as const)('scenarios %s', (suite) => {
   for (const s of SCENARIOS.filter((x) => x.suite === suite)) {
     it.each(SEEDS)(`${s.name} seed %i`, async (seed) => {
       const r = await runScenario(s.name, seed);

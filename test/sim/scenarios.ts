@@ -2,10 +2,11 @@ import { LAB_ELECTION_TIMEOUT as ET, type Harness } from './harness.js';
 import type { SimOptions } from './cluster.js';
 import { NOOP } from './cluster.js';
 import { KV_SCENARIOS } from './kv.js';
+import { KV_SNAPSHOT_SCENARIOS } from './kv-snapshots.js';
 
 export interface Scenario {
   name: string;
-  suite: '2A' | '2B' | '2C' | '2D' | '3A' | 'ours';
+  suite: '2A' | '2B' | '2C' | '2D' | '3A' | '3B' | 'ours';
   nodes: number;
   options?: Partial<SimOptions>;
   run(h: Harness): Promise<void>;
@@ -542,7 +543,7 @@ const UnreliableChurn: Scenario = { name: 'UnreliableChurn', suite: '2C', nodes:
 const SNAPSHOT_INTERVAL = 10;
 /** The lab's bound on persisted Raft state; our log bytes must stay under it. */
 const MAX_LOG_BYTES = 2000;
-const snapshotting = { snapshotEvery: SNAPSHOT_INTERVAL };
+const snapshotting = { snapshots: { everyEntries: SNAPSHOT_INTERVAL } };
 
 /** The lab's snapcommon: a follower falls behind (cut off or crashed) and catches up, by snapshot if need be. */
 async function snapcommon(h: Harness, disconnect: boolean, reliable: boolean, crash: boolean): Promise<void> {
@@ -856,8 +857,9 @@ export const SCENARIOS: readonly Scenario[] = [
   PreVoteHigherTermShorterLog,
   Chaos,
   // Every fault at once, with snapshots every 7 entries: installs race with partitions and crashes.
-  { ...Chaos, name: 'ChaosSnapshots', options: { snapshotEvery: 7 } },
+  { ...Chaos, name: 'ChaosSnapshots', options: { snapshots: { everyEntries: 7 } } },
   ...KV_SCENARIOS,
+  ...KV_SNAPSHOT_SCENARIOS,
 ];
 
 export function findScenario(name: string): Scenario {

@@ -60,10 +60,14 @@ async function main(): Promise<number> {
     const maxTerm = Math.max(...rs.map((r) => r.maxTerm));
     const medianTerm = median(rs.map((r) => r.maxTerm));
     const cpu = rs.reduce((a, r) => a + r.wallMs, 0) / 1000;
+    const installs = rs.map((r) => r.snapshotsInstalled);
+    const snapshots = rs.some((r) => r.snapshotsTaken > 0)
+      ? `  snapshots installed per run: median ${median(installs)}, max ${Math.max(...installs)}, none in ${installs.filter((x) => x === 0).length}`
+      : '';
     console.log(
       `${bad.length === 0 ? 'PASS' : 'FAIL'} ${name.padEnd(28)} ${String(rs.length - bad.length).padStart(5)}/${rs.length}` +
         `  worst-election ${String(worstElect).padStart(6)} ms  max-term ${String(maxTerm).padStart(4)} (median ${medianTerm})` +
-        `  ${cpu.toFixed(1)} s`,
+        `  ${cpu.toFixed(1)} s${snapshots}`,
     );
     for (const r of bad.slice(0, 3)) console.log(indent(formatFailure(r)));
     if (bad.length > 3) console.log(`    … ${bad.length - 3} more failing seeds: ${bad.slice(3, 20).map((r) => r.seed).join(' ')}`);
@@ -77,8 +81,12 @@ async function replay(names: string[], seed: number): Promise<number> {
   let failed = 0;
   for (const name of names) {
     const r = await runScenario(name, seed);
-    if (r.ok) console.log(`PASS ${name} seed=${seed} (${r.virtualMs} ms virtual, ${r.wallMs.toFixed(0)} ms wall, max term ${r.maxTerm})`);
-    else {
+    if (r.ok) {
+      console.log(
+        `PASS ${name} seed=${seed} (${r.virtualMs} ms virtual, ${r.wallMs.toFixed(0)} ms wall, max term ${r.maxTerm}, ` +
+          `${r.snapshotsTaken} snapshots taken, ${r.snapshotsInstalled} installed)`,
+      );
+    } else {
       failed++;
       console.log(formatFailure(r));
     }
