@@ -4,10 +4,10 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { crc32c } from '../src/raft/storage/crc32c.js';
 import { MemoryStorage, type Storage } from '../src/raft/storage/storage.js';
 import {
   APPLICATION_ID,
-  crc32c,
   entryChecksum,
   GroupCommit,
   SCHEMA_VERSION,

@@ -3,7 +3,7 @@ import * as fsp from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { SnapshotMeta } from '../raft/core/types.js';
-import { crc32c } from '../raft/storage/sqlite.js';
+import { crc32c } from '../raft/storage/crc32c.js';
 import type { CapturedSession, CapturedState, WriteResult } from './state-machine.js';
 
 /**

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/raft/core/rng.js';
-import { crc32c } from '../../src/raft/storage/sqlite.js';
+import { crc32c } from '../../src/raft/storage/crc32c.js';
 import { decodeCommand, encodeCommand, type Command, type WriteOp } from '../../src/server/command.js';
 import {
   decodeSnapshot,
