@@ -64,7 +64,7 @@ export interface StartResult {
 
 /**
  * A Raft core made into a running node: it owns the core, a Storage, a Transport and a real
- * clock, and runs the Ready loop: write → send what depends on nothing unflushed → apply what is
+ * clock, and runs the Ready loop: send what depends on nothing unflushed → write → apply what is
  * committed → flush → send the rest → advance. One Ready is in flight at a time; whatever arrives
  * while its write is being flushed waits for the next one, so a busy node makes one flush per
  * round of messages (group commit).
@@ -220,8 +220,12 @@ export class RaftNode implements ReplicatedLog {
       // Everything else (votes, acknowledgements) waits for the sync: persist before speaking.
       const early = rd.messages.filter(isLeaderMessage);
       const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !isLeaderMessage(m));
+      if (early.length > 0) {
+        for (const m of early) this.send(m);
+        await Promise.resolve(); // the transport writes them now, ahead of our disk write
+        if (this.stopped) return;
+      }
       this.storage.save(rd.hardState, rd.entries);
-      for (const m of early) this.send(m);
       // Committed entries are durable on a majority already (the leader counted its own copy
       // only once durable), so clients get their answers without waiting for this flush.
       for (const e of rd.committedEntries) this.handler.applied(e);

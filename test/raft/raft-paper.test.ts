@@ -86,7 +86,35 @@ describe('§5.3 log replication', () => {
     net.elect(1);
     for (let i = 0; i < 5; i++) net.propose(1, `x${i}`);
     expect(logTerms(net.node(2))).toEqual(logTerms(net.node(1)));
+    expect(net.node(1).log.committed).toBe(6);
+    // Each commit rode on the next append; the last one reaches the followers on the next tick.
+    expect(net.node(2).log.committed).toBe(5);
+    net.node(1).tick();
+    net.deliverAll();
     expect(net.node(2).log.committed).toBe(6);
+    expect(net.node(3).log.committed).toBe(6);
+  });
+
+  it('a new commit index costs no extra message while appends flow, and one per idle follower per tick', () => {
+    const net = new Network([1, 2, 3], { heartbeatTick: 5 });
+    net.elect(1);
+    net.node(1).tick();
+    net.deliverAll();
+    const before = net.delivered.length;
+    net.propose(1, 'a');
+    // One append out and one answer back per follower; the commit that follows is not broadcast.
+    expect(net.delivered.slice(before).map((m) => m.type).sort()).toEqual(['app', 'app', 'appResp', 'appResp']);
+    expect(net.node(2).log.committed).toBe(1);
+    net.node(1).tick();
+    net.deliverAll();
+    const afterTick = net.delivered.slice(before + 4).filter((m) => m.type === 'app');
+    expect(afterTick.map((m) => [m.to, m.entries.length, m.commit])).toEqual([[2, 0, 2], [3, 0, 2]]);
+    expect(net.node(2).log.committed).toBe(2);
+    // Nothing new to tell: the next tick sends nothing.
+    const quiet = net.delivered.length;
+    net.node(1).tick();
+    net.deliverAll();
+    expect(net.delivered.length).toBe(quiet);
   });
 
   it('the conflict hint backs up one term per round trip, not one entry', () => {

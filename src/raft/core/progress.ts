@@ -14,6 +14,8 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
+  /** The commit index of the last append sent, so that a follower hears of each commit. */
+  sentCommit = 0;
   /** snapshot state: the index of the snapshot being sent. */
   pendingSnapshot = 0;
   private readonly inflights: Inflights;

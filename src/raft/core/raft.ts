@@ -105,9 +105,8 @@ export class Raft {
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
-  /** Leader: new entries or a new commit index to send at the next ready(), batched per follower. */
+  /** Leader: new entries to send at the next ready(), batched per follower. */
   private appendPending = false;
-  private commitPending = false;
   /** The latest snapshot this node holds: what it sends to followers whose entries it compacted. */
   private snapshot: SnapshotMeta | undefined;
   /** A snapshot received from the leader, to hand to the driver in the next Ready. */
@@ -228,7 +227,7 @@ export class Raft {
   hasReady(): boolean {
     return (
       this.msgs.length > 0 ||
-      (this.role === 'leader' && (this.appendPending || this.commitPending || this.reads.hasWork())) ||
+      (this.role === 'leader' && (this.appendPending || this.reads.hasWork())) ||
       this.log.lastIndex() > this.log.stabled ||
       this.log.committed > this.log.applied ||
       this.snapshotToInstall !== undefined ||
@@ -243,14 +242,13 @@ export class Raft {
    */
   ready(): Ready {
     if (this.role === 'leader') {
-      if (this.appendPending || this.commitPending) {
-        for (const id of this.peers) if (id !== this.id) this.sendAppends(id, this.commitPending);
+      if (this.appendPending) {
+        for (const id of this.peers) if (id !== this.id) this.sendAppends(id, false);
       }
       const round = this.reads.takeUnsent();
       if (round !== 0) this.broadcastHeartbeat(round);
     }
     this.appendPending = false;
-    this.commitPending = false;
     const hs = this.hardState();
     const ss = this.softState();
     const rd: Ready = {
@@ -281,7 +279,7 @@ export class Raft {
       // The leader counts its own copy only once it is durable.
       if (this.role === 'leader') {
         this.progress.get(this.id)!.maybeUpdate(this.log.stabled);
-        if (this.maybeCommit()) this.commitPending = true;
+        this.maybeCommit();
       }
     }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
@@ -365,7 +363,6 @@ export class Raft {
     this.resetRandomizedElectionTimeout();
     this.preVotes = new Map();
     this.appendPending = false;
-    this.commitPending = false;
     this.reads = new ReadIndexQueue(this.id, this.peers.length);
     this.readsAwaitingCommit = [];
   }
@@ -398,6 +395,12 @@ export class Raft {
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat(this.reads.newestCtx());
+    }
+    // A new commit index travels with the next append; a follower that got none since hears it
+    // here, at most a tick late. Not at once: a commit-only append per follower per commit, and
+    // its answer, would double the messages of a write and contend for the CPU with the reply.
+    for (const [id, pr] of this.progress) {
+      if (id !== this.id && pr.sentCommit < this.log.committed) this.maybeSendAppend(id, true);
     }
   }
 
@@ -586,7 +589,7 @@ export class Raft {
     if (!pr.maybeUpdate(m.index)) return;
     if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot)) pr.becomeReplicate();
     else pr.acked(m.index);
-    if (this.maybeCommit()) this.commitPending = true;
+    this.maybeCommit();
     this.sendAppends(m.from, false);
   }
 
@@ -609,6 +612,7 @@ export class Raft {
     const entries = pr.next <= last ? this.log.slice(pr.next, last + 1, this.maxMsgBytes) : NO_ENTRIES;
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'app', to, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed });
+    pr.sentCommit = this.log.committed;
     if (entries.length > 0 || pr.state === 'probe') pr.sent(prevIndex + entries.length);
     return true;
   }
@@ -636,14 +640,13 @@ export class Raft {
   }
 
   /** §5.4.2: advance the commit index only over an entry of the current term. */
-  private maybeCommit(): boolean {
+  private maybeCommit(): void {
     const index = majorityIndex([...this.progress.values()].map((pr) => pr.match));
-    if (index <= this.log.committed || this.log.term(index) !== this.term) return false;
+    if (index <= this.log.committed || this.log.term(index) !== this.term) return;
     this.log.commitTo(index);
     // The first commit of the term: reads held for it go first, so the queue stays in arrival order.
     for (const ctx of this.readsAwaitingCommit) this.reads.add(ctx, this.log.committed);
     this.readsAwaitingCommit = [];
-    return true;
   }
 
   /** `m` is always a fresh literal at the call site, so completing it in place is safe (and cheap). */

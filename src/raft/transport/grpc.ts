@@ -408,7 +408,7 @@ export class GrpcTransport implements Transport {
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private readonly dirty = new Set<PeerLink>();
-  private flushScheduled: NodeJS.Immediate | undefined;
+  private flushScheduled = false;
   private readonly inbound = new Set<InboundFinisher>();
   /** The unfinished inbound snapshot transfer of each sender: a newer one supersedes it. */
   private readonly snapshotsIn = new Map<NodeId, InboundFinisher>();
@@ -598,11 +598,16 @@ export class GrpcTransport implements Transport {
 
   private scheduleFlush(link: PeerLink): void {
     this.dirty.add(link);
-    this.flushScheduled ??= setImmediate(() => this.flushAll());
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Once the caller's synchronous run ends: what it sends in that run (a Ready's messages)
+    // shares a write per peer, and nothing waits for the next turn of the event loop.
+    queueMicrotask(() => this.flushAll());
   }
 
   private flushAll(): void {
-    this.flushScheduled = undefined;
+    this.flushScheduled = false;
+    if (this.closing) return;
     for (const link of this.dirty) {
       this.dirty.delete(link);
       this.flush(link);
@@ -962,8 +967,6 @@ export class GrpcTransport implements Transport {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    if (this.flushScheduled !== undefined) clearImmediate(this.flushScheduled);
-    this.flushScheduled = undefined;
     this.dirty.clear();
     for (const link of this.links.values()) {
       if (link.timer !== undefined) clearTimeout(link.timer);

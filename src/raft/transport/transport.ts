@@ -2,7 +2,8 @@ import type { Message, NodeId } from '../core/types.js';
 
 /**
  * Carries core messages between peers. send() never blocks and never throws for a peer that
- * is down: Raft retries, so an undeliverable message is dropped.
+ * is down: Raft retries, so an undeliverable message is dropped. Messages sent in one synchronous
+ * run go out together once it yields (by the next microtask), so a caller can batch and then flush.
  */
 export interface Transport {
   send(m: Message): void;
