@@ -280,7 +280,7 @@ async function restartFollower(cluster, id) {
 }
 
 /** SIGKILL `id`, wipe its data dir, start it with --join; time until it holds the leader's commit. */
-async function wipeAndRejoin(cluster, id, leaderId) {
+async function wipeAndRejoin(cluster, id) {
   const n = cluster.nodes[id - 1];
   say(`catch-up: SIGKILL node ${id} (pid ${n.proc.pid}), wipe ${n.dataDir}, start it with --join`);
   process.kill(n.proc.pid, 'SIGKILL');
@@ -288,8 +288,8 @@ async function wipeAndRejoin(cluster, id, leaderId) {
   fs.rmSync(n.dataDir, { recursive: true, force: true });
   const leader = await leaderStatus(cluster);
   if (!leader) throw new Error('catch-up: no leader answers');
-  const leaderLog = cluster.nodes[leaderId - 1].logFile;
-  const leaderOffset = logSize(leaderLog);
+  // Whoever leads when the node comes back sends the snapshot: leadership may have moved since.
+  const others = cluster.nodes.filter((o) => o.id !== id).map((o) => ({ file: o.logFile, offset: logSize(o.logFile) }));
   const offset = logSize(n.logFile);
   const t0 = Date.now();
   const proc = cluster.start(id, ['--join']);
@@ -297,7 +297,11 @@ async function wipeAndRejoin(cluster, id, leaderId) {
   const started = logged(n.logFile, offset, / INFO {2}node started /, t0);
   const installed = logged(n.logFile, offset, /installed snapshot (\d+) from the leader/, t0);
   const sentRe = new RegExp(`sent snapshot (\\d+) \\((\\d+) bytes\\) to node ${id}\\b`);
-  const sent = logLinesSince(leaderLog, leaderOffset).map((l) => sentRe.exec(l.line)).filter(Boolean).map((m) => ({ index: Number(m[1]), bytes: Number(m[2]) }));
+  const sent = others
+    .flatMap((o) => logLinesSince(o.file, o.offset))
+    .map((l) => sentRe.exec(l.line))
+    .filter(Boolean)
+    .map((m) => ({ index: Number(m[1]), bytes: Number(m[2]) }));
   const result = {
     node: id,
     commitAtRestart: leader.commitIndex,
@@ -345,7 +349,7 @@ try {
   const followers = cluster.nodes.map((n) => n.id).filter((id) => id !== leaderId);
   report.restart = await restartFollower(cluster, followers[0]);
   checkInterrupted();
-  report.catchUp = await wipeAndRejoin(cluster, followers[1], leaderId);
+  report.catchUp = await wipeAndRejoin(cluster, followers[1]);
   report.atEnd = [];
   for (const n of cluster.nodes) report.atEnd.push(await nodeReport(cluster, n));
 } catch (e) {
