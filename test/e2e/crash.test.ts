@@ -107,13 +107,13 @@ it(`acknowledged writes survive ${ROUNDS} rounds of kill -9 (seed ${SEED})`, { t
 /** A stopped node's data dir: its committed log entries by index, and the state of its newest snapshot. */
 function readNode(id: number, dataDir: string, clusterId: string) {
   const storage = SqliteStorage.open(`${dataDir}/raft.db`, { clusterId, nodeId: id, create: false });
-  const { hardState, entries } = (() => {
-    try {
-      return storage.load();
-    } finally {
-      storage.close();
-    }
-  })();
+  let persisted;
+  try {
+    persisted = storage.load();
+  } finally {
+    storage.close();
+  }
+  const { hardState, entries } = persisted;
   const snap = readLatestSnapshot(`${dataDir}/snap`, { clusterId, nodeId: id });
   const snapshotIndex = snap?.meta.index ?? 0;
   const committed = new Map(entries.filter((e) => e.index <= hardState.commit).map((e) => [e.index, e]));

@@ -117,6 +117,21 @@ describe('§5.3 log replication', () => {
     expect(net.delivered.length).toBe(quiet);
   });
 
+  it('a heartbeat that carries the new commit index makes the commit-only append unneeded', () => {
+    const net = new Network([1, 2, 3], { heartbeatTick: 1 });
+    net.elect(1);
+    net.propose(1, 'a');
+    const before = net.delivered.length;
+    net.node(1).tick();
+    net.deliverAll();
+    expect(net.delivered.slice(before).filter((m) => m.from === 1).map((m) => [m.type, m.commit])).toEqual([
+      ['heartbeat', 2],
+      ['heartbeat', 2],
+    ]);
+    expect(net.node(2).log.committed).toBe(2);
+    expect(net.node(3).log.committed).toBe(2);
+  });
+
   it('the conflict hint backs up one term per round trip, not one entry', () => {
     // Follower 2 holds 30 entries of stale terms 2..4 that the leader (terms 1,5) never had.
     const leaderLog = entries(1, 1, 1, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5);

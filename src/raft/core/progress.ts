@@ -14,7 +14,7 @@ export class Progress {
   probeSent = false;
   /** Heard from since the last check-quorum round. */
   recentActive = false;
-  /** The commit index of the last append sent, so that a follower hears of each commit. */
+  /** The highest commit index sent to the follower (appends, heartbeats), so that it hears of each commit once. */
   sentCommit = 0;
   /** snapshot state: the index of the snapshot being sent. */
   pendingSnapshot = 0;

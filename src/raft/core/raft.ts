@@ -631,7 +631,9 @@ export class Raft {
     for (const [id, pr] of this.progress) {
       if (id === this.id) continue;
       // Never tell a follower to commit past what it is known to hold.
-      this.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, this.log.committed), context });
+      const commit = Math.min(pr.match, this.log.committed);
+      this.send({ type: 'heartbeat', to: id, commit, context });
+      pr.sentCommit = Math.max(pr.sentCommit, commit);
     }
   }
 
