@@ -152,14 +152,21 @@ describe('snapshots', () => {
       const [, fs2] = await followers();
       const f = fs2[round % 2]!;
       if (round % 2 === 0) {
-        // Mid-snapshot: ask for one and kill the node while its temp file is being written.
+        // Mid-snapshot: ask for one and kill the node while its temp file is being written. A
+        // request can join a threshold snapshot that is already past its temp file: ask again.
         const snapDir = path.join(cluster.node(f).dataDir, 'snap');
         const one = new KvClient({ endpoints: [cluster.node(f).clientAddr], timeoutMs: 5000 });
-        const asked = one.snapshot().finally(() => one.close());
-        await waitFor('a snapshot being written', () => fs.readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 10_000, 2);
+        let asked: Promise<unknown> | undefined;
+        await waitFor('a snapshot being written', () => {
+          if (fs.readdirSync(snapDir).some((n) => n.endsWith('.tmp'))) return true;
+          asked ??= one.snapshot().finally(() => (asked = undefined));
+          return false;
+        }, 10_000, 2);
+        const pending = asked;
         await sleep(rng.int(20));
         await cluster.stop(f, 'SIGKILL');
-        await asked;
+        await pending;
+        one.close();
         cluster.start(f);
       } else {
         // Mid-install: wipe it, let it start receiving the leader's snapshot, kill it, restart.
