@@ -3,7 +3,7 @@
 //
 // For each target (raftkv; etcd too with BENCH_TARGETS=raftkv,etcd) and each round: starts a
 // fresh 3-node cluster on 127.0.0.1 in a temp dir (free ports, fsync on: the default), waits for
-// a leader, runs kv-bench (build/src/client/bench.js, one child process per workload) through
+// a leader, runs kv-bench (build/src/tools/kv-bench.js, one child process per workload) through
 // the standard workloads, samples every server's RSS (VmRSS) and CPU time from /proc while they
 // run, stops the cluster by PID (SIGTERM, SIGKILL after a deadline) and removes the temp dir.
 // Prints one markdown table per target (and a side-by-side one for two targets). Nothing is

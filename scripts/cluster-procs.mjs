@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const serverJs = path.join(root, 'build/src/server/main.js');
-export const benchJs = path.join(root, 'build/src/client/bench.js');
+export const benchJs = path.join(root, 'build/src/tools/kv-bench.js');
 export const indexJs = path.join(root, 'build/src/index.js');
 const STOP_DEADLINE_MS = 10_000;
 

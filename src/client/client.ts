@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { checkAddress, parseEndpoints } from './address.js';
+import { checkAddress } from '../address.js';
+import { parseEndpoints } from './address.js';
 import {
   loadKvProto,
   maxMessageBytes,

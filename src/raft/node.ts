@@ -1,8 +1,7 @@
-import { randomInt } from 'node:crypto';
+import type { Clock, Timer } from '../clock.js';
 import { Raft, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
 import type { Entry, Message, NodeId, Ready, SnapshotMeta } from './core/types.js';
-import type { ReadState } from './core/read-index.js';
 import type { ReadyHandler, ReplicatedLog } from './replicated-log.js';
 import type { Storage } from './storage/storage.js';
 import type { Transport } from './transport/transport.js';
@@ -13,34 +12,50 @@ export interface RaftNodeOptions {
   peers: readonly NodeId[];
   storage: Storage;
   transport: Transport;
+  clock: Clock;
+  /** Seeds the election-timeout jitter. */
+  seed: number;
   /** Base election timeout; each term draws one in [t, 2t). Default 300 ms: survives 10–50 ms disk stalls. */
   electionTimeoutMs?: number;
   /** Default 50 ms. */
   heartbeatMs?: number;
   /** Clock resolution. Default 10 ms. */
   tickMs?: number;
-  /** Seeds the election-timeout jitter; random by default. */
-  seed?: number;
-  /** Receives one line per notable event; silent by default. */
-  log?: (line: string, kind: LogKind) => void;
-  /** Where committed entries and read confirmations go; by default the committed() stream. */
-  handler?: ReadyHandler;
+  /** Where committed entries and read confirmations go. */
+  handler: ReadyHandler;
   /**
    * This node's data was lost and it rejoins its cluster empty (kv-server --join): it stays out
    * of elections until a leader contacts it (see RaftConfig.joining). Ignored once the node has
    * a term on disk, i.e. after that first contact.
    */
   joining?: boolean;
-  /** The state machine's snapshots; without it the node never compacts and refuses installs. */
+  /** The state machine's snapshots; without them the node never compacts and refuses installs. */
   snapshots?: SnapshotStore;
-  /** Called once if the node hits an error it cannot continue after (a failed disk write); the node has stopped. Default: throw. */
-  onFatal?: (error: unknown) => void;
+  /** When to take a snapshot and compact the log; never if absent (snapshot() still works). */
+  snapshotPolicy?: SnapshotPolicy;
+  /** Hears what the node does: logs, metrics and the simulator's checks. */
+  observer?: RaftObserver;
+  /** Called once if the node hits an error it cannot continue after (a failed disk write); the node has stopped. */
+  onFatal: (error: unknown) => void;
 }
 
-export type LogKind = 'role' | 'snapshot' | 'fatal';
+/** When a node snapshots its state machine, counted since its last snapshot. */
+export interface SnapshotPolicy {
+  /** Entries applied (0: never by count). */
+  entries: number;
+  /** Bytes of entry data applied (0 or absent: never by size). */
+  bytes?: number;
+  /** Entries kept in the log behind a snapshot, so a follower a little behind catches up from the log. */
+  retain: number;
+}
 
-/** Where the state machine keeps its snapshots, for sending to and receiving from peers. */
+/** Where the state machine keeps its snapshots. */
 export interface SnapshotStore {
+  /**
+   * Captures the state machine as it is now (all applied entries) and makes it durable;
+   * resolves with what the snapshot covers. The node compacts its log only then.
+   */
+  take(): Promise<SnapshotMeta>;
   /** The bytes of this node's snapshot at `meta`, to stream to a follower. */
   read(meta: SnapshotMeta): Promise<Uint8Array>;
   /**
@@ -50,21 +65,25 @@ export interface SnapshotStore {
   install(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
 }
 
-export interface NodeState {
-  term: number;
-  isLeader: boolean;
-  leaderId: NodeId;
-}
-
-export interface StartResult {
-  index: number;
-  term: number;
-  isLeader: boolean;
+/** Everything optional: each listener takes what it needs. Called synchronously; must not throw. */
+export interface RaftObserver {
+  /** Each Ready as the core hands it over, before anything in it is acted on. */
+  ready?(rd: Ready, core: Raft): void;
+  /** A committed entry was handed to the state machine. */
+  applied?(entry: Entry): void;
+  /** Role, term or leader changed (once the change is durable). */
+  roleChanged?(status: RaftStatus): void;
+  snapshotTaken?(meta: SnapshotMeta): void;
+  snapshotSent?(to: NodeId, meta: SnapshotMeta, bytes: number): void;
+  snapshotFailed?(what: string, error: unknown): void;
+  /** A snapshot from the leader is durable and the state machine was restored from it. */
+  snapshotInstalled?(meta: SnapshotMeta): void;
+  fatal?(error: unknown): void;
 }
 
 /**
- * A Raft core made into a running node: it owns the core, a Storage, a Transport and a real
- * clock, and runs the Ready loop: send what depends on nothing unflushed → write → apply what is
+ * A Raft core made into a running node: it owns the core, a Storage, a Transport and a clock,
+ * and runs the Ready loop: send what depends on nothing unflushed → write → apply what is
  * committed → flush → send the rest → advance. One Ready is in flight at a time; whatever arrives
  * while its write is being flushed waits for the next one, so a busy node makes one flush per
  * round of messages (group commit).
@@ -74,16 +93,21 @@ export class RaftNode implements ReplicatedLog {
   private readonly raft: Raft;
   private readonly storage: Storage;
   private readonly transport: Transport;
-  private readonly log: (line: string, kind: LogKind) => void;
-  private readonly ticker: NodeJS.Timeout;
-  private readonly stream = new ApplyStream();
+  private readonly clock: Clock;
+  private readonly observer: RaftObserver;
+  private readonly ticker: Timer;
   private readonly handler: ReadyHandler;
   private readonly snapshots: SnapshotStore | undefined;
+  private readonly policy: SnapshotPolicy | undefined;
   private readonly onFatal: (error: unknown) => void;
   /** The term and vote last made durable: a Ready that changes neither, and adds no entries, needs no sync. */
   private durable: { term: number; vote: NodeId };
   /** The latest snapshot received from the leader, until the core hands it back to install. */
   private incoming: { m: Message; data: Uint8Array } | undefined;
+  /** The snapshot being taken, if any: one at a time. */
+  private taking: Promise<SnapshotMeta> | undefined;
+  /** Applied since the last snapshot, for the policy. */
+  private sinceSnapshot = { entries: 0, bytes: 0 };
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -96,17 +120,19 @@ export class RaftNode implements ReplicatedLog {
     this.id = opts.id;
     this.storage = opts.storage;
     this.transport = opts.transport;
-    this.log = opts.log ?? (() => {});
-    this.handler = opts.handler ?? this.stream;
+    this.clock = opts.clock;
+    this.observer = opts.observer ?? {};
+    this.handler = opts.handler;
     this.snapshots = opts.snapshots;
-    this.onFatal = opts.onFatal ?? ((e) => process.nextTick(() => { throw e; }));
+    this.policy = opts.snapshotPolicy;
+    this.onFatal = opts.onFatal;
     this.durable = { term: hardState.term, vote: hardState.vote };
     this.raft = new Raft({
       id: opts.id,
       peers: opts.peers,
       electionTick,
       heartbeatTick,
-      rng: seededRng(opts.seed ?? randomInt(2 ** 31)),
+      rng: seededRng(opts.seed),
       hardState,
       entries,
       snapshot,
@@ -123,16 +149,10 @@ export class RaftNode implements ReplicatedLog {
       this.raft.step(m);
       this.schedule();
     });
-    this.ticker = setInterval(() => {
+    this.ticker = this.clock.setInterval(() => {
       this.raft.tick();
       this.schedule();
     }, tickMs);
-  }
-
-  /** The lab's Start(): proposes a command, durable and replicated in the background if this node leads. */
-  start(command: Uint8Array): StartResult {
-    const r = this.propose(command);
-    return r ? { ...r, isLeader: true } : { index: -1, term: this.raft.term, isLeader: false };
   }
 
   propose(data: Uint8Array): { index: number; term: number } | undefined {
@@ -154,50 +174,62 @@ export class RaftNode implements ReplicatedLog {
   }
 
   /**
-   * The state machine's snapshot covering `snapshot` (an applied entry) is durable: compact the
-   * log up to it, keeping the last `retain` entries for followers that are only a little behind.
-   * False if the node already holds a snapshot at least as new.
+   * Takes a snapshot of the state machine now (or joins the one being taken) and, once it is
+   * durable, compacts the log up to it, keeping the policy's trailing window.
    */
-  compact(snapshot: SnapshotMeta, retain: number): boolean {
-    if (this.stopped || !this.raft.compact(snapshot, retain)) return false;
-    this.storage.compact(snapshot, Math.max(snapshot.index - retain, 0));
-    return true;
+  snapshot(): Promise<SnapshotMeta> {
+    const snapshots = this.snapshots;
+    if (!snapshots) return Promise.reject(new Error(`node ${this.id} keeps no snapshots`));
+    this.taking ??= snapshots
+      .take()
+      .then((meta) => {
+        this.compact(meta);
+        return meta;
+      })
+      .finally(() => (this.taking = undefined));
+    return this.taking;
   }
 
   leaderId(): NodeId {
     return this.raft.leaderId;
   }
 
-  getState(): NodeState {
-    return { term: this.raft.term, isLeader: this.raft.role === 'leader', leaderId: this.raft.leaderId };
-  }
-
   status(): RaftStatus {
     return this.raft.status();
-  }
-
-  /**
-   * Committed entries in log order, each once (no-ops included: state machines skip them), when
-   * no handler was given. One consumer.
-   */
-  committed(): AsyncIterable<Entry> {
-    return this.stream;
   }
 
   /** Stops ticking and handling messages, then closes the transport and the storage. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.ticker);
-    this.stream.end();
+    this.ticker.cancel();
     await this.transport.close();
     this.storage.close();
+  }
+
+  /** A durable snapshot covers `meta` (an applied entry): the log may forget what it covers. */
+  private compact(meta: SnapshotMeta): void {
+    this.sinceSnapshot = { entries: 0, bytes: 0 };
+    const retain = this.policy?.retain ?? 0;
+    if (this.stopped || !this.raft.compact(meta, retain)) return;
+    this.storage.compact(meta, Math.max(meta.index - retain, 0));
+    this.observer.snapshotTaken?.(meta);
+  }
+
+  /** After a Ready is done: a snapshot if the policy says one is due. */
+  private maybeSnapshot(): void {
+    const p = this.policy;
+    if (!p || this.taking || this.stopped) return;
+    const { entries, bytes } = this.sinceSnapshot;
+    if ((p.entries > 0 && entries >= p.entries) || (p.bytes !== undefined && p.bytes > 0 && bytes >= p.bytes)) {
+      this.snapshot().catch((e: unknown) => this.observer.snapshotFailed?.('taking a snapshot', e));
+    }
   }
 
   private schedule(): void {
     if (this.scheduled || this.running || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.clock.defer(() => {
       this.scheduled = false;
       if (this.stopped || this.running) return;
       this.running = true;
@@ -213,6 +245,7 @@ export class RaftNode implements ReplicatedLog {
   private async processReadies(): Promise<void> {
     while (!this.stopped && this.raft.hasReady()) {
       const rd = this.raft.ready();
+      this.observer.ready?.(rd, this.raft);
       if (rd.snapshot) await this.install(rd.snapshot);
       // A leader's appends and heartbeats depend on nothing unsynced (its term became durable
       // before it asked for votes), so they leave now and the followers' disk writes overlap
@@ -228,15 +261,26 @@ export class RaftNode implements ReplicatedLog {
       this.storage.save(rd.hardState, rd.entries);
       // Committed entries are durable on a majority already (the leader counted its own copy
       // only once durable), so clients get their answers without waiting for this flush.
-      for (const e of rd.committedEntries) this.handler.applied(e);
+      this.apply(rd.committedEntries);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
       if (rd.softState && rd.softState.role !== 'leader') this.handler.leadershipLost(rd.softState.leaderId);
       if (this.needsSync(rd)) await this.storage.sync();
       if (this.stopped) return;
       for (const m of late) this.send(m);
-      this.logChanges(rd);
       this.raft.advance(rd);
+      if (rd.softState) this.observer.roleChanged?.(this.raft.status());
+      this.maybeSnapshot();
     }
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    const applied = this.observer.applied;
+    for (const e of entries) {
+      this.handler.applied(e);
+      applied?.(e);
+      this.sinceSnapshot.bytes += e.data.length;
+    }
+    this.sinceSnapshot.entries += entries.length;
   }
 
   /** New entries, or a new term or vote, must be durable before the messages that depend on them; a commit index need not. */
@@ -260,9 +304,9 @@ export class RaftNode implements ReplicatedLog {
       const data = await this.snapshots.read({ index: m.index, term: m.logTerm });
       await this.transport.sendSnapshot(m, data);
       ok = true;
-      this.log(`node ${this.id}: sent snapshot ${m.index} (${data.length} bytes) to node ${m.to}`, 'snapshot');
+      this.observer.snapshotSent?.(m.to, { index: m.index, term: m.logTerm }, data.length);
     } catch (e) {
-      this.log(`node ${this.id}: snapshot ${m.index} to node ${m.to} failed: ${(e as Error).message}`, 'snapshot');
+      this.observer.snapshotFailed?.(`sending snapshot ${m.index} to node ${m.to}`, e);
     }
     if (this.stopped) return;
     this.raft.reportSnapshot(m.to, ok);
@@ -279,70 +323,20 @@ export class RaftNode implements ReplicatedLog {
     await this.snapshots.install(meta, got.data);
     if (this.stopped) return;
     this.storage.installSnapshot(meta);
-    this.log(`node ${this.id}: installed snapshot ${meta.index} from the leader`, 'snapshot');
+    this.sinceSnapshot = { entries: 0, bytes: 0 };
+    this.observer.snapshotInstalled?.(meta);
   }
 
   /** A failed disk write leaves the disk's state unknown: stop rather than risk acting on it. */
   private fail(e: unknown): void {
     if (this.stopped) return;
-    this.log(`node ${this.id}: fatal: ${(e as Error).message ?? String(e)}`, 'fatal');
+    this.observer.fatal?.(e);
     void this.stop().catch(() => undefined);
     this.onFatal(e);
-  }
-
-  private logChanges(rd: Ready): void {
-    if (rd.softState) {
-      const { role, leaderId } = rd.softState;
-      this.log(`node ${this.id}: ${role} in term ${this.raft.term}${leaderId ? `, leader ${leaderId}` : ''}`, 'role');
-    }
   }
 }
 
 /** Messages only a leader sends. */
 function isLeaderMessage(m: Message): boolean {
   return m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
-}
-
-/** An unbounded single-consumer queue that ends cleanly: the default apply stream. */
-class ApplyStream implements AsyncIterable<Entry>, ReadyHandler {
-  private readonly items: Entry[] = [];
-  private head = 0;
-  private waiter: (() => void) | undefined;
-  private done = false;
-
-  applied(e: Entry): void {
-    this.items.push(e);
-    this.wake();
-  }
-
-  readConfirmed(_rs: ReadState): void {}
-
-  leadershipLost(): void {}
-
-  end(): void {
-    this.done = true;
-    this.wake();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Entry> {
-    for (;;) {
-      while (this.head < this.items.length) {
-        const e = this.items[this.head]!;
-        this.items[this.head++] = undefined as unknown as Entry;
-        if (this.head > 1024 && this.head * 2 > this.items.length) {
-          this.items.splice(0, this.head);
-          this.head = 0;
-        }
-        yield e;
-      }
-      if (this.done) return;
-      await new Promise<void>((resolve) => (this.waiter = resolve));
-    }
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.();
-  }
 }

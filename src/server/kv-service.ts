@@ -1,34 +1,40 @@
-import * as grpc from '@grpc/grpc-js';
 import type { RaftStatus } from '../raft/core/raft.js';
 import type { NodeId, SnapshotMeta } from '../raft/core/types.js';
+import type { ReplicatedLog } from '../raft/replicated-log.js';
+import type {
+  CasResponse,
+  DeleteResponse,
+  GetRequestIn,
+  GetResponse,
+  SnapshotResponse,
+  StatusResponse,
+  WriteRequestIn,
+} from '../kv-api.js';
 import type { WriteOp } from './command.js';
 import type { KvError, KvStore, WriteRequest } from './kv-store.js';
-import {
-  DEFAULT_LIMITS,
-  loadKvProto,
-  maxMessageBytes,
-  MD_ERROR,
-  MD_LEADER,
-  type CasResponse,
-  type DeleteResponse,
-  type GetRequestIn,
-  type GetResponse,
-  type KvLimits,
-  type SnapshotResponse,
-  type StatusResponse,
-  type WriteRequestIn,
-} from '../kv-api.js';
 import type { WriteResult } from './state-machine.js';
 
-// ---------------------------------------------------------------------------------------------
-// The service.
+/** gRPC status names the service answers with; the transport maps them to its codes. */
+export type ServiceCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'INTERNAL' | 'UNIMPLEMENTED';
+
+/** A refusal, as the client sees it. */
+export interface ServiceError {
+  code: ServiceCode;
+  details: string;
+  /** Tells apart refusals that share a code (the `raftkv-error` trailer). */
+  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down';
+  /** On not-leader: the leader's client address, when known (the `raftkv-leader` trailer). */
+  leaderAddr?: string;
+}
+
+export type Reply<T> = (error: ServiceError | null, response?: T) => void;
 
 export interface KvServiceOptions {
   store: KvStore;
-  /** This node's Raft view, for Status (RaftNode). */
-  raft: { status(): RaftStatus };
-  /** Takes snapshots on demand (the Snapshot call); without it, Snapshot is UNIMPLEMENTED. */
-  snapshotter?: { take(): Promise<SnapshotMeta>; readonly index: number };
+  /** This node's Raft: writes and reads go through it. */
+  raft: ReplicatedLog & { status(): RaftStatus; snapshot(): Promise<SnapshotMeta> };
+  /** The latest snapshot's index, for Status. */
+  snapshotIndex: () => number;
   nodeId: NodeId;
   clusterId: string;
   /**
@@ -36,145 +42,115 @@ export interface KvServiceOptions {
    * A node missing here gets no hint: clients then try their other endpoints.
    */
   clientAddrs: ReadonlyMap<NodeId, string>;
-  limits?: KvLimits;
 }
 
-type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
+/**
+ * The client API of proto/kv.proto, apart from any transport: requests as decoded from the wire
+ * in, responses or refusals out. kv-server serves it over gRPC (kv-grpc.ts); the simulator's
+ * clients call it directly, so both run the same code down to the wire.
+ */
+export class KvService {
+  constructor(private readonly opts: KvServiceOptions) {}
 
-export interface KvHandlers extends grpc.UntypedServiceImplementation {
-  Get: Unary<GetRequestIn, GetResponse>;
-  Put: Unary<WriteRequestIn, object>;
-  Append: Unary<WriteRequestIn, object>;
-  Delete: Unary<WriteRequestIn, DeleteResponse>;
-  CompareAndSwap: Unary<WriteRequestIn, CasResponse>;
-  Status: Unary<object, StatusResponse>;
-  Snapshot: Unary<object, SnapshotResponse>;
-}
+  get(req: GetRequestIn, reply: Reply<GetResponse>): void {
+    this.opts.store.read(this.opts.raft, req.key, (outcome) => {
+      if (!outcome.ok) return reply(this.refusal(outcome.error));
+      const v = outcome.value;
+      reply(null, v === undefined ? { found: false, value: EMPTY } : { found: true, value: v });
+    });
+  }
 
-/** The gRPC Kv service over a KvStore; add it to a grpc.Server with `loadKvProto().Kv.service`. */
-export function kvServiceHandlers(opts: KvServiceOptions): KvHandlers {
-  const limits = opts.limits ?? DEFAULT_LIMITS;
-  const store = opts.store;
+  put(req: WriteRequestIn, reply: Reply<object>): void {
+    this.write('put', req, reply, () => ({}));
+  }
 
-  const leaderAddr = (leaderId: NodeId): string => (leaderId === 0 ? '' : opts.clientAddrs.get(leaderId) ?? '');
+  append(req: WriteRequestIn, reply: Reply<object>): void {
+    this.write('append', req, reply, () => ({}));
+  }
 
-  const toStatus = (err: KvError): Partial<grpc.StatusObject> => {
-    const metadata = new grpc.Metadata();
-    switch (err.code) {
-      case 'notLeader': {
-        if (err.leaderId === 0) {
-          metadata.set(MD_ERROR, 'no-leader');
-          return {
-            code: grpc.status.UNAVAILABLE,
-            details: `node ${opts.nodeId} is not the leader and knows of no leader (election in progress?)`,
-            metadata,
-          };
-        }
-        metadata.set(MD_ERROR, 'not-leader');
-        const addr = leaderAddr(err.leaderId);
-        if (addr !== '') metadata.set(MD_LEADER, addr);
-        return {
-          code: grpc.status.FAILED_PRECONDITION,
-          details: `node ${opts.nodeId} is not the leader; the leader is node ${err.leaderId}${addr ? ` at ${addr}` : ''}`,
-          metadata,
-        };
-      }
-      case 'invalidArgument':
-        return { code: grpc.status.INVALID_ARGUMENT, details: err.message, metadata };
-      case 'sessionExpired':
-        metadata.set(MD_ERROR, 'session-expired');
-        return {
-          code: grpc.status.FAILED_PRECONDITION,
-          details:
-            'client session expired or unknown: the cluster no longer remembers this client id, so the ' +
-            'request was not applied. Start a new session (new client id, seq from 1) and retry.',
-          metadata,
-        };
-      case 'shuttingDown':
-        metadata.set(MD_ERROR, 'shutting-down');
-        return { code: grpc.status.UNAVAILABLE, details: `node ${opts.nodeId} is shutting down`, metadata };
-    }
-  };
+  delete(req: WriteRequestIn, reply: Reply<DeleteResponse>): void {
+    this.write('delete', req, reply, (r) => ({ existed: r.kind === 'deleted' && r.existed }));
+  }
 
-  const invalid = (details: string): Partial<grpc.StatusObject> => ({
-    code: grpc.status.INVALID_ARGUMENT,
-    details,
-    metadata: new grpc.Metadata(),
-  });
+  compareAndSwap(req: WriteRequestIn, reply: Reply<CasResponse>): void {
+    this.write('cas', req, reply, (r) => ({ swapped: r.kind === 'cas' && r.swapped }));
+  }
 
-  /** Checks the session of a write and turns the request into a KvStore WriteRequest. */
-  const writeRequest = (op: WriteOp, req: WriteRequestIn): WriteRequest | string => {
+  status(_req: object, reply: Reply<StatusResponse>): void {
+    const s = this.opts.raft.status();
+    reply(null, {
+      nodeId: this.opts.nodeId,
+      role: s.role,
+      term: s.term,
+      leaderId: s.leaderId,
+      leaderAddr: this.leaderAddr(s.leaderId),
+      commitIndex: s.commit,
+      appliedIndex: this.opts.store.appliedIndex,
+      lastLogIndex: s.lastIndex,
+      clusterId: this.opts.clusterId,
+      snapshotIndex: this.opts.snapshotIndex(),
+    });
+  }
+
+  /** Snapshots this node's state now and compacts its log; answers once the snapshot is durable. */
+  snapshot(_req: object, reply: Reply<SnapshotResponse>): void {
+    this.opts.raft.snapshot().then(
+      (meta) => reply(null, { index: meta.index, term: meta.term }),
+      (e: unknown) => reply({ code: 'INTERNAL', details: `snapshot failed: ${(e as Error).message}` }),
+    );
+  }
+
+  private write<Res>(op: WriteOp, req: WriteRequestIn, reply: Reply<Res>, answer: (r: WriteResult) => Res): void {
     const s = req.session;
-    if (s === null || s === undefined) return 'session is required on writes (client_id, seq, first_incomplete)';
+    if (s === null || s === undefined) {
+      return reply({ code: 'INVALID_ARGUMENT', details: 'session is required on writes (client_id, seq, first_incomplete)' });
+    }
     const w: WriteRequest = { op, clientId: s.clientId, seq: s.seq, firstIncomplete: s.firstIncomplete, key: req.key };
     if (op !== 'delete') w.value = req.value;
     if (op === 'cas') w.expected = req.expected;
-    return w;
-  };
+    this.opts.store.write(this.opts.raft, w, (outcome) => {
+      if (outcome.ok) reply(null, answer(outcome.value));
+      else reply(this.refusal(outcome.error));
+    });
+  }
 
-  const write = <Res>(op: WriteOp, answer: (r: WriteResult) => Res): Unary<WriteRequestIn, Res> => {
-    return (call, callback) => {
-      const w = writeRequest(op, call.request);
-      if (typeof w === 'string') return callback(invalid(w));
-      store.write(w, (outcome) => {
-        if (outcome.ok) callback(null, answer(outcome.value));
-        else callback(toStatus(outcome.error));
-      });
-    };
-  };
+  private leaderAddr(leaderId: NodeId): string {
+    return leaderId === 0 ? '' : (this.opts.clientAddrs.get(leaderId) ?? '');
+  }
 
-  return {
-    Get: (call, callback) => {
-      store.read(call.request.key, (outcome) => {
-        if (!outcome.ok) return callback(toStatus(outcome.error));
-        const v = outcome.value;
-        callback(null, v === undefined ? { found: false, value: Buffer.alloc(0) } : { found: true, value: asBuffer(v) });
-      });
-    },
-    Put: write('put', () => ({})),
-    Append: write('append', () => ({})),
-    Delete: write('delete', (r) => ({ existed: r.kind === 'deleted' && r.existed })),
-    CompareAndSwap: write('cas', (r) => ({ swapped: r.kind === 'cas' && r.swapped })),
-    Status: (_call, callback) => {
-      const s = opts.raft.status();
-      callback(null, {
-        nodeId: opts.nodeId,
-        role: s.role,
-        term: s.term,
-        leaderId: s.leaderId,
-        leaderAddr: leaderAddr(s.leaderId),
-        commitIndex: s.commit,
-        appliedIndex: store.appliedIndex,
-        lastLogIndex: s.lastIndex,
-        clusterId: opts.clusterId,
-        snapshotIndex: opts.snapshotter?.index ?? 0,
-      });
-    },
-    Snapshot: (_call, callback) => {
-      const snapshotter = opts.snapshotter;
-      if (!snapshotter) return callback({ code: grpc.status.UNIMPLEMENTED, details: 'this server takes no snapshots' });
-      snapshotter.take().then(
-        (meta) => callback(null, { index: meta.index, term: meta.term }),
-        (e: unknown) => callback({ code: grpc.status.INTERNAL, details: `snapshot failed: ${(e as Error).message}` }),
-      );
-    },
-  };
+  private refusal(err: KvError): ServiceError {
+    const self = this.opts.nodeId;
+    switch (err.code) {
+      case 'notLeader': {
+        if (err.leaderId === 0) {
+          return {
+            code: 'UNAVAILABLE',
+            reason: 'no-leader',
+            details: `node ${self} is not the leader and knows of no leader (election in progress?)`,
+          };
+        }
+        const addr = this.leaderAddr(err.leaderId);
+        return {
+          code: 'FAILED_PRECONDITION',
+          reason: 'not-leader',
+          leaderAddr: addr === '' ? undefined : addr,
+          details: `node ${self} is not the leader; the leader is node ${err.leaderId}${addr ? ` at ${addr}` : ''}`,
+        };
+      }
+      case 'invalidArgument':
+        return { code: 'INVALID_ARGUMENT', details: err.message };
+      case 'sessionExpired':
+        return {
+          code: 'FAILED_PRECONDITION',
+          reason: 'session-expired',
+          details:
+            'client session expired or unknown: the cluster no longer remembers this client id, so the ' +
+            'request was not applied. Start a new session (new client id, seq from 1) and retry.',
+        };
+      case 'shuttingDown':
+        return { code: 'UNAVAILABLE', reason: 'shutting-down', details: `node ${self} is shutting down` };
+    }
+  }
 }
 
-/** grpc.Server options for the client API: explicit message limits (value limit plus headroom). */
-export function kvServerOptions(limits: KvLimits = DEFAULT_LIMITS): grpc.ServerOptions {
-  const max = maxMessageBytes(limits);
-  return {
-    'grpc.max_receive_message_length': max,
-    'grpc.max_send_message_length': max,
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
-    // Tolerate clients that ping idle channels rather than answering with GOAWAY.
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-  };
-}
-
-function asBuffer(v: Uint8Array): Buffer {
-  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
+const EMPTY = new Uint8Array(0);

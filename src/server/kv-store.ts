@@ -43,15 +43,15 @@ export class KvStore implements ReadyHandler {
   appliedIndex = 0;
   /** The term of the entry at appliedIndex. */
   appliedTerm = 0;
-  private readonly writes = new Map<number, { clientId: number; seq: number; done: Done<WriteResult> }>();
+  private readonly writes = new Map<number, { clientId: number; seq: number; log: ReplicatedLog; done: Done<WriteResult> }>();
   private readonly reads = new Map<number, { key: Uint8Array; done: Done<Uint8Array | undefined> }>();
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
   private readonly confirmed: { index: number; key: Uint8Array; done: Done<Uint8Array | undefined> }[] = [];
   private nextCtx = 1;
   private closed = false;
 
+  /** `now`: the clock a leader stamps its writes with (ms since the epoch), for session expiry. */
   constructor(
-    private readonly log: ReplicatedLog,
     private readonly now: () => number,
     private readonly limits: KvLimits = DEFAULT_LIMITS,
     private readonly sessionTtlMs?: number,
@@ -84,12 +84,13 @@ export class KvStore implements ReadyHandler {
     for (const [index, w] of this.writes) {
       if (index > this.appliedIndex) continue;
       this.writes.delete(index);
-      w.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+      w.done({ ok: false, error: { code: 'notLeader', leaderId: w.log.leaderId() } });
     }
     this.answerConfirmedReads();
   }
 
-  write(req: WriteRequest, done: Done<WriteResult>): void {
+  /** Proposes a write through `log` (this node's); `done` follows once it is applied here, or cannot be. */
+  write(log: ReplicatedLog, req: WriteRequest, done: Done<WriteResult>): void {
     const invalid = this.validate(req.key, req.value, req.expected) ?? validateSession(req);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
@@ -103,17 +104,18 @@ export class KvStore implements ReadyHandler {
       value: req.value ?? EMPTY,
       expected: req.expected ?? EMPTY,
     });
-    const r = this.log.propose(data);
-    if (!r) return done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
-    this.writes.set(r.index, { clientId: req.clientId, seq: req.seq, done });
+    const r = log.propose(data);
+    if (!r) return done({ ok: false, error: { code: 'notLeader', leaderId: log.leaderId() } });
+    this.writes.set(r.index, { clientId: req.clientId, seq: req.seq, log, done });
   }
 
-  read(key: Uint8Array, done: Done<Uint8Array | undefined>): void {
+  /** A linearizable read through `log`'s ReadIndex (thesis §6.4): never writes to the log. */
+  read(log: ReplicatedLog, key: Uint8Array, done: Done<Uint8Array | undefined>): void {
     const invalid = this.validate(key);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
     const ctx = this.nextCtx++;
-    if (!this.log.readIndex(ctx)) return done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+    if (!log.readIndex(ctx)) return done({ ok: false, error: { code: 'notLeader', leaderId: log.leaderId() } });
     this.reads.set(ctx, { key, done });
   }
 
@@ -130,7 +132,7 @@ export class KvStore implements ReadyHandler {
         this.writes.delete(e.index);
         if (cmd.clientId !== waiting.clientId || cmd.seq !== waiting.seq) {
           // Another leader's entry took this index: ours was lost with our leadership.
-          waiting.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+          waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
         } else if (result.kind === 'sessionExpired') {
           waiting.done({ ok: false, error: { code: 'sessionExpired' } });
         } else {
@@ -139,7 +141,7 @@ export class KvStore implements ReadyHandler {
       }
     } else if (waiting) {
       this.writes.delete(e.index);
-      waiting.done({ ok: false, error: { code: 'notLeader', leaderId: this.log.leaderId() } });
+      waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
     }
     this.answerConfirmedReads();
   }

@@ -1,3 +1,4 @@
+import type { Slicer } from '../clock.js';
 import type { Command } from './command.js';
 
 /** What a write returned when it was applied; a retry gets the same answer. */
@@ -98,28 +99,28 @@ export class KvStateMachine {
    */
   static restore(state: CapturedState, sessionTtlMs = DEFAULT_SESSION_TTL_MS): KvStateMachine {
     const sm = new KvStateMachine(sessionTtlMs);
-    sm.restoreData(state, 0, Infinity);
+    sm.restoreData(state, 0, undefined);
     sm.restoreRest(state);
     return sm;
   }
 
   /**
-   * restore() in time slices of about `sliceMs`, yielding to the event loop in between, for a
-   * node that keeps serving while it installs a snapshot. `state` must not change meanwhile.
+   * restore() in time slices, yielding to the event loop in between, for a node that keeps
+   * serving while it installs a snapshot. `state` must not change meanwhile.
    */
-  static async restoreAsync(state: CapturedState, sessionTtlMs = DEFAULT_SESSION_TTL_MS, sliceMs = 5): Promise<KvStateMachine> {
+  static async restoreAsync(state: CapturedState, slicer: Slicer, sessionTtlMs = DEFAULT_SESSION_TTL_MS): Promise<KvStateMachine> {
     const sm = new KvStateMachine(sessionTtlMs);
     for (let i = 0; ; ) {
-      i = sm.restoreData(state, i, performance.now() + sliceMs);
+      i = sm.restoreData(state, i, slicer);
       if (i === state.keys.length) break;
-      await new Promise((resolve) => setImmediate(resolve));
+      await slicer.next();
     }
     sm.restoreRest(state);
     return sm;
   }
 
-  /** Sets keys from `from` on until done or `deadline` (performance.now()); returns where it stopped. */
-  private restoreData(state: CapturedState, from: number, deadline: number): number {
+  /** Sets keys from `from` on until done or the slice expires; returns where it stopped. */
+  private restoreData(state: CapturedState, from: number, slicer: Slicer | undefined): number {
     const { keys, values } = state;
     if (keys.length !== values.length) {
       throw new RangeError(`state has ${keys.length} keys but ${values.length} values`);
@@ -128,7 +129,7 @@ export class KvStateMachine {
     while (i < keys.length) {
       const v = values[i]!;
       this.data.set(keys[i]!, spareRoom.has(v.buffer) ? copyBytes(v) : v);
-      if ((++i & 1023) === 0 && performance.now() >= deadline) break;
+      if ((++i & 1023) === 0 && slicer?.expired()) break;
     }
     if (i === keys.length && this.data.size !== keys.length) throw new RangeError('state lists a key more than once');
     return i;

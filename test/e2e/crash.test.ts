@@ -11,7 +11,8 @@ import { seededRng } from '../../src/raft/core/rng.js';
 import type { Entry } from '../../src/raft/core/types.js';
 import { SqliteStorage } from '../../src/raft/storage/sqlite.js';
 import { decodeCommand } from '../../src/server/command.js';
-import { readLatestSnapshot } from '../../src/server/snapshot.js';
+import { nodeFileSystem } from '../../src/files.js';
+import { readLatestSnapshot } from '../../src/server/snapshot/files.js';
 import { Cluster, ensureBuilt, killAll, sleep, waitFor } from './cluster.js';
 
 const ROUNDS = Number(process.env.RAFTKV_CRASH_ROUNDS ?? 6);
@@ -77,7 +78,7 @@ it(`acknowledged writes survive ${ROUNDS} rounds of kill -9 (seed ${SEED})`, { t
   await c.waitCaughtUp(20_000);
   for (const n of c.nodes) await c.stop(n.id, 'SIGTERM');
 
-  const nodes = c.nodes.map((n) => readNode(n.id, n.dataDir, clusterId));
+  const nodes = await Promise.all(c.nodes.map((n) => readNode(n.id, n.dataDir, clusterId)));
 
   // Committed entries agree index for index wherever two logs both hold them (State Machine
   // Safety, on disk); what a node compacted away is in its snapshot.
@@ -105,7 +106,7 @@ it(`acknowledged writes survive ${ROUNDS} rounds of kill -9 (seed ${SEED})`, { t
 });
 
 /** A stopped node's data dir: its committed log entries by index, and the state of its newest snapshot. */
-function readNode(id: number, dataDir: string, clusterId: string) {
+async function readNode(id: number, dataDir: string, clusterId: string) {
   const storage = SqliteStorage.open(`${dataDir}/raft.db`, { clusterId, nodeId: id, create: false });
   let persisted;
   try {
@@ -114,7 +115,7 @@ function readNode(id: number, dataDir: string, clusterId: string) {
     storage.close();
   }
   const { hardState, entries } = persisted;
-  const snap = readLatestSnapshot(`${dataDir}/snap`, { clusterId, nodeId: id });
+  const snap = await readLatestSnapshot(nodeFileSystem(dataDir), 'snap', { clusterId, nodeId: id }, { onWarning: (m) => expect.fail(m) });
   const snapshotIndex = snap?.meta.index ?? 0;
   const committed = new Map(entries.filter((e) => e.index <= hardState.commit).map((e) => [e.index, e]));
   // Nothing between the snapshot and the log may be missing.

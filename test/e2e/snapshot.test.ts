@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../../src/index.js';
-import { decodeSnapshot, listSnapshots } from '../../src/server/snapshot.js';
+import { nodeFileSystem } from '../../src/files.js';
+import { decodeSnapshot } from '../../src/server/snapshot/decode.js';
+import { listSnapshots } from '../../src/server/snapshot/files.js';
 import { seededRng } from '../../src/raft/core/rng.js';
 import { cli, Cluster, ensureBuilt, killAll, sleep, waitFor } from './cluster.js';
 
@@ -63,11 +65,11 @@ async function checkAll(): Promise<void> {
 }
 
 /** The keys and values in node `id`'s newest snapshot file (written by itself). */
-function snapshotContents(id: number): { index: number; data: Map<string, string> } {
-  const dir = path.join(cluster.node(id).dataDir, 'snap');
-  const [newest] = listSnapshots(dir);
-  if (!newest) throw new Error(`node ${id} has no snapshot in ${dir}`);
-  const { meta, state } = decodeSnapshot(fs.readFileSync(newest.path), { clusterId: clusterIdOf(), nodeId: id });
+async function snapshotContents(id: number): Promise<{ index: number; data: Map<string, string> }> {
+  const files = nodeFileSystem(cluster.node(id).dataDir);
+  const [newest] = await listSnapshots(files, 'snap');
+  if (!newest) throw new Error(`node ${id} has no snapshot in ${cluster.node(id).dataDir}/snap`);
+  const { meta, state } = decodeSnapshot(await files.read(newest.path), { clusterId: clusterIdOf(), nodeId: id });
   const data = new Map<string, string>();
   state.keys.forEach((k, i) => data.set(Buffer.from(k, 'latin1').toString(), Buffer.from(state.values[i]!).toString()));
   return { index: meta.index, data };
@@ -103,7 +105,7 @@ describe('snapshots', () => {
       const s = await statusOf(n.id);
       expect(s.snapshotIndex).toBeGreaterThan(0);
       expect(s.appliedIndex - s.snapshotIndex).toBeLessThan(THRESHOLD + 50);
-      expect(listSnapshots(path.join(n.dataDir, 'snap')).length).toBe(1);
+      expect((await listSnapshots(nodeFileSystem(n.dataDir), 'snap')).length).toBe(1);
     }
     for (const n of cluster.nodes) await cluster.stop(n.id, 'SIGKILL');
     for (const n of cluster.nodes) n.log = '';
@@ -120,7 +122,7 @@ describe('snapshots', () => {
     const r = await cli(['--endpoints', cluster.node(f!).clientAddr, 'snapshot']);
     expect(r.code, r.stderr).toBe(0);
     const index = Number(/snapshot at index (\d+)/.exec(r.stdout)?.[1]);
-    const snap = snapshotContents(f!);
+    const snap = await snapshotContents(f!);
     expect(snap.index).toBe(index);
     expect(Object.fromEntries(snap.data)).toEqual(Object.fromEntries(expected));
   });
@@ -139,7 +141,7 @@ describe('snapshots', () => {
     // Its own state, as its next snapshot records it, is the cluster's.
     const r = await cli(['--endpoints', cluster.node(f!).clientAddr, 'snapshot']);
     expect(r.code, r.stderr).toBe(0);
-    expect(Object.fromEntries(snapshotContents(f!).data)).toEqual(Object.fromEntries(expected));
+    expect(Object.fromEntries((await snapshotContents(f!)).data)).toEqual(Object.fromEntries(expected));
     await checkAll();
   });
 
@@ -155,13 +157,21 @@ describe('snapshots', () => {
         // Mid-snapshot: ask for one and kill the node while its temp file is being written. A
         // request can join a threshold snapshot that is already past its temp file: ask again.
         const snapDir = path.join(cluster.node(f).dataDir, 'snap');
+        // A node that already holds a snapshot of everything it applied answers at once: write first.
         const one = new KvClient({ endpoints: [cluster.node(f).clientAddr], timeoutMs: 5000 });
+        const writer = new KvClient({ endpoints: cluster.endpoints, timeoutMs: 5000 });
         let asked: Promise<unknown> | undefined;
+        let n = 0;
         await waitFor('a snapshot being written', () => {
           if (fs.readdirSync(snapDir).some((n) => n.endsWith('.tmp'))) return true;
-          asked ??= one.snapshot().finally(() => (asked = undefined));
+          const v = String(n++);
+          asked ??= writer
+            .put('mid-snapshot', v)
+            .then(() => (expected.set('mid-snapshot', v), one.snapshot()))
+            .finally(() => (asked = undefined));
           return false;
         }, 10_000, 2);
+        writer.close();
         const pending = asked;
         await sleep(rng.int(20));
         await cluster.stop(f, 'SIGKILL');
@@ -192,7 +202,7 @@ describe('snapshots', () => {
     }
     await cluster.waitCaughtUp();
     const want = Object.fromEntries(expected);
-    for (const n of cluster.nodes) expect(Object.fromEntries(snapshotContents(n.id).data)).toEqual(want);
+    for (const n of cluster.nodes) expect(Object.fromEntries((await snapshotContents(n.id)).data)).toEqual(want);
     await checkAll();
   });
 });

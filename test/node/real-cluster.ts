@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Message, NodeId } from '../../src/raft/core/types.js';
+import { systemClock } from '../../src/clock.js';
 import { RaftNode } from '../../src/raft/node.js';
 import { SqliteStorage } from '../../src/raft/storage/sqlite.js';
 import { GrpcTransport } from '../../src/raft/transport/grpc.js';
@@ -83,6 +84,7 @@ interface RealNode {
  */
 export class RealCluster implements LabCluster {
   private readonly nodes: RealNode[];
+  private boots = 0;
 
   private constructor(
     private readonly dir: string,
@@ -145,16 +147,16 @@ export class RealCluster implements LabCluster {
   propose(i: number, cmd: string): { ok: boolean; index: number; term: number } {
     const node = this.nodes[i]!.node;
     if (!node) return { ok: false, index: -1, term: -1 };
-    const r = node.start(encoder.encode(cmd));
-    return { ok: r.isLeader, index: r.index, term: r.term };
+    const r = node.propose(encoder.encode(cmd));
+    return r ? { ok: true, ...r } : { ok: false, index: -1, term: node.status().term };
   }
 
   term(i: number): number {
-    return this.nodes[i]!.node?.getState().term ?? -1;
+    return this.nodes[i]!.node?.status().term ?? -1;
   }
 
   isLeader(i: number): boolean {
-    return this.nodes[i]!.node?.getState().isLeader ?? false;
+    return this.nodes[i]!.node?.status().role === 'leader';
   }
 
   applied(i: number): readonly (string | undefined)[] {
@@ -180,12 +182,24 @@ export class RealCluster implements LabCluster {
           logger: () => {},
         }),
     );
-    const node = new RaftNode({ id: n.id, peers: peers.map((p) => p.id), storage, transport: net });
+    const node = new RaftNode({
+      id: n.id,
+      peers: peers.map((p) => p.id),
+      storage,
+      transport: net,
+      clock: systemClock,
+      seed: n.id * 7919 + (this.boots++),
+      handler: {
+        applied: (e) => (n.applied[e.index] = e.type === 'noop' ? NOOP : decoder.decode(e.data)),
+        readConfirmed: () => {},
+        leadershipLost: () => {},
+      },
+      onFatal: (e) => {
+        throw e;
+      },
+    });
     n.node = node;
     n.net = net;
     if (n.connected) await net.up();
-    void (async () => {
-      for await (const e of node.committed()) n.applied[e.index] = e.type === 'noop' ? NOOP : decoder.decode(e.data);
-    })();
   }
 }

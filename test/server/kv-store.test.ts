@@ -83,7 +83,7 @@ function req(over: Partial<WriteRequest> = {}): WriteRequest {
 
 function setup(now = (): number => 1000): { log: FakeLog; store: KvStore } {
   const log = new FakeLog();
-  return { log, store: new KvStore(log, now) };
+  return { log, store: new KvStore(now) };
 }
 
 function readValue(o: Outcome<Uint8Array | undefined> | undefined): string | undefined | 'pending' {
@@ -96,7 +96,7 @@ describe('KvStore writes', () => {
   it('completes a write when the entry at its index is applied, not before', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req({ key: b('a'), value: b('1') }), out.cb);
+    store.write(log, req({ key: b('a'), value: b('1') }), out.cb);
     expect(log.proposed).toHaveLength(1);
     expect(out.calls).toBe(0);
     log.applyUpTo(store, 1);
@@ -108,7 +108,7 @@ describe('KvStore writes', () => {
     let now = 5;
     const { log, store } = setup(() => now);
     now = 1234.5;
-    store.write(req({ op: 'cas', clientId: 2 ** 53 - 1, seq: 9, firstIncomplete: 4, key: b('a'), value: b('n'), expected: b('o') }), () => {});
+    store.write(log, req({ op: 'cas', clientId: 2 ** 53 - 1, seq: 9, firstIncomplete: 4, key: b('a'), value: b('n'), expected: b('o') }), () => {});
     const expected = encodeCommand({
       op: 'cas',
       clientId: 2 ** 53 - 1,
@@ -127,9 +127,9 @@ describe('KvStore writes', () => {
     const a = new Outcomes<WriteResult>();
     const c = new Outcomes<WriteResult>();
     const d = new Outcomes<WriteResult>();
-    store.write(req({ key: b('x'), value: b('1') }), a.cb);
-    store.write(req({ op: 'cas', key: b('x'), value: b('2'), expected: b('1') }), c.cb);
-    store.write(req({ op: 'delete', key: b('y') }), d.cb);
+    store.write(log, req({ key: b('x'), value: b('1') }), a.cb);
+    store.write(log, req({ op: 'cas', key: b('x'), value: b('2'), expected: b('1') }), c.cb);
+    store.write(log, req({ op: 'delete', key: b('y') }), d.cb);
     log.applyUpTo(store, 3);
     expect(a.last).toEqual({ ok: true, value: { kind: 'ok' } });
     expect(c.last).toEqual({ ok: true, value: { kind: 'cas', swapped: true } });
@@ -139,7 +139,7 @@ describe('KvStore writes', () => {
   it('a different entry at its index means the write was lost with leadership: notLeader', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req({ clientId: 10, seq: 1, key: b('a'), value: b('mine') }), out.cb);
+    store.write(log, req({ clientId: 10, seq: 1, key: b('a'), value: b('mine') }), out.cb);
     log.leader = 3;
     log.overwrite(1, {
       term: 2,
@@ -163,7 +163,7 @@ describe('KvStore writes', () => {
   it('the same client with another seq at its index is still someone else’s entry', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req({ clientId: 10, seq: 2, firstIncomplete: 1, key: b('a') }), out.cb);
+    store.write(log, req({ clientId: 10, seq: 2, firstIncomplete: 1, key: b('a') }), out.cb);
     log.overwrite(1, {
       term: 2,
       type: 'normal',
@@ -185,7 +185,7 @@ describe('KvStore writes', () => {
   it('a no-op at its index (a new leader’s) fails the write with notLeader', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req(), out.cb);
+    store.write(log, req(), out.cb);
     log.overwrite(1, { term: 2, type: 'noop', data: new Uint8Array(0) });
     log.leader = 2;
     log.applyUpTo(store, 1);
@@ -197,8 +197,8 @@ describe('KvStore writes', () => {
     const first = new Outcomes<WriteResult>();
     const retry = new Outcomes<WriteResult>();
     const r = req({ op: 'append', clientId: 42, seq: 1, key: b('a'), value: b('x') });
-    store.write(r, first.cb);
-    store.write(r, retry.cb);
+    store.write(log, r, first.cb);
+    store.write(log, r, retry.cb);
     expect(log.proposed).toHaveLength(2);
     log.applyUpTo(store, 2);
     expect(first.last).toEqual({ ok: true, value: { kind: 'ok' } });
@@ -209,7 +209,7 @@ describe('KvStore writes', () => {
   it('maps an expired session to sessionExpired', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req({ clientId: 77, seq: 3, firstIncomplete: 2 }), out.cb);
+    store.write(log, req({ clientId: 77, seq: 3, firstIncomplete: 2 }), out.cb);
     log.applyUpTo(store, 1);
     expect(out.got).toEqual([{ ok: false, error: { code: 'sessionExpired' } }]);
   });
@@ -219,7 +219,7 @@ describe('KvStore writes', () => {
     log.leading = false;
     log.leader = 4;
     const out = new Outcomes<WriteResult>();
-    store.write(req(), out.cb);
+    store.write(log, req(), out.cb);
     expect(out.got).toEqual([{ ok: false, error: { code: 'notLeader', leaderId: 4 } }]);
     expect(log.proposed).toHaveLength(0);
   });
@@ -229,9 +229,9 @@ describe('KvStore writes', () => {
     const w1 = new Outcomes<WriteResult>();
     const w2 = new Outcomes<WriteResult>();
     const r1 = new Outcomes<Uint8Array | undefined>();
-    store.write(req(), w1.cb);
-    store.write(req(), w2.cb);
-    store.read(b('k'), r1.cb);
+    store.write(log, req(), w1.cb);
+    store.write(log, req(), w2.cb);
+    store.read(log, b('k'), r1.cb);
     store.leadershipLost(5);
     for (const o of [w1, w2, r1]) expect(o.got).toEqual([{ ok: false, error: { code: 'notLeader', leaderId: 5 } }]);
     // The entries may still commit under the next leader: applying them answers nobody twice.
@@ -246,18 +246,18 @@ describe('KvStore writes', () => {
     const w = new Outcomes<WriteResult>();
     const r = new Outcomes<Uint8Array | undefined>();
     const confirmed = new Outcomes<Uint8Array | undefined>();
-    store.write(req(), w.cb);
-    store.read(b('k'), r.cb);
-    store.read(b('k'), confirmed.cb);
+    store.write(log, req(), w.cb);
+    store.read(log, b('k'), r.cb);
+    store.read(log, b('k'), confirmed.cb);
     store.readConfirmed({ ctx: log.readCtxs[1]!, index: 1 });
     store.close();
     for (const o of [w, r, confirmed]) expect(o.got).toEqual([{ ok: false, error: { code: 'shuttingDown' } }]);
     const later = new Outcomes<WriteResult>();
-    store.write(req(), later.cb);
+    store.write(log, req(), later.cb);
     expect(later.got).toEqual([{ ok: false, error: { code: 'shuttingDown' } }]);
     expect(log.proposed).toHaveLength(1);
     const laterRead = new Outcomes<Uint8Array | undefined>();
-    store.read(b('k'), laterRead.cb);
+    store.read(log, b('k'), laterRead.cb);
     expect(laterRead.got).toEqual([{ ok: false, error: { code: 'shuttingDown' } }]);
     expect(log.readCtxs).toHaveLength(2);
   });
@@ -266,10 +266,10 @@ describe('KvStore writes', () => {
 describe('KvStore reads', () => {
   it('answers only after the read is confirmed AND the state machine has applied its index', () => {
     const { log, store } = setup();
-    for (const v of ['1', '2', '3', '4', '5']) store.write(req({ key: b('a'), value: b(v) }), () => {});
+    for (const v of ['1', '2', '3', '4', '5']) store.write(log, req({ key: b('a'), value: b(v) }), () => {});
     log.applyUpTo(store, 3);
     const r = new Outcomes<Uint8Array | undefined>();
-    store.read(b('a'), r.cb);
+    store.read(log, b('a'), r.cb);
     expect(log.readCtxs).toHaveLength(1);
     log.applyUpTo(store, 4);
     expect(r.calls).toBe(0); // applied, but not confirmed
@@ -282,10 +282,10 @@ describe('KvStore reads', () => {
 
   it('answers at once when confirmed at an index already applied', () => {
     const { log, store } = setup();
-    store.write(req({ key: b('a'), value: b('1') }), () => {});
+    store.write(log, req({ key: b('a'), value: b('1') }), () => {});
     log.applyUpTo(store, 1);
     const r = new Outcomes<Uint8Array | undefined>();
-    store.read(b('a'), r.cb);
+    store.read(log, b('a'), r.cb);
     expect(r.calls).toBe(0);
     store.readConfirmed({ ctx: log.readCtxs[0]!, index: 1 });
     expect(readValue(r.last)).toBe('1');
@@ -294,12 +294,12 @@ describe('KvStore reads', () => {
   it('reads an absent key as undefined, and binary keys exactly', () => {
     const { log, store } = setup();
     const key = new Uint8Array([0xff, 0x00, 0xfe]);
-    store.write(req({ key, value: new Uint8Array([1, 2, 3]) }), () => {});
+    store.write(log, req({ key, value: new Uint8Array([1, 2, 3]) }), () => {});
     log.applyUpTo(store, 1);
     const hit = new Outcomes<Uint8Array | undefined>();
     const miss = new Outcomes<Uint8Array | undefined>();
-    store.read(key, hit.cb);
-    store.read(new Uint8Array([0xff, 0x00]), miss.cb);
+    store.read(log, key, hit.cb);
+    store.read(log, new Uint8Array([0xff, 0x00]), miss.cb);
     store.readConfirmed({ ctx: log.readCtxs[0]!, index: 1 });
     store.readConfirmed({ ctx: log.readCtxs[1]!, index: 1 });
     expect(hit.last).toEqual({ ok: true, value: new Uint8Array([1, 2, 3]) });
@@ -308,11 +308,11 @@ describe('KvStore reads', () => {
 
   it('answers confirmed reads in index order as the state machine catches up', () => {
     const { log, store } = setup();
-    for (const v of ['1', '2', '3']) store.write(req({ key: b('a'), value: b(v) }), () => {});
+    for (const v of ['1', '2', '3']) store.write(log, req({ key: b('a'), value: b(v) }), () => {});
     const order: string[] = [];
     const rs = [1, 2, 3].map((i) => {
       const o = new Outcomes<Uint8Array | undefined>();
-      store.read(b('a'), (x) => {
+      store.read(log, b('a'), (x) => {
         o.cb(x);
         order.push(`r${i}=${readValue(x)}`);
       });
@@ -330,9 +330,9 @@ describe('KvStore reads', () => {
 
   it('a confirmed read survives loss of leadership (its index was current when confirmed)', () => {
     const { log, store } = setup();
-    store.write(req({ key: b('a'), value: b('1') }), () => {});
+    store.write(log, req({ key: b('a'), value: b('1') }), () => {});
     const r = new Outcomes<Uint8Array | undefined>();
-    store.read(b('a'), r.cb);
+    store.read(log, b('a'), r.cb);
     store.readConfirmed({ ctx: log.readCtxs[0]!, index: 1 });
     store.leadershipLost(2);
     expect(r.calls).toBe(0);
@@ -343,7 +343,7 @@ describe('KvStore reads', () => {
   it('ignores a confirmation for an unknown context', () => {
     const { log, store } = setup();
     const r = new Outcomes<Uint8Array | undefined>();
-    store.read(b('a'), r.cb);
+    store.read(log, b('a'), r.cb);
     store.readConfirmed({ ctx: log.readCtxs[0]! + 100, index: 0 });
     expect(r.calls).toBe(0);
   });
@@ -353,13 +353,13 @@ describe('KvStore reads', () => {
     log.leading = false;
     log.leader = 3;
     const r = new Outcomes<Uint8Array | undefined>();
-    store.read(b('a'), r.cb);
+    store.read(log, b('a'), r.cb);
     expect(r.got).toEqual([{ ok: false, error: { code: 'notLeader', leaderId: 3 } }]);
   });
 
   it('uses fresh, increasing read contexts', () => {
     const { log, store } = setup();
-    for (let i = 0; i < 5; i++) store.read(b('a'), () => {});
+    for (let i = 0; i < 5; i++) store.read(log, b('a'), () => {});
     expect(log.readCtxs).toEqual([...log.readCtxs].sort((x, y) => x - y));
     expect(new Set(log.readCtxs).size).toBe(5);
     expect(log.readCtxs[0]).toBeGreaterThan(0);
@@ -367,12 +367,12 @@ describe('KvStore reads', () => {
 
   it('never writes to the log: 1000 gets leave the log length unchanged', () => {
     const { log, store } = setup();
-    store.write(req({ key: b('a'), value: b('1') }), () => {});
+    store.write(log, req({ key: b('a'), value: b('1') }), () => {});
     log.applyUpTo(store, 1);
     const before = log.entries.length;
     let answered = 0;
     for (let i = 0; i < 1000; i++) {
-      store.read(b(i % 2 ? 'a' : 'b'), (o) => {
+      store.read(log, b(i % 2 ? 'a' : 'b'), (o) => {
         if (o.ok) answered++;
       });
     }
@@ -395,7 +395,7 @@ describe('KvStore limits', () => {
   ])('refuses %s with invalidArgument naming the limit, proposing nothing', (_, over, message) => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req(over), out.cb);
+    store.write(log, req(over), out.cb);
     expect(out.calls).toBe(1);
     const o = out.last!;
     expect(o.ok).toBe(false);
@@ -408,7 +408,7 @@ describe('KvStore limits', () => {
   it('accepts a key of exactly 4 KiB and a value of exactly 1 MiB', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req({ key: big(4096), value: big(1024 * 1024) }), out.cb);
+    store.write(log, req({ key: big(4096), value: big(1024 * 1024) }), out.cb);
     expect(out.calls).toBe(0);
     expect(log.proposed).toHaveLength(1);
     log.applyUpTo(store, 1);
@@ -422,18 +422,18 @@ describe('KvStore limits', () => {
   ])('refuses a read of %s without a ReadIndex round', (_, key, message) => {
     const { log, store } = setup();
     const out = new Outcomes<Uint8Array | undefined>();
-    store.read(key, out.cb);
+    store.read(log, key, out.cb);
     expect(out.last).toMatchObject({ ok: false, error: { code: 'invalidArgument', message } });
     expect(log.readCtxs).toHaveLength(0);
   });
 
   it('honours custom limits', () => {
     const log = new FakeLog();
-    const store = new KvStore(log, () => 0, { maxKeyBytes: 2, maxValueBytes: 3 });
+    const store = new KvStore(() => 0, { maxKeyBytes: 2, maxValueBytes: 3 });
     const out = new Outcomes<WriteResult>();
-    store.write(req({ key: b('abc') }), out.cb);
-    store.write(req({ key: b('ab'), value: b('abcd') }), out.cb);
-    store.write(req({ key: b('ab'), value: b('abc') }), out.cb);
+    store.write(log, req({ key: b('abc') }), out.cb);
+    store.write(log, req({ key: b('ab'), value: b('abcd') }), out.cb);
+    store.write(log, req({ key: b('ab'), value: b('abc') }), out.cb);
     expect(out.got.map((o) => !o.ok && o.error.code === 'invalidArgument' && o.error.message)).toEqual([
       'key is 3 bytes; the limit is 2 bytes',
       'value is 4 bytes; the limit is 3 bytes',
@@ -452,7 +452,7 @@ describe('KvStore limits', () => {
   ])('refuses a session with %s', (_, over) => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
-    store.write(req(over), out.cb);
+    store.write(log, req(over), out.cb);
     expect(out.last).toMatchObject({ ok: false, error: { code: 'invalidArgument' } });
     expect(log.proposed).toHaveLength(0);
   });

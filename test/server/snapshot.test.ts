@@ -7,22 +7,51 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/raft/core/rng.js';
 import { crc32c } from '../../src/raft/storage/crc32c.js';
 import { decodeCommand, encodeCommand, type Command, type WriteOp } from '../../src/server/command.js';
+import { systemClock } from '../../src/clock.js';
+import { nodeFileSystem } from '../../src/files.js';
+import type { SnapshotMeta } from '../../src/raft/core/types.js';
+import { decodeSnapshot, decodeSnapshotAsync } from '../../src/server/snapshot/decode.js';
+import { encodeSnapshot as encodeSliced } from '../../src/server/snapshot/encode.js';
 import {
-  decodeSnapshot,
-  decodeSnapshotAsync,
-  encodeSnapshot,
   listSnapshots,
   readLatestSnapshot,
+  snapshotFileName,
+  writeSnapshot,
+  type WriteSnapshotOptions,
+} from '../../src/server/snapshot/files.js';
+import {
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
   SnapshotError,
-  snapshotFileName,
-  writeSnapshot,
   type SnapshotErrorCode,
-} from '../../src/server/snapshot.js';
+  type SnapshotIds,
+} from '../../src/server/snapshot/format.js';
 import { KvStateMachine, type CapturedState, type WriteResult } from '../../src/server/state-machine.js';
 
 const IDS = { clusterId: 'test-cluster', nodeId: 3 };
+
+const encodeSnapshot = (meta: SnapshotMeta, state: CapturedState, ids: SnapshotIds): Promise<Uint8Array> =>
+  encodeSliced(meta, state, ids, systemClock.slicer());
+
+/** The file functions on a real directory `dir`, with absolute paths. */
+function onDisk(dir: string): { fs: ReturnType<typeof nodeFileSystem>; dir: string; abs: (p: string) => string } {
+  const parent = nodePath.dirname(dir);
+  return { fs: nodeFileSystem(parent), dir: nodePath.basename(dir), abs: (p) => nodePath.join(parent, p) };
+}
+async function write(dir: string, meta: SnapshotMeta, state: CapturedState, ids: SnapshotIds, opts?: WriteSnapshotOptions) {
+  const d = onDisk(dir);
+  const w = await writeSnapshot(d.fs, d.dir, meta, state, ids, systemClock.slicer(), opts);
+  return { ...w, path: d.abs(w.path) };
+}
+async function readLatest(dir: string, ids: SnapshotIds, opts = { onWarning: (_m: string): void => {} }) {
+  const d = onDisk(dir);
+  const r = await readLatestSnapshot(d.fs, d.dir, ids, opts);
+  return r && { ...r, path: d.abs(r.path) };
+}
+async function list(dir: string) {
+  const d = onDisk(dir);
+  return (await listSnapshots(d.fs, d.dir)).map((f) => ({ ...f, path: d.abs(f.path) }));
+}
 const EMPTY = new Uint8Array(0);
 
 const dirs: string[] = [];
@@ -161,7 +190,7 @@ describe('KvStateMachine capture and restore', () => {
       const bytes = await encodeSnapshot({ index: cut, term: 2 }, captured, IDS);
       const fromMemory = KvStateMachine.restore(captured, TTL);
       const fromBytes = KvStateMachine.restore(decodeSnapshot(bytes, IDS).state, TTL);
-      const fromBytesAsync = await KvStateMachine.restoreAsync((await decodeSnapshotAsync(bytes, IDS)).state, TTL);
+      const fromBytesAsync = await KvStateMachine.restoreAsync((await decodeSnapshotAsync(bytes, IDS, systemClock.slicer())).state, systemClock.slicer(), TTL);
       expect(plain(fromBytes.capture())).toEqual(frozen);
 
       const seen = new Set(cmds.slice(0, cut).map((c) => `${c.clientId}/${c.seq}`));
@@ -284,7 +313,7 @@ describe('snapshot encoding', () => {
     const d = decodeSnapshot(bytes, IDS);
     expect(d.meta).toEqual({ formatVersion: SNAPSHOT_FORMAT_VERSION, clusterId: IDS.clusterId, nodeId: IDS.nodeId, index: 123_456, term: 7 });
     expect(plain(d.state)).toEqual(plain(state));
-    const a = await decodeSnapshotAsync(bytes, IDS, { sliceMs: 0 });
+    const a = await decodeSnapshotAsync(bytes, IDS, systemClock.slicer(0));
     expect(plain(a.state)).toEqual(plain(state));
     expect(a.meta).toEqual(d.meta);
   });
@@ -358,7 +387,7 @@ describe('snapshot encoding', () => {
       const damaged = large.slice();
       damaged[rng.int(large.length)]! ^= 1 << rng.int(8);
       expectSnapshotError(() => decodeSnapshot(damaged, IDS), 'CORRUPT');
-      await expect(decodeSnapshotAsync(damaged, IDS)).rejects.toMatchObject({ code: 'CORRUPT' });
+      await expect(decodeSnapshotAsync(damaged, IDS, systemClock.slicer())).rejects.toMatchObject({ code: 'CORRUPT' });
     }
   });
 
@@ -406,108 +435,108 @@ describe('snapshot files', () => {
   it('writes snap-<index>-<term>.snap, the same bytes as encodeSnapshot, and reads it back', async () => {
     const dir = tempDir();
     const state = sampleState();
-    const w = await writeSnapshot(dir, { index: 42, term: 3 }, state, IDS);
+    const w = await write(dir, { index: 42, term: 3 }, state, IDS);
     expect(nodePath.basename(w.path)).toBe('snap-00000000000000000042-3.snap');
     expect(w.path).toBe(nodePath.join(dir, snapshotFileName({ index: 42, term: 3 })));
     expect(w.bytes).toBe(fs.statSync(w.path).size);
     expect(Buffer.from(fs.readFileSync(w.path)).equals(Buffer.from(await encodeSnapshot({ index: 42, term: 3 }, state, IDS)))).toBe(true);
     expect(fs.readdirSync(dir)).toEqual([nodePath.basename(w.path)]);
-    const r = readLatestSnapshot(dir, IDS, { onWarning: (m) => expect.fail(m) })!;
+    const r = (await readLatest(dir, IDS, { onWarning: (m) => expect.fail(m) }))!;
     expect(r.path).toBe(w.path);
     expect(r.meta).toMatchObject({ index: 42, term: 3, clusterId: IDS.clusterId, nodeId: IDS.nodeId });
     expect(plain(r.state)).toEqual(plain(state));
   });
 
-  it('no directory or no snapshot: undefined', () => {
+  it('no directory or no snapshot: undefined', async () => {
     const dir = tempDir();
-    expect(readLatestSnapshot(nodePath.join(dir, 'missing'), IDS)).toBeUndefined();
-    expect(readLatestSnapshot(dir, IDS)).toBeUndefined();
+    expect(await readLatest(nodePath.join(dir, 'missing'), IDS)).toBeUndefined();
+    expect(await readLatest(dir, IDS)).toBeUndefined();
   });
 
   it('takes the newest; skips a damaged or truncated newest file with a warning and falls back', async () => {
     const dir = tempDir();
     const state = (tag: number): CapturedState => ({ ...smallState(), clockMs: tag });
-    await writeSnapshot(dir, { index: 10, term: 1 }, state(10), IDS, { keep: 5 });
-    await writeSnapshot(dir, { index: 20, term: 2 }, state(20), IDS, { keep: 5 });
-    const third = await writeSnapshot(dir, { index: 30, term: 2 }, state(30), IDS, { keep: 5 });
-    expect(readLatestSnapshot(dir, IDS)!.meta.index).toBe(30);
+    await write(dir, { index: 10, term: 1 }, state(10), IDS, { keep: 5 });
+    await write(dir, { index: 20, term: 2 }, state(20), IDS, { keep: 5 });
+    const third = await write(dir, { index: 30, term: 2 }, state(30), IDS, { keep: 5 });
+    expect((await readLatest(dir, IDS))!.meta.index).toBe(30);
 
     flipByte(third.path, third.bytes - 2);
     const warnings: string[] = [];
-    const r = readLatestSnapshot(dir, IDS, { onWarning: (m) => warnings.push(m) })!;
+    const r = (await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!;
     expect(r.meta.index).toBe(20);
     expect(r.state.clockMs).toBe(20);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain(third.path);
+    expect(warnings[0]).toContain(nodePath.basename(third.path));
     expect(warnings[0]).toMatch(/checksum mismatch/);
     // Set aside, so it is never read again (and not counted as one of the kept snapshots).
     expect(fs.existsSync(`${third.path}.corrupt`)).toBe(true);
-    expect(listSnapshots(dir).map((s) => s.index)).toEqual([20, 10]);
+    expect((await list(dir)).map((s) => s.index)).toEqual([20, 10]);
 
     // Truncated (e.g. copied or restored from a backup incompletely).
-    const second = listSnapshots(dir)[0]!.path;
+    const second = (await list(dir))[0]!.path;
     fs.truncateSync(second, fs.statSync(second).size - 1);
     warnings.length = 0;
-    expect(readLatestSnapshot(dir, IDS, { onWarning: (m) => warnings.push(m) })!.meta.index).toBe(10);
+    expect((await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!.meta.index).toBe(10);
     expect(warnings[0]).toMatch(/truncated/);
 
     // Nothing usable left: undefined, never wrong data.
-    const first = listSnapshots(dir)[0]!.path;
+    const first = (await list(dir))[0]!.path;
     fs.writeFileSync(first, 'garbage');
     warnings.length = 0;
-    expect(readLatestSnapshot(dir, IDS, { onWarning: (m) => warnings.push(m) })).toBeUndefined();
+    expect((await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))).toBeUndefined();
     expect(warnings[0]).toMatch(/shorter than the 24-byte header/);
   });
 
   it('a file whose name disagrees with its contents is skipped', async () => {
     const dir = tempDir();
-    await writeSnapshot(dir, { index: 10, term: 1 }, smallState(), IDS);
-    const w = await writeSnapshot(dir, { index: 20, term: 1 }, smallState(), IDS);
+    await write(dir, { index: 10, term: 1 }, smallState(), IDS);
+    const w = await write(dir, { index: 20, term: 1 }, smallState(), IDS);
     fs.renameSync(w.path, nodePath.join(dir, snapshotFileName({ index: 25, term: 1 })));
     const warnings: string[] = [];
-    expect(readLatestSnapshot(dir, IDS, { onWarning: (m) => warnings.push(m) })!.meta.index).toBe(10);
+    expect((await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!.meta.index).toBe(10);
     expect(warnings[0]).toMatch(/index 20, term 1, which its name does not say/);
   });
 
   it("refuses another cluster's or node's snapshot with an error, rather than skipping it", async () => {
     const dir = tempDir();
-    await writeSnapshot(dir, { index: 10, term: 1 }, smallState(), IDS);
+    await write(dir, { index: 10, term: 1 }, smallState(), IDS);
     let e: unknown;
     try {
-      readLatestSnapshot(dir, { clusterId: 'another', nodeId: 3 });
+      await readLatest(dir, { clusterId: 'another', nodeId: 3 });
     } catch (err) {
       e = err;
     }
     expect(e).toBeInstanceOf(SnapshotError);
     expect((e as SnapshotError).code).toBe('WRONG_CLUSTER');
-    expect((e as SnapshotError).message).toContain(dir);
-    expect(() => readLatestSnapshot(dir, { clusterId: IDS.clusterId, nodeId: 4 })).toThrow(/written by node 3/);
-    expect(listSnapshots(dir)).toHaveLength(1); // left as it was
+    expect((e as SnapshotError).message).toContain(nodePath.basename(dir));
+    await expect(readLatest(dir, { clusterId: IDS.clusterId, nodeId: 4 })).rejects.toThrow(/written by node 3/);
+    expect((await list(dir))).toHaveLength(1); // left as it was
   });
 
   it('keeps the newest K snapshots (default 2) and deletes older ones', async () => {
     const dir = tempDir();
-    for (const index of [5, 10, 15, 20]) await writeSnapshot(dir, { index, term: 1 }, smallState(), IDS);
-    expect(listSnapshots(dir).map((s) => s.index)).toEqual([20, 15]);
-    await writeSnapshot(dir, { index: 25, term: 2 }, smallState(), IDS, { keep: 3 });
-    expect(listSnapshots(dir).map((s) => s.index)).toEqual([25, 20, 15]);
-    await writeSnapshot(dir, { index: 30, term: 2 }, smallState(), IDS, { keep: 1 });
+    for (const index of [5, 10, 15, 20]) await write(dir, { index, term: 1 }, smallState(), IDS);
+    expect((await list(dir)).map((s) => s.index)).toEqual([20, 15]);
+    await write(dir, { index: 25, term: 2 }, smallState(), IDS, { keep: 3 });
+    expect((await list(dir)).map((s) => s.index)).toEqual([25, 20, 15]);
+    await write(dir, { index: 30, term: 2 }, smallState(), IDS, { keep: 1 });
     expect(fs.readdirSync(dir)).toEqual([snapshotFileName({ index: 30, term: 2 })]);
     // Index order is numeric, and the term breaks ties.
-    await writeSnapshot(dir, { index: 100, term: 2 }, smallState(), IDS, { keep: 5 });
-    await writeSnapshot(dir, { index: 100, term: 3 }, smallState(), IDS, { keep: 5 });
-    expect(listSnapshots(dir).map((s) => [s.index, s.term])).toEqual([
+    await write(dir, { index: 100, term: 2 }, smallState(), IDS, { keep: 5 });
+    await write(dir, { index: 100, term: 3 }, smallState(), IDS, { keep: 5 });
+    expect((await list(dir)).map((s) => [s.index, s.term])).toEqual([
       [100, 3],
       [100, 2],
       [30, 2],
     ]);
-    await expect(writeSnapshot(dir, { index: 1, term: 1 }, smallState(), IDS, { keep: 0 })).rejects.toThrow(/keep/);
+    await expect(write(dir, { index: 1, term: 1 }, smallState(), IDS, { keep: 0 })).rejects.toThrow(/keep/);
   });
 
   it('a temp file left by a crash mid-write is ignored and removed', async () => {
     const dir = tempDir();
     const state = smallState();
-    await writeSnapshot(dir, { index: 10, term: 1 }, state, IDS);
+    await write(dir, { index: 10, term: 1 }, state, IDS);
     // A crash while writing the snapshot at 20: part of its bytes in a temp file, never renamed.
     const partial = await encodeSnapshot({ index: 20, term: 1 }, state, IDS);
     const tempA = nodePath.join(dir, `${snapshotFileName({ index: 20, term: 1 })}.999999-1.tmp`);
@@ -517,7 +546,7 @@ describe('snapshot files', () => {
     fs.writeFileSync(tempB, await encodeSnapshot({ index: 30, term: 1 }, state, IDS));
 
     const warnings: string[] = [];
-    const r = readLatestSnapshot(dir, IDS, { onWarning: (m) => warnings.push(m) })!;
+    const r = (await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!;
     expect(r.meta.index).toBe(10);
     expect(fs.existsSync(tempA)).toBe(false);
     expect(fs.existsSync(tempB)).toBe(false);
@@ -525,14 +554,14 @@ describe('snapshot files', () => {
 
     // writeSnapshot clears leftovers too.
     fs.writeFileSync(tempA, 'partial');
-    await writeSnapshot(dir, { index: 40, term: 1 }, state, IDS);
+    await write(dir, { index: 40, term: 1 }, state, IDS);
     expect(fs.readdirSync(dir).sort()).toEqual([snapshotFileName({ index: 10, term: 1 }), snapshotFileName({ index: 40, term: 1 })]);
   });
 
   it('a failed write leaves no temp file and no snapshot', async () => {
     const dir = tempDir();
     const bad = { ...smallState(), sessions: [{ clientId: 1.5, firstIncomplete: 1, lastActiveMs: 0, results: [] }] };
-    await expect(writeSnapshot(dir, { index: 10, term: 1 }, bad, IDS)).rejects.toThrow(/client id/);
+    await expect(write(dir, { index: 10, term: 1 }, bad, IDS)).rejects.toThrow(/client id/);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
@@ -563,7 +592,7 @@ describe('snapshot files', () => {
     maxGap = 0;
     ticks = 0;
     const start = performance.now();
-    const w = await writeSnapshot(dir, { index: n, term: 1 }, state, IDS);
+    const w = await write(dir, { index: n, term: 1 }, state, IDS);
     const took = performance.now() - start;
     const now = performance.now();
     maxGap = Math.max(maxGap, now - last);
@@ -571,7 +600,7 @@ describe('snapshot files', () => {
     console.log(`writeSnapshot ${n} keys: ${took.toFixed(0)} ms, ${w.bytes} bytes, ${ticks} timer ticks, max gap ${maxGap.toFixed(1)} ms`);
     expect(ticks).toBeGreaterThan(10);
     expect(maxGap).toBeLessThan(50);
-    const r = readLatestSnapshot(dir, IDS)!;
+    const r = (await readLatest(dir, IDS))!;
     expect(r.state.keys.length).toBe(n);
     expect(r.state.keys[n - 1]).toBe(keys[n - 1]);
     expect(Array.from(r.state.values[n - 1]!.subarray(0, 2))).toEqual([(n - 1) & 0xff, ((n - 1) >> 8) & 0xff]);

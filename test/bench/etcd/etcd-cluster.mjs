@@ -108,7 +108,7 @@ if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import
   process.stdout.write(
     `[etcd] ${v.version}: 3 members (pids ${cluster.members.map((m) => m.pid).join(', ')}) in ${dir}\n` +
       `[etcd] endpoints ${cluster.endpoints.join(',')}\n` +
-      `[etcd] try: node build/src/client/bench.js --target etcd --endpoints ${cluster.endpoints.join(',')} --op put --clients 16 --duration 5\n` +
+      `[etcd] try: node build/src/tools/kv-bench.js --target etcd --endpoints ${cluster.endpoints.join(',')} --op put --clients 16 --duration 5\n` +
       '[etcd] Ctrl-C stops it\n',
   );
 }

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { BenchTarget, EtcdTargetOptions } from '../../../src/client/bench.js';
+import type { BenchTarget, EtcdTargetOptions } from '../../../src/tools/kv-bench.js';
 
 type Callback<T> = (err: grpc.ServiceError | null, res?: T) => void;
 

@@ -22,8 +22,8 @@ import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { resolveEndpoints, UsageError } from './address.js';
-import { KvClient } from './client.js';
+import { resolveEndpoints, UsageError } from '../client/address.js';
+import { KvClient } from '../client/client.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;

@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { checkAddress } from '../address.js';
+import type { NodeId } from '../raft/core/types.js';
+import type { Level } from './logger.js';
+
+/** What one kv-server node is: everything KvServer needs to know, checked. */
+export interface ServerConfig {
+  id: NodeId;
+  /** Every member's peer (Raft) address, this node's included. */
+  peers: { id: NodeId; address: string }[];
+  /** This node's peer address, from `peers`. */
+  peerAddr: string;
+  clientAddr: string;
+  dataDir: string;
+  electionTimeoutMs: number;
+  heartbeatMs: number;
+  clusterId: string;
+  /** The cluster id was derived from the peer list (not given): a refusal hints at --cluster-id. */
+  clusterIdDerived: boolean;
+  /** Client addresses for leader hints (this node's included). */
+  clientAddrs: Map<NodeId, string>;
+  logLevel: Level;
+  unsafeNoFsync: boolean;
+  /** Entries since the last snapshot that trigger the next (0: only on demand). */
+  snapshotThreshold: number;
+  /** Bytes of entries since the last snapshot that trigger the next (0: no size trigger). */
+  snapshotBytes: number;
+  snapshotRetain: number;
+  join: boolean;
+}
+
+/** The command line as parsed, before checking (kv-server's flags, camel-cased). */
+export interface ServerFlags {
+  id: unknown;
+  peers: unknown;
+  clientAddr: unknown;
+  dataDir: unknown;
+  electionTimeout: unknown;
+  heartbeat: unknown;
+  clusterId?: unknown;
+  clientPeers?: unknown;
+  logLevel: Level;
+  snapshotThreshold: unknown;
+  snapshotRetain: unknown;
+  join: boolean;
+  unsafeNoFsync: boolean;
+}
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Checks every flag and how they fit together; throws UsageError naming the flag. */
+export function checkFlags(f: ServerFlags): ServerConfig {
+  if (typeof f.id !== 'number' || !Number.isSafeInteger(f.id) || f.id < 1) {
+    throw new UsageError(`--id must be a positive integer, got ${JSON.stringify(f.id)}`);
+  }
+  const id = f.id;
+  const peerMap = parseIdList('peers', String(f.peers));
+  const peerAddr = peerMap.get(id);
+  if (peerAddr === undefined) {
+    throw new UsageError(`--id ${id} is not in --peers (nodes listed: ${[...peerMap.keys()].join(', ')})`);
+  }
+  const client = checkAddress(String(f.clientAddr));
+  if (!client.ok) throw new UsageError(`--client-addr: ${client.error}`);
+  for (const [pid, addr] of peerMap) {
+    if (addr === client.address) {
+      throw new UsageError(`--client-addr ${client.address} is also the peer address of node ${pid}: use another port`);
+    }
+  }
+  const electionTimeoutMs = positiveMs('election-timeout', f.electionTimeout);
+  const heartbeatMs = positiveMs('heartbeat', f.heartbeat);
+  if (heartbeatMs >= electionTimeoutMs) {
+    throw new UsageError(`--heartbeat (${heartbeatMs} ms) must be less than --election-timeout (${electionTimeoutMs} ms)`);
+  }
+  if (electionTimeoutMs < 20) throw new UsageError(`--election-timeout must be at least 20 ms, got ${electionTimeoutMs}`);
+
+  const clusterIdDerived = f.clusterId === undefined;
+  let clusterId: string;
+  if (clusterIdDerived) clusterId = deriveClusterId(peerMap);
+  else {
+    clusterId = String(f.clusterId).trim();
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(clusterId)) {
+      throw new UsageError('--cluster-id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"');
+    }
+  }
+
+  const clientAddrs = new Map<NodeId, string>();
+  if (f.clientPeers !== undefined) {
+    for (const [pid, addr] of parseIdList('client-peers', String(f.clientPeers))) {
+      if (!peerMap.has(pid)) throw new UsageError(`--client-peers: node ${pid} is not in --peers`);
+      if (pid === id && addr !== client.address) {
+        throw new UsageError(`--client-peers gives ${addr} for this node, but --client-addr is ${client.address}`);
+      }
+      for (const [qid, paddr] of peerMap) {
+        if (paddr === addr) throw new UsageError(`--client-peers: ${addr} is the peer address of node ${qid}`);
+      }
+      clientAddrs.set(pid, addr);
+    }
+  }
+  clientAddrs.set(id, client.address);
+
+  if (f.join && peerMap.size === 1) throw new UsageError('--join needs a cluster to join: --peers lists only this node');
+  return {
+    id,
+    peers: [...peerMap.entries()].map(([pid, address]) => ({ id: pid, address })),
+    peerAddr,
+    clientAddr: client.address,
+    dataDir: checkDataDir(String(f.dataDir)),
+    electionTimeoutMs,
+    heartbeatMs,
+    clusterId,
+    clusterIdDerived,
+    clientAddrs,
+    logLevel: f.logLevel,
+    unsafeNoFsync: f.unsafeNoFsync,
+    snapshotThreshold: count('snapshot-threshold', f.snapshotThreshold),
+    snapshotBytes: 0,
+    snapshotRetain: count('snapshot-retain', f.snapshotRetain),
+    join: f.join,
+  };
+}
+
+/** The default cluster id: a short hash of the sorted peer list, so every node derives the same. */
+export function deriveClusterId(peers: ReadonlyMap<NodeId, string>): string {
+  const canonical = [...peers.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([id, addr]) => `${id}=${addr}`)
+    .join(',');
+  return 'raftkv-' + createHash('sha256').update(canonical).digest('hex').slice(0, 12);
+}
+
+function parseIdList(flag: string, text: string): Map<NodeId, string> {
+  const out = new Map<NodeId, string>();
+  const seen = new Set<string>();
+  const items = text.split(',').map((s) => s.trim());
+  if (items.length === 0 || items.every((s) => s === '')) throw new UsageError(`--${flag} is empty`);
+  for (const item of items) {
+    if (item === '') throw new UsageError(`--${flag}: empty entry in "${text}"`);
+    const eq = item.indexOf('=');
+    if (eq < 0) throw new UsageError(`--${flag}: "${item}" is not id=host:port (e.g. 1=127.0.0.1:7001)`);
+    const idText = item.slice(0, eq).trim();
+    if (!/^\d+$/.test(idText) || !Number.isSafeInteger(Number(idText)) || Number(idText) < 1) {
+      throw new UsageError(`--${flag}: node id "${idText}" in "${item}" is not a positive integer`);
+    }
+    const id = Number(idText);
+    const addr = checkAddress(item.slice(eq + 1));
+    if (!addr.ok) throw new UsageError(`--${flag}: ${addr.error}`);
+    if (out.has(id)) throw new UsageError(`--${flag}: node id ${id} is listed twice`);
+    if (seen.has(addr.address)) throw new UsageError(`--${flag}: address ${addr.address} is listed twice`);
+    seen.add(addr.address);
+    out.set(id, addr.address);
+  }
+  return out;
+}
+
+/** The data dir as an absolute path; its parent must exist, and it must be a directory if it does. */
+function checkDataDir(text: string): string {
+  if (text.trim() === '') throw new UsageError('--data-dir is empty');
+  const dataDir = nodePath.resolve(text);
+  const parent = nodePath.dirname(dataDir);
+  if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`--data-dir ${text}: the parent directory ${parent} does not exist (create it first)`);
+  }
+  const st = fs.statSync(dataDir, { throwIfNoEntry: false });
+  if (st !== undefined && !st.isDirectory()) throw new UsageError(`--data-dir ${text} exists and is not a directory`);
+  return dataDir;
+}
+
+function count(flag: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new UsageError(`--${flag} must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function positiveMs(flag: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new UsageError(`--${flag} must be a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}

@@ -1,0 +1,215 @@
+import type { Clock } from '../clock.js';
+import { DEFAULT_LIMITS } from '../limits.js';
+import { RaftNode, type RaftObserver } from '../raft/node.js';
+import type { Storage } from '../raft/storage/storage.js';
+import type { ServerConfig } from './config.js';
+import type { Disk } from './disk.js';
+import { KvService } from './kv-service.js';
+import { KvStore } from './kv-store.js';
+import type { Logger } from './logger.js';
+import type { ClientListener, Network, PeerTransport } from './network.js';
+import { Snapshotter } from './snapshotter.js';
+
+/** What a KvServer runs on, injected: the real machine in kv-server, a simulated one in tests. */
+export interface KvServerDeps {
+  clock: Clock;
+  disk: Disk;
+  network: Network;
+  logger: Logger;
+  /** Seeds the election-timeout jitter. */
+  seed: number;
+  /** The node hit an error it cannot continue after and has stopped itself. */
+  onFatal(error: unknown): void;
+  /** Hears the Raft node's events beside the server's own logging (the simulator's checks). */
+  observer?: RaftObserver;
+}
+
+/** The server could not start; the message says what and where. Nothing it was given was changed. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
+/**
+ * One raftkv node, built from its parts: the composition root. start() binds the client port
+ * (answering "starting" meanwhile), then the peer port, then opens the data dir, restores the
+ * newest snapshot, starts Raft and serves clients. A port that cannot be bound fails the start
+ * before the data dir is touched.
+ */
+export class KvServer {
+  private listener: ClientListener | undefined;
+  private transport: PeerTransport | undefined;
+  private storage: Storage | undefined;
+  private node: RaftNode | undefined;
+  private kv: KvStore | undefined;
+  private api: KvService | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    readonly config: ServerConfig,
+    private readonly deps: KvServerDeps,
+  ) {}
+
+  /** Rejects with StartError; whatever was set up is released again. */
+  async start(): Promise<void> {
+    try {
+      await this.open();
+    } catch (e) {
+      await this.stop().catch(() => undefined);
+      throw e instanceof StartError ? e : new StartError(e instanceof Error ? e.message : String(e), { cause: e });
+    }
+  }
+
+  /** Fails requests in flight (retryable), stops taking calls, stops Raft, closes the disk. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.kv?.close();
+      await this.listener?.close();
+      if (this.node) await this.node.stop(); // closes the transport and the storage
+      else {
+        await this.transport?.close();
+        this.storage?.close();
+      }
+    })();
+    return this.stopping;
+  }
+
+  get raft(): RaftNode {
+    return this.started(this.node);
+  }
+
+  get store(): KvStore {
+    return this.started(this.kv);
+  }
+
+  get service(): KvService {
+    return this.started(this.api);
+  }
+
+  private async open(): Promise<void> {
+    const cfg = this.config;
+    const { clock, disk, network, logger: log } = this.deps;
+    log.info('starting', {
+      cluster: cfg.clusterId,
+      peer_addr: cfg.peerAddr,
+      client_addr: cfg.clientAddr,
+      peers: cfg.peers.map((p) => `${p.id}=${p.address}`).join(','),
+      data_dir: cfg.dataDir,
+      election_timeout_ms: cfg.electionTimeoutMs,
+      heartbeat_ms: cfg.heartbeatMs,
+      leader_hints: cfg.peers.length === 1 ? undefined : cfg.clientAddrs.size > 1 ? 'on' : 'off (no --client-peers)',
+    });
+    if (cfg.unsafeNoFsync) {
+      log.warn(
+        'UNSAFE: --unsafe-no-fsync is set: writes are acknowledged before they reach the disk; a machine crash or ' +
+          'power loss can lose committed data and break Raft safety. For tests and benchmarks only.',
+      );
+    }
+    this.listener = await network.listenClients(cfg.clientAddr);
+    if (this.stopping) return;
+    this.transport = network.peerTransport({
+      clusterId: cfg.clusterId,
+      self: cfg.id,
+      listen: cfg.peerAddr,
+      peers: cfg.peers,
+      log: (line) => (/refused|dropped|failed|lost|mismatch/.test(line) ? log.warn(line) : log.info(line)),
+    });
+    await this.transport.start();
+    if (this.stopping) return;
+
+    const ids = { clusterId: cfg.clusterId, nodeId: cfg.id };
+    this.storage = this.openLog(ids);
+    const store = (this.kv = new KvStore(clock.epochMs, DEFAULT_LIMITS));
+    const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, log: (line) => log.info(line) });
+    await snapshotter.restore(this.storage);
+    if (snapshotter.index > 0) log.info('restored snapshot', { index: snapshotter.index, keys: store.sm.size });
+    if (this.stopping) return;
+    this.node = new RaftNode({
+      id: cfg.id,
+      peers: cfg.peers.map((p) => p.id),
+      storage: this.storage,
+      transport: this.transport,
+      clock,
+      seed: this.deps.seed,
+      electionTimeoutMs: cfg.electionTimeoutMs,
+      heartbeatMs: cfg.heartbeatMs,
+      handler: store,
+      snapshots: snapshotter,
+      snapshotPolicy: { entries: cfg.snapshotThreshold, bytes: cfg.snapshotBytes, retain: cfg.snapshotRetain },
+      joining: cfg.join,
+      observer: alongside(this.logEvents(), this.deps.observer),
+      onFatal: (e) => this.fatal(e),
+    });
+    const st = this.node.status();
+    log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
+    this.api = new KvService({
+      store,
+      raft: this.node,
+      snapshotIndex: () => snapshotter.index,
+      nodeId: cfg.id,
+      clusterId: cfg.clusterId,
+      clientAddrs: cfg.clientAddrs,
+    });
+    this.listener.serve(this.api);
+    log.info('serving clients', { client_addr: cfg.clientAddr });
+  }
+
+  private openLog(ids: { clusterId: string; nodeId: number }): Storage {
+    try {
+      const { storage, created } = this.deps.disk.openLog(ids);
+      this.deps.logger.info(created ? 'created data file' : 'opened data file', { data_dir: this.config.dataDir });
+      return storage;
+    } catch (e) {
+      let msg = e instanceof Error ? e.message : String(e);
+      if ((e as { code?: unknown }).code === 'WRONG_CLUSTER' && this.config.clusterIdDerived) {
+        msg +=
+          ` (This node's cluster id ${this.config.clusterId} was derived from --peers; if the peer addresses changed, ` +
+          'start it with the original id: --cluster-id.)';
+      }
+      throw new StartError(msg, { cause: e });
+    }
+  }
+
+  private fatal(e: unknown): void {
+    this.deps.logger.error('fatal error; stopping', { error: e instanceof Error ? e.message : String(e) });
+    this.stop().then(
+      () => this.deps.onFatal(e),
+      () => this.deps.onFatal(e),
+    );
+  }
+
+  /** The node's events as log lines. */
+  private logEvents(): RaftObserver {
+    const log = this.deps.logger;
+    let lastLeader = -1;
+    return {
+      roleChanged: (s) => {
+        const fields = { role: s.role, term: s.term, leader: s.leaderId === 0 ? 'none' : s.leaderId };
+        if (s.role === 'leader') log.info('became leader', fields);
+        else if (s.leaderId !== lastLeader) log.info(s.leaderId === 0 ? 'no leader known' : 'following leader', fields);
+        else log.info('role changed', fields);
+        lastLeader = s.leaderId;
+      },
+      snapshotTaken: (meta) => log.info('compacted the log', { snapshot: meta.index, term: meta.term }),
+      snapshotSent: (to, meta, bytes) => log.info(`sent snapshot ${meta.index} (${bytes} bytes) to node ${to}`),
+      snapshotInstalled: (meta) => log.info(`installed snapshot ${meta.index} from the leader`, { term: meta.term }),
+      snapshotFailed: (what, e) => log.warn(`${what} failed`, { error: e instanceof Error ? e.message : String(e) }),
+    };
+  }
+
+  private started<T>(part: T | undefined): T {
+    if (part === undefined) throw new Error(`node ${this.config.id} has not started`);
+    return part;
+  }
+}
+
+/** One observer that calls `a`'s listeners, then `b`'s. */
+function alongside(a: RaftObserver, b: RaftObserver | undefined): RaftObserver {
+  if (!b) return a;
+  const both: Record<string, (...args: unknown[]) => void> = {};
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof RaftObserver>) {
+    const fa = a[key] as ((...args: unknown[]) => void) | undefined;
+    const fb = b[key] as ((...args: unknown[]) => void) | undefined;
+    both[key] = fa && fb ? (...args) => (fa(...args), fb(...args)) : (fa ?? fb)!;
+  }
+  return both as RaftObserver;
+}

@@ -1,0 +1,39 @@
+import type { NodeId } from '../raft/core/types.js';
+import type { Transport } from '../raft/transport/transport.js';
+import type { KvService } from './kv-service.js';
+
+/**
+ * How a node talks to the world, injected: gRPC in kv-server (grpc-network.ts), a simulated
+ * network that drops, delays, duplicates, reorders and partitions in the simulator.
+ */
+export interface Network {
+  /** The Raft transport between this node and its peers; nothing is bound until start(). */
+  peerTransport(opts: PeerTransportOptions): PeerTransport;
+  /**
+   * Binds the client address. Until serve() the listener answers every call "starting"
+   * (retryable), so that a node that cannot start never held its port and its data dir at once.
+   */
+  listenClients(addr: string): Promise<ClientListener>;
+}
+
+export interface PeerTransportOptions {
+  clusterId: string;
+  self: NodeId;
+  /** This node's peer address (host:port). */
+  listen: string;
+  /** Every member, this node included. */
+  peers: { id: NodeId; address: string }[];
+  /** Receives one line per notable transport event. */
+  log: (line: string) => void;
+}
+
+export interface PeerTransport extends Transport {
+  /** Binds the peer address; rejects with a clear message if it cannot. */
+  start(): Promise<void>;
+}
+
+export interface ClientListener {
+  serve(service: KvService): void;
+  /** Stops taking calls; calls in flight get a moment to finish. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,414 @@
+import type { Slicer } from '../../clock.js';
+import { crc32c } from '../../raft/storage/crc32c.js';
+import type { CapturedSession, WriteResult } from '../state-machine.js';
+import {
+  KIND_OF,
+  MAGIC,
+  SNAPSHOT_FORMAT_VERSION,
+  SNAPSHOT_HEADER_BYTES,
+  SnapshotError,
+  T_CLOCK_MS,
+  T_CLUSTER_ID,
+  T_FORMAT_VERSION,
+  T_KEY_COUNT,
+  T_LAST_EXPIRY_MS,
+  T_LAST_INDEX,
+  T_LAST_TERM,
+  T_NODE_ID,
+  T_SESSIONS,
+  TAG_KEY,
+  TAG_PAIRS,
+  TAG_VALUE,
+  type DecodedSnapshot,
+  type SnapshotInfo,
+} from './format.js';
+
+/** Snapshot decoding and verification (layout in format.ts), at once or in time slices. */
+
+export interface DecodeOptions {
+  /**
+   * Decode in place: the state's values are views into `bytes`, so the caller must never
+   * change them afterwards. By default the body is copied first.
+   */
+  inPlace?: boolean;
+}
+
+/**
+ * Verifies and decodes a snapshot (header and body), synchronously. Throws SnapshotError:
+ * CORRUPT for bytes that are damaged or truncated, VERSION, WRONG_CLUSTER, and WRONG_NODE when
+ * `ids.nodeId` is given and differs (leave it out for a snapshot received from the leader).
+ */
+export function decodeSnapshot(
+  bytes: Uint8Array,
+  ids: { clusterId: string; nodeId?: number },
+  options: DecodeOptions = {},
+): DecodedSnapshot {
+  const h = readHeader(bytes);
+  let body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
+  if (crc32c(body) !== h.bodyCrc) throw bodyCrcMismatch();
+  if (!options.inPlace) body = new Uint8Array(body);
+  const parser = new BodyParser(asBuffer(body));
+  parser.run(undefined);
+  return checkIds(parser.result(), ids);
+}
+
+/** decodeSnapshot in time slices, for a node that must keep serving meanwhile. */
+export async function decodeSnapshotAsync(
+  bytes: Uint8Array,
+  ids: { clusterId: string; nodeId?: number },
+  slicer: Slicer,
+  options: DecodeOptions = {},
+): Promise<DecodedSnapshot> {
+  const h = readHeader(bytes);
+  let body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
+  const step = 1 << 20;
+  let crc = 0;
+  for (let at = 0; at < body.length; at += step) {
+    crc = crc32c(body.subarray(at, at + step), crc);
+    if (slicer.expired()) await slicer.next();
+  }
+  if (crc !== h.bodyCrc) throw bodyCrcMismatch();
+  if (!options.inPlace) {
+    const copy = new Uint8Array(body.length);
+    for (let at = 0; at < body.length; at += 8 * step) {
+      copy.set(body.subarray(at, at + 8 * step), at);
+      if (slicer.expired()) await slicer.next();
+    }
+    body = copy;
+  }
+  const parser = new BodyParser(asBuffer(body));
+  while (!parser.run(slicer)) await slicer.next();
+  return checkIds(parser.result(), ids);
+}
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function checkIds(decoded: DecodedSnapshot, ids: { clusterId: string; nodeId?: number }): DecodedSnapshot {
+  const { meta } = decoded;
+  if (meta.clusterId !== ids.clusterId) {
+    throw new SnapshotError(
+      'WRONG_CLUSTER',
+      `snapshot belongs to cluster ${JSON.stringify(meta.clusterId)} (written by node ${meta.nodeId}), but this node is in cluster ` +
+        `${JSON.stringify(ids.clusterId)}. Each cluster needs its own data directories.`,
+    );
+  }
+  if (ids.nodeId !== undefined && meta.nodeId !== ids.nodeId) {
+    throw new SnapshotError(
+      'WRONG_NODE',
+      `snapshot was written by node ${meta.nodeId} of cluster ${JSON.stringify(meta.clusterId)}, but this is node ${ids.nodeId}. ` +
+        'Every node must use its own data directory.',
+    );
+  }
+  return decoded;
+}
+
+function bodyCrcMismatch(): SnapshotError {
+  return new SnapshotError('CORRUPT', 'body checksum mismatch: the snapshot is damaged');
+}
+
+/** Checks the header and that the body is exactly as long as it says. */
+function readHeader(bytes: Uint8Array): { bodyCrc: number } {
+  if (bytes.length < SNAPSHOT_HEADER_BYTES) {
+    throw new SnapshotError('CORRUPT', `truncated: ${bytes.length} bytes, shorter than the ${SNAPSHOT_HEADER_BYTES}-byte header`);
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint32(0, true) !== MAGIC) throw new SnapshotError('CORRUPT', 'not a raftkv snapshot (bad magic number)');
+  if (v.getUint32(20, true) !== crc32c(bytes.subarray(0, 20))) {
+    throw new SnapshotError('CORRUPT', 'header checksum mismatch: the header is damaged');
+  }
+  const version = v.getUint32(4, true);
+  if (version !== SNAPSHOT_FORMAT_VERSION) {
+    throw new SnapshotError(
+      'VERSION',
+      `snapshot format version ${version}; this build reads version ${SNAPSHOT_FORMAT_VERSION}. ` +
+        'Run the raftkv version that wrote it, or remove the snapshot and let the node catch up from the leader.',
+    );
+  }
+  const bodyLength = v.getUint32(8, true) + v.getUint32(12, true) * 2 ** 32;
+  const actual = bytes.length - SNAPSHOT_HEADER_BYTES;
+  if (actual < bodyLength) throw new SnapshotError('CORRUPT', `truncated: body is ${actual} of ${bodyLength} bytes`);
+  if (actual > bodyLength) throw new SnapshotError('CORRUPT', `${actual - bodyLength} unexpected bytes after the body`);
+  return { bodyCrc: v.getUint32(16, true) };
+}
+
+
+/**
+ * Parses a protobuf Snapshot, resumably (between top-level fields). Values are views into
+ * `body`. Unknown fields are skipped.
+ */
+class BodyParser {
+  private readonly r: Reader;
+  private formatVersion = 0;
+  private clusterId = '';
+  private nodeId = 0;
+  private index = 0;
+  private term = 0;
+  private clockMs = 0;
+  private lastExpiryMs = 0;
+  private keyCount: number | undefined;
+  private keys: string[] = [];
+  private values: Uint8Array[] = [];
+  private n = 0;
+  private readonly sessions: CapturedSession[] = [];
+
+  constructor(private readonly body: Buffer) {
+    this.r = new Reader(body, 0, body.length);
+  }
+
+  /** Parses until the end (true) or until the slicer's slice has expired (false). */
+  run(slicer: Slicer | undefined): boolean {
+    const r = this.r;
+    const body = this.body;
+    const ab = body.buffer;
+    const base = body.byteOffset;
+    let keys = this.keys;
+    let values = this.values;
+    let n = this.n;
+    let fields = 0;
+    while (r.pos < r.end) {
+      if ((++fields & 255) === 0 && slicer?.expired()) break;
+      const tag = r.varint();
+      if (tag === TAG_PAIRS) {
+        const end = r.len();
+        let p = r.pos;
+        let key = '';
+        let value: Uint8Array | undefined;
+        // The usual layout (key, then value, nothing else) without a Reader per pair.
+        if (body[p] === TAG_KEY) {
+          r.pos = p + 1;
+          const ke = r.len();
+          key = body.toString('latin1', r.pos, ke);
+          p = ke;
+          if (p < end && body[p] === TAG_VALUE) {
+            r.pos = p + 1;
+            const ve = r.len();
+            value = new Uint8Array(ab, base + r.pos, ve - r.pos);
+            p = ve;
+          }
+          if (p > end) corrupt('a key or value runs past its pair');
+        }
+        if (p < end) {
+          // Anything else: field by field.
+          const pair = new Reader(body, p, end);
+          while (pair.pos < end) {
+            const t = pair.varint();
+            if (t === TAG_KEY) {
+              const e = pair.len();
+              key = body.toString('latin1', pair.pos, e);
+              pair.pos = e;
+            } else if (t === TAG_VALUE) {
+              const e = pair.len();
+              value = new Uint8Array(ab, base + pair.pos, e - pair.pos);
+              pair.pos = e;
+            } else {
+              pair.skip(t);
+            }
+          }
+        }
+        keys[n] = key;
+        values[n++] = value ?? new Uint8Array(0);
+        r.pos = end;
+        continue;
+      }
+      this.n = n;
+      this.field(tag);
+      keys = this.keys; // key_count may have preallocated them
+      values = this.values;
+    }
+    this.n = n;
+    return r.pos >= r.end;
+  }
+
+  private field(tag: number): void {
+    const r = this.r;
+    switch (tag) {
+      case (T_FORMAT_VERSION << 3) | 0:
+        this.formatVersion = r.varint();
+        break;
+      case (T_CLUSTER_ID << 3) | 2: {
+        const e = r.len();
+        this.clusterId = this.body.toString('utf8', r.pos, e);
+        r.pos = e;
+        break;
+      }
+      case (T_NODE_ID << 3) | 0:
+        this.nodeId = r.varint();
+        break;
+      case (T_LAST_INDEX << 3) | 0:
+        this.index = r.varint();
+        break;
+      case (T_LAST_TERM << 3) | 0:
+        this.term = r.varint();
+        break;
+      case (T_CLOCK_MS << 3) | 1:
+        this.clockMs = r.double();
+        break;
+      case (T_LAST_EXPIRY_MS << 3) | 1:
+        this.lastExpiryMs = r.double();
+        break;
+      case (T_KEY_COUNT << 3) | 0: {
+        const count = r.varint();
+        this.keyCount = count;
+        if (this.n === 0 && count <= this.body.length / 2) {
+          // Preallocate (a pair takes at least 2 bytes, so a damaged count cannot ask for more).
+          this.keys = new Array<string>(count);
+          this.values = new Array<Uint8Array>(count);
+        }
+        break;
+      }
+      case (T_SESSIONS << 3) | 2: {
+        const e = r.len();
+        this.sessions.push(parseSession(new Reader(this.body, r.pos, e)));
+        r.pos = e;
+        break;
+      }
+      default:
+        r.skip(tag);
+    }
+  }
+
+  result(): DecodedSnapshot {
+    const { keys, values, n } = this;
+    if (this.keyCount !== undefined && this.keyCount !== n) corrupt(`says ${this.keyCount} keys but holds ${n}`);
+    keys.length = n;
+    values.length = n;
+    if (this.formatVersion !== SNAPSHOT_FORMAT_VERSION) {
+      corrupt(`body says format version ${this.formatVersion}, the header ${SNAPSHOT_FORMAT_VERSION}`);
+    }
+    if (this.clusterId === '') corrupt('no cluster id');
+    const meta: SnapshotInfo = {
+      formatVersion: this.formatVersion,
+      clusterId: this.clusterId,
+      nodeId: this.nodeId,
+      index: this.index,
+      term: this.term,
+    };
+    return { meta, state: { keys, values, sessions: this.sessions, clockMs: this.clockMs, lastExpiryMs: this.lastExpiryMs } };
+  }
+}
+
+function parseSession(r: Reader): CapturedSession {
+  let clientId = 0;
+  let firstIncomplete = 0;
+  let lastActiveMs = 0;
+  const results: [number, WriteResult][] = [];
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    switch (tag) {
+      case (1 << 3) | 0:
+        clientId = r.varint();
+        break;
+      case (2 << 3) | 0:
+        firstIncomplete = r.varint();
+        break;
+      case (3 << 3) | 1:
+        lastActiveMs = r.double();
+        break;
+      case (4 << 3) | 2: {
+        const e = r.len();
+        results.push(parseResult(new Reader(r.buf, r.pos, e)));
+        r.pos = e;
+        break;
+      }
+      default:
+        r.skip(tag);
+    }
+  }
+  return { clientId, firstIncomplete, lastActiveMs, results };
+}
+
+function parseResult(r: Reader): [number, WriteResult] {
+  let seq = 0;
+  let kind = 0;
+  let flag = false;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === ((1 << 3) | 0)) seq = r.varint();
+    else if (tag === ((2 << 3) | 0)) kind = r.varint();
+    else if (tag === ((3 << 3) | 0)) flag = r.varint() !== 0;
+    else r.skip(tag);
+  }
+  const k = KIND_OF[kind];
+  switch (k) {
+    case 'ok':
+      return [seq, { kind: 'ok' }];
+    case 'deleted':
+      return [seq, { kind: 'deleted', existed: flag }];
+    case 'cas':
+      return [seq, { kind: 'cas', swapped: flag }];
+    case 'sessionExpired':
+      return [seq, { kind: 'sessionExpired' }];
+    default:
+      return corrupt(`unknown session result kind ${kind}`);
+  }
+}
+
+function corrupt(what: string): never {
+  throw new SnapshotError('CORRUPT', `malformed snapshot body: ${what}`);
+}
+
+/** A bounds-checked protobuf reader over buf[pos, end). */
+class Reader {
+  constructor(
+    readonly buf: Buffer,
+    public pos: number,
+    readonly end: number,
+  ) {}
+
+  varint(): number {
+    const b = this.buf;
+    if (this.pos >= this.end) corrupt('truncated varint');
+    let byte = b[this.pos++]!;
+    if (byte < 0x80) return byte;
+    let result = byte & 0x7f;
+    let mul = 0x80;
+    for (let i = 1; i < 10; i++) {
+      if (this.pos >= this.end) corrupt('truncated varint');
+      byte = b[this.pos++]!;
+      result += (byte & 0x7f) * mul;
+      if (byte < 0x80) {
+        if (result > Number.MAX_SAFE_INTEGER) corrupt('integer beyond 2^53');
+        return result;
+      }
+      mul *= 0x80;
+    }
+    return corrupt('varint longer than 10 bytes');
+  }
+
+  /** Reads a length prefix; returns where the field's bytes end. */
+  len(): number {
+    const n = this.varint();
+    const e = this.pos + n;
+    if (e > this.end) corrupt('field runs past its message');
+    return e;
+  }
+
+  double(): number {
+    if (this.pos + 8 > this.end) corrupt('truncated double');
+    const x = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return x;
+  }
+
+  skip(tag: number): void {
+    switch (tag & 7) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.pos = this.len();
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        corrupt(`unsupported wire type ${tag & 7}`);
+    }
+    if (this.pos > this.end) corrupt('field runs past its message');
+  }
+}
