@@ -8,11 +8,10 @@ import {
   DEFAULT_MAX_SNAPSHOT_BYTES,
   DEFAULT_SNAPSHOT_CHUNK_BYTES,
   GrpcTransport,
-  batchOverheadBytes,
-  encodeMessage,
   loadRaftProto,
   type GrpcTransportOptions,
 } from '../src/raft/transport/grpc.js';
+import { batchOverheadBytes, encodeMessage } from '../src/raft/transport/grpc-codec.js';
 import type { RaftBatch } from '../src/raft/transport/generated/raftkv/raft/RaftBatch.js';
 import type { SnapshotAck } from '../src/raft/transport/generated/raftkv/raft/SnapshotAck.js';
 import type { SnapshotChunk, SnapshotChunk__Output } from '../src/raft/transport/generated/raftkv/raft/SnapshotChunk.js';

@@ -1,0 +1,293 @@
+import * as fs from 'node:fs';
+import Database from 'better-sqlite3';
+import type { SnapshotMeta } from '../core/types.js';
+import { APPLICATION_ID, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION, SIDECARS } from './sqlite-schema.js';
+import { ADVICE_CORRUPT, ADVICE_FOREIGN, StorageError } from './storage-error.js';
+
+/**
+ * The checks an existing file passes before it is opened for writing (header, schema, identity,
+ * log contiguity, tail checksums), and the checks of what is read from it later.
+ */
+
+/** How many of the newest entries open() checksums. load() checks all of them. */
+export const TAIL_VERIFY = 1000;
+
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+function fileSize(p: string): number | undefined {
+  return fs.statSync(p, { throwIfNoEntry: false })?.size;
+}
+
+export type Row = [idx: number, term: number, type: number, data: Buffer, crc: number];
+
+/** Checks one row read from the log: position, term and type, checksum. */
+export function checkRow(path: string, row: Row, expectIdx: number): void {
+  const [idx, term, type, data, crc] = row;
+  if (idx !== expectIdx) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: log is not contiguous: expected entry ${expectIdx}, found ${idx}. ${ADVICE_CORRUPT}`,
+      { index: expectIdx },
+    );
+  }
+  if (!Number.isSafeInteger(term) || term < 0) {
+    throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has invalid term ${String(term)}. ${ADVICE_CORRUPT}`, {
+      index: idx,
+    });
+  }
+  if (type !== 0 && type !== 1) {
+    throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has unknown type ${String(type)}. ${ADVICE_CORRUPT}`, {
+      index: idx,
+    });
+  }
+  if (!(data instanceof Uint8Array)) {
+    throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has no data blob. ${ADVICE_CORRUPT}`, { index: idx });
+  }
+  const actual = entryChecksum(idx, term, type, data);
+  if (actual !== crc) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: checksum mismatch in log entry ${idx} (stored 0x${(Number(crc) >>> 0).toString(16).padStart(8, '0')}, ` +
+        `computed 0x${actual.toString(16).padStart(8, '0')}). ${ADVICE_CORRUPT}`,
+      { index: idx },
+    );
+  }
+}
+
+export function metaInt(path: string, meta: Map<string, unknown>, key: string): number {
+  const v = meta.get(key);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: meta '${key}' is ${v === undefined ? 'missing' : `invalid (${JSON.stringify(v)})`}. ${ADVICE_CORRUPT}`,
+    );
+  }
+  return v;
+}
+
+/**
+ * Everything open() checks before writing, on the raw bytes and then through a read-only
+ * connection. Throws StorageError. Leaves no files behind that were not there before.
+ */
+export function verify(path: string, id: Identity): void {
+  const st = fs.statSync(path);
+  if (!st.isFile()) {
+    throw new StorageError('NOT_RAFTKV', path, `${path} is not a regular file. ${ADVICE_FOREIGN}`);
+  }
+
+  // 1. The 100-byte SQLite header, read by hand.
+  const header = Buffer.alloc(100);
+  const fd = fs.openSync(path, 'r');
+  let got: number;
+  try {
+    got = fs.readSync(fd, header, 0, 100, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (got < 16 || !header.subarray(0, 16).equals(SQLITE_MAGIC)) {
+    throw new StorageError(
+      'NOT_RAFTKV',
+      path,
+      `${path} is not a SQLite database (${got === 0 ? 'the file is empty' : 'no SQLite header'}), so it is not raftkv data. ${ADVICE_FOREIGN}`,
+    );
+  }
+  if (got < 100) {
+    throw new StorageError('CORRUPT', path, `${path}: truncated SQLite file (${st.size} bytes, shorter than its header). ${ADVICE_CORRUPT}`);
+  }
+  const appId = header.readUInt32BE(68);
+  if (appId !== APPLICATION_ID) {
+    throw new StorageError(
+      'NOT_RAFTKV',
+      path,
+      `${path} is a SQLite database but not a raftkv log (application_id 0x${appId.toString(16).padStart(8, '0')}, ` +
+        `expected 0x${APPLICATION_ID.toString(16)}). ${ADVICE_FOREIGN}`,
+    );
+  }
+  const rawPageSize = header.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) {
+    throw new StorageError('CORRUPT', path, `${path}: invalid page size ${rawPageSize} in the SQLite header. ${ADVICE_CORRUPT}`);
+  }
+  // With a non-empty WAL the main file may legitimately lag behind (an interrupted checkpoint
+  // is redone from the WAL), so the size checks only apply when there is none.
+  const walSize = fileSize(path + '-wal') ?? 0;
+  if (walSize === 0) {
+    const pages = header.readUInt32BE(28);
+    const headerSizeValid = pages > 0 && header.readUInt32BE(24) === header.readUInt32BE(92);
+    if (st.size % pageSize !== 0 || (headerSizeValid && st.size < pages * pageSize)) {
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path}: the database file is truncated: ${st.size} bytes, but its header says ` +
+          `${headerSizeValid ? `${pages} pages of ${pageSize} bytes (${pages * pageSize} bytes)` : `pages of ${pageSize} bytes`}. ${ADVICE_CORRUPT}`,
+      );
+    }
+  }
+
+  // 2. The contents, through a read-only connection. (On a WAL database SQLite creates
+  // -wal/-shm even for reading; open() removes them again if the file is refused.)
+  const ro = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+  try {
+    verifyContents(path, ro, id);
+  } finally {
+    ro.close();
+  }
+}
+
+/** Removes the sidecar files of `path` that were not there `before`. */
+export function removeNewSidecars(path: string, before: readonly string[]): void {
+  for (const s of SIDECARS) {
+    if (before.includes(s)) continue;
+    const p = path + s;
+    // A WAL created by a reader is empty; never delete one with content.
+    if (s === '-wal' && (fileSize(p) ?? 0) > 0) continue;
+    try {
+      fs.unlinkSync(p);
+    } catch {
+      // not there
+    }
+  }
+}
+
+function verifyContents(path: string, db: Database.Database, id: Identity): void {
+  const tables = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as unknown[]).map(String),
+  );
+  if (!tables.has('meta') || !tables.has('log')) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path} is marked as raftkv data but lacks the ${tables.has('meta') ? 'log' : 'meta'} table ` +
+        `(tables: ${[...tables].join(', ') || 'none'}). ${ADVICE_CORRUPT}`,
+    );
+  }
+  const meta = new Map<string, unknown>();
+  for (const r of db.prepare('SELECT key, value FROM meta').raw().all() as [unknown, unknown][]) meta.set(String(r[0]), r[1]);
+
+  const version = meta.get('schema_version');
+  if (typeof version !== 'number' || !Number.isSafeInteger(version)) {
+    throw new StorageError('CORRUPT', path, `${path}: meta 'schema_version' is missing or invalid. ${ADVICE_CORRUPT}`);
+  }
+  if (version < MIN_SCHEMA_VERSION || version > SCHEMA_VERSION) {
+    throw new StorageError(
+      'SCHEMA_VERSION',
+      path,
+      version > SCHEMA_VERSION
+        ? `${path} has schema version ${version}, written by a newer raftkv; this build understands versions ` +
+            `${MIN_SCHEMA_VERSION} to ${SCHEMA_VERSION}. Run this node with the raftkv version that wrote it (or newer).`
+        : `${path} has schema version ${version}, older than this build's ${MIN_SCHEMA_VERSION} to ${SCHEMA_VERSION}, and there is no migration for it. ` +
+            'Run this node with the raftkv version that wrote it.',
+    );
+  }
+
+  const clusterId = meta.get('cluster_id');
+  if (clusterId !== id.clusterId) {
+    throw new StorageError(
+      'WRONG_CLUSTER',
+      path,
+      `${path} belongs to cluster ${JSON.stringify(clusterId)}, but this node was started for cluster ` +
+        `${JSON.stringify(id.clusterId)}. Check the cluster id and the data directory options: each cluster needs its own data directories.`,
+    );
+  }
+  const nodeId = meta.get('node_id');
+  if (nodeId !== id.nodeId) {
+    throw new StorageError(
+      'WRONG_NODE',
+      path,
+      `${path} belongs to node ${String(nodeId)} of cluster ${JSON.stringify(clusterId)}, but this process was started as node ` +
+        `${id.nodeId}. Check the node id and data directory options: every node must use its own data directory.`,
+    );
+  }
+
+  metaInt(path, meta, 'term');
+  metaInt(path, meta, 'vote');
+  const commit = metaInt(path, meta, 'commit');
+
+  const snapshot = snapshotMeta(path, meta);
+  const snapIndex = snapshot?.index ?? 0;
+
+  const [count, min, max] = db.prepare('SELECT count(*), min(idx), max(idx) FROM log').raw().get() as [
+    number,
+    number | null,
+    number | null,
+  ];
+  if (count > 0 && min !== null && max !== null) {
+    if (!Number.isSafeInteger(min) || min < 1) {
+      throw new StorageError('CORRUPT', path, `${path}: the log holds an entry with invalid index ${String(min)}. ${ADVICE_CORRUPT}`, {
+        index: min,
+      });
+    }
+    if (min > snapIndex + 1) {
+      const missing = snapIndex + 1;
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        snapshot
+          ? `${path}: log is not contiguous: the snapshot covers entries up to ${snapIndex}, but the log starts at ${min}: ` +
+              `entries ${missing}..${min - 1} are missing. ${ADVICE_CORRUPT}`
+          : `${path}: log is not contiguous: entry ${missing} is missing (${count} entries, indexes ${min}..${max}). ${ADVICE_CORRUPT}`,
+        { index: missing },
+      );
+    }
+    if (count !== max - min + 1) {
+      const missing = db
+        .prepare('SELECT a.idx - 1 FROM log a WHERE a.idx > ? AND NOT EXISTS (SELECT 1 FROM log b WHERE b.idx = a.idx - 1) LIMIT 1')
+        .pluck()
+        .get(min) as number;
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path}: log is not contiguous: entry ${missing} is missing (${count} entries, indexes ${min}..${max}). ${ADVICE_CORRUPT}`,
+        { index: missing },
+      );
+    }
+    if (max < snapIndex) {
+      throw new StorageError(
+        'CORRUPT',
+        path,
+        `${path}: log is not contiguous: the log ends at entry ${max}, but the snapshot covers entries up to ${snapIndex}: ` +
+          `entries ${max + 1}..${snapIndex} are missing. ${ADVICE_CORRUPT}`,
+        { index: max + 1 },
+      );
+    }
+    if (snapshot && min <= snapIndex) {
+      const term = db.prepare('SELECT term FROM log WHERE idx = ?').pluck().get(snapIndex) as unknown;
+      if (term !== snapshot.term) {
+        throw new StorageError(
+          'CORRUPT',
+          path,
+          `${path}: the snapshot ends at entry ${snapIndex} in term ${snapshot.term}, but the log holds that entry in term ` +
+            `${String(term)}. ${ADVICE_CORRUPT}`,
+          { index: snapIndex },
+        );
+      }
+    }
+  }
+  const lastEntry = max ?? 0;
+  const last = Math.max(lastEntry, snapIndex);
+  if (commit > last) {
+    throw new StorageError(
+      'CORRUPT',
+      path,
+      `${path}: commit index ${commit} is beyond the last log entry ${last}${lastEntry < snapIndex ? ' (the snapshot)' : ''}: ` +
+        `committed entries are missing. ${ADVICE_CORRUPT}`,
+      { index: last + 1 },
+    );
+  }
+
+  if (count > 0 && min !== null) {
+    let expect = Math.max(min, lastEntry - TAIL_VERIFY + 1);
+    for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw().iterate(expect)) {
+      checkRow(path, row as Row, expect++);
+    }
+  }
+}
+
+/** The recorded snapshot: both meta keys or neither. */
+export function snapshotMeta(path: string, meta: Map<string, unknown>): SnapshotMeta | undefined {
+  if (!meta.has('snapshot_index') && !meta.has('snapshot_term')) return undefined;
+  return { index: metaInt(path, meta, 'snapshot_index'), term: metaInt(path, meta, 'snapshot_term') };
+}
