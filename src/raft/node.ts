@@ -21,6 +21,9 @@ export interface RaftNodeOptions {
   heartbeatMs?: number;
   /** Clock resolution. Default 10 ms. */
   tickMs?: number;
+  /** Thesis §9.6 pre-vote and check-quorum; both on by default. */
+  preVote?: boolean;
+  checkQuorum?: boolean;
   /** Where committed entries and read confirmations go. */
   handler: ReadyHandler;
   /**
@@ -69,7 +72,7 @@ export interface SnapshotStore {
 export interface RaftObserver {
   /** Each Ready as the core hands it over, before anything in it is acted on. */
   ready?(rd: Ready, core: Raft): void;
-  /** A committed entry was handed to the state machine. */
+  /** A committed entry is being handed to the state machine (just before it is). */
   applied?(entry: Entry): void;
   /** Role, term or leader changed (once the change is durable). */
   roleChanged?(status: RaftStatus): void;
@@ -133,6 +136,8 @@ export class RaftNode implements ReplicatedLog {
       electionTick,
       heartbeatTick,
       rng: seededRng(opts.seed),
+      preVote: opts.preVote,
+      checkQuorum: opts.checkQuorum,
       hardState,
       entries,
       snapshot,
@@ -276,8 +281,8 @@ export class RaftNode implements ReplicatedLog {
   private apply(entries: readonly Entry[]): void {
     const applied = this.observer.applied;
     for (const e of entries) {
-      this.handler.applied(e);
       applied?.(e);
+      this.handler.applied(e);
       this.sinceSnapshot.bytes += e.data.length;
     }
     this.sinceSnapshot.entries += entries.length;

@@ -29,6 +29,8 @@ export interface ServerConfig {
   snapshotBytes: number;
   snapshotRetain: number;
   join: boolean;
+  /** Raft's switches; kv-server leaves them on (the simulator turns them off to show what they prevent). */
+  protocol?: { preVote?: boolean; checkQuorum?: boolean };
 }
 
 /** The command line as parsed, before checking (kv-server's flags, camel-cased). */

@@ -118,7 +118,7 @@ export class KvServer {
 
     const ids = { clusterId: cfg.clusterId, nodeId: cfg.id };
     this.storage = this.openLog(ids);
-    const store = (this.kv = new KvStore(clock.epochMs, DEFAULT_LIMITS));
+    const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, log: (line) => log.info(line) });
     await snapshotter.restore(this.storage);
     if (snapshotter.index > 0) log.info('restored snapshot', { index: snapshotter.index, keys: store.sm.size });
@@ -132,6 +132,8 @@ export class KvServer {
       seed: this.deps.seed,
       electionTimeoutMs: cfg.electionTimeoutMs,
       heartbeatMs: cfg.heartbeatMs,
+      preVote: cfg.protocol?.preVote,
+      checkQuorum: cfg.protocol?.checkQuorum,
       handler: store,
       snapshots: snapshotter,
       snapshotPolicy: { entries: cfg.snapshotThreshold, bytes: cfg.snapshotBytes, retain: cfg.snapshotRetain },

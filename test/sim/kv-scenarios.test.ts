@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ReplicatedLog } from '../../src/raft/replicated-log.js';
-import type { KvSnapshot, KvStore } from '../../src/server/kv-store.js';
-import type { SimCluster, SimNode, SimOptions } from './cluster.js';
-import { kvService } from './kv.js';
-import { formatFailure, runScenario } from './run.js';
+import type { Clock } from '../../src/clock.js';
+import { RaftNode } from '../../src/raft/node.js';
+import { KvStore, type KvSnapshot } from '../../src/server/kv-store.js';
+import { formatFailure, runScenario, type RunResult } from './run.js';
 import { SCENARIOS } from './scenarios.js';
 
 /** Every 3A and 3B scenario under two fixed seeds (the soak runs many more: --suite 3A,3B). */
@@ -66,47 +65,56 @@ describe('KV runs replay exactly', () => {
 });
 
 /**
- * A server with the classic stale-read bug: it answers a Get from its own state machine as soon
- * as it believes it leads, with no ReadIndex round to check that it still does. A leader cut off
- * in a minority keeps serving the values it had while the majority moves on.
+ * Runs `fn` with one method of the real server code replaced: a deliberate mistake, made in the
+ * same classes kv-server runs, for the length of a few runs.
  */
-const staleReads = kvService(
-  (log: ReplicatedLog, node: SimNode, store: () => KvStore, sim: SimCluster): ReplicatedLog => ({
-    propose: (data) => log.propose(data),
-    leaderId: () => log.leaderId(),
-    readIndex: (ctx) => {
-      if (node.raft?.role !== 'leader') return false;
-      const s = store();
-      const index = s.appliedIndex;
-      // The store registers the read when readIndex returns: confirm it right after.
-      sim.at(0, () => s.readConfirmed({ ctx, index }));
-      return true;
-    },
-  }),
-);
+async function withMistake<T extends object, K extends keyof T, R>(proto: T, method: K, mistake: (original: T[K]) => T[K], fn: () => Promise<R>): Promise<R> {
+  const original = proto[method];
+  proto[method] = mistake(original);
+  try {
+    return await fn();
+  } finally {
+    proto[method] = original;
+  }
+}
 
 /**
- * A KV service whose snapshots lose something on the way back in: `mangle` edits what restore()
- * gets. The simulator compares every restored state with its snapshot; without that check, the
- * scenarios still fail on these seeds (a lagging server missing keys; duplicate or refused appends).
+ * The classic stale-read bug: a node answers a Get from its own state machine as soon as it
+ * believes it leads, with no ReadIndex round to check that it still does. A leader cut off in a
+ * minority keeps serving the values it had while the majority moves on.
  */
-const lossyRestore = (mangle: (snap: KvSnapshot, store: KvStore) => KvSnapshot | undefined): NonNullable<SimOptions['service']> => {
-  const make = kvService();
-  return (node, log, sim) => {
-    const store = make(node, log, sim);
-    const restore = store.restore.bind(store);
-    store.restore = (snap: KvSnapshot) => {
-      const s = mangle(snap, store);
-      if (s) restore(s);
-    };
-    return store;
-  };
-};
+const staleReads = (fn: () => Promise<RunResult[]>): Promise<RunResult[]> =>
+  withMistake(RaftNode.prototype, 'readIndex', () =>
+    function (this: RaftNode, ctx: number): boolean {
+      if (this.status().role !== 'leader') return false;
+      const self = this as unknown as { handler: KvStore; clock: Clock };
+      const index = self.handler.appliedIndex;
+      // The store registers the read when readIndex returns: confirm it right after.
+      self.clock.defer(() => self.handler.readConfirmed({ ctx, index }));
+      return true;
+    },
+  fn);
+
+/**
+ * A state machine whose snapshots lose something on the way back in: `mangle` edits what
+ * restore() gets. The simulator compares every restored state with its snapshot; without that
+ * check, the scenarios still fail on these seeds (a lagging server missing keys; duplicate or
+ * refused appends).
+ */
+const lossyRestore = (mangle: (snap: KvSnapshot, store: KvStore) => KvSnapshot | undefined) => (fn: () => Promise<RunResult[]>) =>
+  withMistake(KvStore.prototype, 'restore', (restore) =>
+    function (this: KvStore, snap: KvSnapshot): void {
+      const s = mangle(snap, this);
+      if (s) restore.call(this, s);
+    },
+  fn);
+
+const runs = (name: string, seeds: number[]): Promise<RunResult[]> => Promise.all(seeds.map((seed) => runScenario(name, seed)));
 
 describe('the snapshot scenarios can fail', () => {
-  const failures = async (name: string, service: NonNullable<SimOptions['service']>): Promise<string[]> => {
-    const runs = await Promise.all([1, 2, 3].map((seed) => runScenario(name, seed, { service })));
-    return runs.filter((r) => !r.ok).map((r) => r.error!.split('\n')[0]!);
+  const failures = async (name: string, mistake: (fn: () => Promise<RunResult[]>) => Promise<RunResult[]>): Promise<string[]> => {
+    const rs = await mistake(() => runs(name, [1, 2, 3]));
+    return rs.filter((r) => !r.ok).map((r) => r.error!.split('\n')[0]!);
   };
 
   it('SnapshotRPC catches a server that ignores the snapshot it installs', async () => {
@@ -118,15 +126,19 @@ describe('the snapshot scenarios can fail', () => {
   it('SnapshotUnreliableRecover catches a snapshot that loses the session table', async () => {
     const errors = await failures('SnapshotUnreliableRecover', lossyRestore((snap) => ({ ...snap, state: { ...snap.state, sessions: [] } })));
     expect(errors).toHaveLength(3);
-    for (const e of errors) expect(e).toMatch(/restored from snapshot \d+, holds another state than the snapshot/);
+    for (const e of errors) expect(e).toMatch(/holds another state than/);
   });
 });
 
 describe('the KV scenarios can fail', () => {
   it('OnePartition catches stale reads from a deposed leader, with a linearizability counterexample', async () => {
-    const runs = await Promise.all([1, 2, 3, 4, 5].map((seed) => runScenario('OnePartition', seed, { service: staleReads })));
-    const caught = runs.filter((r) => !r.ok && /history is not linearizable/.test(r.error ?? ''));
-    expect(caught.length, runs.map((r) => `seed ${r.seed}: ${r.ok ? 'ok' : r.error?.split('\n')[0]}`).join('\n')).toBeGreaterThanOrEqual(4);
+    // The deposed leader serves stale reads only until check-quorum makes it step down, so a
+    // run catches it only when the minority's read arrives in that window: some seeds do.
+    const seeds = Array.from({ length: 20 }, (_, i) => i + 1);
+    const rs = await staleReads(() => runs('OnePartition', seeds));
+    const caught = rs.filter((r) => !r.ok && /history is not linearizable/.test(r.error ?? ''));
+    console.log(`stale reads caught in ${caught.length} of ${rs.length} runs`);
+    expect(caught.length, rs.map((r) => `seed ${r.seed}: ${r.ok ? 'ok' : r.error?.split('\n')[0]}`).join('\n')).toBeGreaterThanOrEqual(5);
     // The counterexample is the stale read itself: a get returning the value overwritten by a put
     // that had already completed.
     for (const r of caught) {

@@ -7,10 +7,10 @@
  * whose entries were compacted away.
  * Every history must be linearizable.
  */
-import type { KvSnapshot, KvStore } from '../../src/server/kv-store.js';
+import { SNAPSHOT_DIR } from '../../src/server/snapshotter.js';
 import type { SimOptions } from './cluster.js';
 import { LAB_ELECTION_TIMEOUT as ET, type Harness } from './harness.js';
-import { genericTest, KvLab, kvService, type GenericParams } from './kv.js';
+import { genericTest, KvLab, type GenericParams } from './kv.js';
 import type { Scenario } from './scenarios.js';
 
 /** The lab's maxraftstate for 3B: a server snapshots once its stored log holds this many bytes. */
@@ -19,16 +19,11 @@ export const MAX_RAFT_STATE = 1000;
 const MAX_SNAPSHOT_STATE = 500;
 /** Entries kept behind each snapshot (kv-server keeps such a window); a few, so the log stays under the bound. */
 const RETAIN = 4;
-/** Up to how long (virtual ms) writing a snapshot takes: the node goes on applying, crashing, installing meanwhile. */
-const WRITE_MS = 30;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-const snapshotting: Partial<SimOptions> = {
-  service: kvService(),
-  snapshots: { maxLogBytes: MAX_RAFT_STATE, retain: RETAIN, writeMs: WRITE_MS },
-};
+const snapshotting: Partial<SimOptions> = { snapshots: { bytes: MAX_RAFT_STATE, retain: RETAIN } };
 
 /** The lab's check on LogSize(): the persisted Raft state of every server is at most 8 × maxraftstate. */
 function checkLogTrimmed(h: Harness, what: string): void {
@@ -79,7 +74,7 @@ async function snapshotRPC(h: Harness): Promise<void> {
   const want = new Map([...'abcde'].map((k) => [k, k.toUpperCase()]));
   for (let i = 0; i < 50; i++) want.set(String(i), String(i));
   for (const n of h.sim.nodes) {
-    const store = n.service as KvStore;
+    const store = n.server!.store;
     for (const [k, v] of want) {
       const got = store.sm.get(enc.encode(k));
       if (got === undefined || dec.decode(got) !== v) h.fail(`server ${n.id - 1} holds ${k}=${got && dec.decode(got)}, not ${v}`);
@@ -92,8 +87,6 @@ async function snapshotRPC(h: Harness): Promise<void> {
  * bound all along (not only at the end), and every snapshot, encoded as kv-server writes it, is small.
  */
 async function snapshotSize(h: Harness): Promise<void> {
-  // Loaded here only: the snapshot encoder brings in SQLite's CRC, which no other scenario needs.
-  const { encodeSnapshot } = await import('../../src/server/snapshot.js');
   const lab = new KvLab(h);
   const ck = lab.makeClerk(lab.all(), 0);
   let largest = 0;
@@ -103,10 +96,7 @@ async function snapshotSize(h: Harness): Promise<void> {
     await lab.put(ck, 'x', '1');
     await lab.check(ck, 'x', '1');
     for (const n of h.sim.nodes) {
-      const snap = n.snapshot?.service as KvSnapshot | undefined;
-      if (!snap) continue;
-      const bytes = await encodeSnapshot(snap.meta, snap.state, { clusterId: 'raftkv-sim', nodeId: n.id });
-      largest = Math.max(largest, bytes.length);
+      for (const name of n.disk.files.list(SNAPSHOT_DIR)) largest = Math.max(largest, n.disk.files.peek(`${SNAPSHOT_DIR}/${name}`)!.length);
     }
   }
   checkLogTrimmed(h, 'after 800 operations');

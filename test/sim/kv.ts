@@ -13,9 +13,8 @@
  * `faults.duplicateRate`, requests are sometimes delivered twice.
  */
 import { seededRng } from '../../src/raft/core/rng.js';
-import type { ReplicatedLog } from '../../src/raft/replicated-log.js';
-import { KvStore, type KvError, type WriteRequest } from '../../src/server/kv-store.js';
-import type { WriteResult } from '../../src/server/state-machine.js';
+import type { CasResponse, GetResponse, WriteRequestIn } from '../../src/kv-api.js';
+import type { KvService, ServiceError } from '../../src/server/kv-service.js';
 import {
   checkLinearizable,
   formatCounterexample,
@@ -24,7 +23,7 @@ import {
   type KvOutput,
   type Operation,
 } from '../support/linearizability.js';
-import { SimFailure, type SimCluster, type SimNode } from './cluster.js';
+import { SimFailure, type SimCluster } from './cluster.js';
 import { LAB_ELECTION_TIMEOUT as ET, type Harness } from './harness.js';
 import type { Scenario } from './scenarios.js';
 
@@ -39,24 +38,6 @@ const CHECK_TIMEOUT_MS = 20_000;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-// ---- the service on every node ------------------------------------------------------------------
-
-/**
- * SimOptions.service for KV scenarios: a KvStore per node incarnation, on the simulator's clock.
- * `wrap` may interpose on the node's ReplicatedLog (tests build deliberately broken servers with
- * it); it gets the node and a getter for the store it serves.
- */
-export function kvService(
-  wrap?: (log: ReplicatedLog, node: SimNode, store: () => KvStore, sim: SimCluster) => ReplicatedLog,
-): (node: SimNode, log: ReplicatedLog, sim: SimCluster) => KvStore {
-  return (node, log, sim) => {
-    let store: KvStore | undefined;
-    const getStore = (): KvStore => store!;
-    store = new KvStore(wrap ? wrap(log, node, getStore, sim) : log, () => sim.now);
-    return store;
-  };
-}
 
 // ---- clerks ------------------------------------------------------------------------------------
 
@@ -73,7 +54,8 @@ interface PendingOp {
   finished: boolean;
 }
 
-type Reply = { ok: true; value: WriteResult | Uint8Array | undefined } | { ok: false; error: KvError };
+/** What came back: the service's response, or its refusal. */
+type Reply = { ok: true; value: unknown } | { ok: false; error: ServiceError };
 
 /**
  * The lab's Clerk: one operation at a time, sent to the server it believes leads; on a timeout
@@ -143,15 +125,16 @@ export class Clerk {
       return;
     }
     const e = reply.error;
-    if (e.code === 'invalidArgument' || e.code === 'sessionExpired') {
+    if (e.code === 'INVALID_ARGUMENT' || e.reason === 'session-expired' || e.code === 'INTERNAL' || e.code === 'UNIMPLEMENTED') {
       throw new SimFailure(
         `clerk ${this.label} (client_id ${this.clientId}) ${describeInput(op.input)} seq ${op.seq} was refused by ` +
-          `n${server + 1}: ${e.code}${e.code === 'invalidArgument' ? ` (${e.message})` : ''}`,
+          `n${server + 1}: ${e.code} ${e.reason ?? ''} (${e.details})`,
       );
     }
     if (attempt !== op.attempt) return;
     op.streak++;
-    const hint = e.code === 'notLeader' ? e.leaderId - 1 : -1;
+    // Leader hints name the leader's client address, n<id>:<port>.
+    const hint = e.leaderAddr ? Number(/^n(\d+):/.exec(e.leaderAddr)?.[1] ?? 0) - 1 : -1;
     this.leader = hint >= 0 && hint < this.lab.sim.n && hint !== server ? hint : (server + 1) % this.lab.sim.n;
     if (op.streak % this.lab.sim.n !== 0) {
       this.send(op);
@@ -166,9 +149,12 @@ export class Clerk {
   }
 }
 
-function toOutput(input: KvInput, v: WriteResult | Uint8Array | undefined): KvOutput {
-  if (input.op === 'get') return { value: v === undefined ? undefined : dec.decode(v as Uint8Array) };
-  if (input.op === 'cas') return { ok: (v as WriteResult).kind === 'cas' && (v as { swapped: boolean }).swapped };
+function toOutput(input: KvInput, v: unknown): KvOutput {
+  if (input.op === 'get') {
+    const r = v as GetResponse;
+    return { value: r.found ? dec.decode(r.value) : undefined };
+  }
+  if (input.op === 'cas') return { ok: (v as CasResponse).swapped };
   return {};
 }
 
@@ -187,9 +173,6 @@ export class KvLab {
 
   constructor(readonly h: Harness) {
     this.sim = h.sim;
-    for (const n of this.sim.nodes) {
-      if (!n.service) throw new Error('KV scenarios need SimOptions.service = kvService()');
-    }
     this.rng = seededRng(h.rand(2 ** 31));
   }
 
@@ -236,10 +219,12 @@ export class KvLab {
     const node = this.sim.nodes[i]!;
     const incarnation = node.incarnation;
     const deliver = (): void => {
-      if (!this.linkUp(ck, i) || node.incarnation !== incarnation) return;
-      this.serve(ck, node, input, seq, (r) => {
+      const service = this.sim.network.service(node.id);
+      if (!this.linkUp(ck, i) || node.incarnation !== incarnation || !service) return;
+      this.serve(service, ck, input, seq, (r) => {
         // The answer leaves only from the incarnation that took the request, if it is still up.
-        if (node.incarnation !== incarnation || !node.raft) return;
+        if (node.incarnation !== incarnation || !node.server) return;
+        if (r.ok && input.op !== 'get') this.sim.checker.acknowledged(ck.clientId, seq);
         const back = this.transit(ck, i);
         if (back === undefined) return;
         this.sim.at(back, () => {
@@ -252,25 +237,21 @@ export class KvLab {
     if (dup > 0 && this.rng.next() < dup) this.sim.at(delay + this.rng.int(50), deliver);
   }
 
-  /** What kv-server does with a request: hand it to this incarnation's KvStore. */
-  private serve(ck: Clerk, node: SimNode, input: KvInput, seq: number, reply: (r: Reply) => void): void {
-    const store = node.service as KvStore;
-    const key = enc.encode(input.key);
-    if (input.op === 'get') {
-      store.read(key, reply);
-      return;
-    }
-    const req: WriteRequest = {
-      op: input.op,
-      clientId: ck.clientId,
-      seq,
+  /** A request as it arrives from the wire, to the server's client API (the same KvService kv-server serves over gRPC). */
+  private serve(service: KvService, ck: Clerk, input: KvInput, seq: number, reply: (r: Reply) => void): void {
+    const done = (error: ServiceError | null, value?: unknown): void => reply(error ? { ok: false, error } : { ok: true, value });
+    const key = Buffer.from(input.key);
+    if (input.op === 'get') return service.get({ key }, done);
+    const req: WriteRequestIn = {
       // One operation at a time: everything before this one has been answered.
-      firstIncomplete: seq,
+      session: { clientId: ck.clientId, seq, firstIncomplete: seq },
       key,
-      value: input.value === undefined ? undefined : enc.encode(input.value),
-      expected: input.expected === undefined ? undefined : enc.encode(input.expected),
+      value: Buffer.from(input.value ?? ''),
+      expected: Buffer.from(input.expected ?? ''),
     };
-    store.write(req, reply);
+    if (input.op === 'put') service.put(req, done);
+    else if (input.op === 'append') service.append(req, done);
+    else service.compareAndSwap(req, done);
   }
 
   /** Runs the simulator until `start`'s operation completes; fails after `limitMs`. */
@@ -609,7 +590,6 @@ const kv = (name: string, nodes: number, run: (h: Harness) => Promise<void>): Sc
   name,
   suite: '3A',
   nodes,
-  options: { service: kvService() },
   run,
 });
 

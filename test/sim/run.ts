@@ -21,23 +21,23 @@ export interface RunResult {
 export async function runScenario(name: string, seed: number, overrides: Partial<SimOptions> = {}): Promise<RunResult> {
   const scenario = findScenario(name);
   const started = performance.now();
-  const sim = new SimCluster({ nodes: scenario.nodes, seed, ...scenario.options, ...overrides });
-  const h = new Harness(sim, seed);
+  let sim: SimCluster | undefined;
   const result = (ok: boolean, error?: string): RunResult => ({
     scenario: name,
     seed,
     ok,
     error,
-    trace: ok ? undefined : sim.recentTrace(),
-    virtualMs: sim.now,
+    trace: ok ? undefined : sim?.recentTrace(),
+    virtualMs: sim?.now ?? 0,
     wallMs: performance.now() - started,
-    worstElectionMs: sim.worstElectionMs,
-    maxTerm: sim.maxTerm,
-    snapshotsTaken: sim.snapshotsTaken,
-    snapshotsInstalled: sim.snapshotsInstalled,
+    worstElectionMs: sim?.worstElectionMs ?? 0,
+    maxTerm: sim?.maxTerm ?? 0,
+    snapshotsTaken: sim?.snapshotsTaken ?? 0,
+    snapshotsInstalled: sim?.snapshotsInstalled ?? 0,
   });
   try {
-    await scenario.run(h);
+    sim = await SimCluster.create({ nodes: scenario.nodes, seed, ...scenario.options, ...overrides });
+    await scenario.run(new Harness(sim, seed));
     return result(true);
   } catch (e) {
     return result(false, e instanceof Error ? (e.stack ?? e.message) : String(e));

@@ -1,0 +1,247 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Raft } from '../../src/raft/core/raft.js';
+import type { Entry, Message, NodeId, Ready, SnapshotMeta } from '../../src/raft/core/types.js';
+import type { RaftObserver } from '../../src/raft/node.js';
+import { decodeCommand } from '../../src/server/command.js';
+import type { CapturedState } from '../../src/server/state-machine.js';
+import type { SimNode } from './cluster.js';
+
+/** A broken promise of the protocol or of a scenario; the run that raised it is a replayable bug report. */
+export class SimFailure extends Error {
+  override name = 'SimFailure';
+}
+
+/** The lab's placeholder for a no-op entry in an applied list. */
+export const NOOP = '<noop>';
+/** The session client id under which the lab's raw commands are proposed (as KV puts of key LAB_KEY). */
+export const LAB_CLIENT_ID = 1;
+export const LAB_KEY = 'l';
+/** Service states kept, by index, for comparing snapshots and restores across nodes. */
+const STATES_KEPT = 64;
+
+const decoder = new TextDecoder();
+
+/** What the checker needs of the cluster. */
+export interface Checked {
+  readonly now: number;
+  readonly nodes: readonly SimNode[];
+  /** Records the first failure of the run and throws it. */
+  fail(message: string): never;
+  log(line: string): void;
+  elected(n: SimNode, term: number): void;
+  leaderLost(n: SimNode, term: number): void;
+}
+
+/**
+ * The safety invariants, checked as the run goes, on every node's every step: Election Safety,
+ * Log Matching, Leader Completeness, State Machine Safety (entries and restored snapshots), and
+ * the durability rules: no message leaves a node before the state it depends on is durable, and
+ * no client hears "ok" for a write that is not durable on a majority.
+ */
+export class Checker {
+  maxTerm = 0;
+  /** The first entry applied at each index: what every state machine must apply there. */
+  private readonly committed: (Entry | undefined)[] = [];
+  /** The term in which each index was first committed (by that term's leader), and how far that is known. */
+  private readonly commitTerm: number[] = [];
+  private commitTermKnown = 0;
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** (index, term) → the entry and its predecessor's term, for the Log Matching check. */
+  private readonly seenEntries = new Map<number, Map<number, { entry: Entry; prevTerm: number }>>();
+  /** Where each client write (client id/seq) was first applied. */
+  private readonly writes = new Map<string, { index: number; term: number }>();
+  /** The first state machine state seen at recent indices (from snapshot files and restores). */
+  private readonly states = new Map<number, CapturedState>();
+
+  constructor(private readonly sim: Checked) {}
+
+  /** The listener each node incarnation's RaftNode reports to. */
+  observer(n: SimNode): RaftObserver {
+    return {
+      ready: (rd, r) => this.ready(n, r, rd),
+      applied: (e) => this.applied(n, e),
+      snapshotTaken: (meta) => this.snapshotTaken(n, meta),
+      snapshotInstalled: (meta) => this.installed(n, meta),
+    };
+  }
+
+  /** The lab's record of what a node applied at an entry. */
+  static labValue(e: Entry): string {
+    if (e.type === 'noop') return NOOP;
+    const c = decodeCommand(e.data);
+    return c.clientId === LAB_CLIENT_ID ? decoder.decode(c.value) : `kv ${c.clientId}/${c.seq}`;
+  }
+
+  // ---- durability ---------------------------------------------------------------------------
+
+  /**
+   * A message is leaving its node: what it tells the receiver must be on the sender's disk
+   * (persist before speaking). Pre-votes are exempt: they promise nothing.
+   */
+  leaving(m: Message): void {
+    if (m.type === 'preVote' || m.type === 'preVoteResp') return;
+    const n = this.sim.nodes[m.from - 1]!;
+    const d = n.disk.log.durable;
+    const hs = d.hardState;
+    const what = `n${m.from} sent ${m.type}${m.reject ? ' (reject)' : ''} in term ${m.term} to n${m.to}`;
+    if (m.term > hs.term) this.sim.fail(`${what} before that term was durable (durable term ${hs.term})`);
+    if (m.type === 'vote' && (hs.term !== m.term || hs.vote !== m.from)) {
+      this.sim.fail(`${what} before its own vote was durable (durable term ${hs.term}, vote ${hs.vote})`);
+    }
+    if (m.type === 'voteResp' && !m.reject && (hs.term !== m.term || hs.vote !== m.to)) {
+      this.sim.fail(`${what}: a grant before the vote was durable (durable term ${hs.term}, vote ${hs.vote})`);
+    }
+    if (m.type === 'appResp' && !m.reject && m.index > (d.snapshot?.index ?? 0)) {
+      const onDisk = d.termAt(m.index);
+      if (onDisk === undefined || onDisk !== n.disk.log.view.termAt(m.index)) {
+        this.sim.fail(`${what}: acknowledged entries up to ${m.index} before they were durable (durable log ends at ${d.lastIndex()})`);
+      }
+    }
+  }
+
+  /** A client is told its write is done: the write must be durable on a majority (committed). */
+  acknowledged(clientId: number, seq: number): void {
+    const at = this.writes.get(`${clientId}/${seq}`);
+    if (!at) this.sim.fail(`client ${clientId} seq ${seq} was told "ok" before any node applied its write`);
+    let durable = 0;
+    for (const n of this.sim.nodes) {
+      const d = n.disk.log.durable;
+      if (at.index <= (d.snapshot?.index ?? 0) || d.termAt(at.index) === at.term) durable++;
+    }
+    if (durable * 2 <= this.sim.nodes.length) {
+      this.sim.fail(`client ${clientId} seq ${seq} was told "ok" while its entry ${at.index} is durable on only ${durable} nodes`);
+    }
+  }
+
+  // ---- state machines -----------------------------------------------------------------------
+
+  private applied(n: SimNode, e: Entry): void {
+    if (e.index !== n.lastApplied + 1) this.sim.fail(`n${n.id} applied index ${e.index} after ${n.lastApplied}: out of order`);
+    const first = this.committed[e.index];
+    if (!first) {
+      this.committed[e.index] = e;
+      if (e.type === 'normal') {
+        const c = decodeCommand(e.data);
+        const key = `${c.clientId}/${c.seq}`;
+        if (!this.writes.has(key)) this.writes.set(key, { index: e.index, term: e.term });
+      }
+    } else if (!sameEntry(first, e)) {
+      this.sim.fail(`n${n.id} applied ${describe(e)} at index ${e.index} where another node applied ${describe(first)}`);
+    }
+    n.lastApplied = e.index;
+    n.applied[e.index] = Checker.labValue(e);
+  }
+
+  /** State Machine Safety for a state a node holds after `meta`: the same on every node. */
+  sameStateAt(n: SimNode, meta: SnapshotMeta, state: CapturedState, what: string): void {
+    const first = this.states.get(meta.index);
+    if (!first) {
+      this.states.set(meta.index, state);
+      if (this.states.size > STATES_KEPT) this.states.delete(this.states.keys().next().value!);
+    } else if (!sameState(first, state)) {
+      this.sim.fail(`n${n.id}'s ${what} at entry ${meta.index} holds another state than another node's there`);
+    }
+  }
+
+  private snapshotTaken(n: SimNode, meta: SnapshotMeta): void {
+    const file = n.snapshotFile(meta);
+    if (!file) this.sim.fail(`n${n.id} compacted its log to ${meta.index} without a snapshot file there`);
+    this.sameStateAt(n, meta, file, 'snapshot');
+    n.snapshotsTaken++;
+  }
+
+  /** A snapshot from the leader is installed: the node's store must hold exactly its state. */
+  private installed(n: SimNode, meta: SnapshotMeta): void {
+    const file = n.snapshotFile(meta);
+    const restored = n.server?.store.capture();
+    if (!file || !restored) this.sim.fail(`n${n.id} installed snapshot ${meta.index} but holds no such file or store`);
+    if (!sameState(file, restored.state)) this.sim.fail(`n${n.id}, restored from snapshot ${meta.index}, holds another state than the snapshot`);
+    this.sameStateAt(n, meta, file, 'installed snapshot');
+    this.restoredTo(n, meta.index);
+    n.snapshotsInstalled++;
+    this.sim.log(`n${n.id} installed snapshot ${meta.index}/${meta.term}`);
+  }
+
+  /** The node's state machine now starts after `index` (a snapshot): the lab's record catches up. */
+  restoredTo(n: SimNode, index: number): void {
+    for (let i = n.lastApplied + 1; i <= index; i++) {
+      const c = this.committed[i];
+      if (c) n.applied[i] = Checker.labValue(c);
+    }
+    n.lastApplied = index;
+  }
+
+  // ---- Raft ---------------------------------------------------------------------------------
+
+  /** Safety invariants visible in one Ready: Election Safety, Leader Completeness, Log Matching. */
+  private ready(n: SimNode, r: Raft, rd: Ready): void {
+    if (rd.hardState) this.maxTerm = Math.max(this.maxTerm, rd.hardState.term);
+    // A leader's commit reaches its Ready before any message can tell another node about it.
+    if (rd.hardState && r.role === 'leader') {
+      for (; this.commitTermKnown < rd.hardState.commit; this.commitTermKnown++) this.commitTerm[this.commitTermKnown + 1] = r.term;
+    }
+    for (const e of rd.entries) {
+      const prevTerm = e.index === 1 ? 0 : (r.log.term(e.index - 1) ?? -1);
+      let byTerm = this.seenEntries.get(e.index);
+      if (!byTerm) this.seenEntries.set(e.index, (byTerm = new Map()));
+      const seen = byTerm.get(e.term);
+      if (!seen) byTerm.set(e.term, { entry: e, prevTerm });
+      else if (!sameEntry(seen.entry, e) || seen.prevTerm !== prevTerm) {
+        this.sim.fail(`log matching: n${n.id} holds a different entry at index ${e.index} term ${e.term}`);
+      }
+    }
+    if (!rd.softState) return;
+    this.sim.log(`n${n.id} ${rd.softState.role} term=${r.term} leader=${rd.softState.leaderId}`);
+    if (rd.softState.role === 'leader') this.onElected(n, r);
+    else this.sim.leaderLost(n, r.term);
+  }
+
+  private onElected(n: SimNode, r: Raft): void {
+    const other = this.leaderOfTerm.get(r.term);
+    if (other !== undefined && other !== n.id) this.sim.fail(`election safety: n${other} and n${n.id} both leaders of term ${r.term}`);
+    this.leaderOfTerm.set(r.term, n.id);
+    // Leader Completeness promises committed entries to leaders of later terms only: a candidate
+    // whose delayed votes elect it in a stale term may lack what a newer term committed (and can
+    // commit nothing, since that newer majority rejects its term).
+    for (let i = r.log.firstIndex(); i < this.committed.length; i++) {
+      if ((this.commitTerm[i] ?? 0) >= r.term) continue;
+      const c = this.committed[i]!;
+      const mine = r.log.entry(i);
+      if (!mine || !sameEntry(mine, c)) this.sim.fail(`leader completeness: n${n.id} leads term ${r.term} without committed entry ${i}`);
+    }
+    this.sim.elected(n, r.term);
+  }
+}
+
+/**
+ * Deep equality of captured states (plain objects, arrays, byte arrays, primitives), several times
+ * faster than isDeepStrictEqual on them; anything else goes to isDeepStrictEqual.
+ */
+export function sameState(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Uint8Array) return b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameState(a[i], b[i])) return false;
+    return true;
+  }
+  if (Object.getPrototypeOf(a) !== Object.prototype || Object.getPrototypeOf(b) !== Object.prototype) return isDeepStrictEqual(a, b);
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k) || !sameState((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.term !== b.term || a.type !== b.type || a.data.length !== b.data.length) return false;
+  if (a.data === b.data) return true;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
+}
+
+function describe(e: Entry): string {
+  return `{term ${e.term}, ${Checker.labValue(e).slice(0, 40)}}`;
+}

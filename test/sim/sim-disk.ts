@@ -1,0 +1,57 @@
+import type { Rng } from '../../src/raft/core/types.js';
+import type { Disk } from '../../src/server/disk.js';
+import type { SimClock } from './sim-clock.js';
+import { SimFiles } from './sim-files.js';
+import { SimLog, SimStorage } from './sim-log.js';
+
+/**
+ * One node's disk in the simulator, surviving the node's crashes: its Raft log (SimLog, in place
+ * of SQLite) and its files (SimFiles), both with a volatile tier that a power loss takes away.
+ * Every flush takes a drawn time: 0–20 ms, and now and then 200 ms, so that group commit,
+ * pipelining and the order of durability points are exercised.
+ */
+export class SimDisk {
+  readonly log = new SimLog();
+  readonly files = new SimFiles();
+  private ids: { clusterId: string; nodeId: number } | undefined;
+  private storage: SimStorage | undefined;
+
+  constructor(private readonly rng: Rng) {}
+
+  /** The disk as the incarnation that runs on `clock` sees it: dead once that clock is. */
+  attach(clock: SimClock): Disk {
+    const scheduler = {
+      after: (ms: number, fn: () => void) => clock.after(ms, fn),
+      latency: () => this.latency(),
+      alive: () => !clock.dead,
+    };
+    return {
+      files: this.files.mount(scheduler),
+      openLog: (ids) => {
+        if (this.ids && (this.ids.clusterId !== ids.clusterId || this.ids.nodeId !== ids.nodeId)) {
+          throw new Error(`the disk belongs to node ${this.ids.nodeId} of ${this.ids.clusterId}`);
+        }
+        const created = this.ids === undefined;
+        this.ids = ids;
+        this.storage = new SimStorage(this.log, scheduler);
+        return { storage: this.storage, created };
+      },
+    };
+  }
+
+  /** The retained log's size, as the node sees it. */
+  logBytes(): number {
+    return this.log.view.bytes;
+  }
+
+  /** The machine goes down: a killed process keeps the page cache, a power loss loses it. */
+  crash(kind: 'process' | 'power'): void {
+    this.log.crash(kind, this.rng);
+    this.files.crash(kind, this.rng);
+  }
+
+  /** fsync time: usually 0–20 ms, one flush in a hundred 200 ms. */
+  private latency(): number {
+    return this.rng.int(100) === 0 ? 200 : this.rng.int(21);
+  }
+}
