@@ -48,6 +48,8 @@ export class SimNode {
   snapshotsInstalled = 0;
   /** Snapshots this node took (and compacted its log to), over all incarnations. */
   snapshotsTaken = 0;
+  /** The highest entry this node acknowledged to a leader, and in which term (it is durable). */
+  acked = { term: 0, index: 0 };
 
   constructor(
     readonly id: NodeId,

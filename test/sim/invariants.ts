@@ -91,11 +91,15 @@ export class Checker {
     if (m.type === 'voteResp' && !m.reject && (hs.term !== m.term || hs.vote !== m.to)) {
       this.sim.fail(`${what}: a grant before the vote was durable (durable term ${hs.term}, vote ${hs.vote})`);
     }
-    if (m.type === 'appResp' && !m.reject && m.index > (d.snapshot?.index ?? 0)) {
-      const onDisk = d.termAt(m.index);
-      if (onDisk === undefined || onDisk !== n.disk.log.view.termAt(m.index)) {
-        this.sim.fail(`${what}: acknowledged entries up to ${m.index} before they were durable (durable log ends at ${d.lastIndex()})`);
+    if (m.type === 'appResp' && !m.reject) {
+      if (m.index > (d.snapshot?.index ?? 0)) {
+        const onDisk = d.termAt(m.index);
+        if (onDisk === undefined || onDisk !== n.disk.log.view.termAt(m.index)) {
+          this.sim.fail(`${what}: acknowledged entries up to ${m.index} before they were durable (durable log ends at ${d.lastIndex()})`);
+        }
       }
+      if (m.term > n.acked.term) n.acked = { term: m.term, index: m.index };
+      else if (m.term === n.acked.term) n.acked.index = Math.max(n.acked.index, m.index);
     }
   }
 
@@ -179,6 +183,12 @@ export class Checker {
     // A leader's commit reaches its Ready before any message can tell another node about it.
     if (rd.hardState && r.role === 'leader') {
       for (; this.commitTermKnown < rd.hardState.commit; this.commitTermKnown++) this.commitTerm[this.commitTermKnown + 1] = r.term;
+    }
+    // What a follower acknowledged to its term's leader is in that leader's log: only a leader of a
+    // later term may make it truncate there (§5.3). A stale or repeated append must not.
+    const lastNew = rd.entries[rd.entries.length - 1];
+    if (lastNew && r.term === n.acked.term && lastNew.index < n.acked.index) {
+      this.sim.fail(`n${n.id} cut its log back to ${lastNew.index} in term ${r.term}, below entry ${n.acked.index} it had acknowledged in that term`);
     }
     for (const e of rd.entries) {
       const prevTerm = e.index === 1 ? 0 : (r.log.term(e.index - 1) ?? -1);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock.js';
 import { RaftNode } from '../../src/raft/node.js';
 import { KvStore, type KvSnapshot } from '../../src/server/kv-store.js';
+import { withMistake } from './mistakes.js';
 import { formatFailure, runScenario, type RunResult } from './run.js';
 import { SCENARIOS } from './scenarios.js';
 
@@ -63,20 +64,6 @@ describe('KV runs replay exactly', () => {
     if (name.startsWith('Snapshot')) expect(a.snapshotsInstalled).toBeGreaterThan(0);
   });
 });
-
-/**
- * Runs `fn` with one method of the real server code replaced: a deliberate mistake, made in the
- * same classes kv-server runs, for the length of a few runs.
- */
-async function withMistake<T extends object, K extends keyof T, R>(proto: T, method: K, mistake: (original: T[K]) => T[K], fn: () => Promise<R>): Promise<R> {
-  const original = proto[method];
-  proto[method] = mistake(original);
-  try {
-    return await fn();
-  } finally {
-    proto[method] = original;
-  }
-}
 
 /**
  * The classic stale-read bug: a node answers a Get from its own state machine as soon as it

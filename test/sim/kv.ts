@@ -234,7 +234,7 @@ export class KvLab {
     };
     this.sim.at(delay, deliver);
     const dup = this.sim.faults.duplicateRate;
-    if (dup > 0 && this.rng.next() < dup) this.sim.at(delay + this.rng.int(50), deliver);
+    if (dup > 0 && this.rng.next() < dup) this.sim.at(delay + this.rng.int(this.sim.faults.duplicateDelayMs), deliver);
   }
 
   /** A request as it arrives from the wire, to the server's client API (the same KvService kv-server serves over gRPC). */

@@ -1,6 +1,6 @@
 import { Harness } from './harness.js';
 import { findScenario } from './scenarios.js';
-import { SimCluster, type SimOptions } from './cluster.js';
+import { SimCluster, SimFailure, type SimOptions } from './cluster.js';
 
 export interface RunResult {
   scenario: string;
@@ -38,6 +38,9 @@ export async function runScenario(name: string, seed: number, overrides: Partial
   try {
     sim = await SimCluster.create({ nodes: scenario.nodes, seed, ...scenario.options, ...overrides });
     await scenario.run(new Harness(sim, seed));
+    if (scenario.maxTerm !== undefined && sim.maxTerm > scenario.maxTerm) {
+      throw new SimFailure(`terms climbed to ${sim.maxTerm}, above this scenario's bound of ${scenario.maxTerm}`);
+    }
     return result(true);
   } catch (e) {
     return result(false, e instanceof Error ? (e.stack ?? e.message) : String(e));

@@ -33,13 +33,14 @@ export class SimWorld {
    */
   async runUntil(end: number, check: () => void): Promise<void> {
     for (;;) {
+      // Work started outside an event (a scenario's call) runs to its first wait first.
+      await drainMicrotasks();
+      check();
       if (this.queue.peekTime() > end) break;
       const { time, item } = this.queue.pop()!;
       this.now = time;
       if (++this.events > this.maxEvents) throw new Error(`event budget of ${this.maxEvents} exhausted (livelock?)`);
       item();
-      await drainMicrotasks();
-      check();
     }
     this.now = Math.max(this.now, end);
   }

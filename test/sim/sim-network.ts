@@ -11,6 +11,8 @@ export interface NetworkFaults {
   longReordering: boolean;
   /** Probability that a delivered message is delivered twice. */
   duplicateRate: number;
+  /** The second copy arrives up to this long after the first. */
+  duplicateDelayMs: number;
 }
 
 const MESSAGE_HEADER_BYTES = 48;
@@ -34,7 +36,7 @@ interface Endpoint {
  * what was in flight to its old incarnation is lost.
  */
 export class SimNetwork {
-  readonly faults: NetworkFaults = { reliable: true, longReordering: false, duplicateRate: 0 };
+  readonly faults: NetworkFaults = { reliable: true, longReordering: false, duplicateRate: 0, duplicateDelayMs: 50 };
   /** Requests sent (replies not counted, like the lab's RPC count) and bytes of all messages. */
   rpcCount = 0;
   bytes = 0;
@@ -130,7 +132,7 @@ export class SimNetwork {
   /** Delivers `deliver` after the delay, then maybe once more (duplicates). */
   carry(delay: number, deliver: () => void): void {
     this.world.after(delay, deliver);
-    if (this.faults.duplicateRate > 0 && this.rng.next() < this.faults.duplicateRate) this.world.after(delay + this.rng.int(50), deliver);
+    if (this.faults.duplicateRate > 0 && this.rng.next() < this.faults.duplicateRate) this.world.after(delay + this.rng.int(this.faults.duplicateDelayMs), deliver);
   }
 
   // ---- peers --------------------------------------------------------------------------------
