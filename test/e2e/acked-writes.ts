@@ -11,7 +11,8 @@ import { KvClient } from '../../src/index.js';
 import type { Entry } from '../../src/raft/core/types.js';
 import { SqliteStorage } from '../../src/raft/storage/sqlite.js';
 import { decodeCommand } from '../../src/server/command.js';
-import { readLatestSnapshot } from '../../src/server/snapshot.js';
+import { nodeFileSystem } from '../../src/files.js';
+import { readLatestSnapshot } from '../../src/server/snapshot/files.js';
 import { type Cluster, waitFor } from './cluster.js';
 
 /** The value a writer puts under `key`. */
@@ -91,10 +92,12 @@ export interface DurableState {
   firstLogIndex: number;
   /** The keys put by a committed entry, or in the snapshot with the value valueFor(key). */
   keys: Set<string>;
+  /** Snapshot files found damaged (a crash must never leave one). */
+  damaged: string[];
 }
 
 /** Reads a stopped node's data dir (raft.db and snap/). */
-export function readDurableState(id: number, dataDir: string, clusterId: string): DurableState {
+export async function readDurableState(id: number, dataDir: string, clusterId: string): Promise<DurableState> {
   const storage = SqliteStorage.open(`${dataDir}/raft.db`, { clusterId, nodeId: id, create: false });
   let persisted;
   try {
@@ -103,25 +106,28 @@ export function readDurableState(id: number, dataDir: string, clusterId: string)
     storage.close();
   }
   const { hardState, entries } = persisted;
-  const snap = readLatestSnapshot(`${dataDir}/snap`, { clusterId, nodeId: id });
+  const damaged: string[] = [];
+  const onWarning = (m: string): void => void (/skipping/.test(m) && damaged.push(m));
+  const snap = await readLatestSnapshot(nodeFileSystem(dataDir), 'snap', { clusterId, nodeId: id }, { onWarning });
   const snapshotState = new Map<string, string>();
   snap?.state.keys.forEach((k, i) => snapshotState.set(Buffer.from(k, 'latin1').toString(), new TextDecoder().decode(snap.state.values[i])));
   const committed = new Map(entries.filter((e) => e.index <= hardState.commit).map((e) => [e.index, e]));
   const keys = new Set<string>();
   for (const e of committed.values()) if (e.type === 'normal') keys.add(new TextDecoder().decode(decodeCommand(e.data).key));
   for (const [k, v] of snapshotState) if (v === valueFor(k)) keys.add(k);
-  return { id, committed, snapshotIndex: snap?.meta.index ?? 0, snapshotState, firstLogIndex: entries[0]?.index ?? hardState.commit + 1, keys };
+  return { id, committed, snapshotIndex: snap?.meta.index ?? 0, snapshotState, firstLogIndex: entries[0]?.index ?? hardState.commit + 1, keys, damaged };
 }
 
 /**
  * Everything wrong with a set of nodes' durable states, one line each: a gap between a snapshot
  * and the log after it, two nodes that hold different entries at one committed index, an
  * acknowledged key that a node holds neither in its committed log nor (with its value) in its
- * snapshot. Empty when all is well.
+ * snapshot, a damaged snapshot file. Empty when all is well.
  */
 export function durabilityViolations(nodes: DurableState[], acked: Iterable<string>): string[] {
   const problems: string[] = [];
   for (const n of nodes) {
+    for (const w of n.damaged) problems.push(`node ${n.id}: ${w}`);
     if (n.firstLogIndex > n.snapshotIndex + 1) {
       problems.push(`node ${n.id}: its log starts at ${n.firstLogIndex}, after its snapshot at ${n.snapshotIndex}`);
     }

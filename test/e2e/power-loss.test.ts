@@ -127,7 +127,7 @@ describe.skipIf(unavailable !== undefined)(`power loss${unavailable === undefine
     for (const n of c.nodes) expect((await c.stop(n.id, 'SIGTERM')).code, `node ${n.id} stopping cleanly\n${c.tailLogs()}`).toBe(0);
     powerCut([...disks.values()]); // what the disks hold, not what a page cache still has
 
-    const nodes = c.nodes.map((n) => readDurableState(n.id, n.dataDir, clusterId));
+    const nodes = await Promise.all(c.nodes.map((n) => readDurableState(n.id, n.dataDir, clusterId)));
     expect(durabilityViolations(nodes, acked), `seed ${SEED}`).toEqual([]);
     expect(acked.length).toBeGreaterThan(ROUNDS);
     const snapshots = c.nodes.reduce((sum, n) => sum + (n.log.match(/snapshot \d+ \(term \d+\)/g)?.length ?? 0), 0);
