@@ -21,11 +21,11 @@ async function failures(name: string, seeds: number[], mistake: (fn: () => Promi
 }
 
 /** RaftNode's rule for when a Ready must be flushed before its messages leave, replaced. */
-const syncOnly = (when: (rd: Ready, durable: { term: number; vote: number }) => boolean) => (fn: () => Promise<RunResult[]>) =>
+const syncOnly = (when: (rd: Ready, durable: { term: number; vote: number }, self: number) => boolean) => (fn: () => Promise<RunResult[]>) =>
   withMistake(RaftNode.prototype as unknown as { needsSync(rd: Ready): boolean }, 'needsSync', () =>
-    function (this: { durable: { term: number; vote: number } }, rd: Ready): boolean {
+    function (this: { durable: { term: number; vote: number }; id: number }, rd: Ready): boolean {
       const hs = rd.hardState;
-      const need = when(rd, this.durable);
+      const need = when(rd, this.durable, this.id);
       if (hs) this.durable = { term: hs.term, vote: hs.vote };
       return need;
     },
@@ -35,6 +35,11 @@ describe('a message that depends on unsynced state is caught as it leaves', () =
   it('a vote request or grant sent before the new term and vote are durable', async () => {
     const errors = await failures('InitialElection', [1, 2, 3], syncOnly((rd) => rd.entries.length > 0));
     for (const e of errors) expect(e).toMatch(/sent (vote|voteResp|app|heartbeat|appResp|heartbeatResp).* before (that term|its own vote|the vote) was durable/);
+  });
+
+  it("a vote granted before it is durable (a candidate's own term and vote are synced)", async () => {
+    const errors = await failures('InitialElection', [1, 2, 3], syncOnly((rd, _durable, self) => rd.entries.length > 0 || rd.hardState?.vote === self));
+    for (const e of errors) expect(e).toMatch(/sent voteResp in term \d+ to n\d+(: a grant before the vote| before that term) was durable/);
   });
 
   it('an append acknowledged before its entries are durable', async () => {
