@@ -2,6 +2,7 @@
 SEEDS ?= 100
 SCENARIO ?=
 CRASH_ROUNDS ?= 50
+PARTITION_ROUNDS ?= 10
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv bench-snapshot clean
@@ -19,11 +20,12 @@ build: install
 test: build
 	npx vitest run
 
-## The real-process crash tests, kill -9 and power loss, over CRASH_ROUNDS rounds each (unless
-## SCENARIO is given), then every simulator scenario under SEEDS seeds on all cores:
-## make soak SEEDS=1000 [SCENARIO=Figure8Unreliable]
+## The real-process fault tests, kill -9 and power loss over CRASH_ROUNDS rounds each and network
+## partitions over PARTITION_ROUNDS rounds (unless SCENARIO is given), then every simulator
+## scenario under SEEDS seeds on all cores: make soak SEEDS=1000 [SCENARIO=Figure8Unreliable]
 soak: build
-	$(if $(SCENARIO),,RAFTKV_CRASH_ROUNDS=$(CRASH_ROUNDS) RAFTKV_POWERLOSS_ROUNDS=$(CRASH_ROUNDS) npx vitest run test/e2e/crash.test.ts test/e2e/power-loss.test.ts)
+	$(if $(SCENARIO),,RAFTKV_CRASH_ROUNDS=$(CRASH_ROUNDS) RAFTKV_POWERLOSS_ROUNDS=$(CRASH_ROUNDS) RAFTKV_PARTITION_ROUNDS=$(PARTITION_ROUNDS) \
+		npx vitest run test/e2e/crash.test.ts test/e2e/power-loss.test.ts test/e2e/partition.test.ts)
 	node build/test/sim/soak.js --seeds $(SEEDS) $(if $(SCENARIO),--scenario $(SCENARIO))
 
 ## A local 3-node cluster (peers 7001-7003, clients 9001-9003, data in ./data); Ctrl-C stops it.

@@ -9,10 +9,8 @@
  */
 import { KvClient } from '../../src/index.js';
 import type { Entry } from '../../src/raft/core/types.js';
-import { SqliteStorage } from '../../src/raft/storage/sqlite.js';
 import { decodeCommand } from '../../src/server/command.js';
-import { nodeFileSystem } from '../../src/files.js';
-import { readLatestSnapshot } from '../../src/server/snapshot/files.js';
+import { readDataDir } from './on-disk.js';
 import { type Cluster, waitFor } from './cluster.js';
 
 /** The value a writer puts under `key`. */
@@ -98,17 +96,8 @@ export interface DurableState {
 
 /** Reads a stopped node's data dir (raft.db and snap/). */
 export async function readDurableState(id: number, dataDir: string, clusterId: string): Promise<DurableState> {
-  const storage = SqliteStorage.open(`${dataDir}/raft.db`, { clusterId, nodeId: id, create: false });
-  let persisted;
-  try {
-    persisted = storage.load();
-  } finally {
-    storage.close();
-  }
+  const { persisted, snapshot: snap, damaged } = await readDataDir(dataDir, id, clusterId);
   const { hardState, entries } = persisted;
-  const damaged: string[] = [];
-  const onWarning = (m: string): void => void (/skipping/.test(m) && damaged.push(m));
-  const snap = await readLatestSnapshot(nodeFileSystem(dataDir), 'snap', { clusterId, nodeId: id }, { onWarning });
   const snapshotState = new Map<string, string>();
   snap?.state.keys.forEach((k, i) => snapshotState.set(Buffer.from(k, 'latin1').toString(), new TextDecoder().decode(snap.state.values[i])));
   const committed = new Map(entries.filter((e) => e.index <= hardState.commit).map((e) => [e.index, e]));

@@ -1,14 +1,38 @@
 /**
- * What a stopped node's data dir says its key-value state is: the newest snapshot, with the
- * committed log entries after it applied on top by the real state machine (sessions included, so
- * a retried write counts once, as it did in the node). Reads the files directly, not through the
- * node, so that the check does not trust what it checks.
+ * A stopped node's data dir, read directly (not through the node, so that a check does not trust
+ * what it checks): its log and stable state, and its newest snapshot. replayDataDir() goes on to
+ * the key-value state it holds: the snapshot with the committed entries after it applied by the
+ * real state machine (sessions included, so a retried write counts once, as it did in the node).
  */
 import * as path from 'node:path';
+import { nodeFileSystem } from '../../src/files.js';
+import type { PersistedState } from '../../src/raft/storage/storage.js';
 import { SqliteStorage } from '../../src/raft/storage/sqlite.js';
 import { decodeCommand } from '../../src/server/command.js';
-import { readLatestSnapshot } from '../../src/server/snapshot.js';
+import type { DecodedSnapshot } from '../../src/server/snapshot/format.js';
+import { readLatestSnapshot } from '../../src/server/snapshot/files.js';
 import { KvStateMachine } from '../../src/server/state-machine.js';
+
+export interface DataDir {
+  persisted: PersistedState;
+  snapshot: DecodedSnapshot | undefined;
+  /** Snapshot files found damaged (a crash must never leave one). */
+  damaged: string[];
+}
+
+export async function readDataDir(dataDir: string, nodeId: number, clusterId: string): Promise<DataDir> {
+  const storage = SqliteStorage.open(path.join(dataDir, 'raft.db'), { clusterId, nodeId, create: false });
+  let persisted;
+  try {
+    persisted = storage.load();
+  } finally {
+    storage.close();
+  }
+  const damaged: string[] = [];
+  const onWarning = (m: string): void => void (/skipping/.test(m) && damaged.push(m));
+  const snapshot = await readLatestSnapshot(nodeFileSystem(dataDir), 'snap', { clusterId, nodeId }, { onWarning });
+  return { persisted, snapshot, damaged };
+}
 
 export interface DiskState {
   readonly commit: number;
@@ -18,16 +42,10 @@ export interface DiskState {
   readonly sm: KvStateMachine;
 }
 
-export function replayDataDir(dataDir: string, nodeId: number, clusterId: string): DiskState {
-  const storage = SqliteStorage.open(path.join(dataDir, 'raft.db'), { clusterId, nodeId, create: false });
-  let persisted;
-  try {
-    persisted = storage.load();
-  } finally {
-    storage.close();
-  }
+export async function replayDataDir(dataDir: string, nodeId: number, clusterId: string): Promise<DiskState> {
+  const { persisted, snapshot: snap, damaged } = await readDataDir(dataDir, nodeId, clusterId);
+  if (damaged.length > 0) throw new Error(`node ${nodeId}: ${damaged.join('; ')}`);
   const commit = persisted.hardState.commit;
-  const snap = readLatestSnapshot(path.join(dataDir, 'snap'), { clusterId, nodeId });
   const snapshotIndex = snap?.meta.index ?? 0;
   const sm = snap ? KvStateMachine.restore(snap.state) : new KvStateMachine();
   const first = persisted.entries[0]?.index ?? commit + 1;

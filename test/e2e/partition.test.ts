@@ -213,7 +213,7 @@ async function checkDisks(run: Run, shared: Map<string, string | undefined>) {
   const { c, workload, clusterId } = run;
   await c.waitCaughtUp(RECOVERY_MS);
   for (const n of c.nodes) expect((await c.stop(n.id, 'SIGTERM')).code, `node ${n.id} exit code after SIGTERM`).toBe(0);
-  const disks = c.nodes.map((n) => ({ id: n.id, ...replayDataDir(n.dataDir, n.id, clusterId) }));
+  const disks = await Promise.all(c.nodes.map(async (n) => ({ id: n.id, ...(await replayDataDir(n.dataDir, n.id, clusterId)) })));
   for (const d of disks) {
     const missing = [...workload.ledgerAcked].filter((k) => diskValue(d, k) !== `v-${k}`);
     expect(missing, `node ${d.id}: acknowledged writes missing on disk (seed ${SEED})`).toEqual([]);
