@@ -3,7 +3,7 @@ import type { Entry, NodeId, SnapshotMeta } from '../raft/core/types.js';
 import type { ReadyHandler, ReplicatedLog } from '../raft/replicated-log.js';
 import { DEFAULT_LIMITS, type KvLimits } from '../limits.js';
 import { decodeCommand, encodeCommand, type WriteOp } from './command.js';
-import { KvStateMachine, type CapturedState, type WriteResult } from './state-machine.js';
+import { KvStateMachine, MAX_VALUE_BYTES, type CapturedState, type WriteResult } from './state-machine.js';
 
 /** Why a request was not served; `notLeader` and `shuttingDown` are safe to retry elsewhere. */
 export type KvError =
@@ -135,6 +135,9 @@ export class KvStore implements ReadyHandler {
           waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
         } else if (result.kind === 'sessionExpired') {
           waiting.done({ ok: false, error: { code: 'sessionExpired' } });
+        } else if (result.kind === 'tooLarge') {
+          const message = `the append would make the value larger than the limit of ${MAX_VALUE_BYTES} bytes; nothing was appended`;
+          waiting.done({ ok: false, error: { code: 'invalidArgument', message } });
         } else {
           waiting.done({ ok: true, value: result });
         }

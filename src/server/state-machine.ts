@@ -1,5 +1,12 @@
 import type { Slicer } from '../clock.js';
+import { DEFAULT_LIMITS } from '../limits.js';
 import type { Command } from './command.js';
+
+/**
+ * The largest value the state machine holds. Part of the replicated state's rules, so the same on
+ * every replica of every version: it is the default value limit, which requests are checked against too.
+ */
+export const MAX_VALUE_BYTES = DEFAULT_LIMITS.maxValueBytes;
 
 /** What a write returned when it was applied; a retry gets the same answer. */
 export type WriteResult =
@@ -7,7 +14,9 @@ export type WriteResult =
   | { kind: 'deleted'; existed: boolean }
   | { kind: 'cas'; swapped: boolean }
   /** The client's session was expired (or never seen) yet the request is not its first: outcome unknown. */
-  | { kind: 'sessionExpired' };
+  | { kind: 'sessionExpired' }
+  /** An append whose result would exceed MAX_VALUE_BYTES: refused, nothing changed. */
+  | { kind: 'tooLarge' };
 
 /** Sessions idle for longer than this (by leader-stamped time) are forgotten. */
 export const DEFAULT_SESSION_TTL_MS = 60 * 60 * 1000;
@@ -180,6 +189,9 @@ export class KvStateMachine {
         return { kind: 'ok' };
       case 'append': {
         const old = this.data.get(k);
+        // The limit holds for what a value becomes, not only for what a request carries: a value
+        // over it could never be read back (the response would exceed what clients accept).
+        if ((old?.length ?? 0) + c.value.length > MAX_VALUE_BYTES) return { kind: 'tooLarge' };
         this.data.set(k, old ? appendBytes(old, c.value) : copyBytes(c.value));
         return { kind: 'ok' };
       }

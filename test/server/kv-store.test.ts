@@ -206,6 +206,19 @@ describe('KvStore writes', () => {
     expect(dec.decode(store.sm.get(b('a')))).toBe('x');
   });
 
+  it('an append that would make a value over the limit fails as invalidArgument, and the value stays readable', () => {
+    const { log, store } = setup();
+    const big = new Uint8Array(1024 * 1024);
+    const put = new Outcomes<WriteResult>();
+    store.write(log, req({ key: b('k'), value: big }), put.cb);
+    const append = new Outcomes<WriteResult>();
+    store.write(log, req({ op: 'append', key: b('k'), value: big }), append.cb);
+    log.applyUpTo(store, 2);
+    expect(put.last).toEqual({ ok: true, value: { kind: 'ok' } });
+    expect(append.last).toMatchObject({ ok: false, error: { code: 'invalidArgument', message: expect.stringMatching(/larger than the limit of 1048576 bytes; nothing was appended/) } });
+    expect(store.sm.get(b('k'))!.length).toBe(big.length);
+  });
+
   it('maps an expired session to sessionExpired', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCommand, encodeCommand, type Command, type WriteOp } from '../../src/server/command.js';
-import { DEFAULT_SESSION_TTL_MS, KvStateMachine } from '../../src/server/state-machine.js';
+import { DEFAULT_SESSION_TTL_MS, KvStateMachine, MAX_VALUE_BYTES } from '../../src/server/state-machine.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -39,6 +39,21 @@ function value(sm: KvStateMachine, key: string | Uint8Array): string | undefined
 }
 
 describe('KvStateMachine operations', () => {
+  it('refuses an append whose result would exceed the value limit, changes nothing, and answers a retry the same', () => {
+    const sm = new KvStateMachine();
+    const mib = 'x'.repeat(MAX_VALUE_BYTES);
+    expect(sm.apply(command({ op: 'put', key: 'big', value: mib, seq: 1 }))).toEqual({ kind: 'ok' });
+    expect(sm.apply(command({ op: 'append', key: 'big', value: 'y', seq: 2 }))).toEqual({ kind: 'tooLarge' });
+    expect(sm.get(b('big'))!.length).toBe(MAX_VALUE_BYTES);
+    expect(sm.apply(command({ op: 'append', key: 'big', value: 'y', seq: 2 }))).toEqual({ kind: 'tooLarge' });
+    // Survives a snapshot round trip (the session remembers the refusal).
+    const back = KvStateMachine.restore(sm.capture());
+    expect(back.apply(command({ op: 'append', key: 'big', value: 'y', seq: 2 }))).toEqual({ kind: 'tooLarge' });
+    // Up to the limit exactly is fine.
+    expect(sm.apply(command({ op: 'append', key: 'new', value: mib, seq: 3 }))).toEqual({ kind: 'ok' });
+    expect(sm.apply(command({ op: 'append', key: 'new', value: '', seq: 4 }))).toEqual({ kind: 'ok' });
+  });
+
   it('appends grow values in place without changing values read earlier, and keys never share bytes', () => {
     const sm = new KvStateMachine();
     let expected = '';

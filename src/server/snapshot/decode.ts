@@ -340,6 +340,8 @@ function parseResult(r: Reader): [number, WriteResult] {
       return [seq, { kind: 'cas', swapped: flag }];
     case 'sessionExpired':
       return [seq, { kind: 'sessionExpired' }];
+    case 'tooLarge':
+      return [seq, { kind: 'tooLarge' }];
     default:
       return corrupt(`unknown session result kind ${kind}`);
   }

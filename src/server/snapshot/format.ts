@@ -88,5 +88,5 @@ export const TAG_PAIRS = (T_PAIRS << 3) | 2;
 export const TAG_KEY = (1 << 3) | 2;
 export const TAG_VALUE = (2 << 3) | 2;
 
-export const RESULT_KIND = { ok: 0, deleted: 1, cas: 2, sessionExpired: 3 } as const;
-export const KIND_OF = ['ok', 'deleted', 'cas', 'sessionExpired'] as const;
+export const RESULT_KIND = { ok: 0, deleted: 1, cas: 2, sessionExpired: 3, tooLarge: 4 } as const;
+export const KIND_OF = ['ok', 'deleted', 'cas', 'sessionExpired', 'tooLarge'] as const;
