@@ -1,5 +1,6 @@
 /** One test per claim of the Raft paper (and thesis) that the core must honour. */
 import { describe, expect, it } from 'vitest';
+import { entryBytes } from '../../src/raft/core/raft.js';
 import { Network, drain, entries, logTerms, newRaft } from './network.js';
 import { message as msg } from '../../src/raft/core/types.js';
 
@@ -160,6 +161,41 @@ describe('§5.3 log replication', () => {
     const sent = drain(r).filter((m) => m.type === 'app' && m.to === 2);
     expect(sent.length).toBe(2);
     expect(sent.every((m) => m.entries.length === 1)).toBe(true);
+  });
+
+  it('never sends more than maxInflightBytes of entries before acknowledgements, whatever the message count', () => {
+    // A follower far behind must not get the whole gap queued at once (the transport's queue
+    // would overflow and drop it): bytes in flight are capped as well as messages.
+    const net = new Network([1, 2, 3], { maxInflight: 1000, maxMsgBytes: 1000, maxInflightBytes: 4000 });
+    net.elect(1);
+    net.drop((m) => m.type === 'appResp');
+    const r = net.node(1);
+    for (let i = 0; i < 100; i++) r.propose(new Uint8Array(500));
+    const sent = drain(r).filter((m) => m.type === 'app' && m.to === 2);
+    const bytes = sent.reduce((n, m) => n + entryBytes(m.entries), 0);
+    expect(sent.length).toBeGreaterThan(1);
+    expect(bytes).toBeLessThan(4000 + 1000 + 100);
+    expect(sent.flatMap((m) => m.entries).length).toBeLessThan(100);
+  });
+
+  it('a heartbeat response does not reopen a full pipeline; an empty append checks it, and a lost one is resent', () => {
+    const net = new Network([1, 2, 3], { maxInflight: 2, maxMsgBytes: 1 });
+    net.elect(1);
+    const r = net.node(1);
+    // Replicating to 2, with two appends in flight that 2 never gets.
+    for (let i = 0; i < 3; i++) r.propose(new TextEncoder().encode(`p${i}`));
+    const lost = drain(r).filter((m) => m.type === 'app' && m.to === 2);
+    expect(lost.length).toBe(2);
+    r.step(msg({ type: 'heartbeatResp', from: 2, to: 1, term: r.term }));
+    const probe = drain(r).filter((m) => m.to === 2);
+    expect(probe.map((m) => [m.type, m.entries.length])).toEqual([['app', 0]]);
+    // 2 lacks what came before the probe: it rejects, and the leader sends the lost entries again.
+    net.node(2).step(probe[0]!);
+    const reply = drain(net.node(2)).filter((m) => m.to === 1);
+    expect(reply[0]).toMatchObject({ type: 'appResp', reject: true });
+    r.step(reply[0]!);
+    const again = drain(r).filter((m) => m.type === 'app' && m.to === 2);
+    expect(again.flatMap((m) => m.entries.map((e) => e.index))).toContain(lost[0]!.entries[0]!.index);
   });
 
   it('proposals between two Ready cycles travel in one message per follower', () => {

@@ -1,7 +1,9 @@
 /**
  * The leader's view of one follower's replication (after etcd's tracker.Progress).
  * probe: one append in flight at a time until we find where logs match.
- * replicate: stream appends optimistically, at most `maxInflight` messages unacknowledged.
+ * replicate: stream appends optimistically, at most `maxInflight` messages and `maxInflightBytes`
+ *   of entries unacknowledged (the byte cap keeps a follower that is far behind from filling the
+ *   transport with the whole gap at once: etcd's MaxInflightBytes).
  * snapshot: the follower needs entries we compacted; a snapshot is on its way, nothing else is sent.
  */
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
@@ -20,9 +22,9 @@ export class Progress {
   pendingSnapshot = 0;
   private readonly inflights: Inflights;
 
-  constructor(next: number, maxInflight: number) {
+  constructor(next: number, maxInflight: number, maxInflightBytes = Infinity) {
     this.next = next;
-    this.inflights = new Inflights(maxInflight);
+    this.inflights = new Inflights(maxInflight, maxInflightBytes);
   }
 
   becomeProbe(): void {
@@ -61,11 +63,11 @@ export class Progress {
     return updated;
   }
 
-  /** Records an append ending at `lastIndex` just sent. */
-  sent(lastIndex: number): void {
+  /** Records an append ending at `lastIndex`, carrying `bytes` of entries, just sent. */
+  sent(lastIndex: number, bytes: number): void {
     if (this.state === 'replicate') {
       this.next = lastIndex + 1;
-      this.inflights.add(lastIndex);
+      this.inflights.add(lastIndex, bytes);
     } else {
       this.probeSent = true;
     }
@@ -97,45 +99,46 @@ export class Progress {
     return this.state === 'probe' ? this.probeSent : this.inflights.full();
   }
 
-  /** A heartbeat response proves the follower is reachable: let one more append through. */
-  unpause(): void {
-    this.probeSent = false;
-    if (this.inflights.full()) this.inflights.freeFirst();
-  }
 }
 
-/** A bounded FIFO of the last indices of unacknowledged appends. */
+/** A bounded FIFO of the last indices (and sizes) of unacknowledged appends. */
 class Inflights {
   private readonly buf: number[] = [];
+  private readonly sizes: number[] = [];
   private start = 0;
+  private bytes = 0;
 
-  constructor(private readonly cap: number) {}
+  constructor(
+    private readonly cap: number,
+    private readonly capBytes: number,
+  ) {}
 
-  add(lastIndex: number): void {
+  add(lastIndex: number, bytes: number): void {
     this.buf.push(lastIndex);
+    this.sizes.push(bytes);
+    this.bytes += bytes;
   }
 
   freeTo(index: number): void {
-    while (this.start < this.buf.length && this.buf[this.start]! <= index) this.start++;
+    while (this.start < this.buf.length && this.buf[this.start]! <= index) this.bytes -= this.sizes[this.start++]!;
     if (this.start === this.buf.length) this.reset();
     else if (this.start > 64 && this.start * 2 > this.buf.length) this.compact();
   }
 
-  freeFirst(): void {
-    if (this.start < this.buf.length) this.freeTo(this.buf[this.start]!);
-  }
-
   private compact(): void {
     this.buf.splice(0, this.start);
+    this.sizes.splice(0, this.start);
     this.start = 0;
   }
 
   full(): boolean {
-    return this.buf.length - this.start >= this.cap;
+    return this.buf.length - this.start >= this.cap || this.bytes >= this.capBytes;
   }
 
   reset(): void {
     this.buf.length = 0;
+    this.sizes.length = 0;
     this.start = 0;
+    this.bytes = 0;
   }
 }

@@ -36,6 +36,8 @@ export interface RaftConfig {
   maxMsgBytes?: number;
   /** Cap on unacknowledged append messages per follower. */
   maxInflight?: number;
+  /** Cap on the entry bytes of unacknowledged appends per follower (default 8 MiB). */
+  maxInflightBytes?: number;
   /**
    * This node lost its state (an empty data directory rejoining its cluster): it may have voted
    * in terms it no longer remembers, and entries may have been committed with its lost copy. It
@@ -88,6 +90,7 @@ export class Raft {
   private readonly checkQuorum: boolean;
   private readonly maxMsgBytes: number;
   private readonly maxInflight: number;
+  private readonly maxInflightBytes: number;
 
   private progress = new Map<NodeId, Progress>();
   /** Pre-vote answers in the current pre-vote round. */
@@ -131,6 +134,7 @@ export class Raft {
     this.checkQuorum = cfg.checkQuorum ?? true;
     this.maxMsgBytes = cfg.maxMsgBytes ?? 1024 * 1024;
     this.maxInflight = cfg.maxInflight ?? 256;
+    this.maxInflightBytes = cfg.maxInflightBytes ?? 8 * 1024 * 1024;
     this.joining = cfg.joining ?? false;
     const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
     this.log = new RaftLog(cfg.entries ?? [], hs.commit, cfg.snapshot);
@@ -343,7 +347,7 @@ export class Raft {
     this.stepRole = this.stepLeader;
     this.tickRole = this.tickHeartbeat;
     const next = this.log.lastIndex() + 1;
-    this.progress = new Map(this.peers.map((id) => [id, new Progress(next, this.maxInflight)]));
+    this.progress = new Map(this.peers.map((id) => [id, new Progress(next, this.maxInflight, this.maxInflightBytes)]));
     const self = this.progress.get(this.id)!;
     self.maybeUpdate(this.log.stabled);
     self.becomeReplicate();
@@ -524,8 +528,15 @@ export class Raft {
       // The follower's log ends before what it once acknowledged: it lost its state (a wiped
       // data dir rejoining). Lowering match is safe (commit never goes back); probe from there.
       if (m.reject && m.index < pr.match) pr.resetTo(m.index);
-      pr.unpause();
-      if (pr.match < this.log.lastIndex()) this.maybeSendAppend(m.from, true);
+      if (pr.state === 'probe') pr.probeSent = false;
+      if (pr.match < this.log.lastIndex()) {
+        // A full pipeline is not reopened here: a slow follower answers heartbeats while its
+        // backlog is still arriving, and more data would only pile up in the transport. An empty
+        // append asks whether the pipeline was lost instead: it travels behind the appends in
+        // flight, so the follower rejects it only if they never arrived, and then we probe.
+        if (pr.state === 'replicate' && pr.isPaused()) this.sendEmptyAppend(m.from, pr);
+        else this.maybeSendAppend(m.from, true);
+      }
     }
   }
 
@@ -613,11 +624,17 @@ export class Raft {
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'app', to, index: prevIndex, logTerm: prevTerm, entries, commit: this.log.committed });
     pr.sentCommit = this.log.committed;
-    if (entries.length > 0 || pr.state === 'probe') pr.sent(prevIndex + entries.length);
+    if (entries.length > 0 || pr.state === 'probe') pr.sent(prevIndex + entries.length, entryBytes(entries));
     return true;
   }
 
-  /** `context` names the read round the heartbeat confirms (0: none). */
+  /** An append of no entries at the follower's next index: answered, it tells where the follower's log ends. */
+  private sendEmptyAppend(to: NodeId, pr: Progress): void {
+    const prevTerm = this.log.term(pr.next - 1);
+    if (prevTerm === undefined) return;
+    this.send({ type: 'app', to, index: pr.next - 1, logTerm: prevTerm, entries: NO_ENTRIES, commit: Math.min(this.log.committed, pr.match) });
+  }
+
   /** §7: the follower needs entries we compacted; it gets our latest snapshot instead. */
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     const snap = this.snapshot;
