@@ -3,6 +3,7 @@ export { KvClient, parseEndpoints } from './client/client.js';
 export type { Bytes, EndpointStatus, KvClientOptions, NodeStatus } from './client/client.js';
 export {
   ClientClosedError,
+  ClusterOverloadedError,
   ClusterUnavailableError,
   InvalidArgumentError,
   RaftkvError,

@@ -11,7 +11,9 @@ export { DEFAULT_LIMITS, maxMessageBytes, type KvLimits } from './limits.js';
 export const MD_LEADER = 'raftkv-leader';
 /**
  * Trailer metadata telling apart the refusals that share a status code:
- * `not-leader`, `no-leader`, `session-expired`, `shutting-down`.
+ * `not-leader`, `no-leader`, `session-expired`, `shutting-down`, and `overloaded` (on
+ * RESOURCE_EXHAUSTED: too much work in flight, retry after a pause; without it, RESOURCE_EXHAUSTED
+ * is gRPC's own refusal of a message over its size limit).
  */
 export const MD_ERROR = 'raftkv-error';
 

@@ -15,6 +15,7 @@ import {
 } from '../kv-api.js';
 import {
   ClientClosedError,
+  ClusterOverloadedError,
   ClusterUnavailableError,
   InvalidArgumentError,
   RaftkvError,
@@ -52,6 +53,9 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
 const BACKOFF_MIN_MS = 10;
 const BACKOFF_MAX_MS = 200;
+/** After an overload refusal: longer pauses, so that refused callers do not keep the node busy refusing. */
+const OVERLOAD_BACKOFF_MIN_MS = 50;
+const OVERLOAD_BACKOFF_MAX_MS = 1000;
 /** Hints followed in a row without a pause; beyond that, stale hints could ping-pong. */
 const MAX_HINT_HOPS = 3;
 /** Session renewals per call (after the cluster forgot our session: idle beyond its TTL). */
@@ -291,6 +295,7 @@ export class KvClient {
     let backoff = BACKOFF_MIN_MS;
     let hops = 0;
     let renewals = 0;
+    let overloaded = false;
     let last = 'no attempt finished';
     let lastErr: unknown;
     for (;;) {
@@ -309,11 +314,18 @@ export class KvClient {
         const hint = String(err.metadata?.get(MD_LEADER)[0] ?? '');
         last = `${target}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
         let pause = true;
+        overloaded = false;
         switch (err.code) {
           case grpc.status.INVALID_ARGUMENT:
             throw new InvalidArgumentError(err.details || err.message);
           case grpc.status.RESOURCE_EXHAUSTED:
-            throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${err.details || err.message}`);
+            if (kind !== 'overloaded') {
+              throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${err.details || err.message}`);
+            }
+            // The right node, too busy: stay with it, and wait longer than for an election.
+            overloaded = true;
+            backoff = Math.max(backoff, OVERLOAD_BACKOFF_MIN_MS);
+            break;
           case grpc.status.FAILED_PRECONDITION:
             if (kind === 'session-expired') {
               if (!renewSession || renewals >= MAX_SESSION_RENEWALS) {
@@ -345,13 +357,18 @@ export class KvClient {
         if (pause) {
           hops = 0;
           const delay = backoff / 2 + (Math.random() * backoff) / 2;
-          backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+          backoff = Math.min(backoff * 2, overloaded ? OVERLOAD_BACKOFF_MAX_MS : BACKOFF_MAX_MS);
           if (Date.now() + delay >= deadline) break;
           await sleep(delay);
           this.checkOpen();
         }
         if (Date.now() >= deadline) break;
       }
+    }
+    if (overloaded) {
+      throw new ClusterOverloadedError(`the cluster was too busy to take the call within ${this.timeoutMs} ms (${attempts} attempts); last: ${last}`, attempts, {
+        cause: lastErr,
+      });
     }
     throw new ClusterUnavailableError(
       `no leader answered within ${this.timeoutMs} ms (${attempts} attempts over ${this.endpoints.join(',')}); last: ${last}`,

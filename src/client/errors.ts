@@ -27,6 +27,15 @@ export class ClusterUnavailableError extends RaftkvError {
   }
 }
 
+/**
+ * The cluster was up but too busy to take the call on before its deadline: every attempt was
+ * refused as overloaded (or the last one was). Back off, or lower the load; a write's outcome is
+ * unknown as for ClusterUnavailableError.
+ */
+export class ClusterOverloadedError extends ClusterUnavailableError {
+  override name = 'ClusterOverloadedError';
+}
+
 /** The client was closed; its calls fail with this. */
 export class ClientClosedError extends RaftkvError {
   override name = 'ClientClosedError';

@@ -15,14 +15,14 @@ import type { KvError, KvStore, WriteRequest } from './kv-store.js';
 import type { WriteResult } from './state-machine.js';
 
 /** gRPC status names the service answers with; the transport maps them to its codes. */
-export type ServiceCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'INTERNAL' | 'UNIMPLEMENTED';
+export type ServiceCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED' | 'INTERNAL' | 'UNIMPLEMENTED';
 
 /** A refusal, as the client sees it. */
 export interface ServiceError {
   code: ServiceCode;
   details: string;
   /** Tells apart refusals that share a code (the `raftkv-error` trailer). */
-  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down';
+  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'overloaded';
   /** On not-leader: the leader's client address, when known (the `raftkv-leader` trailer). */
   leaderAddr?: string;
 }
@@ -149,6 +149,8 @@ export class KvService {
         };
       case 'shuttingDown':
         return { code: 'UNAVAILABLE', reason: 'shutting-down', details: `node ${self} is shutting down` };
+      case 'overloaded':
+        return { code: 'RESOURCE_EXHAUSTED', reason: 'overloaded', details: `node ${self} is overloaded: ${err.message}; retry after a pause` };
     }
   }
 }

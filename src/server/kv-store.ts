@@ -10,7 +10,24 @@ export type KvError =
   | { code: 'notLeader'; leaderId: NodeId }
   | { code: 'invalidArgument'; message: string }
   | { code: 'sessionExpired' }
-  | { code: 'shuttingDown' };
+  | { code: 'shuttingDown' }
+  /** More client work in flight than the node takes on: retry after a pause. */
+  | { code: 'overloaded'; message: string };
+
+/**
+ * How much client work a node takes on at once. Beyond it a request is refused at once, before it
+ * costs anything (retryable: the SDK backs off), so that a burst cannot grow the node's queues,
+ * its Ready batches and its latency without bound, nor starve the heartbeats that keep it leader.
+ * The defaults sit well above what saturates a cluster (a few hundred requests in flight).
+ */
+export interface Admission {
+  maxPendingWrites: number;
+  /** Bytes of proposed commands not yet applied (a cap on uncommitted log, after etcd's MaxUncommittedEntriesSize). */
+  maxPendingWriteBytes: number;
+  maxPendingReads: number;
+}
+
+export const DEFAULT_ADMISSION: Admission = { maxPendingWrites: 1024, maxPendingWriteBytes: 64 * 1024 * 1024, maxPendingReads: 1024 };
 
 export interface WriteRequest {
   op: WriteOp;
@@ -43,7 +60,8 @@ export class KvStore implements ReadyHandler {
   appliedIndex = 0;
   /** The term of the entry at appliedIndex. */
   appliedTerm = 0;
-  private readonly writes = new Map<number, { clientId: number; seq: number; log: ReplicatedLog; done: Done<WriteResult> }>();
+  private readonly writes = new Map<number, { clientId: number; seq: number; bytes: number; log: ReplicatedLog; done: Done<WriteResult> }>();
+  private pendingWriteBytes = 0;
   private readonly reads = new Map<number, { key: Uint8Array; done: Done<Uint8Array | undefined> }>();
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
   private readonly confirmed: { index: number; key: Uint8Array; done: Done<Uint8Array | undefined> }[] = [];
@@ -55,6 +73,7 @@ export class KvStore implements ReadyHandler {
     private readonly now: () => number,
     private readonly limits: KvLimits = DEFAULT_LIMITS,
     private readonly sessionTtlMs?: number,
+    private readonly admission: Admission = DEFAULT_ADMISSION,
   ) {
     this.machine = new KvStateMachine(sessionTtlMs);
   }
@@ -83,7 +102,7 @@ export class KvStore implements ReadyHandler {
     this.appliedTerm = snap.meta.term;
     for (const [index, w] of this.writes) {
       if (index > this.appliedIndex) continue;
-      this.writes.delete(index);
+      this.forget(index, w);
       w.done({ ok: false, error: { code: 'notLeader', leaderId: w.log.leaderId() } });
     }
     this.answerConfirmedReads();
@@ -94,6 +113,8 @@ export class KvStore implements ReadyHandler {
     const invalid = this.validate(req.key, req.value, req.expected) ?? validateSession(req);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
+    const busy = this.writeBacklog();
+    if (busy) return done({ ok: false, error: { code: 'overloaded', message: busy } });
     const data = encodeCommand({
       op: req.op,
       clientId: req.clientId,
@@ -106,7 +127,23 @@ export class KvStore implements ReadyHandler {
     });
     const r = log.propose(data);
     if (!r) return done({ ok: false, error: { code: 'notLeader', leaderId: log.leaderId() } });
-    this.writes.set(r.index, { clientId: req.clientId, seq: req.seq, log, done });
+    this.writes.set(r.index, { clientId: req.clientId, seq: req.seq, bytes: data.length, log, done });
+    this.pendingWriteBytes += data.length;
+  }
+
+  /** Why no more writes can be taken on now, if so. */
+  private writeBacklog(): string | undefined {
+    const a = this.admission;
+    if (this.writes.size >= a.maxPendingWrites) return `${this.writes.size} writes are in flight (the limit is ${a.maxPendingWrites})`;
+    if (this.pendingWriteBytes >= a.maxPendingWriteBytes) {
+      return `${this.pendingWriteBytes} bytes of writes are in flight (the limit is ${a.maxPendingWriteBytes})`;
+    }
+    return undefined;
+  }
+
+  private forget(index: number, w: { bytes: number }): void {
+    this.writes.delete(index);
+    this.pendingWriteBytes -= w.bytes;
   }
 
   /** A linearizable read through `log`'s ReadIndex (thesis §6.4): never writes to the log. */
@@ -114,6 +151,10 @@ export class KvStore implements ReadyHandler {
     const invalid = this.validate(key);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
+    const pending = this.reads.size + this.confirmed.length;
+    if (pending >= this.admission.maxPendingReads) {
+      return done({ ok: false, error: { code: 'overloaded', message: `${pending} reads are in flight (the limit is ${this.admission.maxPendingReads})` } });
+    }
     const ctx = this.nextCtx++;
     if (!log.readIndex(ctx)) return done({ ok: false, error: { code: 'notLeader', leaderId: log.leaderId() } });
     this.reads.set(ctx, { key, done });
@@ -125,11 +166,11 @@ export class KvStore implements ReadyHandler {
     this.appliedIndex = e.index;
     this.appliedTerm = e.term;
     const waiting = this.writes.get(e.index);
+    if (waiting) this.forget(e.index, waiting);
     if (e.type === 'normal') {
       const cmd = decodeCommand(e.data);
       const result = this.sm.apply(cmd);
       if (waiting) {
-        this.writes.delete(e.index);
         if (cmd.clientId !== waiting.clientId || cmd.seq !== waiting.seq) {
           // Another leader's entry took this index: ours was lost with our leadership.
           waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
@@ -143,7 +184,6 @@ export class KvStore implements ReadyHandler {
         }
       }
     } else if (waiting) {
-      this.writes.delete(e.index);
       waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
     }
     this.answerConfirmedReads();
@@ -180,6 +220,7 @@ export class KvStore implements ReadyHandler {
   private failAll(error: KvError): void {
     for (const w of this.writes.values()) w.done({ ok: false, error });
     this.writes.clear();
+    this.pendingWriteBytes = 0;
     for (const r of this.reads.values()) r.done({ ok: false, error });
     this.reads.clear();
   }

@@ -219,6 +219,30 @@ describe('KvStore writes', () => {
     expect(store.sm.get(b('k'))!.length).toBe(big.length);
   });
 
+  it('takes on at most maxPendingWrites writes (and so many bytes) at once: the rest are refused as overloaded, proposing nothing', () => {
+    const log = new FakeLog();
+    const store = new KvStore(() => 0, undefined, undefined, { maxPendingWrites: 2, maxPendingWriteBytes: 1000, maxPendingReads: 1 });
+    const outs = [0, 1, 2].map(() => new Outcomes<WriteResult>());
+    outs.forEach((o) => store.write(log, req(), o.cb));
+    expect(log.proposed).toHaveLength(2);
+    expect(outs[2]!.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/2 writes are in flight \(the limit is 2\)/) } });
+    // Applied writes make room again.
+    log.applyUpTo(store, 2);
+    const big = new Outcomes<WriteResult>();
+    store.write(log, req({ value: new Uint8Array(2000) }), big.cb);
+    expect(log.proposed).toHaveLength(3);
+    const after = new Outcomes<WriteResult>();
+    store.write(log, req(), after.cb);
+    expect(after.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/bytes of writes are in flight/) } });
+    // Reads likewise.
+    const r1 = new Outcomes<Uint8Array | undefined>();
+    const r2 = new Outcomes<Uint8Array | undefined>();
+    store.read(log, b('k'), r1.cb);
+    store.read(log, b('k'), r2.cb);
+    expect(log.readCtxs).toHaveLength(1);
+    expect(r2.last).toMatchObject({ ok: false, error: { code: 'overloaded' } });
+  });
+
   it('maps an expired session to sessionExpired', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();

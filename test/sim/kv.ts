@@ -132,6 +132,14 @@ export class Clerk {
       );
     }
     if (attempt !== op.attempt) return;
+    if (e.reason === 'overloaded') {
+      // The right server, too busy: try it again after a pause.
+      const paused = ++op.attempt;
+      this.lab.sim.at(CLERK_BACKOFF_MS, () => {
+        if (!op.finished && op.attempt === paused) this.send(op);
+      });
+      return;
+    }
     op.streak++;
     // Leader hints name the leader's client address, n<id>:<port>.
     const hint = e.leaderAddr ? Number(/^n(\d+):/.exec(e.leaderAddr)?.[1] ?? 0) - 1 : -1;
