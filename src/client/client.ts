@@ -53,6 +53,12 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
 const BACKOFF_MIN_MS = 10;
 const BACKOFF_MAX_MS = 200;
+/**
+ * How long an endpoint that failed to answer (unreachable, timed out) is avoided: hints naming it
+ * are not followed meanwhile, so that a client cut off from the leader keeps being served by the
+ * followers it can reach (which forward to the leader) instead of going back to the leader.
+ */
+const SUSPECT_MS = 10_000;
 /** After an overload refusal: longer pauses, so that refused callers do not keep the node busy refusing. */
 const OVERLOAD_BACKOFF_MIN_MS = 50;
 const OVERLOAD_BACKOFF_MAX_MS = 1000;
@@ -143,6 +149,8 @@ export class KvClient {
   private session = new Session();
   /** The node believed to lead, if any. */
   private leader: string | undefined;
+  /** Endpoints that recently failed to answer, and until when they are avoided. */
+  private readonly suspect = new Map<string, number>();
   private rr = 0;
   private closed = false;
 
@@ -164,6 +172,10 @@ export class KvClient {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.min_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 1000,
+      // A connection that went silent (a cut link) is noticed within seconds, not at the next TCP timeout.
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 2000,
+      'grpc.keepalive_permit_without_calls': 1,
       // We retry ourselves, with the same session and seq.
       'grpc.enable_retries': 0,
       // Connections belong to this client: close() really closes them.
@@ -299,11 +311,14 @@ export class KvClient {
     let last = 'no attempt finished';
     let lastErr: unknown;
     for (;;) {
-      const target = this.leader ?? this.endpoints[this.rr % this.endpoints.length]!;
+      const target = this.pick();
       attempts++;
+      const trailer = { leader: '' };
       try {
-        const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, Date.now() + this.attemptTimeoutMs));
-        this.leader = target;
+        const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, Date.now() + this.attemptTimeoutMs), trailer);
+        // A follower that served the call by forwarding it names the leader: go there next time,
+        // if it is known to answer us.
+        this.leader = trailer.leader !== '' && trailer.leader !== target && this.reachable(trailer.leader) ? trailer.leader : target;
         return res;
       } catch (e) {
         if (this.closed) throw new ClientClosedError('the KvClient was closed during the call');
@@ -336,7 +351,7 @@ export class KvClient {
               pause = false;
               break;
             }
-            if (hint !== '' && hint !== target && checkAddress(hint).ok && hops < MAX_HINT_HOPS) {
+            if (hint !== '' && hint !== target && checkAddress(hint).ok && hops < MAX_HINT_HOPS && !this.isSuspect(hint)) {
               this.leader = hint;
               hops++;
               pause = false;
@@ -349,6 +364,8 @@ export class KvClient {
           case grpc.status.CANCELLED:
           case grpc.status.ABORTED:
           case grpc.status.INTERNAL:
+            // No refusal from a node that answered (those carry a reason): it did not answer.
+            if (kind === '') this.suspect.set(target, Date.now() + SUSPECT_MS);
             this.forget(target);
             break;
           default:
@@ -377,20 +394,51 @@ export class KvClient {
     );
   }
 
+  /** Where to send next: the leader if it is not suspect, else the next endpoint that is not (or, all suspect, the next). */
+  private pick(): string {
+    if (this.leader !== undefined && !this.isSuspect(this.leader)) return this.leader;
+    const n = this.endpoints.length;
+    for (let i = 0; i < n; i++) {
+      const e = this.endpoints[(this.rr + i) % n]!;
+      if (!this.isSuspect(e)) {
+        this.rr = (this.rr + i) % n;
+        return e;
+      }
+    }
+    return this.endpoints[this.rr % n]!;
+  }
+
+  private isSuspect(endpoint: string): boolean {
+    const until = this.suspect.get(endpoint);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.suspect.delete(endpoint);
+    return false;
+  }
+
+  /** Whether a connection to `endpoint` is up now (one is started if there is none). */
+  private reachable(endpoint: string): boolean {
+    if (this.isSuspect(endpoint)) return false;
+    return this.clientFor(endpoint).getChannel().getConnectivityState(true) === grpc.connectivityState.READY;
+  }
+
   /** After a failure at `target`: stop believing it leads, and move on to the next endpoint. */
   private forget(target: string): void {
     if (this.leader === target) this.leader = undefined;
     if (this.endpoints[this.rr % this.endpoints.length] === target) this.rr = (this.rr + 1) % this.endpoints.length;
   }
 
-  private attempt<Res>(target: string, method: Method, request: object, deadline: number): Promise<Res> {
+  /** One call; `trailer.leader` receives the leader a forwarding follower names (set before the promise settles). */
+  private attempt<Res>(target: string, method: Method, request: object, deadline: number, trailer?: { leader: string }): Promise<Res> {
     const client = this.clientFor(target);
     const fn = (client as unknown as Record<Method, UnaryFn>)[method];
     return new Promise<Res>((resolve, reject) => {
-      fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+      const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
         if (err) reject(err);
         else resolve(res as Res);
       });
+      // Emitted right after the callback, before anything awaiting the promise resumes.
+      if (trailer) call.on('status', (st: grpc.StatusObject) => (trailer.leader = String(st.metadata.get(MD_LEADER)[0] ?? '')));
     });
   }
 

@@ -18,7 +18,13 @@ const METHODS = {
 /** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto). */
 export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS): Network {
   return {
-    peerTransport: (o) => new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log }),
+    peerTransport: (o) => {
+      const t = new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log });
+      return Object.assign(t, {
+        forward: () => Promise.reject(new Error('this transport does not forward calls')),
+        onForward: () => {},
+      });
+    },
     listenClients: (addr) => listenClients(addr, limits),
   };
 }
@@ -29,7 +35,14 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
   for (const [name, method] of Object.entries(METHODS)) {
     const handler: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
       if (!service) return callback({ code: grpc.status.UNAVAILABLE, details: 'the node is starting', metadata: new grpc.Metadata() });
-      const reply: Reply<unknown> = (err, res) => (err ? callback(toStatus(err)) : callback(null, res));
+      const reply: Reply<unknown> = (err, res, leaderAddr) => {
+        if (err) return callback(toStatus(err));
+        if (!leaderAddr) return callback(null, res);
+        // Served by forwarding to the leader: tell the client where the leader is.
+        const trailer = new grpc.Metadata();
+        trailer.set(MD_LEADER, leaderAddr);
+        callback(null, res, trailer);
+      };
       (service[method] as (req: unknown, reply: Reply<unknown>) => void).call(service, call.request, reply);
     };
     handlers[name] = handler;

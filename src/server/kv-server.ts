@@ -10,6 +10,12 @@ import type { Logger } from './logger.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
 
+/**
+ * How long a follower waits for the leader's answer to a call it forwarded: longer than a
+ * client's attempt (the client decides when to give up), shorter than forever.
+ */
+const FORWARD_TIMEOUT_MS = 10_000;
+
 /** What a KvServer runs on, injected: the real machine in kv-server, a simulated one in tests. */
 export interface KvServerDeps {
   clock: Clock;
@@ -143,15 +149,18 @@ export class KvServer {
     });
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
-    this.api = new KvService({
+    const transport = this.transport;
+    const api = (this.api = new KvService({
       store,
       raft: this.node,
       snapshotIndex: () => snapshotter.index,
       nodeId: cfg.id,
       clusterId: cfg.clusterId,
       clientAddrs: cfg.clientAddrs,
-    });
-    this.listener.serve(this.api);
+      forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
+    }));
+    transport.onForward((call) => api.serveForwarded(call));
+    this.listener.serve(api);
     log.info('serving clients', { client_addr: cfg.clientAddr });
   }
 

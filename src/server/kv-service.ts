@@ -27,7 +27,16 @@ export interface ServiceError {
   leaderAddr?: string;
 }
 
-export type Reply<T> = (error: ServiceError | null, response?: T) => void;
+/** The answer to a call; a follower that served it by forwarding names the leader's client address. */
+export type Reply<T> = (error: ServiceError | null, response?: T, leaderAddr?: string) => void;
+
+/** The calls a follower forwards to its leader: the data path (Status and Snapshot are about the node itself). */
+export type ForwardedMethod = 'get' | 'put' | 'append' | 'delete' | 'compareAndSwap';
+export interface ForwardedCall {
+  method: ForwardedMethod;
+  request: GetRequestIn | WriteRequestIn;
+}
+export type ForwardedReply = { ok: true; response: object } | { ok: false; error: ServiceError };
 
 export interface KvServiceOptions {
   store: KvStore;
@@ -42,6 +51,11 @@ export interface KvServiceOptions {
    * A node missing here gets no hint: clients then try their other endpoints.
    */
   clientAddrs: ReadonlyMap<NodeId, string>;
+  /**
+   * Sends a call to the leader over the peer connection, so that a client that reaches only this
+   * node is still served. Without it, a follower answers "not leader" with a hint.
+   */
+  forward?: (leader: NodeId, call: ForwardedCall) => Promise<ForwardedReply>;
 }
 
 /**
@@ -53,27 +67,32 @@ export class KvService {
   constructor(private readonly opts: KvServiceOptions) {}
 
   get(req: GetRequestIn, reply: Reply<GetResponse>): void {
-    this.opts.store.read(this.opts.raft, req.key, (outcome) => {
-      if (!outcome.ok) return reply(this.refusal(outcome.error));
-      const v = outcome.value;
-      reply(null, v === undefined ? { found: false, value: EMPTY } : { found: true, value: v });
-    });
+    this.read(req, reply, false);
   }
 
   put(req: WriteRequestIn, reply: Reply<object>): void {
-    this.write('put', req, reply, () => ({}));
+    this.write('put', req, reply, false);
   }
 
   append(req: WriteRequestIn, reply: Reply<object>): void {
-    this.write('append', req, reply, () => ({}));
+    this.write('append', req, reply, false);
   }
 
   delete(req: WriteRequestIn, reply: Reply<DeleteResponse>): void {
-    this.write('delete', req, reply, (r) => ({ existed: r.kind === 'deleted' && r.existed }));
+    this.write('delete', req, reply as Reply<object>, false);
   }
 
   compareAndSwap(req: WriteRequestIn, reply: Reply<CasResponse>): void {
-    this.write('cas', req, reply, (r) => ({ swapped: r.kind === 'cas' && r.swapped }));
+    this.write('compareAndSwap', req, reply as Reply<object>, false);
+  }
+
+  /** A call a follower forwarded here. Served only if this node leads: a forwarded call is never forwarded again. */
+  serveForwarded(call: ForwardedCall): Promise<ForwardedReply> {
+    return new Promise((resolve) => {
+      const reply: Reply<object> = (error, response) => resolve(error ? { ok: false, error } : { ok: true, response: response! });
+      if (call.method === 'get') this.read(call.request, reply, true);
+      else this.write(call.method, call.request as WriteRequestIn, reply, true);
+    });
   }
 
   status(_req: object, reply: Reply<StatusResponse>): void {
@@ -100,18 +119,44 @@ export class KvService {
     );
   }
 
-  private write<Res>(op: WriteOp, req: WriteRequestIn, reply: Reply<Res>, answer: (r: WriteResult) => Res): void {
+  private read(req: GetRequestIn, reply: Reply<GetResponse>, forwarded: boolean): void {
+    this.opts.store.read(this.opts.raft, req.key, (outcome) => {
+      if (!outcome.ok) return this.refuse({ method: 'get', request: req }, outcome.error, reply as Reply<object>, forwarded);
+      const v = outcome.value;
+      reply(null, v === undefined ? { found: false, value: EMPTY } : { found: true, value: v });
+    });
+  }
+
+  private write(method: Exclude<ForwardedMethod, 'get'>, req: WriteRequestIn, reply: Reply<object>, forwarded: boolean): void {
     const s = req.session;
     if (s === null || s === undefined) {
       return reply({ code: 'INVALID_ARGUMENT', details: 'session is required on writes (client_id, seq, first_incomplete)' });
     }
+    const op = OPS[method];
     const w: WriteRequest = { op, clientId: s.clientId, seq: s.seq, firstIncomplete: s.firstIncomplete, key: req.key };
     if (op !== 'delete') w.value = req.value;
     if (op === 'cas') w.expected = req.expected;
     this.opts.store.write(this.opts.raft, w, (outcome) => {
       if (outcome.ok) reply(null, answer(outcome.value));
-      else reply(this.refusal(outcome.error));
+      else this.refuse({ method, request: req }, outcome.error, reply, forwarded);
     });
+  }
+
+  /**
+   * A call this node cannot serve. Not leading, with a leader known: forwarded to it (once), so
+   * that a client that cannot reach the leader is still served. Otherwise refused.
+   */
+  private refuse(call: ForwardedCall, err: KvError, reply: Reply<object>, forwarded: boolean): void {
+    const leader = err.code === 'notLeader' ? err.leaderId : 0;
+    const forward = this.opts.forward;
+    if (!forward || forwarded || leader === 0 || leader === this.opts.nodeId) return reply(this.refusal(err));
+    forward(leader, call).then(
+      (r) => (r.ok ? reply(null, r.response, this.leaderAddr(leader)) : reply(r.error)),
+      (e: unknown) => {
+        const refusal = this.refusal(err);
+        reply({ ...refusal, details: `${refusal.details} (forwarding to it failed: ${(e as Error).message})` });
+      },
+    );
   }
 
   private leaderAddr(leaderId: NodeId): string {
@@ -156,3 +201,12 @@ export class KvService {
 }
 
 const EMPTY = new Uint8Array(0);
+
+const OPS: Record<Exclude<ForwardedMethod, 'get'>, WriteOp> = { put: 'put', append: 'append', delete: 'delete', compareAndSwap: 'cas' };
+
+/** A write's response, from what the state machine returned (a retry below the session's window gets an 'ok': false flags). */
+function answer(r: WriteResult): object {
+  if (r.kind === 'deleted') return { existed: r.existed };
+  if (r.kind === 'cas') return { swapped: r.swapped };
+  return { existed: false, swapped: false };
+}

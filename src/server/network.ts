@@ -1,6 +1,6 @@
 import type { NodeId } from '../raft/core/types.js';
 import type { Transport } from '../raft/transport/transport.js';
-import type { KvService } from './kv-service.js';
+import type { ForwardedCall, ForwardedReply, KvService } from './kv-service.js';
 
 /**
  * How a node talks to the world, injected: gRPC in kv-server (grpc-network.ts), a simulated
@@ -30,6 +30,13 @@ export interface PeerTransportOptions {
 export interface PeerTransport extends Transport {
   /** Binds the peer address; rejects with a clear message if it cannot. */
   start(): Promise<void>;
+  /**
+   * Sends a client's call to peer `to` (the leader) over the peer connection and resolves with
+   * its answer; rejects if none comes within `timeoutMs` (or the peer cannot be reached).
+   */
+  forward(to: NodeId, call: ForwardedCall, timeoutMs: number): Promise<ForwardedReply>;
+  /** Serves the calls peers forward here. */
+  onForward(handler: (call: ForwardedCall, from: NodeId) => Promise<ForwardedReply>): void;
 }
 
 export interface ClientListener {

@@ -1,5 +1,5 @@
 import { isResponse, type Message, type NodeId, type Rng } from '../../src/raft/core/types.js';
-import type { KvService } from '../../src/server/kv-service.js';
+import type { ForwardedCall, ForwardedReply, KvService } from '../../src/server/kv-service.js';
 import type { ClientListener, Network, PeerTransport } from '../../src/server/network.js';
 import type { SimClock, SimWorld } from './sim-clock.js';
 
@@ -26,6 +26,7 @@ interface Endpoint {
   clock: SimClock;
   onMessage?: (m: Message) => void;
   onSnapshot?: (m: Message, data: Uint8Array) => void;
+  onForward?: (call: ForwardedCall, from: NodeId) => Promise<ForwardedReply>;
   service?: KvService;
 }
 
@@ -152,7 +153,37 @@ export class SimNetwork {
           if (closed) return reject(new Error('transport closed'));
           this.sendSnapshot(ep, m, data, resolve, reject);
         }),
+      onForward: (h) => void (ep.onForward = h),
+      forward: (to, call, timeoutMs) =>
+        new Promise<ForwardedReply>((resolve, reject) => {
+          if (closed) return reject(new Error('transport closed'));
+          this.forward(ep, to, call, timeoutMs, resolve, reject);
+        }),
     };
+  }
+
+  /** A client's call, forwarded to the leader and answered over the peer network, both legs subject to its faults. */
+  private forward(from: Endpoint, to: NodeId, call: ForwardedCall, timeoutMs: number, resolve: (r: ForwardedReply) => void, reject: (e: Error) => void): void {
+    let settled = false;
+    from.clock.after(timeoutMs, () => {
+      if (!settled) reject(new Error(`no answer from node ${to} within ${timeoutMs} ms`));
+      settled = true;
+    });
+    const dest = this.endpoints.get(to);
+    const there = dest && this.linkUp(from.id, to) ? this.delay(false) : undefined;
+    if (!dest || there === undefined) return;
+    this.carry(there, () => {
+      if (this.endpoints.get(to) !== dest || !this.linkUp(from.id, to) || !dest.onForward) return;
+      void dest.onForward(call, from.id).then((reply) => {
+        const back = this.endpoints.get(to) === dest && this.linkUp(to, from.id) ? this.delay(true) : undefined;
+        if (back === undefined) return;
+        this.world.after(back, () => {
+          if (settled || this.endpoints.get(from.id) !== from || !this.linkUp(to, from.id)) return;
+          settled = true;
+          resolve(reply);
+        });
+      });
+    });
   }
 
   private send(m: Message): void {
