@@ -64,6 +64,9 @@ export interface KvServiceOptions {
  * clients call it directly, so both run the same code down to the wire.
  */
 export class KvService {
+  /** Calls forwarded to the leader and not yet answered: capped like the store's own work. */
+  private forwarding = 0;
+
   constructor(private readonly opts: KvServiceOptions) {}
 
   get(req: GetRequestIn, reply: Reply<GetResponse>): void {
@@ -150,13 +153,19 @@ export class KvService {
     const leader = err.code === 'notLeader' ? err.leaderId : 0;
     const forward = this.opts.forward;
     if (!forward || forwarded || leader === 0 || leader === this.opts.nodeId) return reply(this.refusal(err));
-    forward(leader, call).then(
-      (r) => (r.ok ? reply(null, r.response, this.leaderAddr(leader)) : reply(r.error)),
-      (e: unknown) => {
-        const refusal = this.refusal(err);
-        reply({ ...refusal, details: `${refusal.details} (forwarding to it failed: ${(e as Error).message})` });
-      },
-    );
+    if (this.forwarding >= MAX_FORWARDING) {
+      return reply(this.refusal({ code: 'overloaded', message: `${this.forwarding} calls are being forwarded to the leader (the limit is ${MAX_FORWARDING})` }));
+    }
+    this.forwarding++;
+    forward(leader, call)
+      .finally(() => this.forwarding--)
+      .then(
+        (r) => (r.ok ? reply(null, r.response, this.leaderAddr(leader)) : reply(r.error)),
+        (e: unknown) => {
+          const refusal = this.refusal(err);
+          reply({ ...refusal, details: `${refusal.details} (forwarding to it failed: ${(e as Error).message})` });
+        },
+      );
   }
 
   private leaderAddr(leaderId: NodeId): string {
@@ -201,6 +210,8 @@ export class KvService {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Calls a follower forwards to the leader at once, at most (as many as the leader takes on). */
+const MAX_FORWARDING = 1024;
 
 const OPS: Record<Exclude<ForwardedMethod, 'get'>, WriteOp> = { put: 'put', append: 'append', delete: 'delete', compareAndSwap: 'cas' };
 
