@@ -627,3 +627,46 @@ export const KV_SCENARIOS: readonly Scenario[] = [
     randomkeys: true,
   }),
 ];
+
+/**
+ * Clients that cannot reach the leader (only the followers) are served all the same: a follower
+ * forwards their calls to the leader over the peer network. Every round the leader changes
+ * (crashed, then restarted), and the clients' reach changes with it; every operation completes
+ * and the history is linearizable.
+ */
+async function clientsCutFromLeader(h: Harness): Promise<void> {
+  const lab = new KvLab(h);
+  h.setUnreliable(true);
+  const nclients = 3;
+  const ops = 15;
+  for (let round = 0; round < 3; round++) {
+    const leader = await lab.leader();
+    const reach = lab.all().filter((i) => i !== leader);
+    let finished = 0;
+    for (let c = 0; c < nclients; c++) {
+      const ck = lab.makeClerk(reach, round * nclients + c);
+      let n = 0;
+      const next = (): void => {
+        if (n === ops) return void finished++;
+        const key = String(lab.rand(2));
+        const op: KvInput = n % 3 === 2 ? { op: 'get', key } : { op: 'append', key, value: `x ${ck.label} ${n} y` };
+        n++;
+        ck.call(op, next);
+      };
+      next();
+    }
+    const deadline = h.now + 10 * ET;
+    while (finished < nclients) {
+      if (h.now >= deadline) h.fail(`round ${round}: clients cut off from leader ${leader} finished ${finished} of ${nclients} within ${10 * ET} ms`);
+      await h.sleep(5);
+    }
+    await h.crash(leader);
+    await h.sleep(ET);
+    await h.start(leader);
+    h.connect(leader);
+  }
+  lab.checkHistory();
+}
+
+/** Our KV scenarios beyond the lab's. */
+export const KV_OUR_SCENARIOS: readonly Scenario[] = [{ name: 'ClientsCutFromLeader', suite: 'ours', nodes: 5, run: clientsCutFromLeader }];

@@ -1,7 +1,7 @@
 import { LAB_ELECTION_TIMEOUT as ET, type Harness } from './harness.js';
 import type { SimOptions } from './cluster.js';
 import { NOOP } from './cluster.js';
-import { KV_SCENARIOS } from './kv.js';
+import { KV_OUR_SCENARIOS, KV_SCENARIOS } from './kv.js';
 import { KV_SNAPSHOT_SCENARIOS } from './kv-snapshots.js';
 
 export interface Scenario {
@@ -909,6 +909,7 @@ export const SCENARIOS: readonly Scenario[] = [
   // Every fault at once, with snapshots every 7 entries: installs race with partitions and crashes.
   { ...Chaos, name: 'ChaosSnapshots', options: { snapshots: { entries: 7 } } },
   ...KV_SCENARIOS,
+  ...KV_OUR_SCENARIOS,
   ...KV_SNAPSHOT_SCENARIOS,
 ];
 
