@@ -32,6 +32,11 @@ export interface KvClientOptions {
   timeoutMs?: number;
   /** Deadline of a single attempt, so that a dead or hung node does not eat the whole budget (default 1000). */
   attemptTimeoutMs?: number;
+  /**
+   * Calls this client has on the wire at once (default 1024); more wait their turn here, within
+   * their deadline. Keeps a burst of calls from swamping the client's own process and the cluster.
+   */
+  maxInflight?: number;
 }
 
 /** One node's view, as its Status answer gives it (leaderId 0 and leaderAddr '' when unknown). */
@@ -64,6 +69,9 @@ const OVERLOAD_BACKOFF_MIN_MS = 50;
 const OVERLOAD_BACKOFF_MAX_MS = 1000;
 /** Hints followed in a row without a pause; beyond that, stale hints could ping-pong. */
 const MAX_HINT_HOPS = 3;
+const DEFAULT_MAX_INFLIGHT = 1024;
+/** Calls waiting for a turn, at most: beyond, a call is refused at once as overloaded. */
+const MAX_WAITING = 100_000;
 /** Session renewals per call (after the cluster forgot our session: idle beyond its TTL). */
 const MAX_SESSION_RENEWALS = 2;
 
@@ -153,6 +161,11 @@ export class KvClient {
   private readonly suspect = new Map<string, number>();
   private rr = 0;
   private closed = false;
+  readonly maxInflight: number;
+  private inflight = 0;
+  /** Calls waiting for a turn (a FIFO: `waitHead` is its first). */
+  private waiting: (() => void)[] = [];
+  private waitHead = 0;
 
   constructor(options: KvClientOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('KvClient needs options: { endpoints }');
@@ -164,6 +177,10 @@ export class KvClient {
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
     if (!(Number.isFinite(this.attemptTimeoutMs) && this.attemptTimeoutMs > 0)) {
       throw new InvalidArgumentError(`attemptTimeoutMs must be a positive number, got ${String(options.attemptTimeoutMs)}`);
+    }
+    this.maxInflight = options.maxInflight ?? DEFAULT_MAX_INFLIGHT;
+    if (!(Number.isSafeInteger(this.maxInflight) && this.maxInflight > 0)) {
+      throw new InvalidArgumentError(`maxInflight must be a positive integer, got ${String(options.maxInflight)}`);
     }
     this.rr = Math.floor(Math.random() * this.endpoints.length);
     this.channelOptions = {
@@ -242,6 +259,10 @@ export class KvClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Calls waiting for a turn wake up to find the client closed.
+    for (const wake of this.waiting.slice(this.waitHead)) wake();
+    this.waiting = [];
+    this.waitHead = 0;
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
@@ -303,6 +324,42 @@ export class KvClient {
   private async call<Res>(method: Method, build: () => object, renewSession: (() => void) | undefined): Promise<Res> {
     this.checkOpen();
     const deadline = Date.now() + this.timeoutMs;
+    await this.turn();
+    try {
+      this.checkOpen();
+      if (Date.now() >= deadline) throw new ClusterOverloadedError(`waited ${this.timeoutMs} ms for a turn among this client's ${this.maxInflight} calls in flight`, 0);
+      return await this.send<Res>(method, build, renewSession, deadline);
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Resolves when one of the client's `maxInflight` turns is free. */
+  private turn(): Promise<void> {
+    if (this.inflight < this.maxInflight) {
+      this.inflight++;
+      return Promise.resolve();
+    }
+    if (this.waiting.length - this.waitHead >= MAX_WAITING) {
+      return Promise.reject(new ClusterOverloadedError(`${MAX_WAITING} calls are already waiting in this client for a turn`, 0));
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the turn to the next waiting call, if any. */
+  private release(): void {
+    if (this.waitHead < this.waiting.length) {
+      const next = this.waiting[this.waitHead]!;
+      this.waiting[this.waitHead++] = undefined as unknown as () => void;
+      if (this.waitHead > 1024 && this.waitHead * 2 > this.waiting.length) {
+        this.waiting = this.waiting.slice(this.waitHead);
+        this.waitHead = 0;
+      }
+      next();
+    } else this.inflight--;
+  }
+
+  private async send<Res>(method: Method, build: () => object, renewSession: (() => void) | undefined, deadline: number): Promise<Res> {
     let attempts = 0;
     let backoff = BACKOFF_MIN_MS;
     let hops = 0;
