@@ -140,6 +140,12 @@ interface Ticket {
   seq: number;
 }
 
+/** What went wrong, without gRPC's plumbing (resolution notes, per-phase timings). */
+function details(err: grpc.ServiceError): string {
+  const d = err.details || err.message;
+  return d.replace(/\s*Resolution note:[\s\S]*$/, '').replace(/,(name resolution|metadata filters|time to current attempt start|Waiting for LB pick)[^,]*/g, '');
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -281,7 +287,7 @@ export class KvClient {
         } catch (e) {
           const err = e as grpc.ServiceError;
           const code = grpc.status[err.code] ?? String(err.code);
-          return { endpoint, ok: false, error: `${code}: ${err.details || err.message}` };
+          return { endpoint, ok: false, error: `${code}: ${details(err)}` };
         }
       }),
     );
@@ -384,15 +390,15 @@ export class KvClient {
         lastErr = err;
         const kind = String(err.metadata?.get(MD_ERROR)[0] ?? '');
         const hint = String(err.metadata?.get(MD_LEADER)[0] ?? '');
-        last = `${target}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`;
+        last = `${target}: ${grpc.status[err.code] ?? err.code}: ${details(err)}`;
         let pause = true;
         overloaded = false;
         switch (err.code) {
           case grpc.status.INVALID_ARGUMENT:
-            throw new InvalidArgumentError(err.details || err.message);
+            throw new InvalidArgumentError(details(err));
           case grpc.status.RESOURCE_EXHAUSTED:
             if (kind !== 'overloaded') {
-              throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${err.details || err.message}`);
+              throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${details(err)}`);
             }
             // The right node, too busy: stay with it, and wait longer than for an election.
             overloaded = true;
@@ -426,7 +432,11 @@ export class KvClient {
             this.forget(target);
             break;
           default:
-            throw new UnexpectedServerError(`${target}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`, err.code);
+            throw new UnexpectedServerError(
+              `${target}: ${grpc.status[err.code] ?? err.code}: ${details(err)}` +
+                (err.code === grpc.status.UNIMPLEMENTED ? ` (is ${target} a node's client address? Its peer port answers client calls this way)` : ''),
+              err.code,
+            );
         }
         if (pause) {
           hops = 0;

@@ -2,6 +2,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Entry as _raftkv_raft_Entry, Entry__Output as _raftkv_raft_Entry__Output } from './raftkv/raft/Entry.js';
+import type { ForwardReply as _raftkv_raft_ForwardReply, ForwardReply__Output as _raftkv_raft_ForwardReply__Output } from './raftkv/raft/ForwardReply.js';
+import type { ForwardRequest as _raftkv_raft_ForwardRequest, ForwardRequest__Output as _raftkv_raft_ForwardRequest__Output } from './raftkv/raft/ForwardRequest.js';
 import type { RaftClient as _raftkv_raft_RaftClient, RaftDefinition as _raftkv_raft_RaftDefinition } from './raftkv/raft/Raft.js';
 import type { RaftBatch as _raftkv_raft_RaftBatch, RaftBatch__Output as _raftkv_raft_RaftBatch__Output } from './raftkv/raft/RaftBatch.js';
 import type { RaftMessage as _raftkv_raft_RaftMessage, RaftMessage__Output as _raftkv_raft_RaftMessage__Output } from './raftkv/raft/RaftMessage.js';
@@ -18,6 +20,8 @@ export interface ProtoGrpcType {
     raft: {
       Entry: MessageTypeDefinition<_raftkv_raft_Entry, _raftkv_raft_Entry__Output>
       EntryType: EnumTypeDefinition
+      ForwardReply: MessageTypeDefinition<_raftkv_raft_ForwardReply, _raftkv_raft_ForwardReply__Output>
+      ForwardRequest: MessageTypeDefinition<_raftkv_raft_ForwardRequest, _raftkv_raft_ForwardRequest__Output>
       MessageType: EnumTypeDefinition
       Raft: SubtypeConstructor<typeof grpc.Client, _raftkv_raft_RaftClient> & { service: _raftkv_raft_RaftDefinition }
       RaftBatch: MessageTypeDefinition<_raftkv_raft_RaftBatch, _raftkv_raft_RaftBatch__Output>

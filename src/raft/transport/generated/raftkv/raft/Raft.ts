@@ -2,12 +2,35 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ForwardReply as _raftkv_raft_ForwardReply, ForwardReply__Output as _raftkv_raft_ForwardReply__Output } from '../../raftkv/raft/ForwardReply.js';
+import type { ForwardRequest as _raftkv_raft_ForwardRequest, ForwardRequest__Output as _raftkv_raft_ForwardRequest__Output } from '../../raftkv/raft/ForwardRequest.js';
 import type { RaftBatch as _raftkv_raft_RaftBatch, RaftBatch__Output as _raftkv_raft_RaftBatch__Output } from '../../raftkv/raft/RaftBatch.js';
 import type { SnapshotAck as _raftkv_raft_SnapshotAck, SnapshotAck__Output as _raftkv_raft_SnapshotAck__Output } from '../../raftkv/raft/SnapshotAck.js';
 import type { SnapshotChunk as _raftkv_raft_SnapshotChunk, SnapshotChunk__Output as _raftkv_raft_SnapshotChunk__Output } from '../../raftkv/raft/SnapshotChunk.js';
 import type { StreamAck as _raftkv_raft_StreamAck, StreamAck__Output as _raftkv_raft_StreamAck__Output } from '../../raftkv/raft/StreamAck.js';
 
 export interface RaftClient extends grpc.Client {
+  /**
+   * A client's call forwarded by a follower to the leader (see ForwardRequest). The status is OK
+   * whenever the call reached the leader's service, refused or not; FAILED_PRECONDITION for a
+   * call from another cluster or a node that is not a peer, INVALID_ARGUMENT for a malformed
+   * one, UNAVAILABLE while the receiver starts or stops.
+   */
+  Forward(argument: _raftkv_raft_ForwardRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  Forward(argument: _raftkv_raft_ForwardRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  Forward(argument: _raftkv_raft_ForwardRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  Forward(argument: _raftkv_raft_ForwardRequest, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * A client's call forwarded by a follower to the leader (see ForwardRequest). The status is OK
+   * whenever the call reached the leader's service, refused or not; FAILED_PRECONDITION for a
+   * call from another cluster or a node that is not a peer, INVALID_ARGUMENT for a malformed
+   * one, UNAVAILABLE while the receiver starts or stops.
+   */
+  forward(argument: _raftkv_raft_ForwardRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  forward(argument: _raftkv_raft_ForwardRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  forward(argument: _raftkv_raft_ForwardRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  forward(argument: _raftkv_raft_ForwardRequest, callback: grpc.requestCallback<_raftkv_raft_ForwardReply__Output>): grpc.ClientUnaryCall;
+  
   /**
    * One snapshot from a leader to one follower (one call per snapshot; a new call from the same
    * sender supersedes an unfinished one). The receiver reassembles the chunks and, once the last
@@ -64,6 +87,14 @@ export interface RaftClient extends grpc.Client {
 
 export interface RaftHandlers extends grpc.UntypedServiceImplementation {
   /**
+   * A client's call forwarded by a follower to the leader (see ForwardRequest). The status is OK
+   * whenever the call reached the leader's service, refused or not; FAILED_PRECONDITION for a
+   * call from another cluster or a node that is not a peer, INVALID_ARGUMENT for a malformed
+   * one, UNAVAILABLE while the receiver starts or stops.
+   */
+  Forward: grpc.handleUnaryCall<_raftkv_raft_ForwardRequest__Output, _raftkv_raft_ForwardReply>;
+  
+  /**
    * One snapshot from a leader to one follower (one call per snapshot; a new call from the same
    * sender supersedes an unfinished one). The receiver reassembles the chunks and, once the last
    * one arrives with every byte, hands the snapshot to its node and answers SnapshotAck. Any
@@ -87,6 +118,7 @@ export interface RaftHandlers extends grpc.UntypedServiceImplementation {
 }
 
 export interface RaftDefinition extends grpc.ServiceDefinition {
+  Forward: MethodDefinition<_raftkv_raft_ForwardRequest, _raftkv_raft_ForwardReply, _raftkv_raft_ForwardRequest__Output, _raftkv_raft_ForwardReply__Output>
   InstallSnapshot: MethodDefinition<_raftkv_raft_SnapshotChunk, _raftkv_raft_SnapshotAck, _raftkv_raft_SnapshotChunk__Output, _raftkv_raft_SnapshotAck__Output>
   Stream: MethodDefinition<_raftkv_raft_RaftBatch, _raftkv_raft_StreamAck, _raftkv_raft_RaftBatch__Output, _raftkv_raft_StreamAck__Output>
 }
