@@ -11,12 +11,14 @@ import {
   loadRaftProto,
   type GrpcTransportOptions,
 } from '../src/raft/transport/grpc.js';
+import { MAX_INDEX, MAX_TERM } from '../src/raft/core/acceptance.js';
 import { batchOverheadBytes, encodeMessage } from '../src/raft/transport/grpc-codec.js';
 import type { RaftBatch } from '../src/raft/transport/generated/raftkv/raft/RaftBatch.js';
 import type { SnapshotAck } from '../src/raft/transport/generated/raftkv/raft/SnapshotAck.js';
 import type { SnapshotChunk, SnapshotChunk__Output } from '../src/raft/transport/generated/raftkv/raft/SnapshotChunk.js';
 
 const CLUSTER = 'test-cluster';
+/** Every type; all but 'snap' travel on the message stream (a snap message heads an InstallSnapshot call). */
 const ALL_TYPES: MessageType[] = [
   'preVote',
   'preVoteResp',
@@ -28,6 +30,7 @@ const ALL_TYPES: MessageType[] = [
   'heartbeatResp',
   'snap',
 ];
+const STREAM_TYPES = ALL_TYPES.filter((t) => t !== 'snap');
 
 
 /** Polls `cond` until it holds; fails after the deadline. */
@@ -129,24 +132,29 @@ async function cluster3(extra: Partial<GrpcTransportOptions> = {}): Promise<Node
   return nodes;
 }
 
+/** Every field `type` carries set (values up to the caps), as our core would send it; the others zero. */
 function fullMessage(type: MessageType, from: NodeId, to: NodeId, seed: number): Message {
   const allBytes = new Uint8Array(256).map((_, i) => i);
+  const index = 2 ** 40 + seed;
   const entries: Entry[] = [
-    { index: 2 ** 40 + seed, term: 7, type: 'noop', data: new Uint8Array(0) },
-    { index: 2 ** 40 + seed + 1, term: 7, type: 'normal', data: allBytes },
-    { index: 2 ** 40 + seed + 2, term: 8, type: 'normal', data: randomBytes(1000) },
-    { index: 2 ** 40 + seed + 3, term: 8, type: 'normal', data: new Uint8Array(0) },
+    { index: index + 1, term: 7, type: 'noop', data: new Uint8Array(0) },
+    { index: index + 2, term: 7, type: 'normal', data: allBytes },
+    { index: index + 3, term: 8, type: 'normal', data: randomBytes(1000) },
+    { index: index + 4, term: 8, type: 'normal', data: new Uint8Array(0) },
   ];
-  return msg(type, from, to, {
-    term: 123456789 + seed,
-    index: Number.MAX_SAFE_INTEGER - seed,
-    logTerm: 42,
-    commit: 2 ** 33,
-    reject: true,
-    rejectHint: 99,
-    context: 5 + seed,
-    entries,
-  });
+  const term = MAX_TERM - seed;
+  const all: Record<MessageType, Partial<Message>> = {
+    preVote: { index: MAX_INDEX - seed, logTerm: term - 1 },
+    preVoteResp: { reject: true },
+    vote: { index: MAX_INDEX - seed, logTerm: term },
+    voteResp: { reject: true },
+    app: { index, logTerm: 7, commit: 2 ** 33, entries },
+    appResp: { index: MAX_INDEX - seed, logTerm: 42, reject: true, rejectHint: 99 },
+    heartbeat: { commit: MAX_INDEX - seed, context: 5 + seed },
+    heartbeatResp: { index: 2 ** 33, reject: true, context: MAX_INDEX - seed },
+    snap: { index: MAX_INDEX - seed, logTerm: term, commit: MAX_INDEX },
+  };
+  return msg(type, from, to, { term, ...all[type] });
 }
 
 describe('GrpcTransport', () => {
@@ -163,9 +171,9 @@ describe('GrpcTransport', () => {
         if (from === to) continue;
         const fromId = nodes.indexOf(from) + 1;
         const toId = nodes.indexOf(to) + 1;
-        for (const type of ALL_TYPES) {
+        for (const type of STREAM_TYPES) {
           const full = fullMessage(type, fromId, toId, seed++);
-          const zero = msg(type, fromId, toId); // every field at its default
+          const zero = msg(type, fromId, toId, { term: 1 }); // every other field at its default
           from.t.send(full);
           from.t.send(zero);
           sent.get(toId)!.push(full, zero);
@@ -291,7 +299,7 @@ describe('GrpcTransport', () => {
       await waitFor(() => b!.got.length === 1, 'the valid message');
       expect(b!.got[0]).toMatchObject({ type: 'heartbeat', from: 3, to: 2, term: 4, commit: 1 });
       expect(b!.logs.some((l) => /addressed to node 3, but this is node 2/.test(l))).toBe(true);
-      expect(b!.logs.some((l) => /from 42: not a known peer/.test(l))).toBe(true);
+      expect(b!.logs.some((l) => /from 42 \(.*\): not a known peer/.test(l))).toBe(true);
       expect(b!.logs.some((l) => /unknown message type/.test(l))).toBe(true);
       s1.call.end();
       await waitFor(() => s1.status() === null, 'a clean end of the stream');
@@ -317,14 +325,14 @@ describe('GrpcTransport', () => {
     const a = makeNode(1, p1!, peers);
     await a.t.start();
     // Peer 2 is down: send never throws (and never blocks) — and also not before start/after close.
-    for (let i = 0; i < 1000; i++) expect(() => a.t.send(msg('app', 1, 2, { index: i }))).not.toThrow();
+    for (let i = 0; i < 1000; i++) expect(() => a.t.send(msg('app', 1, 2, { term: 1, index: i }))).not.toThrow();
     expect(() => a.t.send(msg('app', 1, 77))).not.toThrow();
     await new Promise((r) => setTimeout(r, 150)); // let a few reconnect attempts fail
     const b = makeNode(2, p2!, peers);
     await b.t.start();
     let k = 0;
     // Raft retries: keep sending until one gets through.
-    await waitFor(() => b.got.length > 0, 'delivery after the peer started', 5000, () => a.t.send(msg('heartbeat', 1, 2, { commit: ++k })));
+    await waitFor(() => b.got.length > 0, 'delivery after the peer started', 5000, () => a.t.send(msg('heartbeat', 1, 2, { term: 1, commit: ++k })));
     expect(b.got[0]!.type).toBe('heartbeat');
     expect(a.logs.some((l) => l.includes('stream to peer 2') && l.includes('is up'))).toBe(true);
   });
@@ -354,13 +362,13 @@ describe('GrpcTransport', () => {
     // The port is free again: a new transport binds it and b reconnects to it.
     const a2 = makeNode(1, p1!, peers);
     await a2.t.start();
-    await waitFor(() => a2.got.length > 0, 'b to reach the restarted node', 5000, () => b.t.send(msg('heartbeat', 2, 1)));
+    await waitFor(() => a2.got.length > 0, 'b to reach the restarted node', 5000, () => b.t.send(msg('heartbeat', 2, 1, { term: 1 })));
   });
 });
 
-/** A snap message with every field set (no entries: a snap message carries none). */
+/** A snap message with every field it carries set. */
 function snapMessage(from: NodeId, to: NodeId, seed = 1): Message {
-  return { ...fullMessage('snap', from, to, seed), entries: [] };
+  return fullMessage('snap', from, to, seed);
 }
 
 /** A bare Raft service with our own InstallSnapshot, to play a peer that misbehaves or spies. */
@@ -424,7 +432,7 @@ describe('GrpcTransport snapshots', () => {
     const [a, b] = await cluster3({ snapshotChunkBytes: 16 * 1024 });
     const data = randomBytes(8 * 1024 * 1024);
     const transfer = a!.t.sendSnapshot(snapMessage(1, 2), data);
-    for (let i = 1; i <= 100; i++) a!.t.send(msg('heartbeat', 1, 2, { commit: i }));
+    for (let i = 1; i <= 100; i++) a!.t.send(msg('heartbeat', 1, 2, { term: 1, commit: i }));
     await waitFor(() => b!.got.length === 100, 'the heartbeats');
     await transfer;
     expect(b!.got.map((m) => m.commit)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
@@ -464,7 +472,7 @@ describe('GrpcTransport snapshots', () => {
       ['no chunk', [], INVALID_ARGUMENT, /ended before its first chunk/],
       ['no message', [chunk(0, 100, { last: true })], INVALID_ARGUMENT, /first chunk carries no message/],
       ['not a snap', [chunk(0, 100, { message: { ...m, type: 'MESSAGE_TYPE_APP' }, last: true })], INVALID_ARGUMENT, /expected a snap message/],
-      ['entries', [chunk(0, 100, { message: { ...m, entries: [{ index: 1 }] }, last: true })], INVALID_ARGUMENT, /without entries/],
+      ['entries', [chunk(0, 100, { message: { ...m, entries: [{ index: 1 }] }, last: true })], INVALID_ARGUMENT, /snap messages carry no entries/],
       ['wrong to', [chunk(0, 100, { message: { ...m, to: 3 }, last: true })], FAILED_PRECONDITION, /addressed to node 3/],
       ['unknown from', [chunk(0, 100, { message: { ...m, from: 42 }, last: true })], FAILED_PRECONDITION, /from 42: not a known peer/],
       ['other cluster', [chunk(0, 100, { message: m, clusterId: 'x', last: true })], FAILED_PRECONDITION, /cluster id mismatch/],

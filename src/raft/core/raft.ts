@@ -1,3 +1,4 @@
+import { refusal, type Refusal } from './acceptance.js';
 import { ENTRY_OVERHEAD, RaftInvariantError, RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import { majorityIndex, tallyVotes } from './quorum.js';
@@ -201,9 +202,18 @@ export class Raft {
     pr.probeSent = ok;
   }
 
-  step(m: Message): void {
+  /**
+   * Takes a message from a peer. One that no peer could have sent (core/acceptance.ts) is refused:
+   * it changes nothing, and the refusal says why (as etcd's Step returns an error).
+   */
+  step(m: Message): Refusal | undefined {
+    const refused = refusal(
+      { id: this.id, peers: this.peers, term: this.term, role: this.role, leaderId: this.leaderId, joining: this.joining, lastIndex: this.log.lastIndex() },
+      m,
+    );
+    if (refused) return refused;
     if (m.term > this.term) {
-      if ((m.type === 'vote' || m.type === 'preVote') && this.inLease()) return;
+      if ((m.type === 'vote' || m.type === 'preVote') && this.inLease()) return undefined;
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // Pre-vote never changes a term: requests carry a term we might reach, grants echo it.
       } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
@@ -213,7 +223,7 @@ export class Raft {
       }
     } else if (m.term < this.term) {
       this.respondToStaleTerm(m);
-      return;
+      return undefined;
     }
     const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
     if (this.joining && fromLeader && this.vote === NONE) this.vote = m.from;
@@ -224,6 +234,7 @@ export class Raft {
     if (this.joining && fromLeader && this.log.committed > 0 && this.log.term(this.log.committed) === this.term) {
       this.joining = false;
     }
+    return undefined;
   }
 
   // ---- outputs ------------------------------------------------------------------------------

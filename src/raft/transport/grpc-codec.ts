@@ -1,3 +1,4 @@
+import { MAX_INDEX, MAX_TERM } from '../core/acceptance.js';
 import type { Entry, EntryType, Message, MessageType } from '../core/types.js';
 import type { RaftMessage, RaftMessage__Output } from './generated/raftkv/raft/RaftMessage.js';
 import type { Entry as ProtoEntry } from './generated/raftkv/raft/Entry.js';
@@ -153,30 +154,122 @@ export function batchOverheadBytes(clusterId: string): number {
   return len === 0 ? 0 : lenFieldSize(len);
 }
 
-/** Converts a received protobuf message to a core message, or explains why it cannot. */
-export function decodeMessage(pm: RaftMessage__Output): Message | string {
+// Caps of the peer wire format beside the core's (MAX_TERM, MAX_INDEX in core/acceptance.ts).
+// Each is well above what our own sender produces, so that a legitimate message never meets it,
+// and bounds the work one message or batch can cause. Entry bytes are capped at the transport's
+// maxMessageBytes (GrpcTransport passes it to decodeMessage), a little below grpc's own limit.
+
+/** Entries in one append: the core packs at most maxMsgBytes (1 MiB) / ENTRY_OVERHEAD (16) = 65,536; twice that. */
+export const MAX_ENTRIES_PER_MESSAGE = 131_072;
+/** Messages in one batch: a sender's queue holds peerQueueLimit (4096 by default), and PeerLink never puts more than this in a batch. */
+export const MAX_MESSAGES_PER_BATCH = 65_536;
+/** Read-round contexts count up from 1 per read (KvServer); the cap keeps ctx + 1 exact too. */
+const MAX_CONTEXT = MAX_INDEX;
+
+/** Why a received message is refused: `rule` names the check (a stable key for rate-limited logs), `detail` says what was found. */
+export interface DecodeError {
+  readonly rule: string;
+  readonly detail: string;
+}
+
+type OptionalField = 'index' | 'logTerm' | 'commit' | 'reject' | 'rejectHint' | 'context' | 'entries';
+
+/**
+ * The fields each type carries besides type, from, to and term: exactly what raft.ts sets when it
+ * sends one (see Message in core/types.ts). Any other field must be at its zero value: a message
+ * with fields its type never has was not built by our core.
+ */
+const FIELDS: Readonly<Record<MessageType, ReadonlySet<OptionalField>>> = {
+  preVote: new Set(['index', 'logTerm']),
+  preVoteResp: new Set(['reject']),
+  vote: new Set(['index', 'logTerm']),
+  voteResp: new Set(['reject']),
+  app: new Set(['index', 'logTerm', 'commit', 'entries']),
+  appResp: new Set(['index', 'logTerm', 'reject', 'rejectHint']),
+  heartbeat: new Set(['commit', 'context']),
+  heartbeatResp: new Set(['index', 'reject', 'context']),
+  snap: new Set(['index', 'logTerm', 'commit']),
+};
+/** Sent by a leader or a candidate, whose term is at least 1. (A response may carry term 0: its sender never saw a term.) */
+const NEEDS_TERM: ReadonlySet<MessageType> = new Set(['preVote', 'vote', 'app', 'heartbeat', 'snap']);
+/** logTerm is the term of an entry in the sender's log (or of the rejecting follower's hint), never above the message's term. */
+const LOG_TERM_AT_MOST_TERM: ReadonlySet<MessageType> = new Set(['preVote', 'vote', 'app', 'appResp', 'snap']);
+
+function isUint(v: unknown, max: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+}
+
+function refuse(rule: string, detail: string): DecodeError {
+  return { rule, detail };
+}
+
+/**
+ * Converts a received protobuf message to a core message, or says why it is refused. Every field
+ * is checked before use: the type is known; ids, terms, indexes and counters are exact integers
+ * within their caps (uint64 values past 2^53 arrive inexact, past the caps they are refused); a
+ * type carries only its own fields; an append's entries follow its index one by one, with terms
+ * between its logTerm and its term that never decrease (§5.3: log terms only grow), of known
+ * types, with at most MAX_ENTRIES_PER_MESSAGE entries and `maxEntryBytes` bytes of data.
+ */
+export function decodeMessage(pm: RaftMessage__Output, maxEntryBytes = Number.MAX_SAFE_INTEGER): Message | DecodeError {
   const type = TYPE_FROM_PROTO.get(pm.type);
-  if (type === undefined) return `unknown message type ${String(pm.type)}`;
+  if (type === undefined) return refuse('type', `unknown message type ${String(pm.type)}`);
+  const { from, to, term, index, logTerm, commit, reject, rejectHint, context } = pm;
+  if (!isUint(from, Number.MAX_SAFE_INTEGER) || from === 0) return refuse('from', `sender id ${String(from)} is not a node id`);
+  if (!isUint(to, Number.MAX_SAFE_INTEGER) || to === 0) return refuse('to', `receiver id ${String(to)} is not a node id`);
+  if (!isUint(term, MAX_TERM)) return refuse('range', `term ${String(term)} is outside 0..${MAX_TERM}`);
+  if (!isUint(index, MAX_INDEX)) return refuse('range', `index ${String(index)} is outside 0..${MAX_INDEX}`);
+  if (!isUint(logTerm, MAX_TERM)) return refuse('range', `logTerm ${String(logTerm)} is outside 0..${MAX_TERM}`);
+  if (!isUint(commit, MAX_INDEX)) return refuse('range', `commit ${String(commit)} is outside 0..${MAX_INDEX}`);
+  if (!isUint(rejectHint, MAX_INDEX)) return refuse('range', `rejectHint ${String(rejectHint)} is outside 0..${MAX_INDEX}`);
+  if (!isUint(context, MAX_CONTEXT)) return refuse('range', `context ${String(context)} is outside 0..${MAX_CONTEXT}`);
+  if (typeof reject !== 'boolean' || !Array.isArray(pm.entries)) return refuse('shape', 'reject is not a boolean or entries not a list');
+  const fields = FIELDS[type];
+  const present: [OptionalField, boolean][] = [
+    ['index', index !== 0],
+    ['logTerm', logTerm !== 0],
+    ['commit', commit !== 0],
+    ['reject', reject],
+    ['rejectHint', rejectHint !== 0],
+    ['context', context !== 0],
+    ['entries', pm.entries.length > 0],
+  ];
+  for (const [field, set] of present) {
+    if (set && !fields.has(field)) return refuse('field', `${type} messages carry no ${field}`);
+  }
+  if (term === 0 && NEEDS_TERM.has(type)) return refuse('term', `${type} messages carry a term of at least 1, not 0`);
+  if (LOG_TERM_AT_MOST_TERM.has(type) && logTerm > term) return refuse('logTerm', `logTerm ${logTerm} is above the term ${term}`);
+  // A snapshot covers applied entries only, which the leader has committed.
+  if (type === 'snap' && index > commit) return refuse('snap', `the snapshot's index ${index} is past the leader's commit ${commit}`);
+  const entries = decodeEntries(pm, term, maxEntryBytes);
+  if (!Array.isArray(entries)) return entries;
+  return { type, from, to, term, index, logTerm, commit, reject, rejectHint, context, entries };
+}
+
+/** An append's entries, checked as decodeMessage says. */
+function decodeEntries(pm: RaftMessage__Output, term: number, maxEntryBytes: number): Entry[] | DecodeError {
   const n = pm.entries.length;
+  if (n > MAX_ENTRIES_PER_MESSAGE) return refuse('entries', `${n} entries, more than ${MAX_ENTRIES_PER_MESSAGE}`);
+  if (pm.index + n > MAX_INDEX) return refuse('range', `entries up to ${pm.index + n} run past index ${MAX_INDEX}`);
   const entries = new Array<Entry>(n);
+  let minTerm = Math.max(pm.logTerm, 1);
+  let bytes = 0;
   for (let i = 0; i < n; i++) {
     const pe = pm.entries[i]!;
+    const want = pm.index + 1 + i;
+    if (pe.index !== want) return refuse('entries', `entry ${i} has index ${String(pe.index)}, expected ${want} (entries follow index ${pm.index} one by one)`);
+    if (!isUint(pe.term, term) || pe.term < minTerm) {
+      const why = "from the previous entry's term (or logTerm) up to the message's term";
+      return refuse('entries', `entry ${want} has term ${String(pe.term)}, outside ${minTerm}..${term} (${why})`);
+    }
+    minTerm = pe.term;
     const entryType = ENTRY_TYPE_FROM_PROTO.get(pe.type);
-    if (entryType === undefined) return `entry ${pe.index} has unknown type ${String(pe.type)}`;
+    if (entryType === undefined) return refuse('entries', `entry ${want} has unknown type ${String(pe.type)}`);
+    if (!(pe.data instanceof Uint8Array)) return refuse('entries', `entry ${want} has no byte data`);
+    bytes += pe.data.length;
+    if (bytes > maxEntryBytes) return refuse('size', `entries hold more than ${maxEntryBytes} bytes of data`);
     // pe.data is a Buffer view into grpc's receive buffer: no copy.
-    entries[i] = { index: pe.index, term: pe.term, type: entryType, data: pe.data };
+    entries[i] = { index: want, term: pe.term, type: entryType, data: pe.data };
   }
-  return {
-    type,
-    from: pm.from,
-    to: pm.to,
-    term: pm.term,
-    index: pm.index,
-    logTerm: pm.logTerm,
-    commit: pm.commit,
-    reject: pm.reject,
-    rejectHint: pm.rejectHint,
-    context: pm.context,
-    entries,
-  };
+  return entries;
 }

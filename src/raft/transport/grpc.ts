@@ -4,10 +4,10 @@ import { loadProto } from '../../proto.js';
 import type { Message, NodeId } from '../core/types.js';
 import type { PeerAddress, Transport } from './transport.js';
 import { MD_CLUSTER, MD_FROM, MD_TO } from './call-metadata.js';
-import { batchOverheadBytes, decodeMessage, encodeMessage } from './grpc-codec.js';
+import { batchOverheadBytes, decodeMessage, encodeMessage, MAX_MESSAGES_PER_BATCH } from './grpc-codec.js';
 import { deliver, isRefusal, malformed, precondition, type InboundFinisher, type Refusal } from './inbound.js';
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, FlushScheduler, PeerLink, type PeerLinkConfig } from './peer-link.js';
-import { RateLimitedLog } from './rate-limited-log.js';
+import { quote, quoteId, RateLimitedLog } from './rate-limited-log.js';
 import { SnapshotReceiver, transferSnapshot, type SnapshotSendOptions } from './snapshot-transfer.js';
 import type { ProtoGrpcType } from './generated/raft.js';
 import type { RaftBatch__Output } from './generated/raftkv/raft/RaftBatch.js';
@@ -17,7 +17,10 @@ import type { SnapshotChunk__Output } from './generated/raftkv/raft/SnapshotChun
 import type { StreamAck } from './generated/raftkv/raft/StreamAck.js';
 
 // The codec lives in grpc-codec.ts; its names stay importable from here, where they used to be.
-export { batchOverheadBytes, decodeMessage, encodeMessage, type EncodedMessage } from './grpc-codec.js';
+export { batchOverheadBytes, decodeMessage, encodeMessage, type DecodeError, type EncodedMessage } from './grpc-codec.js';
+
+/** A refused peer message; `rule` names the check that refused it (a stable key for rate-limited logs). */
+type MessageRefusal = Refusal & { readonly rule: string };
 
 /** The loaded `raftkv.raft` package: service definition and client constructor. */
 export function loadRaftProto(): ProtoGrpcType {
@@ -79,6 +82,7 @@ export class GrpcTransport implements Transport {
   private readonly self: NodeId;
   private readonly listen: string;
   private readonly grpcLimit: number;
+  private readonly maxMessageBytes: number;
   private readonly log: RateLimitedLog;
   private readonly flushes = new FlushScheduler();
   private readonly links = new Map<NodeId, PeerLink>();
@@ -104,6 +108,7 @@ export class GrpcTransport implements Transport {
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!(maxMessageBytes >= 1024)) throw new Error('raft transport: maxMessageBytes must be ≥ 1024');
     this.grpcLimit = maxMessageBytes + GRPC_LIMIT_SLACK;
+    this.maxMessageBytes = maxMessageBytes;
     // A chunk's envelope (cluster id, snap message, offsets) fits in GRPC_LIMIT_SLACK.
     const snapshotChunkBytes = options.snapshotChunkBytes ?? Math.min(DEFAULT_SNAPSHOT_CHUNK_BYTES, maxMessageBytes);
     if (!(Number.isSafeInteger(snapshotChunkBytes) && snapshotChunkBytes >= 1 && snapshotChunkBytes <= maxMessageBytes)) {
@@ -263,7 +268,7 @@ export class GrpcTransport implements Transport {
   ): InboundFinisher | undefined {
     const refusal = this.closing ? { code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down` } : this.checkCallMetadata(call.metadata);
     if (refusal !== undefined) {
-      if (!this.closing) this.log.log(`refuse-${what}:${refusal.details}`, `refused ${what} from ${call.getPeer()}: ${refusal.details}`);
+      if (!this.closing) this.log.log(`refuse-${what}:${refusal.code}`, `refused ${what} from ${call.getPeer()}: ${refusal.details}`);
       callback(refusal);
       return undefined;
     }
@@ -288,8 +293,9 @@ export class GrpcTransport implements Transport {
     if (finish === undefined) return;
     // Response headers now: the sender's signal that the stream is accepted.
     call.sendMetadata(new grpc.Metadata());
+    const peer = call.getPeer();
     call.on('data', (batch: RaftBatch__Output) => {
-      if (!done) this.receiveBatch(batch, finish);
+      if (!done) this.receiveBatch(batch, finish, peer);
     });
     call.on('end', () => finish(null));
     call.on('cancelled', () => finish(null)); // the sender went away; nothing to report
@@ -300,15 +306,15 @@ export class GrpcTransport implements Transport {
   private checkCallMetadata(md: grpc.Metadata): Refusal | undefined {
     const cluster = md.get(MD_CLUSTER)[0];
     if (cluster !== undefined && String(cluster) !== this.clusterId) {
-      return precondition(`cluster id mismatch: sender is in "${String(cluster)}", this node is in "${this.clusterId}"`);
+      return precondition(`cluster id mismatch: sender is in ${quote(String(cluster))}, this node is in ${quote(this.clusterId)}`);
     }
     const to = md.get(MD_TO)[0];
     if (to !== undefined && Number(String(to)) !== this.self) {
-      return precondition(`addressed to node ${String(to)}, but this is node ${this.self} (wrong peer address?)`);
+      return precondition(`addressed to node ${quoteId(String(to))}, but this is node ${this.self} (wrong peer address?)`);
     }
     const from = md.get(MD_FROM)[0];
     if (from !== undefined && !this.links.has(Number(String(from)))) {
-      return precondition(`sender ${String(from)} is not a known peer (known: ${this.peerList})`);
+      return precondition(`sender ${quoteId(String(from))} is not a known peer (known: ${this.peerList})`);
     }
     return undefined;
   }
@@ -316,34 +322,59 @@ export class GrpcTransport implements Transport {
   /** Every batch and snapshot chunk names its cluster: refuse another cluster's. */
   private checkCluster(what: string, clusterId: string): Refusal | undefined {
     if (clusterId === this.clusterId) return undefined;
-    return precondition(`cluster id mismatch: ${what} from cluster "${clusterId}", this node is in "${this.clusterId}"`);
+    return precondition(`cluster id mismatch: ${what} from cluster ${quote(clusterId)}, this node is in ${quote(this.clusterId)}`);
   }
 
-  /** The core message in `pm` if it is well-formed and sent to this node by a known peer. */
-  private admit(pm: RaftMessage__Output): Message | Refusal {
-    if (pm.to !== this.self) return precondition(`addressed to node ${pm.to}, but this is node ${this.self}`);
-    if (!this.links.has(pm.from)) return precondition(`not a known peer (known: ${this.peerList})`);
-    const m = decodeMessage(pm);
-    return typeof m === 'string' ? malformed(m) : m;
+  /**
+   * The core message in `pm` if it is well-formed (grpc-codec.ts checks every field) and sent to
+   * this node by a known peer. A refusal's `rule` names the check, for rate-limited logging.
+   */
+  private admit(pm: RaftMessage__Output): Message | MessageRefusal {
+    const m = decodeMessage(pm, this.maxMessageBytes);
+    if ('rule' in m) return { ...malformed(m.detail), rule: m.rule };
+    if (m.to !== this.self) return { ...precondition(`addressed to node ${m.to}, but this is node ${this.self}`), rule: 'to' };
+    if (!this.links.has(m.from)) return { ...precondition(`not a known peer (known: ${this.peerList})`), rule: 'from' };
+    return m;
   }
 
-  private receiveBatch(batch: RaftBatch__Output, finish: InboundFinisher): void {
+  /**
+   * Delivers a batch's messages, each checked on its own: a bad one is dropped with a log line and
+   * the rest still go through. A batch from another cluster ends the stream (its sender is no
+   * peer of ours); anything else keeps it up.
+   */
+  private receiveBatch(batch: RaftBatch__Output, finish: InboundFinisher, peer: string): void {
+    const count = Array.isArray(batch.messages) ? batch.messages.length : 0;
     const wrongCluster = this.checkCluster('batch', batch.clusterId);
     if (wrongCluster !== undefined) {
-      this.log.log(`cluster:${batch.clusterId}`, `refused batch of ${batch.messages.length} messages: ${wrongCluster.details}`);
+      this.log.log('refuse-batch:cluster', `refused batch of ${count} messages from ${peer}: ${wrongCluster.details}`);
       finish(wrongCluster);
       return;
     }
+    if (count > MAX_MESSAGES_PER_BATCH) {
+      this.log.log('refuse-batch:size', `refused batch of ${count} messages from ${peer}: more than ${MAX_MESSAGES_PER_BATCH} in one batch`);
+      return;
+    }
     for (const pm of batch.messages) {
-      // A bad message is dropped alone: the rest of the batch is still good.
-      const m = this.admit(pm);
+      let m = this.admit(pm);
+      if (!isRefusal(m) && m.type === 'snap') {
+        m = { ...malformed('a snap message travels only at the head of an InstallSnapshot call, with its bytes'), rule: 'snap' };
+      }
       if (isRefusal(m)) {
-        this.log.log(`refuse:${m.details}`, `refused ${pm.type} from ${pm.from}: ${m.details}`);
+        this.refused(pm, m, peer);
         continue;
       }
       const handler = this.handler;
       if (handler !== undefined && !deliver(() => handler(m))) return;
     }
+  }
+
+  /**
+   * One line per (claimed sender, rule) per interval. The key holds the sender only when it is a
+   * known peer, so that a stranger cycling through made-up ids cannot flood the log.
+   */
+  private refused(pm: RaftMessage__Output, r: MessageRefusal, peer: string): void {
+    const who = this.links.has(pm.from) ? pm.from : 'other';
+    this.log.log(`refuse:${who}:${r.rule}`, `refused ${String(pm.type)} from ${String(pm.from)} (${peer}): ${r.details}`);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Message, NodeId } from '../core/types.js';
 import { callMetadata } from './call-metadata.js';
-import { encodeMessage, type EncodedMessage } from './grpc-codec.js';
+import { encodeMessage, MAX_MESSAGES_PER_BATCH, type EncodedMessage } from './grpc-codec.js';
 import type { RateLimitedLog } from './rate-limited-log.js';
 import type { RaftClient } from './generated/raftkv/raft/Raft.js';
 import type { RaftBatch } from './generated/raftkv/raft/RaftBatch.js';
@@ -130,10 +130,11 @@ export class PeerLink {
     const { clusterId, maxMessageBytes, overhead, inflightLimit, flushes } = this.config;
     while (this.queue.length > 0 && !this.needDrain && this.inflightBytes < inflightLimit) {
       // Take messages in order while the batch fits; each message fits alone (checked in send).
+      // Receivers refuse a batch of more than MAX_MESSAGES_PER_BATCH messages.
       const queue = this.queue;
       let bytes = overhead;
       let count = 0;
-      while (count < queue.length) {
+      while (count < queue.length && count < MAX_MESSAGES_PER_BATCH) {
         const next = bytes + queue[count]!.batchBytes;
         if (next > maxMessageBytes) break;
         bytes = next;

@@ -30,3 +30,13 @@ export class RateLimitedLog {
     }
   }
 }
+
+/** A string from the wire, fit for a log line: quoted (no raw newlines or control characters) and cut to `max` characters. */
+export function quote(s: string, max = 64): string {
+  return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
+}
+
+/** A node id from the wire, fit for a log line: as it is if it is a number, else quoted. */
+export function quoteId(s: string): string {
+  return /^[0-9]{1,20}$/.test(s) ? s : quote(s);
+}

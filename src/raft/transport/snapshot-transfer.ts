@@ -142,7 +142,7 @@ export class SnapshotReceiver {
       if (a !== undefined && this.transfers.get(a.m.from) === finish) this.transfers.delete(a.m.from);
       if (status !== null) {
         const what = a === undefined ? `from ${call.getPeer()} not taken` : `from node ${a.m.from} discarded after ${a.received} of ${a.bytes.length} bytes`;
-        this.log.log(`snap:${status.details}`, `snapshot ${what}: ${status.details}`);
+        this.log.log(`snap:${status.code}`, `snapshot ${what}: ${status.details}`);
       }
       a = undefined; // frees the buffer even while grpc holds on to the call
     });
@@ -159,7 +159,8 @@ export class SnapshotReceiver {
         const from = a.m.from;
         this.transfers.get(from)?.({ code: grpc.status.ABORTED, details: `superseded by a newer transfer from node ${from}` });
         this.transfers.set(from, finish);
-        this.log.emit(`receiving snapshot from node ${from}: index ${a.m.index}, term ${a.m.logTerm}, ${a.bytes.length} bytes`);
+        // Rate-limited: a transfer may yet turn out malformed, and a stranger can start many.
+        this.log.log(`snap-begin:${from}`, `receiving snapshot from node ${from}: index ${a.m.index}, term ${a.m.logTerm}, ${a.bytes.length} bytes`);
       }
       const bad = addChunk(a, chunk, first);
       if (bad !== undefined) return finish(bad);
