@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type KvLimits } from '../kv-api.js';
 import { GrpcTransport } from '../raft/transport/grpc.js';
-import type { KvService, Reply, ServiceError } from './kv-service.js';
-import type { ClientListener, Network } from './network.js';
+import type { ForwardedCall, ForwardedMethod, ForwardedReply, KvService, Reply, ServiceError } from './kv-service.js';
+import type { ClientListener, Network, PeerTransport } from './network.js';
 
 /** The methods of proto/kv.proto and the KvService method that serves each. */
 const METHODS = {
@@ -18,13 +18,7 @@ const METHODS = {
 /** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto). */
 export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS): Network {
   return {
-    peerTransport: (o) => {
-      const t = new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log });
-      return Object.assign(t, {
-        forward: () => Promise.reject(new Error('this transport does not forward calls')),
-        onForward: () => {},
-      });
-    },
+    peerTransport: (o) => forwarding(new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log })),
     listenClients: (addr) => listenClients(addr, limits),
   };
 }
@@ -69,6 +63,62 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
         });
       }),
   };
+}
+
+/** The forwarded calls' names on the wire (kv.proto's), both ways. */
+const WIRE_NAME: Record<ForwardedMethod, string> = { get: 'Get', put: 'Put', append: 'Append', delete: 'Delete', compareAndSwap: 'CompareAndSwap' };
+const BY_WIRE_NAME = new Map(Object.entries(WIRE_NAME).map(([method, wire]) => [wire, method as ForwardedMethod]));
+
+/** The gRPC transport, forwarding client calls as kv.proto messages (the transport sees only bytes). */
+function forwarding(t: GrpcTransport): PeerTransport {
+  const definition = (wire: string): grpc.MethodDefinition<object, object> =>
+    loadKvProto().Kv.service[wire] as unknown as grpc.MethodDefinition<object, object>;
+  return {
+    start: () => t.start(),
+    close: () => t.close(),
+    send: (m) => t.send(m),
+    onMessage: (h) => t.onMessage(h),
+    sendSnapshot: (m, data) => t.sendSnapshot(m, data),
+    onSnapshot: (h) => t.onSnapshot(h),
+    async forward(to, call, timeoutMs): Promise<ForwardedReply> {
+      const wire = WIRE_NAME[call.method];
+      const def = definition(wire);
+      const reply = await t.forward(to, { method: wire, request: def.requestSerialize(call.request) }, timeoutMs);
+      if (reply.refusal !== '') return { ok: false, error: parseRefusal(reply.refusal) };
+      return { ok: true, response: def.responseDeserialize(Buffer.from(reply.response)) };
+    },
+    onForward(handler): void {
+      t.onForward(async ({ method: wire, request }, from) => {
+        const method = BY_WIRE_NAME.get(wire);
+        if (!method) throw new Error(`cannot forward ${wire}`);
+        const def = definition(wire);
+        const r = await handler({ method, request: def.requestDeserialize(Buffer.from(request)) as ForwardedCall['request'] }, from);
+        return r.ok ? { response: def.responseSerialize(r.response), refusal: '' } : { response: EMPTY, refusal: JSON.stringify(r.error) };
+      });
+    },
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+const CODES = new Set(['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'INTERNAL', 'UNIMPLEMENTED']);
+const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'overloaded']);
+
+/** A refusal sent by a peer: checked, since it comes from the network. */
+function parseRefusal(text: string): ServiceError {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    v = undefined;
+  }
+  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  if (typeof o['code'] !== 'string' || !CODES.has(o['code']) || typeof o['details'] !== 'string') {
+    return { code: 'INTERNAL', details: `the leader answered a forwarded call with a malformed refusal: ${text.slice(0, 200)}` };
+  }
+  const e: ServiceError = { code: o['code'] as ServiceError['code'], details: o['details'].slice(0, 4096) };
+  if (typeof o['reason'] === 'string' && REASONS.has(o['reason'])) e.reason = o['reason'] as ServiceError['reason'];
+  if (typeof o['leaderAddr'] === 'string' && o['leaderAddr'].length <= 512) e.leaderAddr = o['leaderAddr'];
+  return e;
 }
 
 function toStatus(e: ServiceError): Partial<grpc.StatusObject> {

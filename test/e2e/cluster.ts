@@ -195,6 +195,8 @@ export interface ClusterOptions {
   electionTimeoutMs?: number;
   heartbeatMs?: number;
   extraArgs?: string[];
+  /** Pass --client-peers, so that followers name the leader's client address (default true). */
+  leaderHints?: boolean;
 }
 
 export class Cluster {
@@ -238,7 +240,7 @@ export class Cluster {
     return [
       '--id', String(node.id),
       '--peers', this.nodes.map((n) => `${n.id}=${n.peerAddr}`).join(','),
-      '--client-peers', this.nodes.map((n) => `${n.id}=${n.clientAddr}`).join(','),
+      ...(this.opts.leaderHints === false ? [] : ['--client-peers', this.nodes.map((n) => `${n.id}=${n.clientAddr}`).join(',')]),
       '--client-addr', node.clientAddr,
       '--data-dir', node.dataDir,
       '--election-timeout', String(this.opts.electionTimeoutMs ?? 300),

@@ -9,6 +9,9 @@ import { deliver, isRefusal, malformed, precondition, type InboundFinisher, type
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, FlushScheduler, PeerLink, type PeerLinkConfig } from './peer-link.js';
 import { quote, quoteId, RateLimitedLog } from './rate-limited-log.js';
 import { SnapshotReceiver, transferSnapshot, type SnapshotSendOptions } from './snapshot-transfer.js';
+import { checkForwarded, forwardCall, serveForwarded, type PeerCall, type PeerCallHandler, type PeerCallReply } from './forwarding.js';
+import type { ForwardReply } from './generated/raftkv/raft/ForwardReply.js';
+import type { ForwardRequest__Output } from './generated/raftkv/raft/ForwardRequest.js';
 import type { ProtoGrpcType } from './generated/raft.js';
 import type { RaftBatch__Output } from './generated/raftkv/raft/RaftBatch.js';
 import type { RaftMessage__Output } from './generated/raftkv/raft/RaftMessage.js';
@@ -90,6 +93,7 @@ export class GrpcTransport implements Transport {
   private readonly snapshotOptions: SnapshotSendOptions;
   private readonly snapshots: SnapshotReceiver;
   private handler: ((m: Message) => void) | undefined;
+  private forwardHandler: PeerCallHandler | undefined;
   private server: grpc.Server | undefined;
   private boundPort = 0;
   private started = false;
@@ -173,6 +177,8 @@ export class GrpcTransport implements Transport {
         this.acceptStream(call, callback),
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk__Output, SnapshotAck>, callback: grpc.sendUnaryData<SnapshotAck>) =>
         this.snapshots.accept(call, callback),
+      Forward: (call: grpc.ServerUnaryCall<ForwardRequest__Output, ForwardReply>, callback: grpc.sendUnaryData<ForwardReply>) =>
+        serveForwarded(call.request, callback, (req) => this.checkForwardCall(call.metadata, req), this.forwardHandler),
     });
     this.server = server;
     try {
@@ -225,6 +231,20 @@ export class GrpcTransport implements Transport {
 
   onSnapshot(handler: (m: Message, data: Uint8Array) => void): void {
     this.snapshots.handler = handler;
+  }
+
+  /** Serves the client calls that peers forward here (forwarding.ts). */
+  onForward(handler: PeerCallHandler): void {
+    this.forwardHandler = handler;
+  }
+
+  /** Forwards a client call to peer `to` (the leader); rejects without an answer within `timeoutMs`. */
+  forward(to: NodeId, call: PeerCall, timeoutMs: number): Promise<PeerCallReply> {
+    const link = this.links.get(to);
+    if (link?.client === undefined || this.closing) {
+      return Promise.reject(new Error(link === undefined ? `node ${to} is not a known peer` : 'the transport is not running'));
+    }
+    return forwardCall(link.client, link.callMetadata(), { clusterId: this.clusterId, self: this.self }, call, Date.now() + timeoutMs);
   }
 
   /**
@@ -317,6 +337,11 @@ export class GrpcTransport implements Transport {
       return precondition(`sender ${quoteId(String(from))} is not a known peer (known: ${this.peerList})`);
     }
     return undefined;
+  }
+
+  private checkForwardCall(md: grpc.Metadata, req: ForwardRequest__Output): Refusal | undefined {
+    if (this.closing) return { code: grpc.status.UNAVAILABLE, details: `node ${this.self} is shutting down` };
+    return this.checkCallMetadata(md) ?? checkForwarded(req, this.clusterId, (id) => this.links.has(id));
   }
 
   /** Every batch and snapshot chunk names its cluster: refuse another cluster's. */
