@@ -128,6 +128,9 @@ function toStatus(e: ServiceError): Partial<grpc.StatusObject> {
   return { code: grpc.status[e.code], details: e.details, metadata };
 }
 
+/** How long a client connection may stay without a call before the server closes it. */
+export const IDLE_CONNECTION_MS = 5 * 60_000;
+
 /** grpc.Server options for the client API: explicit message limits (value limit plus headroom). */
 export function kvServerOptions(limits: KvLimits = DEFAULT_LIMITS): grpc.ServerOptions {
   const max = maxMessageBytes(limits);
@@ -139,5 +142,8 @@ export function kvServerOptions(limits: KvLimits = DEFAULT_LIMITS): grpc.ServerO
     // Tolerate clients that ping idle channels rather than answering with GOAWAY.
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    // A connection with no call for this long is closed (a client that comes back reconnects at
+    // once): held-open idle connections must not pile up file descriptors.
+    'grpc.max_connection_idle_ms': IDLE_CONNECTION_MS,
   };
 }
