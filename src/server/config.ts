@@ -54,12 +54,19 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/**
+ * The range of --election-timeout: below 20 ms a node cannot hear its leader through ordinary
+ * scheduling jitter; above a minute a lost leader is not replaced in any useful time (and a
+ * timeout such as 1e12 means it never is).
+ */
+const ELECTION_TIMEOUT_MS = { min: 20, max: 60_000 };
+/** The range of --snapshot-threshold and --snapshot-retain (0 turns the threshold off). */
+const LOG_ENTRIES = { min: 0, max: 1_000_000_000 };
+
 /** Checks every flag and how they fit together; throws UsageError naming the flag. */
 export function checkFlags(f: ServerFlags): ServerConfig {
-  if (typeof f.id !== 'number' || !Number.isSafeInteger(f.id) || f.id < 1) {
-    throw new UsageError(`--id must be a positive integer, got ${JSON.stringify(f.id)}`);
-  }
-  const id = f.id;
+  const id = digits(f.id);
+  if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`--id must be a positive integer, got ${JSON.stringify(f.id)}`);
   const peerMap = parseIdList('peers', String(f.peers));
   const peerAddr = peerMap.get(id);
   if (peerAddr === undefined) {
@@ -72,12 +79,11 @@ export function checkFlags(f: ServerFlags): ServerConfig {
       throw new UsageError(`--client-addr ${client.address} is also the peer address of node ${pid}: use another port`);
     }
   }
-  const electionTimeoutMs = positiveMs('election-timeout', f.electionTimeout);
-  const heartbeatMs = positiveMs('heartbeat', f.heartbeat);
+  const electionTimeoutMs = wholeNumber('election-timeout', f.electionTimeout, ELECTION_TIMEOUT_MS, 'ms');
+  const heartbeatMs = wholeNumber('heartbeat', f.heartbeat, { min: 1, max: ELECTION_TIMEOUT_MS.max - 1 }, 'ms');
   if (heartbeatMs >= electionTimeoutMs) {
     throw new UsageError(`--heartbeat (${heartbeatMs} ms) must be less than --election-timeout (${electionTimeoutMs} ms)`);
   }
-  if (electionTimeoutMs < 20) throw new UsageError(`--election-timeout must be at least 20 ms, got ${electionTimeoutMs}`);
 
   const clusterIdDerived = f.clusterId === undefined;
   let clusterId: string;
@@ -118,9 +124,9 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     clientAddrs,
     logLevel: f.logLevel,
     unsafeNoFsync: f.unsafeNoFsync,
-    snapshotThreshold: count('snapshot-threshold', f.snapshotThreshold),
+    snapshotThreshold: wholeNumber('snapshot-threshold', f.snapshotThreshold, LOG_ENTRIES, 'entries'),
     snapshotBytes: 0,
-    snapshotRetain: count('snapshot-retain', f.snapshotRetain),
+    snapshotRetain: wholeNumber('snapshot-retain', f.snapshotRetain, LOG_ENTRIES, 'entries'),
     join: f.join,
   };
 }
@@ -163,24 +169,35 @@ function checkDataDir(text: string): string {
   if (text.trim() === '') throw new UsageError('--data-dir is empty');
   const dataDir = nodePath.resolve(text);
   const parent = nodePath.dirname(dataDir);
-  if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) {
+  const parentStat = statUnlessDenied(parent);
+  if (parentStat === undefined || (parentStat !== 'denied' && !parentStat.isDirectory())) {
     throw new UsageError(`--data-dir ${text}: the parent directory ${parent} does not exist (create it first)`);
   }
-  const st = fs.statSync(dataDir, { throwIfNoEntry: false });
-  if (st !== undefined && !st.isDirectory()) throw new UsageError(`--data-dir ${text} exists and is not a directory`);
+  const st = statUnlessDenied(dataDir);
+  if (st !== undefined && st !== 'denied' && !st.isDirectory()) throw new UsageError(`--data-dir ${text} exists and is not a directory`);
   return dataDir;
 }
 
-function count(flag: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new UsageError(`--${flag} must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
+/** A path's stat, undefined if it does not exist, or 'denied' (kv-server then reports the permission problem itself). */
+function statUnlessDenied(p: string): fs.Stats | undefined | 'denied' {
+  try {
+    return fs.statSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EACCES') return 'denied';
+    throw e;
   }
-  return v;
 }
 
-function positiveMs(flag: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new UsageError(`--${flag} must be a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
+function wholeNumber(flag: string, v: unknown, range: { min: number; max: number }, unit: string): number {
+  const n = digits(v);
+  if (!Number.isSafeInteger(n) || n < range.min || n > range.max) {
+    throw new UsageError(`--${flag} must be a whole number of ${unit} from ${range.min} to ${range.max}, got ${JSON.stringify(v)}`);
   }
-  return v;
+  return n;
+}
+
+/** A number flag as typed: digits only (no "1e12", "0x10" or "-1"), else NaN. */
+function digits(v: unknown): number {
+  if (typeof v === 'number') return v;
+  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
 }
