@@ -11,8 +11,7 @@ import { randomInt } from 'node:crypto';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ownPackageJson, packageVersion } from '../version.js';
-import { checkFlags, UsageError, type ServerConfig } from './config.js';
-import { dataDirAccessProblem } from './data-dir-access.js';
+import { checkFlags, dataDirAccessProblem, UsageError, type ServerConfig } from './config.js';
 import { createLogger, LEVELS, type Level } from './logger.js';
 import { DEFAULT_SNAPSHOT_RETAIN, DEFAULT_SNAPSHOT_THRESHOLD } from './snapshotter.js';
 
