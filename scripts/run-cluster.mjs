@@ -1,10 +1,14 @@
 #!/usr/bin/env node
 // `make run`: a local 3-node raftkv cluster on 127.0.0.1 (peers 7001-7003, clients 9001-9003,
-// data in ./data/1..3, reused by the next run). Forwards the nodes' logs prefixed by node, waits
-// for a leader, prints how to use kv-cli, and on Ctrl-C (SIGINT/SIGTERM) stops every node by
-// PID and exits, leaving no process behind. Needs the build (npx tsc -p .).
+// data in ./data/1..3, reused by the next run). Checks that its ports are free first (a second
+// `make run` fails at once and says why), forwards the nodes' logs prefixed by node, waits for a
+// leader, prints how to use kv-cli, and on Ctrl-C (SIGINT/SIGTERM) stops every node by PID and
+// exits, leaving no process behind; it exits 1 if no leader comes or every node dies. Needs the
+// build (npx tsc -p .). Elsewhere: RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101 RAFTKV_DATA=data2
+// (the first of the three ports of each kind, and the data dir).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -14,24 +18,61 @@ const serverJs = path.join(root, 'build/src/server/main.js');
 const indexJs = path.join(root, 'build/src/index.js');
 const N = 3;
 const HOST = '127.0.0.1';
+const say = (line) => process.stdout.write(`[run] ${line}\n`);
+const fail = (line) => {
+  process.stderr.write(`[run] ${line}\n`);
+  process.exit(1);
+};
+
+/** The first of N consecutive ports, from the environment or the default. */
+function basePort(name, dflt) {
+  const text = process.env[name];
+  if (text === undefined || text === '') return dflt;
+  const port = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port + N - 1 <= 65535)) fail(`${name} must be a port from 1 to ${65535 - N + 1}, got ${JSON.stringify(text)}`);
+  return port;
+}
+const peerPort = basePort('RAFTKV_PEER_PORT', 7001);
+const clientPort = basePort('RAFTKV_CLIENT_PORT', 9001);
+if (Math.abs(peerPort - clientPort) < N) fail(`RAFTKV_PEER_PORT (${peerPort}) and RAFTKV_CLIENT_PORT (${clientPort}) overlap`);
 const ids = Array.from({ length: N }, (_, i) => i + 1);
-const peerAddr = (id) => `${HOST}:${7000 + id}`;
-const clientAddr = (id) => `${HOST}:${9000 + id}`;
+const peerAddr = (id) => `${HOST}:${peerPort + id - 1}`;
+const clientAddr = (id) => `${HOST}:${clientPort + id - 1}`;
 const peers = ids.map((id) => `${id}=${peerAddr(id)}`).join(',');
 const clientPeers = ids.map((id) => `${id}=${clientAddr(id)}`).join(',');
 const endpoints = ids.map(clientAddr).join(',');
-const dataRoot = path.join(root, 'data');
+const dataRoot = path.resolve(root, process.env['RAFTKV_DATA'] || 'data');
+const dataShown = `./${path.relative(process.cwd(), dataRoot) || '.'}`;
 const LEADER_DEADLINE_MS = 20_000;
 const STOP_DEADLINE_MS = 8_000;
 
 const color = process.stdout.isTTY ? (n, s) => `\x1b[${[36, 33, 35, 32, 34][n % 5]}m${s}\x1b[0m` : (_n, s) => s;
-const say = (line) => process.stdout.write(`[run] ${line}\n`);
 
-if (!existsSync(serverJs)) {
-  process.stderr.write(`[run] ${serverJs} not found: build first (npx tsc -p .)\n`);
-  process.exit(1);
-}
+if (!existsSync(serverJs)) fail(`${serverJs} not found: build first (npx tsc -p .)`);
 const { KvClient } = await import(indexJs);
+
+/** Why `port` cannot be listened on (e.g. another `make run` has it), or undefined if it can. */
+function portProblem(port) {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', (e) => resolve(e.code === 'EADDRINUSE' ? 'in use' : e.message));
+    s.listen(port, HOST, () => s.close(() => resolve(undefined)));
+  });
+}
+
+// Before anything starts: a cluster already on these ports (another `make run`) would answer
+// our leader check, while our own nodes die on EADDRINUSE with its data dir open.
+const taken = [];
+for (const addr of [...ids.map(peerAddr), ...ids.map(clientAddr)]) {
+  const why = await portProblem(Number(addr.split(':')[1]));
+  if (why !== undefined) taken.push(`${addr} (${why})`);
+}
+if (taken.length > 0) {
+  fail(
+    `cannot start: ${taken.join(', ')}. Another \`make run\` (or another program) is using ${taken.length === 1 ? 'this port' : 'these ports'}: ` +
+      'stop it first, or run on other ports with other data: make run RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101 RAFTKV_DATA=data2',
+  );
+}
 
 /** id -> { child, exited: Promise<{code, signal}>, running } */
 const nodes = new Map();
@@ -62,6 +103,9 @@ function start(id) {
       say(`node ${id} (pid ${child.pid}) exited unexpectedly: ${signal ?? `exit code ${code}`}`);
       if (!ready) {
         say('a node failed to start; stopping the cluster');
+        void stop(1);
+      } else if ([...nodes.values()].every((n) => !n.running)) {
+        say('every node has exited');
         void stop(1);
       }
     });
@@ -121,7 +165,7 @@ process.on('exit', () => {
 });
 
 mkdirSync(dataRoot, { recursive: true });
-say(existsSync(path.join(dataRoot, '1', 'raft.db')) ? 'reusing ./data' : 'new cluster in ./data');
+say(existsSync(path.join(dataRoot, '1', 'raft.db')) ? `reusing ${dataShown}` : `new cluster in ${dataShown}`);
 for (const id of ids) start(id);
 
 // Wait for a leader that a majority agrees on.
@@ -159,11 +203,12 @@ process.stdout.write(
     `  ${cli} get hello`,
     `  ${cli} append hello '!'`,
     `  ${cli} cas hello 'world!' there`,
-    `  ${cli} del hello`,
+    `  ${cli} get hello`,
     `  ${cli} status`,
-    `  (or: export RAFTKV_ENDPOINTS=${endpoints}, then node build/src/client/cli.js get hello)`,
+    `  ${cli} del hello`,
+    `  (or: export RAFTKV_ENDPOINTS=${endpoints}, then ${cli.replace(/ --endpoints \S+$/, '')} status)`,
     '',
-    'Ctrl-C stops the cluster; data stays in ./data for the next run.',
+    `Ctrl-C stops the cluster; data stays in ${dataShown} for the next run.`,
     '',
   ].join('\n') + '\n',
 );

@@ -18,7 +18,7 @@ export function parseEndpoints(endpoints: string[] | string): string[] {
   return out;
 }
 
-/** A command-line mistake: the tools print it with their usage and exit 2. */
+/** A command-line mistake: the tools print it, with a pointer to their --help, and exit 2. */
 export class UsageError extends Error {}
 
 /** The endpoints a command-line tool was given, by --endpoints or RAFTKV_ENDPOINTS. */

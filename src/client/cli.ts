@@ -3,11 +3,19 @@
  * kv-cli: one command against a raftkv cluster.
  *
  * Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key (or an unexpected server
- * error); 2 usage error (bad command or flags, or a request the server refuses as invalid, such
- * as an empty or oversized key); 3 cluster unavailable within the deadline.
+ * error); 2 usage error (bad command or flags, an unreadable --value-file, or a request the server
+ * refuses as invalid, such as an empty or oversized key); 3 cluster unavailable within the
+ * deadline, or `status` finds no leader.
+ *
+ * The command line is parsed with node:util's parseArgs rather than a framework: "--" ends the
+ * options, so a KEY or VALUE may start with "-", and every message is ours.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { isUtf8 } from 'node:buffer';
+import * as fs from 'node:fs';
+import type { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { DEFAULT_LIMITS } from '../limits.js';
+import { packageVersion } from '../version.js';
 import { resolveEndpoints, UsageError } from './address.js';
 import type { EndpointStatus } from './client.js';
 import { ClusterUnavailableError, InvalidArgumentError } from './errors.js';
@@ -17,95 +25,203 @@ const EXIT_NOT_FOUND = 1;
 const EXIT_USAGE = 2;
 const EXIT_UNAVAILABLE = 3;
 
+const DEFAULT_TIMEOUT_MS = 5000;
+/** An hour: longer is a mistake, and beyond 2^31-1 ms Node's timers fire at once. */
+const MAX_TIMEOUT_MS = 3_600_000;
+
+type Operand = 'KEY' | 'VALUE' | 'EXPECTED' | 'NEW';
+
+/** Every command: its operands in order, and what it does (the help is made from this table). */
+const COMMANDS: Record<string, { operands: Operand[]; about: string }> = {
+  get: { operands: ['KEY'], about: 'print the value of KEY' },
+  put: { operands: ['KEY', 'VALUE'], about: 'set KEY to VALUE' },
+  append: { operands: ['KEY', 'VALUE'], about: 'append VALUE to the value of KEY' },
+  del: { operands: ['KEY'], about: 'delete KEY' },
+  cas: { operands: ['KEY', 'EXPECTED', 'NEW'], about: 'set KEY to NEW if its value is EXPECTED (an absent key equals "")' },
+  status: { operands: [], about: "show every node's view of the cluster (exit 3 if no node leads)" },
+  snapshot: { operands: [], about: 'make each node in --endpoints snapshot its state and compact its log now' },
+};
+const COMMAND_LIST = Object.keys(COMMANDS).join(', ');
+
+/** Operands that may come from a file (or stdin) instead of the command line, and the option. */
+const FROM_FILE: Partial<Record<Operand, 'value-file' | 'expected-file'>> = {
+  VALUE: 'value-file',
+  NEW: 'value-file',
+  EXPECTED: 'expected-file',
+};
+
+const OPTIONS = {
+  endpoints: { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  hex: { type: 'boolean' },
+  'value-file': { type: 'string' },
+  'expected-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+const HELP = `Usage: kv-cli [options] <command> [operands]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${[name, ...c.operands].join(' ').padEnd(22)} ${c.about}`)
+  .join('\n')}
+
+Options:
+  --endpoints HOST:PORT,...  client addresses of the nodes (default: $RAFTKV_ENDPOINTS)
+  --timeout MS               deadline of the command, retries included (default ${DEFAULT_TIMEOUT_MS}; at most ${MAX_TIMEOUT_MS})
+  --value-file FILE          put, append: read VALUE from FILE; cas: read NEW from it. "-" reads stdin.
+  --expected-file FILE       cas: read EXPECTED from FILE ("-": stdin)
+  --hex                      KEY, VALUE, EXPECTED and NEW are given in hex; get prints the value in hex
+  --json                     print the result as JSON; get gives "value" (UTF-8 text), or
+                             "value_base64" when the value is not UTF-8 ("value_hex" with --hex)
+  -h, --help                 print this help
+  --version                  print the version of raftkv
+
+A KEY or VALUE that starts with "-" goes after "--":  kv-cli put KEY -- -VALUE
+The contents of a file are taken as they are (bytes, any trailing newline included).
+
+Exit codes: 0 ok; 1 key not found, cas mismatch or del of a missing key; 2 usage error (also a key
+or value over the limits); 3 cluster unavailable within the deadline, or status finds no leader.
+
+Examples:
+  kv-cli --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 put hello world
+  RAFTKV_ENDPOINTS=127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 kv-cli get hello
+  kv-cli put photo --value-file photo.jpg          (values up to ${DEFAULT_LIMITS.maxValueBytes} bytes)
+  tar c notes | kv-cli put notes.tar --value-file -
+  kv-cli --hex put 00ff 0a0b0c
+  kv-cli cas hello world there
+  kv-cli --endpoints 127.0.0.1:9001 status
+`;
 
 interface Parsed {
   command: string;
-  args: string[];
+  /** The key as typed, for messages. */
+  keyText: string;
+  operands: Partial<Record<Operand, Buffer>>;
   endpoints: string[];
   timeoutMs: number;
   json: boolean;
+  hex: boolean;
 }
 
-const str = { type: 'string' } as const;
+type Request = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; parsed: Parsed };
 
-function parser(argv: string[]) {
-  return yargs(argv)
-    .scriptName('kv-cli')
-    .usage('$0 [--endpoints HOST:PORT,...] [--timeout MS] [--json] <command>')
-    .command('get <key>', 'print the value of KEY', (y) => y.positional('key', str))
-    .command('put <key> <value>', 'set KEY to VALUE', (y) => y.positional('key', str).positional('value', str))
-    .command('append <key> <value>', 'append VALUE to the value of KEY', (y) => y.positional('key', str).positional('value', str))
-    .command('del <key>', 'delete KEY', (y) => y.positional('key', str))
-    .command('cas <key> <expected> <new>', 'set KEY to NEW if its value is EXPECTED', (y) =>
-      y.positional('key', str).positional('expected', str).positional('new', str),
-    )
-    .command('status', "show every node's view of the cluster")
-    .command('snapshot', 'make each node in --endpoints snapshot its state and compact its log now')
-    .options({
-      endpoints: {
-        type: 'string',
-        describe: 'client addresses of the nodes, comma-separated (default: $RAFTKV_ENDPOINTS)',
-      },
-      timeout: { type: 'number', default: 5000, describe: 'deadline of the command, retries included, in ms' },
-      json: { type: 'boolean', default: false, describe: 'print the result as JSON' },
-    })
-    .example('$0 --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 put hello world', '')
-    .example('$0 --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 get hello', '')
-    .example('RAFTKV_ENDPOINTS=127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 $0 cas hello world there', '')
-    .example('$0 --endpoints 127.0.0.1:9001 status', '')
-    .example('$0 --endpoints 127.0.0.1:9002 snapshot', '')
-    .epilog(
-      'Exit codes: 0 ok; 1 key not found, cas mismatch or del of a missing key; 2 usage error; ' +
-        '3 cluster unavailable within the deadline. Use -- before a value that starts with "-".',
-    )
-    .demandCommand(1, 'Give a command: get, put, append, del, cas, status or snapshot.')
-    .strict()
-    .parserConfiguration({ 'duplicate-arguments-array': false })
-    .wrap(Math.min(110, process.stderr.columns || 100))
-    .fail((msg, err) => {
-      let text = msg ?? err?.message ?? 'bad arguments';
-      if (/^Unknown arguments?:/.test(text)) text += ' (commands: get, put, append, del, cas, status, snapshot)';
-      throw new UsageError(text);
-    });
+function parseOptions(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(parseArgsMessage(e));
+  }
 }
 
-function parse(argv: string[]): Parsed {
-  const a = parser(argv).parseSync();
-  const [command, ...rest] = a._.map(String);
-  if (command === undefined) throw new UsageError('Give a command: get, put, append, del, cas, status or snapshot.');
-  const pos = a as unknown as Record<string, unknown>;
-  const take = (name: string): string => {
-    const v = pos[name];
-    if (typeof v !== 'string') throw new UsageError(`missing ${name.toUpperCase()}`);
-    return v;
-  };
-  let args: string[];
-  switch (command) {
-    case 'get':
-    case 'del':
-      args = [take('key')];
-      break;
-    case 'put':
-    case 'append':
-      args = [take('key'), take('value')];
-      break;
-    case 'cas':
-      args = [take('key'), take('expected'), take('new')];
-      break;
-    case 'status':
-    case 'snapshot':
-      args = [];
-      break;
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+async function parse(argv: string[]): Promise<Request> {
+  const { values, positionals } = parseOptions(argv);
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  const [command, ...rest] = positionals;
+  if (command === undefined) throw new UsageError(`give a command: ${COMMAND_LIST}`);
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (spec === undefined) throw new UsageError(`unknown command "${command}" (commands: ${COMMAND_LIST})`);
+  for (const flag of ['value-file', 'expected-file'] as const) {
+    if (values[flag] !== undefined && !spec.operands.some((o) => FROM_FILE[o] === flag)) {
+      throw new UsageError(`--${flag} does not go with ${command}`);
+    }
   }
-  if (rest.length > 0) throw new UsageError(`unexpected argument(s): ${rest.join(' ')}`);
-  const endpoints = resolveEndpoints(a.endpoints);
-  const timeoutMs = a.timeout;
-  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new UsageError(`--timeout must be a positive number of milliseconds, got ${JSON.stringify(timeoutMs)}`);
+  if (values['value-file'] === '-' && values['expected-file'] === '-') {
+    throw new UsageError('--value-file and --expected-file cannot both read stdin');
   }
-  return { command, args, endpoints, timeoutMs, json: a.json === true };
+  const onCommandLine = spec.operands.filter((o) => {
+    const flag = FROM_FILE[o];
+    return flag === undefined || values[flag] === undefined;
+  });
+  const usage = [command, ...onCommandLine].join(' ');
+  if (rest.length < onCommandLine.length) {
+    const missing = onCommandLine.slice(rest.length);
+    const files = [...new Set(missing.flatMap((o) => FROM_FILE[o] ?? []))].map((f) => `--${f} FILE`);
+    throw new UsageError(`missing ${missing.join(' ')}: ${usage}${files.length > 0 ? ` (or give ${files.join(' and ')})` : ''}`);
+  }
+  if (rest.length > onCommandLine.length) {
+    throw new UsageError(`unexpected argument(s) ${rest.slice(onCommandLine.length).map((a) => JSON.stringify(a)).join(' ')}: ${usage}`);
+  }
+
+  const hex = values.hex === true;
+  const operands: Partial<Record<Operand, Buffer>> = {};
+  onCommandLine.forEach((o, i) => (operands[o] = fromText(o, rest[i]!, hex)));
+  const timeoutMs = parseTimeout(values.timeout);
+  const endpoints = resolveEndpoints(values.endpoints);
+  for (const o of spec.operands) {
+    const flag = FROM_FILE[o];
+    const file = flag === undefined ? undefined : values[flag];
+    if (file !== undefined) operands[o] = await readValue(`--${flag}`, file);
+  }
+  const parsed = { command, keyText: rest[0] ?? '', operands, endpoints, timeoutMs, json: values.json === true, hex };
+  return { kind: 'run', parsed };
+}
+
+/** parseArgs's errors, reworded where they would mislead (a value that starts with "-"). */
+function parseArgsMessage(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  const unknown = /^Unknown option '([^']+)'/.exec(err.message ?? '');
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+    return (
+      `unknown option ${unknown[1]!} (options: ${Object.keys(OPTIONS).map((o) => `--${o}`).join(', ')}); ` +
+      `a KEY or VALUE that starts with "-" goes after "--", as in: kv-cli put KEY -- ${unknown[1]!}`
+    );
+  }
+  return (err.message ?? String(e)).replace(/\s*\n\s*/g, ' ');
+}
+
+function parseTimeout(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_TIMEOUT_MS;
+  const ms = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
+    throw new UsageError(`--timeout must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, got ${JSON.stringify(text)}`);
+  }
+  return ms;
+}
+
+function fromText(what: Operand, text: string, hex: boolean): Buffer {
+  if (!hex) return Buffer.from(text, 'utf8');
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(text)) {
+    throw new UsageError(`--hex: ${what} ${JSON.stringify(text)} is not hex (pairs of the digits 0-9, a-f)`);
+  }
+  return Buffer.from(text, 'hex');
+}
+
+/**
+ * The bytes of `file` (stdin for "-"), as they are. Reads at most one byte over the value limit:
+ * a larger input is refused before it is held in memory or sent.
+ */
+async function readValue(flag: string, file: string): Promise<Buffer> {
+  const limit = DEFAULT_LIMITS.maxValueBytes;
+  const from = file === '-' ? 'stdin' : file;
+  let input: Readable;
+  if (file === '-') {
+    if (process.stdin.isTTY) process.stderr.write('kv-cli: reading the value from stdin; end it with Ctrl-D\n');
+    input = process.stdin;
+  } else {
+    input = fs.createReadStream(file, { end: limit }); // `end` is inclusive: limit + 1 bytes at most
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of input) {
+      chunks.push(chunk as Buffer);
+      size += (chunk as Buffer).length;
+      if (size > limit) break;
+    }
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory' }[err.code ?? ''] ?? err.message;
+    throw new UsageError(`${flag} ${from}: cannot read it: ${why}`);
+  } finally {
+    if (file === '-') process.stdin.destroy();
+  }
+  if (size > limit) throw new UsageError(`${flag} ${from}: the value is over the limit of ${limit} bytes`);
+  return Buffer.concat(chunks, size);
 }
 
 function out(text: string | Buffer): void {
@@ -138,54 +254,73 @@ function statusTable(rows: EndpointStatus[]): string {
   return notes.length > 0 ? text + '\n' + notes.join('\n') + '\n' : text;
 }
 
+/**
+ * Why `status` cannot name a leader, or undefined if it can: a node that answered leads in the
+ * highest term any answering node has seen (a leader cut off in an older term does not count).
+ */
+function noLeader(rows: EndpointStatus[]): string | undefined {
+  const answered = rows.flatMap((r) => (r.ok ? [r.status] : []));
+  if (answered.length === 0) return 'no node answered';
+  const term = Math.max(...answered.map((s) => s.term));
+  if (answered.some((s) => s.role === 'leader' && s.term === term)) return undefined;
+  return `no leader: ${answered.length} of ${rows.length} nodes answered, and none of them leads in term ${term}`;
+}
+
+/** The JSON of a value: text when it is UTF-8 (exactly), base64 otherwise, or hex if asked. */
+function jsonValue(v: Buffer, hex: boolean): Record<string, string> {
+  if (hex) return { value_hex: v.toString('hex') };
+  return isUtf8(v) ? { value: v.toString('utf8') } : { value_base64: v.toString('base64') };
+}
+
+/** A value for a message: short UTF-8 text quoted, otherwise its size. */
+function describe(v: Buffer): string {
+  return v.length <= 200 && isUtf8(v) ? JSON.stringify(v.toString('utf8')) : `the expected ${v.length} bytes`;
+}
+
 async function execute(p: Parsed): Promise<number> {
   // gRPC takes most of the start-up time: loaded only once the command line is known to be good.
   const { KvClient } = await import('./client.js');
   const client = new KvClient({ endpoints: p.endpoints, timeoutMs: p.timeoutMs });
   const json = (v: unknown): void => out(JSON.stringify(v) + '\n');
-  const [a0 = '', a1 = '', a2 = ''] = p.args;
+  const { KEY: key = Buffer.alloc(0), VALUE: value, EXPECTED: expected, NEW: next } = p.operands;
+  const notFound = (): void => void process.stderr.write(`kv-cli: key not found: ${p.keyText}\n`);
   try {
     switch (p.command) {
       case 'get': {
-        const v = await client.getBytes(a0);
-        if (p.json) json({ key: a0, found: v !== undefined, ...(v !== undefined ? { value: v.toString('utf8') } : {}) });
-        else if (v !== undefined) out(Buffer.concat([v, Buffer.from('\n')]));
-        if (v === undefined) {
-          if (!p.json) process.stderr.write(`kv-cli: key not found: ${a0}\n`);
-          return EXIT_NOT_FOUND;
-        }
-        return EXIT_OK;
+        const v = await client.getBytes(key);
+        if (p.json) json({ key: p.keyText, found: v !== undefined, ...(v !== undefined ? jsonValue(v, p.hex) : {}) });
+        else if (v !== undefined) out(Buffer.concat([p.hex ? Buffer.from(v.toString('hex')) : v, Buffer.from('\n')]));
+        else notFound();
+        return v === undefined ? EXIT_NOT_FOUND : EXIT_OK;
       }
       case 'put':
       case 'append': {
-        await (p.command === 'put' ? client.put(a0, a1) : client.append(a0, a1));
+        await (p.command === 'put' ? client.put(key, value!) : client.append(key, value!));
         if (p.json) json({ ok: true });
         else out('OK\n');
         return EXIT_OK;
       }
       case 'del': {
-        const existed = await client.delete(a0);
-        if (p.json) json({ key: a0, existed });
+        const existed = await client.delete(key);
+        if (p.json) json({ key: p.keyText, existed });
         else if (existed) out('deleted\n');
-        else process.stderr.write(`kv-cli: key not found: ${a0}\n`);
+        else notFound();
         return existed ? EXIT_OK : EXIT_NOT_FOUND;
       }
       case 'cas': {
-        const swapped = await client.cas(a0, a1, a2);
-        if (p.json) json({ key: a0, swapped });
+        const swapped = await client.cas(key, expected!, next!);
+        if (p.json) json({ key: p.keyText, swapped });
         else if (swapped) out('OK\n');
-        else process.stderr.write(`kv-cli: cas not applied: the value of ${a0} is not ${JSON.stringify(a1)} (or the key is absent)\n`);
+        else process.stderr.write(`kv-cli: cas not applied: the value of ${p.keyText} is not ${describe(expected!)} (or the key is absent)\n`);
         return swapped ? EXIT_OK : EXIT_NOT_FOUND;
       }
       case 'status': {
         const rows = await client.status();
         if (p.json) json(rows);
         else out(statusTable(rows));
-        if (!rows.some((r) => r.ok)) {
-          process.stderr.write('kv-cli: no node answered\n');
-          return EXIT_UNAVAILABLE;
-        }
-        return EXIT_OK;
+        const why = noLeader(rows);
+        if (why !== undefined) process.stderr.write(`kv-cli: ${why}\n`);
+        return why === undefined ? EXIT_OK : EXIT_UNAVAILABLE;
       }
       case 'snapshot': {
         const rows = await client.snapshot();
@@ -205,19 +340,24 @@ async function execute(p: Parsed): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  const argv = hideBin(process.argv);
-  let p: Parsed;
+  let req: Request;
   try {
-    p = parse(argv);
+    req = await parse(process.argv.slice(2));
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    // Help first, the reason last, where the eye lands.
-    process.stderr.write((await parser([]).getHelp()) + '\n\n');
-    process.stderr.write(`kv-cli: ${e.message}\n`);
+    process.stderr.write(`kv-cli: ${e.message}\nRun kv-cli --help for usage.\n`);
     return EXIT_USAGE;
   }
+  if (req.kind === 'help') {
+    out(HELP);
+    return EXIT_OK;
+  }
+  if (req.kind === 'version') {
+    out(`${packageVersion()}\n`);
+    return EXIT_OK;
+  }
   try {
-    return await execute(p);
+    return await execute(req.parsed);
   } catch (e) {
     if (e instanceof InvalidArgumentError) {
       process.stderr.write(`kv-cli: invalid request: ${e.message}\n`);
@@ -232,7 +372,13 @@ async function main(): Promise<number> {
   }
 }
 
+// A reader that stops early (kv-cli get k | head -c 10) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT_OK);
+  throw e;
+});
 const code = await main();
 process.exitCode = code;
-// Whatever might still hold the event loop (it should be nothing), do not hang.
-setTimeout(() => process.exit(code), 2000).unref();
+// Whatever might still hold the event loop (it should be nothing), do not hang; but only once
+// stdout has taken everything, so that a large value to a slow reader is not cut short.
+process.stdout.write('', () => setTimeout(() => process.exit(code), 2000).unref());

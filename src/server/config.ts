@@ -54,12 +54,19 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/**
+ * The range of --election-timeout: below 20 ms a node cannot hear its leader through ordinary
+ * scheduling jitter; above a minute a lost leader is not replaced in any useful time (and a
+ * timeout such as 1e12 means it never is).
+ */
+const ELECTION_TIMEOUT_MS = { min: 20, max: 60_000 };
+/** The range of --snapshot-threshold and --snapshot-retain (0 turns the threshold off). */
+const LOG_ENTRIES = { min: 0, max: 1_000_000_000 };
+
 /** Checks every flag and how they fit together; throws UsageError naming the flag. */
 export function checkFlags(f: ServerFlags): ServerConfig {
-  if (typeof f.id !== 'number' || !Number.isSafeInteger(f.id) || f.id < 1) {
-    throw new UsageError(`--id must be a positive integer, got ${JSON.stringify(f.id)}`);
-  }
-  const id = f.id;
+  const id = digits(f.id);
+  if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`--id must be a positive integer, got ${JSON.stringify(f.id)}`);
   const peerMap = parseIdList('peers', String(f.peers));
   const peerAddr = peerMap.get(id);
   if (peerAddr === undefined) {
@@ -72,12 +79,11 @@ export function checkFlags(f: ServerFlags): ServerConfig {
       throw new UsageError(`--client-addr ${client.address} is also the peer address of node ${pid}: use another port`);
     }
   }
-  const electionTimeoutMs = positiveMs('election-timeout', f.electionTimeout);
-  const heartbeatMs = positiveMs('heartbeat', f.heartbeat);
+  const electionTimeoutMs = wholeNumber('election-timeout', f.electionTimeout, ELECTION_TIMEOUT_MS, 'ms');
+  const heartbeatMs = wholeNumber('heartbeat', f.heartbeat, { min: 1, max: ELECTION_TIMEOUT_MS.max - 1 }, 'ms');
   if (heartbeatMs >= electionTimeoutMs) {
     throw new UsageError(`--heartbeat (${heartbeatMs} ms) must be less than --election-timeout (${electionTimeoutMs} ms)`);
   }
-  if (electionTimeoutMs < 20) throw new UsageError(`--election-timeout must be at least 20 ms, got ${electionTimeoutMs}`);
 
   const clusterIdDerived = f.clusterId === undefined;
   let clusterId: string;
@@ -118,9 +124,9 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     clientAddrs,
     logLevel: f.logLevel,
     unsafeNoFsync: f.unsafeNoFsync,
-    snapshotThreshold: count('snapshot-threshold', f.snapshotThreshold),
+    snapshotThreshold: wholeNumber('snapshot-threshold', f.snapshotThreshold, LOG_ENTRIES, 'entries'),
     snapshotBytes: 0,
-    snapshotRetain: count('snapshot-retain', f.snapshotRetain),
+    snapshotRetain: wholeNumber('snapshot-retain', f.snapshotRetain, LOG_ENTRIES, 'entries'),
     join: f.join,
   };
 }
@@ -163,24 +169,95 @@ function checkDataDir(text: string): string {
   if (text.trim() === '') throw new UsageError('--data-dir is empty');
   const dataDir = nodePath.resolve(text);
   const parent = nodePath.dirname(dataDir);
-  if (!fs.statSync(parent, { throwIfNoEntry: false })?.isDirectory()) {
+  const parentStat = statUnlessDenied(parent);
+  if (parentStat === undefined || (parentStat !== 'denied' && !parentStat.isDirectory())) {
     throw new UsageError(`--data-dir ${text}: the parent directory ${parent} does not exist (create it first)`);
   }
-  const st = fs.statSync(dataDir, { throwIfNoEntry: false });
-  if (st !== undefined && !st.isDirectory()) throw new UsageError(`--data-dir ${text} exists and is not a directory`);
+  const st = statUnlessDenied(dataDir);
+  if (st !== undefined && st !== 'denied' && !st.isDirectory()) throw new UsageError(`--data-dir ${text} exists and is not a directory`);
   return dataDir;
 }
 
-function count(flag: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new UsageError(`--${flag} must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
+/**
+ * Whether this process may use `dataDir` (an absolute path): every directory above it searchable,
+ * and either the data dir missing with a writable parent, or the data dir readable, writable and
+ * searchable with everything in it readable (and its top-level files, the log, writable).
+ * Returns one line that names the path and the problem, or undefined when all is well.
+ *
+ * kv-server checks this before it opens anything, so that a permission problem is reported as
+ * such, with the path, and nothing is created or changed (SQLite would otherwise fail half-way
+ * with a message about a "readonly database" or a "disk I/O error").
+ */
+export function dataDirAccessProblem(dataDir: string): string | undefined {
+  const parent = nodePath.dirname(dataDir);
+  const ancestors: string[] = [];
+  for (let d = parent; ; d = nodePath.dirname(d)) {
+    ancestors.unshift(d);
+    if (nodePath.dirname(d) === d) break;
   }
-  return v;
+  for (const d of ancestors) {
+    const why = denied(d, fs.constants.X_OK, 'search (x)');
+    if (why) return `cannot reach data dir ${dataDir}: ${why}`;
+  }
+  if (fs.statSync(dataDir, { throwIfNoEntry: false }) === undefined) {
+    const why = denied(parent, fs.constants.W_OK, 'write');
+    return why ? `cannot create data dir ${dataDir}: ${why}` : undefined;
+  }
+  const rwx = fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK;
+  const why = denied(dataDir, rwx, 'read, write and search (rwx)') ?? deniedInside(dataDir, 0);
+  return why ? `cannot use data dir ${dataDir}: ${why}` : undefined;
 }
 
-function positiveMs(flag: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new UsageError(`--${flag} must be a positive whole number of milliseconds, got ${JSON.stringify(v)}`);
+function deniedInside(dir: string, depth: number): string | undefined {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = nodePath.join(dir, entry.name);
+    const why = entry.isDirectory()
+      ? (denied(p, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK, 'read, write and search (rwx)') ??
+        (depth < 2 ? deniedInside(p, depth + 1) : undefined))
+      : depth === 0
+        ? denied(p, fs.constants.R_OK | fs.constants.W_OK, 'read and write')
+        : denied(p, fs.constants.R_OK, 'read');
+    if (why) return why;
   }
-  return v;
+  return undefined;
+}
+
+/** Why this process may not `mode` path `p` (one clause), or undefined if it may. */
+function denied(p: string, mode: number, what: string): string | undefined {
+  try {
+    fs.accessSync(p, mode);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined; // gone meanwhile: whoever opens it next will say
+    if (code === 'EROFS') return `${p} is on a read-only file system`;
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    const owner = st ? `; it is owned by uid ${st.uid}, gid ${st.gid}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}` : '';
+    const uid = typeof process.getuid === 'function' ? ` (uid ${process.getuid()})` : '';
+    return `permission denied: this user${uid} may not ${what} ${p}${owner}. Fix its owner or mode, or run kv-server as the user that owns it`;
+  }
+}
+
+/** A path's stat, undefined if it does not exist, or 'denied' (kv-server then reports the permission problem itself). */
+function statUnlessDenied(p: string): fs.Stats | undefined | 'denied' {
+  try {
+    return fs.statSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EACCES') return 'denied';
+    throw e;
+  }
+}
+
+function wholeNumber(flag: string, v: unknown, range: { min: number; max: number }, unit: string): number {
+  const n = digits(v);
+  if (!Number.isSafeInteger(n) || n < range.min || n > range.max) {
+    throw new UsageError(`--${flag} must be a whole number of ${unit} from ${range.min} to ${range.max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/** A number flag as typed: digits only (no "1e12", "0x10" or "-1"), else NaN. */
+function digits(v: unknown): number {
+  if (typeof v === 'number') return v;
+  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
 }

@@ -5,12 +5,13 @@
  * line and the signals; KvServer (kv-server.ts) is the node.
  *
  * Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the node cannot run (data dir
- * refused, port taken, a fatal disk error), 2 for bad flags.
+ * refused or not permitted, port taken, better-sqlite3 missing, a fatal disk error), 2 for bad flags.
  */
 import { randomInt } from 'node:crypto';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { checkFlags, UsageError, type ServerConfig } from './config.js';
+import { ownPackageJson, packageVersion } from '../version.js';
+import { checkFlags, dataDirAccessProblem, UsageError, type ServerConfig } from './config.js';
 import { createLogger, LEVELS, type Level } from './logger.js';
 import { DEFAULT_SNAPSHOT_RETAIN, DEFAULT_SNAPSHOT_THRESHOLD } from './snapshotter.js';
 
@@ -24,12 +25,13 @@ function parseArgs(argv: string[]): ServerConfig {
     .scriptName('kv-server')
     .usage('$0 --id N --peers ID=HOST:PORT,... --client-addr HOST:PORT --data-dir DIR [options]\n\nRuns one raftkv node.')
     .options({
-      id: { type: 'number', demandOption: true, describe: "this node's id (must appear in --peers)" },
+      // Numbers stay as typed (parse-numbers off) for checkFlags, which checks them and quotes them.
+      id: { requiresArg: true, demandOption: true, describe: "this node's id (must appear in --peers)" },
       peers: { type: 'string', demandOption: true, describe: "every node's Raft address, this one included: 1=127.0.0.1:7001,2=..." },
       'client-addr': { type: 'string', demandOption: true, describe: 'host:port to serve clients on' },
       'data-dir': { type: 'string', demandOption: true, describe: 'directory of this node (created on first start)' },
-      'election-timeout': { type: 'number', default: 300, describe: 'base election timeout, ms' },
-      heartbeat: { type: 'number', default: 50, describe: 'heartbeat interval, ms (< election timeout)' },
+      'election-timeout': { requiresArg: true, default: 300, describe: 'base election timeout, ms (20 to 60000)' },
+      heartbeat: { requiresArg: true, default: 50, describe: 'heartbeat interval, ms (less than the election timeout)' },
       'cluster-id': { type: 'string', describe: 'cluster id (default: derived from the sorted --peers list)' },
       'client-peers': {
         type: 'string',
@@ -37,12 +39,12 @@ function parseArgs(argv: string[]): ServerConfig {
       },
       'log-level': { choices: LEVELS, default: 'info' as Level, describe: 'lowest level logged' },
       'snapshot-threshold': {
-        type: 'number',
+        requiresArg: true,
         default: DEFAULT_SNAPSHOT_THRESHOLD,
         describe: 'take a snapshot after this many log entries since the last one (0: only on demand)',
       },
       'snapshot-retain': {
-        type: 'number',
+        requiresArg: true,
         default: DEFAULT_SNAPSHOT_RETAIN,
         describe: 'log entries kept behind a snapshot for followers that are a little behind',
       },
@@ -54,8 +56,11 @@ function parseArgs(argv: string[]): ServerConfig {
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
+    // Our version: yargs would search for a package.json from where it is installed, which in a
+    // project that depends on raftkv is the project's own.
+    .version(packageVersion())
     .strict()
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'duplicate-arguments-array': false, 'parse-numbers': false })
     .wrap(Math.min(110, process.stderr.columns || 100))
     .fail((msg, err) => {
       throw new UsageError(msg ?? err?.message ?? 'bad arguments');
@@ -87,6 +92,12 @@ async function main(): Promise<void> {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`kv-server: ${e.message}\nRun kv-server --help for usage. Example:\n  ${EXAMPLE}\n`);
     process.exit(2);
+  }
+  // Refusals that need no node: one line each, exit 1, nothing created or changed.
+  const refusal = dataDirAccessProblem(cfg.dataDir) ?? (await sqliteProblem());
+  if (refusal !== undefined) {
+    process.stderr.write(`kv-server: ${refusal}\n`);
+    process.exit(1);
   }
   const log = createLogger(cfg.logLevel, { node: cfg.id });
   // Loaded after the flags are checked: gRPC and SQLite take most of the start-up time.
@@ -139,9 +150,40 @@ async function main(): Promise<void> {
     if (stopping) return;
     const message = e instanceof Error ? e.message : String(e);
     if (e instanceof StartError) process.stderr.write(`kv-server: ${message}\n`);
-    else process.stderr.write(`kv-server: unexpected error while starting: ${e instanceof Error ? (e.stack ?? message) : message}\n`);
+    else if (typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).syscall !== undefined) {
+      // A system call refused (its message names the call and the path): no stack to read.
+      process.stderr.write(`kv-server: cannot start: ${message}\n`);
+    } else process.stderr.write(`kv-server: unexpected error while starting: ${e instanceof Error ? (e.stack ?? message) : message}\n`);
     exit(1);
   }
+}
+
+/**
+ * Why SQLite cannot be used, or undefined. better-sqlite3 is an optional peer dependency of
+ * raftkv, so that the SDK and kv-cli install without compiling it: kv-server says what to install.
+ */
+async function sqliteProblem(): Promise<string | undefined> {
+  const wanted = `better-sqlite3@${ownPackageJson().peerDependencies?.['better-sqlite3'] ?? 'latest'}`;
+  let Database: typeof import('better-sqlite3');
+  try {
+    Database = (await import('better-sqlite3')).default;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.message.includes("'better-sqlite3'")) {
+      return (
+        'kv-server keeps its log in SQLite through the better-sqlite3 package, which is not installed ' +
+        `(raftkv leaves it out so that the client installs without a C++ build). Install it beside raftkv: npm install ${wanted}`
+      );
+    }
+    return `cannot load better-sqlite3: ${err.message.split('\n')[0]}`;
+  }
+  try {
+    new Database(':memory:').close();
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    return `better-sqlite3 is installed but its native module does not load (${why}). Rebuild it for this Node: npm rebuild better-sqlite3`;
+  }
+  return undefined;
 }
 
 await main();

@@ -1,10 +1,14 @@
 /**
- * kv-cli and the SDK against a real 3-node cluster: the operations and their exit codes, and
- * bad input (usage errors exit 2, an unreachable cluster exits 3 within the deadline).
+ * kv-cli and the SDK against a real 3-node cluster: the operations and their exit codes, values
+ * from files, stdin and hex, and bad input (usage errors exit 2, an unreachable cluster or one
+ * without a leader exits 3).
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterUnavailableError, InvalidArgumentError, KvClient } from '../../src/index.js';
-import { cli, Cluster, ensureBuilt, freePorts, killAll } from './cluster.js';
+import { cli, CLI_JS, Cluster, ensureBuilt, freePorts, killAll, tempDir, waitFor } from './cluster.js';
 
 let cluster: Cluster;
 let client: KvClient;
@@ -47,6 +51,8 @@ describe('operations', () => {
       const r = await cli(['get', 'b', '--json'], { env: { ...process.env, RAFTKV_ENDPOINTS: ep } });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toEqual({ key: 'b', found: true, value: 'hello, world' });
+      const missing = await kv('get', 'never-b', '--json');
+      expect([missing.code, JSON.parse(missing.stdout)]).toEqual([1, { key: 'never-b', found: false }]);
     };
     const chainC = async (): Promise<void> => {
       expect((await kv('put', '007', '0123')).code).toBe(0); // number-like strings stay strings
@@ -125,6 +131,66 @@ describe('operations', () => {
   });
 });
 
+describe('values', () => {
+  it('a value that starts with "-" goes after --', async () => {
+    const put = await kv('put', 'dash', '--', '-v');
+    expect([put.code, put.stderr]).toEqual([0, '']);
+    expect((await kv('get', 'dash')).stdout).toBe('-v\n');
+    expect((await kv('append', '--', 'dash', '--x')).code).toBe(0);
+    expect((await kv('cas', 'dash', '--', '-v--x', '-1')).code).toBe(0);
+    expect(await client.get('dash')).toBe('-1');
+  });
+
+  it('--value-file FILE and --value-file - (stdin): bytes as they are, beyond what a command line can hold', async () => {
+    const dir = tempDir('cli-values');
+    try {
+      // 200 KiB: more than one argument may be (128 KiB on Linux), and not UTF-8.
+      const big = Buffer.alloc(200 * 1024);
+      for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 256;
+      const file = path.join(dir, 'big.bin');
+      fs.writeFileSync(file, big);
+      expect((await kv('put', 'from-file', '--value-file', file)).code).toBe(0);
+      expect(await client.getBytes('from-file')).toEqual(big);
+
+      const fromStdin = spawnSync(process.execPath, [CLI_JS, '--endpoints', ep, 'append', 'from-file', '--value-file', '-'], {
+        input: Buffer.from('\n-tail\n'),
+        timeout: 20_000,
+      });
+      expect(fromStdin.status, fromStdin.stderr.toString()).toBe(0);
+      expect(await client.getBytes('from-file')).toEqual(Buffer.concat([big, Buffer.from('\n-tail\n')]));
+
+      // cas with both values from files; an empty file is an empty value
+      const empty = path.join(dir, 'empty');
+      fs.writeFileSync(empty, '');
+      const full = Buffer.concat([big, Buffer.from('\n-tail\n')]);
+      fs.writeFileSync(path.join(dir, 'expected'), full);
+      const cas = await kv('cas', 'from-file', '--expected-file', path.join(dir, 'expected'), '--value-file', empty);
+      expect(cas.code, cas.stderr).toBe(0);
+      expect(await client.getBytes('from-file')).toEqual(Buffer.alloc(0));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--json get gives a value that is not UTF-8 in base64; --hex takes and prints hex', async () => {
+    const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x0a, 0x41]);
+    await client.put('binary', bytes);
+    const asJson = await kv('--json', 'get', 'binary');
+    expect(asJson.code).toBe(0);
+    expect(JSON.parse(asJson.stdout)).toEqual({ key: 'binary', found: true, value_base64: bytes.toString('base64') });
+    expect(Buffer.from(JSON.parse(asJson.stdout).value_base64, 'base64')).toEqual(bytes);
+
+    expect((await kv('--hex', 'get', Buffer.from('binary').toString('hex'))).stdout).toBe('00fffe0a41\n');
+    expect(JSON.parse((await kv('--hex', '--json', 'get', '62696e617279')).stdout)).toEqual({ key: '62696e617279', found: true, value_hex: '00fffe0a41' });
+
+    // a binary key and value from hex
+    expect((await kv('--hex', 'put', '00ff', 'c0ffee')).code).toBe(0);
+    expect(await client.getBytes(Buffer.from([0x00, 0xff]))).toEqual(Buffer.from('c0ffee', 'hex'));
+    expect((await kv('--hex', 'cas', '00ff', 'c0ffee', '')).code).toBe(0);
+    expect(await client.getBytes(Buffer.from([0x00, 0xff]))).toEqual(Buffer.alloc(0));
+  });
+});
+
 describe('bad input', () => {
   it('oversized key or value: exit 2 with the server message; InvalidArgumentError in the SDK', async () => {
     const [r1, r2] = await Promise.all([kv('put', 'k'.repeat(5000), 'v'), kv('get', 'k'.repeat(4097))]);
@@ -149,26 +215,75 @@ describe('bad input', () => {
     await expect(client.get('')).rejects.toThrow(InvalidArgumentError);
   });
 
-  it('usage errors: exit 2 with help', async () => {
+  it('usage errors: exit 2 with the reason and one line pointing to --help, not the whole help', async () => {
     const cases: [string[], RegExp][] = [
-      [['--endpoints', ep, 'frobnicate', 'x'], /Unknown argument/],
-      [['--endpoints', ep], /Give a command/],
-      [['--endpoints', ep, 'put', 'onlykey'], /Not enough non-option arguments/],
-      [['--endpoints', ep, 'get', 'a', 'b'], /Unknown argument|unexpected/],
+      [['--endpoints', ep, 'frobnicate', 'x'], /unknown command "frobnicate"/],
+      [['--endpoints', ep, 'constructor'], /unknown command "constructor"/],
+      [['--endpoints', ep], /give a command/],
+      [['--endpoints', ep, 'put', 'onlykey'], /missing VALUE: put KEY VALUE \(or give --value-file FILE\)/],
+      [['--endpoints', ep, 'get', 'a', 'b'], /unexpected argument\(s\) "b": get KEY/],
       [['--endpoints', 'localhost', 'get', 'a'], /bad endpoint/],
       [['--endpoints', '127.0.0.1:99999', 'get', 'a'], /bad endpoint/],
       [['--endpoints', ',', 'get', 'a'], /no endpoints/],
       [['get', 'a'], /no endpoints/],
-      [['--endpoints', ep, '--timeout', 'soon', 'get', 'a'], /--timeout/],
-      [['--endpoints', ep, '--bogus', 'get', 'a'], /Unknown argument/],
+      [['--endpoints', ep, '--timeout', 'soon', 'get', 'a'], /--timeout must be a whole number of milliseconds from 1 to 3600000, got "soon"/],
+      [['--endpoints', ep, '--timeout', '0', 'get', 'a'], /--timeout must be .* got "0"/],
+      [['--endpoints', ep, '--timeout', '1e10', 'get', 'a'], /--timeout must be .* got "1e10"/],
+      [['--endpoints', ep, '--timeout', '3600001', 'get', 'a'], /--timeout must be .* got "3600001"/],
+      [['--endpoints', ep, '--timeout=-5', 'get', 'a'], /--timeout must be .* got "-5"/],
+      [['--endpoints', ep, '--timeout'], /--timeout <value>' argument missing/],
+      [['--endpoints', ep, '--bogus', 'get', 'a'], /unknown option --bogus/],
+      [['--endpoints', ep, 'put', 'k', '-v'], /unknown option -v .*goes after "--", as in: kv-cli put KEY -- -v/],
+      [['--endpoints', ep, 'get', 'k', '--value-file', 'f'], /--value-file does not go with get/],
+      [['--endpoints', ep, 'put', 'k', 'v', '--value-file', 'f'], /unexpected argument\(s\) "v": put KEY/],
+      [['--endpoints', ep, 'cas', 'k', '--value-file', '-', '--expected-file', '-'], /cannot both read stdin/],
+      [['--endpoints', ep, 'put', 'k', '--value-file', '/no/such/file'], /--value-file \/no\/such\/file: cannot read it: no such file/],
+      [['--endpoints', ep, 'put', 'k', '--value-file', '/'], /--value-file \/: cannot read it: it is a directory/],
+      [['--endpoints', ep, '--hex', 'put', 'zz', '00'], /--hex: KEY "zz" is not hex/],
     ];
     const results = await Promise.all(cases.map(([args]) => cli(args)));
     results.forEach((r, i) => {
       const [args, message] = cases[i]!;
       expect(r.code, `kv-cli ${args.join(' ')}: ${r.stderr}`).toBe(2);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr).toMatch(/Commands:/);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, `kv-cli ${args.join(' ')}`).toHaveLength(2);
+      expect(lines[0]).toMatch(/^kv-cli: /);
+      expect(lines[0]).toMatch(message);
+      expect(lines[1]).toBe('Run kv-cli --help for usage.');
+      expect(r.stdout).toBe('');
     });
+    const help = await cli(['--help']);
+    expect([help.code, help.stderr]).toEqual([0, '']);
+    expect(help.stdout).toMatch(/^Usage: kv-cli/);
+    for (const option of ['--value-file', '--expected-file', '--hex', '--json', '--timeout', '--endpoints']) expect(help.stdout).toContain(option);
+  });
+
+  it('a value over the limit from a file is refused before it is sent: exit 2', async () => {
+    const dir = tempDir('cli-big');
+    try {
+      const file = path.join(dir, 'big');
+      fs.writeFileSync(file, Buffer.alloc(1024 * 1024 + 1, 1));
+      const r = await kv('put', 'big-file', '--value-file', file);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/the value is over the limit of 1048576 bytes/);
+      expect(await client.get('big-file')).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('status without a leader (2 of 3 nodes down): exit 3, and says so', async () => {
+    const lonely = await Cluster.create('noleader', { size: 3 });
+    try {
+      lonely.start(1); // one node of three can never be elected
+      await waitFor('node 1 to answer Status', async () => (await lonely.status())[0]?.ok);
+      const r = await cli(['--endpoints', lonely.endpoints.join(','), 'status']);
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/no leader: 1 of 3 nodes answered, and none of them leads in term \d+/);
+      expect(r.stdout.match(/unreachable/g)).toHaveLength(2);
+    } finally {
+      await lonely.close();
+    }
   });
 
   it('unreachable cluster: exit 3 within the deadline; ClusterUnavailableError in the SDK', async () => {
