@@ -2,7 +2,8 @@
  * A small network for real-process tests: one Linux bridge, one network namespace per node with
  * a veth pair into the bridge, and an address on the host side of the bridge so that the test
  * process (in the root namespace) reaches every node. Links between nodes are cut, made lossy or
- * sent through a proxy on the host by iptables rules inside the namespaces; each namespace's
+ * sent through a proxy on the host by iptables rules inside the namespaces (which also cut a node's
+ * client port off from the test process, leaving its peer links alone); each namespace's
  * whole rule set is replaced at once (iptables-restore), so a fault is applied and healed as a
  * unit, and dies with its namespace.
  *
@@ -34,6 +35,8 @@ export interface LinkState {
   readonly lossy: readonly (Link & { readonly probability: number })[];
   /** `from`'s connections to `to`'s peer port go through a proxy at the host address, this port. */
   readonly proxied: readonly (Link & { readonly proxyPort: number })[];
+  /** Nodes whose client port the test process cannot reach, either way (their peer links untouched). */
+  readonly clientCut?: readonly number[];
 }
 
 export const HEALTHY: LinkState = { blocked: [], lossy: [], proxied: [] };
@@ -92,6 +95,7 @@ function pidAlive(pid: number): boolean {
 export function netnsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, a bridge and iptables)';
   if (!hasCommand('ip', '-V')) return 'the ip command (iproute2) is missing';
+  if (!hasCommand('ss', '-V')) return 'the ss command (iproute2) is missing';
   if (!hasCommand('iptables')) return 'iptables is missing (apt-get install -y iptables)';
   if (!hasCommand('iptables-restore')) return 'iptables-restore is missing (apt-get install -y iptables)';
   const probe = `${NAME_PREFIX}${process.pid}z-n0`;
@@ -288,6 +292,22 @@ export class Netns {
     return n;
   }
 
+  /**
+   * Connections from the test process to node `id`'s client port that received data within the
+   * last `withinMs` (the kernel's own record, per socket): which clients are using that node now.
+   */
+  async activeClientConnections(id: number, withinMs: number): Promise<number> {
+    const out = await runAsync('ip', ['netns', 'exec', this.ns(id), 'ss', '-tniH', 'state', 'established', `( sport = :${CLIENT_PORT} )`]);
+    let n = 0;
+    // One connection per address line, its details on the next; ss leaves lastrcv out when it is 0.
+    for (const conn of out.split(/\n(?=\S)/)) {
+      if (!conn.includes(`${this.hostIp}:`)) continue;
+      const lastRcvMs = Number(/\blastrcv:(\d+)/.exec(conn)?.[1] ?? 0);
+      if (lastRcvMs <= withinMs) n++;
+    }
+    return n;
+  }
+
   /** Node `id`'s rule set for `state`, in iptables-restore form (a complete replacement). */
   rules(id: number, state: LinkState): string {
     const filter: string[] = [];
@@ -297,6 +317,10 @@ export class Netns {
     // block leaves the reverse stream (which we opened) working.
     for (const l of state.blocked) {
       if (l.to === id) filter.push(`-A INPUT -s ${this.nodeIp(l.from)}/32 -p tcp --dport ${PEER_PORT} -j DROP`);
+    }
+    if (state.clientCut?.includes(id)) {
+      filter.push(`-A INPUT -s ${this.hostIp}/32 -p tcp --dport ${CLIENT_PORT} -j DROP`);
+      filter.push(`-A OUTPUT -d ${this.hostIp}/32 -p tcp --sport ${CLIENT_PORT} -j DROP`);
     }
     for (const l of state.lossy) {
       if (l.to === id) {

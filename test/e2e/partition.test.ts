@@ -13,15 +13,13 @@
  * timing is real, so not its exact interleavings). Skipped, with the reason, without root,
  * `ip netns` or iptables (.ci/run installs iptables).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRng } from '../../src/raft/core/rng.js';
 import { checkLinearizable, formatCounterexample } from '../support/linearizability.js';
-import { Cluster, ensureBuilt, ROOT, SERVER_JS, sleep, waitFor } from './cluster.js';
+import { Cluster, ensureBuilt, sleep, waitFor } from './cluster.js';
 import { FAULT_KINDS, faultSchedule, Nemesis, planFault, type Fault, type FaultKind } from './nemesis.js';
-import { atExit, CLIENT_PORT, leftBehind, Netns, netnsUnavailable, PEER_PORT, removeLeftovers } from './netns.js';
+import { netnsUnavailable, removeLeftovers, type Netns } from './netns.js';
+import { Cleanups, createNetns, leaderTerm, removeLeftoverDirs, startNetnsCluster } from './netns-cluster.js';
 import { diskValue, replayDataDir } from './on-disk.js';
 import { Workload } from './workload.js';
 
@@ -37,22 +35,15 @@ const RECOVERY_MS = 30_000;
 const CHECK_TIMEOUT_MS = 60_000;
 
 /** Cleanups of the test running now, also run by afterAll if a test is cut short. */
-const cleanups: (() => Promise<void> | void)[] = [];
-
-/** Runs every cleanup, newest first, even when one fails; then throws the first failure. */
-async function cleanUp(): Promise<void> {
-  const errors: unknown[] = [];
-  for (const c of cleanups.splice(0).reverse()) await Promise.resolve().then(c).catch((e: unknown) => errors.push(e));
-  if (errors.length > 0) throw errors[0];
-}
+const cleanups = new Cleanups();
 
 describe.skipIf(UNAVAILABLE !== undefined)(`network partitions between real processes${UNAVAILABLE ? ` (skipped: ${UNAVAILABLE})` : ''}`, () => {
   beforeAll(async () => {
     await ensureBuilt();
-    const removed = [...removeLeftovers(), ...removeLeftoverDirs()];
+    const removed = [...removeLeftovers(), ...removeLeftoverDirs('partition')];
     if (removed.length > 0) console.log(`removed leftovers of a crashed earlier run: ${removed.join(' ')}`);
   });
-  afterAll(cleanUp);
+  afterAll(() => cleanups.run());
 
   it.each([
     [3, 'a'],
@@ -60,13 +51,7 @@ describe.skipIf(UNAVAILABLE !== undefined)(`network partitions between real proc
   ])(
     `%i nodes: linearizable and no acknowledged write lost through partitions, loss and delay (seed ${SEED})`,
     { timeout: 90_000 + ROUNDS * FAULT_KINDS.length * 2 * RECOVERY_MS },
-    async (size, tag) => {
-      // A cleanup failure must not hide the test's own.
-      const failure = await partitionRun(size, tag).then(() => undefined, (e: unknown) => e ?? new Error('failed'));
-      const cleanupFailure = await cleanUp().then(() => undefined, (e: unknown) => e ?? new Error('cleanup failed'));
-      if (failure !== undefined) throw failure;
-      if (cleanupFailure !== undefined) throw cleanupFailure;
-    },
+    (size, tag) => cleanups.after(() => partitionRun(size, tag)),
   );
 });
 
@@ -103,12 +88,8 @@ async function partitionRun(size: number, tag: string): Promise<void> {
 
 /** The network, the cluster in it, and the clients running against it. */
 async function setUp(size: number, tag: string): Promise<Run> {
-  const net = Netns.create(tag, size);
-  cleanups.push(() => {
-    net.destroy();
-    expect(net.leftovers(), 'namespaces or links left behind').toEqual([]);
-  });
-  const c = await startCluster(net, size);
+  const net = createNetns(tag, size, cleanups);
+  const c = await startNetnsCluster(net, 'partition', { electionTimeoutMs: ELECTION_TIMEOUT_MS, heartbeatMs: HEARTBEAT_MS, extraArgs: SNAPSHOT_ARGS }, cleanups);
   await c.waitForLeader(20_000);
   const clusterId = await waitFor('a status', async () => {
     const row = (await c.status()).find((r) => r.ok);
@@ -220,48 +201,6 @@ async function checkDisks(run: Run, shared: Map<string, string | undefined>) {
     for (const [key, value] of shared) expect(diskValue(d, key), `node ${d.id}: ${key} on disk (seed ${SEED})`).toBe(value);
   }
   return disks;
-}
-
-/**
- * A Cluster (for its status, wait and stop helpers) whose nodes live in `net`'s namespaces:
- * addresses on the namespaces' interfaces, each process started with `ip netns exec`.
- */
-async function startCluster(net: Netns, size: number): Promise<Cluster> {
-  const c = await Cluster.create(`partition-${net.prefix}`, { size, electionTimeoutMs: ELECTION_TIMEOUT_MS, heartbeatMs: HEARTBEAT_MS, extraArgs: SNAPSHOT_ARGS });
-  const removeDir = atExit(() => fs.rmSync(c.dir, { recursive: true, force: true }));
-  cleanups.push(async () => {
-    await c.close();
-    removeDir();
-  });
-  for (const node of c.nodes) {
-    node.peerAddr = `${net.nodeIp(node.id)}:${PEER_PORT}`;
-    node.clientAddr = `${net.nodeIp(node.id)}:${CLIENT_PORT}`;
-  }
-  for (const node of c.nodes) {
-    const proc = net.spawnIn(node.id, [process.execPath, SERVER_JS, ...c.args(node)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (node.log += d));
-    node.proc = proc;
-  }
-  return c;
-}
-
-/** Data dirs (Cluster.create names them raftkv-e2e-partition-<network prefix>-…) of killed runs. */
-function removeLeftoverDirs(): string[] {
-  const removed: string[] = [];
-  for (const name of fs.readdirSync(os.tmpdir())) {
-    if (!leftBehind(name, /^raftkv-e2e-partition-rkv(\d+)[a-z]-/)) continue;
-    fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
-}
-
-/** The term of `leader`, as it reports it. */
-async function leaderTerm(c: Cluster, leader: number): Promise<number> {
-  return waitFor(`node ${leader}'s term`, async () => {
-    const row = (await c.status()).find((r) => r.ok && r.status.nodeId === leader);
-    return row?.ok ? row.status.term : undefined;
-  });
 }
 
 /** Holds a fault for its time, stalling its delayed links when it says so. */

@@ -79,6 +79,36 @@ export class Workload {
     return { ...this.figures, ledgerAcked: this.ledgerAcked.size, errors: { ...this.figures.errors } };
   }
 
+  /** Clients running (each its own KvClient). */
+  get clients(): number {
+    return this.opts.registerClients + this.opts.ledgerWriters + this.opts.readerEndpoints.length;
+  }
+
+  /**
+   * Over [fromMs, toMs] of the history's clock (now()): the calls that succeeded, and the longest
+   * stretch without one (from the start of the window to the first, between two, or from the last
+   * to the end of the window).
+   */
+  successesBetween(fromMs: number, toMs: number): { ok: number; longestGapMs: number } {
+    const done = this.history
+      .operations()
+      .map((o) => o.ret)
+      .filter((t) => t >= fromMs && t <= toMs)
+      .sort((a, b) => a - b);
+    let longestGapMs = 0;
+    let last = fromMs;
+    for (const t of [...done, toMs]) {
+      longestGapMs = Math.max(longestGapMs, t - last);
+      last = t;
+    }
+    return { ok: done.length, longestGapMs: Math.round(longestGapMs) };
+  }
+
+  /** ms since the workload began, to 10 µs: the clock of its history (rounding can only make calls look concurrent). */
+  now(): number {
+    return Math.round((performance.now() - this.started) * 100) / 100;
+  }
+
   /**
    * Reads every shared key and every ledger key ever written back through the cluster, 64 at a
    * time, into the history; returns the acknowledged ledger keys that do not read back as written,
@@ -205,10 +235,5 @@ export class Workload {
 
   private newClientId(): number {
     return this.nextClientId++;
-  }
-
-  /** ms since the workload began, to 10 µs: rounding can only make calls look concurrent. */
-  private now(): number {
-    return Math.round((performance.now() - this.started) * 100) / 100;
   }
 }
