@@ -30,7 +30,12 @@ export interface KvClientOptions {
   endpoints: string[] | string;
   /** Overall deadline of each call, retries included, in ms (default 5000). */
   timeoutMs?: number;
-  /** Deadline of a single attempt, so that a dead or hung node does not eat the whole budget (default 1000). */
+  /**
+   * Deadline of a single attempt, so that a dead, hung or unreachable node does not eat the whole
+   * budget. By default it adapts to the latencies seen (as TCP's retransmission timeout does: the
+   * smoothed latency plus four deviations, between 250 ms and 2 s; 1 s before the first answer),
+   * so that a node that went silent costs a fraction of a second, not seconds.
+   */
   attemptTimeoutMs?: number;
   /**
    * Calls this client has on the wire at once (default 1024); more wait their turn here, within
@@ -56,6 +61,8 @@ export { parseEndpoints };
 
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
+const MIN_ATTEMPT_TIMEOUT_MS = 250;
+const MAX_ATTEMPT_TIMEOUT_MS = 2000;
 const BACKOFF_MIN_MS = 10;
 const BACKOFF_MAX_MS = 200;
 /**
@@ -157,7 +164,11 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export class KvClient {
   readonly endpoints: readonly string[];
   readonly timeoutMs: number;
-  readonly attemptTimeoutMs: number;
+  /** A fixed attempt deadline, if one was given. */
+  private readonly fixedAttemptMs: number | undefined;
+  /** Smoothed latency of answered attempts and its mean deviation (RFC 6298), for the adaptive attempt deadline. */
+  private srtt: number | undefined;
+  private rttvar = 0;
   private readonly clients = new Map<string, grpc.Client>();
   private readonly channelOptions: grpc.ChannelOptions;
   private session = new Session();
@@ -180,8 +191,8 @@ export class KvClient {
     if (!(Number.isFinite(this.timeoutMs) && this.timeoutMs > 0)) {
       throw new InvalidArgumentError(`timeoutMs must be a positive number, got ${String(options.timeoutMs)}`);
     }
-    this.attemptTimeoutMs = options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
-    if (!(Number.isFinite(this.attemptTimeoutMs) && this.attemptTimeoutMs > 0)) {
+    this.fixedAttemptMs = options.attemptTimeoutMs;
+    if (this.fixedAttemptMs !== undefined && !(Number.isFinite(this.fixedAttemptMs) && this.fixedAttemptMs > 0)) {
       throw new InvalidArgumentError(`attemptTimeoutMs must be a positive number, got ${String(options.attemptTimeoutMs)}`);
     }
     this.maxInflight = options.maxInflight ?? DEFAULT_MAX_INFLIGHT;
@@ -278,7 +289,7 @@ export class KvClient {
   /** One call to each endpoint, not retried, within the client's timeout (at least `minMs`). */
   private async everyEndpoint<Res>(method: Method, minMs: number): Promise<EndpointResult<Res>[]> {
     this.checkOpen();
-    const deadlineMs = Math.min(this.timeoutMs, Math.max(this.attemptTimeoutMs, minMs));
+    const deadlineMs = Math.min(this.timeoutMs, Math.max(this.fixedAttemptMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS, minMs));
     return Promise.all(
       this.endpoints.map(async (endpoint): Promise<EndpointResult<Res>> => {
         try {
@@ -378,7 +389,9 @@ export class KvClient {
       attempts++;
       const trailer = { leader: '' };
       try {
-        const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, Date.now() + this.attemptTimeoutMs), trailer);
+        const sent = Date.now();
+        const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, sent + this.attemptMs()), trailer);
+        this.sampleLatency(Date.now() - sent);
         // A follower that served the call by forwarding it names the leader: go there next time,
         // if it is known to answer us.
         this.leader = trailer.leader !== '' && trailer.leader !== target && this.reachable(trailer.leader) ? trailer.leader : target;
@@ -459,6 +472,23 @@ export class KvClient {
       attempts,
       { cause: lastErr },
     );
+  }
+
+  /** This attempt's deadline: fixed if given, else adapted to the latencies seen. */
+  private attemptMs(): number {
+    if (this.fixedAttemptMs !== undefined) return this.fixedAttemptMs;
+    if (this.srtt === undefined) return DEFAULT_ATTEMPT_TIMEOUT_MS;
+    return Math.min(MAX_ATTEMPT_TIMEOUT_MS, Math.max(MIN_ATTEMPT_TIMEOUT_MS, this.srtt + 4 * this.rttvar));
+  }
+
+  private sampleLatency(ms: number): void {
+    if (this.srtt === undefined) {
+      this.srtt = ms;
+      this.rttvar = ms / 2;
+      return;
+    }
+    this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - ms);
+    this.srtt = 0.875 * this.srtt + 0.125 * ms;
   }
 
   /** Where to send next: the leader if it is not suspect, else the next endpoint that is not (or, all suspect, the next). */
