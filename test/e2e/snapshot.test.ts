@@ -104,7 +104,8 @@ describe('snapshots', () => {
     for (const n of cluster.nodes) {
       const s = await statusOf(n.id);
       expect(s.snapshotIndex).toBeGreaterThan(0);
-      expect(s.appliedIndex - s.snapshotIndex).toBeLessThan(THRESHOLD + 50);
+      // Bounded: a snapshot follows every THRESHOLD entries (the one due may still be being written).
+      expect(s.appliedIndex - s.snapshotIndex).toBeLessThan(2 * THRESHOLD);
       expect((await listSnapshots(nodeFileSystem(n.dataDir), 'snap')).length).toBe(1);
     }
     for (const n of cluster.nodes) await cluster.stop(n.id, 'SIGKILL');
@@ -192,8 +193,10 @@ describe('snapshots', () => {
       }
       await load(`r${round}`, 300, 6000, 64);
       await cluster.waitCaughtUp(30_000);
-      const tmp = fs.readdirSync(path.join(cluster.node(f).dataDir, 'snap')).filter((n) => n.endsWith('.tmp'));
-      expect(tmp).toEqual([]);
+      // The temp file the kill left is gone once the node has written a snapshot again (one may be
+      // in progress right now: wait for it).
+      const snapDir = path.join(cluster.node(f).dataDir, 'snap');
+      await waitFor('no snapshot temp file left', () => !fs.readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 15_000);
     }
     // Every node's own view: make each write a snapshot and compare it with what was acknowledged.
     for (const n of cluster.nodes) {

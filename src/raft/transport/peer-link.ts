@@ -8,6 +8,8 @@ import type { RaftBatch } from './generated/raftkv/raft/RaftBatch.js';
 import type { RaftMessage } from './generated/raftkv/raft/RaftMessage.js';
 
 export const BACKOFF_INITIAL_MS = 50;
+/** How long after a link starts a peer that does not answer yet is taken to be starting too. */
+const STARTUP_GRACE_MS = 10_000;
 export const BACKOFF_MAX_MS = 2000;
 /** A stream that does not get the receiver's response headers within this time is retried. */
 const HANDSHAKE_TIMEOUT_MS = 5000;
@@ -76,6 +78,9 @@ export class PeerLink {
   private timer: NodeJS.Timeout | undefined = undefined;
   /** Set after a failure was logged, so that the next "up" is logged too. */
   private reportedDown = false;
+  /** Whether the stream was ever up, and since when the link has been trying: a peer that is still starting is not news. */
+  private everUp = false;
+  private trying = Date.now();
   /** Cancels the snapshot transfer in flight to this peer (at most one), failing it with `reason`. */
   snapshot: ((reason: string) => void) | undefined = undefined;
 
@@ -211,6 +216,7 @@ export class PeerLink {
       if (this.call !== call || this.state !== 'connecting') return;
       this.state = 'up';
       this.upSince = Date.now();
+      this.everUp = true;
       if (this.reportedDown) {
         this.reportedDown = false;
         this.config.log.emit(`stream to peer ${this.id} (${this.address}) is up`);
@@ -249,9 +255,20 @@ export class PeerLink {
       code = grpc.status[err.code] ?? String(err.code);
       details = err.details;
     }
-    // Logged on the transition down, and for persistent failures at most once per interval.
+    details = details.replace(/\s*Resolution note:.*$/s, '');
+    // Logged on the transition down, and for persistent failures at most once per interval. At
+    // start-up the others are starting too: not reachable yet is not a failure, for a while.
     const key = `down:${this.id}:${code}:${details}`;
-    const line = `stream to peer ${this.id} (${this.address}) ${wasUp ? 'lost' : 'failed'}: ${code}: ${details}; dropping its messages and reconnecting`;
+    if (!this.everUp && Date.now() - this.trying < STARTUP_GRACE_MS) {
+      this.config.log.log(key, `peer ${this.id} (${this.address}) is not reachable yet (${code}: ${details}); retrying`);
+      this.reportedDown = true; // so that its coming up is logged
+      return;
+    }
+    // A peer that says it is stopping is being restarted or shut down on purpose: worth a note, not a warning.
+    const stopping = /shutting down/.test(details);
+    const line = stopping
+      ? `peer ${this.id} (${this.address}) went away (${details}); reconnecting when it is back`
+      : `stream to peer ${this.id} (${this.address}) ${wasUp ? 'lost' : 'failed'}: ${code}: ${details}; dropping its messages and reconnecting`;
     if (wasUp) this.config.log.emit(line);
     else this.config.log.log(key, line);
     this.reportedDown = true;
