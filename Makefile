@@ -5,7 +5,7 @@ CRASH_ROUNDS ?= 50
 PARTITION_ROUNDS ?= 10
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv bench-snapshot clean
+.PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv bench-snapshot bench-overload clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci
@@ -33,7 +33,7 @@ run: build
 	node scripts/run-cluster.mjs
 
 ## Every benchmark; the figures and the machine they were measured on are kept in BENCHMARKS.md.
-bench: bench-kv bench-sim bench-storage bench-checker bench-snapshot
+bench: bench-kv bench-sim bench-storage bench-checker bench-snapshot bench-overload
 
 ## The lab's 2A-2C suite under one seed in the simulator: wall time against virtual time.
 bench-sim: build
@@ -58,6 +58,11 @@ bench-kv: build
 ## Quick: BENCH_PUTS=50000; more in scripts/bench-snapshot.mjs.
 bench-snapshot: build
 	node scripts/bench-snapshot.mjs
+
+## Overload (issue 11): the peak, then 10× the clients that reach it for 30 s: goodput, leader
+## changes, errors. Quick: BENCH_PEAK_DURATION=3 BENCH_OVERLOAD_DURATION=10.
+bench-overload: build
+	node scripts/bench-overload.mjs
 
 clean:
 	rm -rf build
