@@ -41,7 +41,7 @@ export interface WalReplay {
   pages: Set<number>;
 }
 
-const NOTHING: WalReplay = { replayed: 0, dbPages: 0, pages: new Set() };
+const nothing = (): WalReplay => ({ replayed: 0, dbPages: 0, pages: new Set() });
 
 type Sum = [s1: number, s2: number];
 type Salts = [salt1: number, salt2: number];
@@ -91,9 +91,9 @@ interface Walk {
 export function checkWal(dbPath: string, dbPageSize: number): WalReplay {
   const walPath = `${dbPath}-wal`;
   const st = fs.statSync(walPath, { throwIfNoEntry: false });
-  if (!st) return NOTHING;
+  if (!st) return nothing();
   if (!st.isFile()) throw corrupt(dbPath, `${walPath} is not a regular file`);
-  if (st.size <= WAL_HEADER_BYTES) return NOTHING; // SQLite reads no frames from it
+  if (st.size <= WAL_HEADER_BYTES) return nothing(); // SQLite reads no frames from it
 
   const fd = fs.openSync(walPath, 'r');
   try {
@@ -103,38 +103,33 @@ export function checkWal(dbPath: string, dbPageSize: number): WalReplay {
     const bigEndian = (magic & 1) === 1;
     const computed = walChecksum(header, 0, 24, bigEndian, [0, 0]);
     const stored: Sum = [header.readUInt32BE(24), header.readUInt32BE(28)];
-    const problem =
-      (magic & 0xfffffffe) >>> 0 !== WAL_MAGIC
-        ? `bad magic number 0x${magic.toString(16).padStart(8, '0')}`
-        : !validPageSize(pageSize)
-          ? `invalid page size ${pageSize}`
-          : computed[0] !== stored[0] || computed[1] !== stored[1]
-            ? 'its checksum does not match'
-            : undefined;
-    const base = { salts: [header.readUInt32BE(16), header.readUInt32BE(20)] as Salts, storedSeed: stored, computedSeed: computed };
-
+    const magicOk = (magic & 0xfffffffe) >>> 0 === WAL_MAGIC;
+    const problem = !magicOk
+      ? `bad magic number 0x${magic.toString(16).padStart(8, '0')}`
+      : !validPageSize(pageSize)
+        ? `invalid page size ${pageSize}`
+        : computed[0] !== stored[0] || computed[1] !== stored[1]
+          ? 'its checksum does not match'
+          : undefined;
+    const gen: Generation = {
+      salts: [header.readUInt32BE(16), header.readUInt32BE(20)],
+      bigEndian,
+      storedSeed: stored,
+      computedSeed: computed,
+      pageSize: dbPageSize,
+    };
     if (problem !== undefined) {
-      // SQLite ignores the whole WAL. Harmless unless committed frames lie behind the header: walk
-      // them with its stored checksum as the seed, under its salts or (if those are what was
-      // damaged) the first frame's, in either byte order if the magic is gone.
-      const orders = (magic & 0xfffffffe) >>> 0 === WAL_MAGIC ? [bigEndian] : [false, true];
-      const salts = [base.salts];
-      const firstFrame = readAt(fd, 8, WAL_HEADER_BYTES + 8, st.size);
-      if (firstFrame) salts.push([firstFrame.readUInt32BE(0), firstFrame.readUInt32BE(4)]);
-      for (const order of orders) {
-        for (const salt of salts) {
-          const walk = walFrames(fd, st.size, { ...base, salts: salt, bigEndian: order, pageSize: dbPageSize }, 0);
-          if (walk.lostCommits > 0) {
-            throw corrupt(
-              dbPath,
-              `${walPath}: the WAL header is damaged (${problem}), so SQLite would ignore the whole file, yet ` +
-                `${walk.lostCommits} committed transaction(s) in it are intact (${commitFrames(walk)}): opening the database would ` +
-                'silently roll it back to before them.',
-            );
-          }
-        }
+      // SQLite ignores the whole WAL: harmless unless committed frames lie behind the header.
+      const walk = intactBehindDamagedHeader(fd, st.size, gen, magicOk);
+      if (walk) {
+        throw corrupt(
+          dbPath,
+          `${walPath}: the WAL header is damaged (${problem}), so SQLite would ignore the whole file, yet ` +
+            `${walk.lostCommits} committed transaction(s) in it are intact (${commitFrames(walk)}): opening the database would ` +
+            'silently roll it back to before them.',
+        );
       }
-      return NOTHING;
+      return nothing();
     }
     const version = header.readUInt32BE(4);
     if (version !== WAL_VERSION) {
@@ -146,7 +141,7 @@ export function checkWal(dbPath: string, dbPageSize: number): WalReplay {
         `${walPath}: its page size (${pageSize}) differs from the database's (${dbPageSize}): it is not this database's WAL, or it is damaged.`,
       );
     }
-    const walk = walFrames(fd, st.size, { ...base, bigEndian, pageSize }, 1);
+    const walk = walFrames(fd, st.size, gen, 1);
     if (walk.lostCommits > 0) {
       const frameBytes = FRAME_HEADER_BYTES + pageSize;
       const at = WAL_HEADER_BYTES + (walk.stop - 1) * frameBytes;
@@ -154,14 +149,33 @@ export function checkWal(dbPath: string, dbPageSize: number): WalReplay {
         dbPath,
         `${walPath}: frame ${walk.stop} (bytes ${at}..${at + frameBytes - 1}) is damaged (${walk.why}), but ` +
           `${walk.lostCommits} committed transaction(s) after it are intact (${commitFrames(walk)}). ` +
-          `SQLite would stop at frame ${walk.stop} and silently drop them, rolling the log back; a write torn by a crash ` +
-          'only damages the end of the WAL, so this is damage to data that was already written.',
+          `SQLite would stop at frame ${walk.stop} and silently drop them, rolling the log back. A crash tears the last ` +
+          'writes of a WAL, not what lies before intact commits: this is damage to data that was already written.',
       );
     }
     return walk.replay;
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The frames behind a damaged header, walked with its stored checksum as the seed, under its
+ * salts or (if those are what was damaged) the first frame's, and in either byte order if the
+ * magic is gone: the first walk that finds intact committed frames, if any does.
+ */
+function intactBehindDamagedHeader(fd: number, size: number, gen: Generation, magicOk: boolean): Walk | undefined {
+  const orders = magicOk ? [gen.bigEndian] : [false, true];
+  const salts = [gen.salts];
+  const firstFrame = readAt(fd, 8, WAL_HEADER_BYTES + 8, size);
+  if (firstFrame) salts.push([firstFrame.readUInt32BE(0), firstFrame.readUInt32BE(4)]);
+  for (const bigEndian of orders) {
+    for (const s of salts) {
+      const walk = walFrames(fd, size, { ...gen, salts: s, bigEndian }, 0);
+      if (walk.lostCommits > 0) return walk;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -172,7 +186,7 @@ function walFrames(fd: number, fileSize: number, gen: Generation, trusted: 0 | 1
   const frameBytes = FRAME_HEADER_BYTES + gen.pageSize;
   const frames = Math.floor((fileSize - WAL_HEADER_BYTES) / frameBytes);
   const buf = Buffer.alloc(frameBytes);
-  const walk: Walk = { replay: { replayed: 0, dbPages: 0, pages: new Set() }, stop: trusted ? 0 : 1, why: '', lostCommits: 0, firstLostCommit: 0, lastLostCommit: 0 };
+  const walk: Walk = { replay: nothing(), stop: trusted ? 0 : 1, why: '', lostCommits: 0, firstLostCommit: 0, lastLostCommit: 0 };
   const pending: number[] = []; // pages of the replayed frames since the last commit
   // A frame's checksum continues from the previous frame's. Past a damaged frame, its stored
   // checksum still seeds the next one (the damage was in its body), or the checksum computed over
