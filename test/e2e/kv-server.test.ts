@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../../src/index.js';
 import { walChecksum } from '../../src/raft/storage/wal-check.js';
-import { Cluster, ensureBuilt, freePorts, killAll, server, sha256File, tempDir, waitFor } from './cluster.js';
+import { Cluster, ensureBuilt, freePorts, killAll, server, sha256File, tempDir, waitFor, type RunResult } from './cluster.js';
 
 const dirs: string[] = [];
 const clusters: Cluster[] = [];
@@ -210,22 +210,32 @@ describe('data dir', () => {
       truncated: snapshot(truncated),
       cluttered: snapshot(cluttered),
     };
-    const [rForeign, rCorrupt, rTruncated, rCluster, rNode, rCluttered] = await Promise.all([
+    // The good dir is refused by several processes at once: checks of one file must not trip
+    // over each other's temporary files (they once left a raft.db-shm and an empty raft.db-wal).
+    const goodArgs: string[][] = [];
+    for (let i = 0; i < 3; i++) goodArgs.push(await withArgs(goodDir, { clusterId: 'some-other-cluster' }), await withArgs(goodDir, { id: 2 }));
+    const [rForeign, rCorrupt, rTruncated, rCluttered, ...rGood] = await Promise.all([
       server(await withArgs(foreign)),
       server(await withArgs(corrupt)),
       server(await withArgs(truncated)),
-      server(await withArgs(goodDir, { clusterId: 'some-other-cluster' })),
-      server(await withArgs(goodDir, { id: 2 })),
       server(await withArgs(cluttered)),
+      ...goodArgs.map((args) => server(args)),
     ]);
-    for (const [name, r, message] of [
-      ['foreign', rForeign, /raft\.db is not a SQLite database/],
-      ['corrupt', rCorrupt, /checksum mismatch in log entry/],
-      ['truncated', rTruncated, /truncated/],
-      ['other cluster', rCluster, /belongs to cluster "raftkv-[0-9a-f]+", but this node was started for cluster "some-other-cluster"/],
-      ['other node', rNode, /belongs to node 1 .* but this process was started as node 2/],
-      ['cluttered', rCluttered, /not empty but has no raft\.db/],
-    ] as const) {
+    const cases: [string, RunResult, RegExp][] = [
+      ['foreign', rForeign!, /raft\.db is not a SQLite database/],
+      ['corrupt', rCorrupt!, /checksum mismatch in log entry/],
+      ['truncated', rTruncated!, /truncated/],
+      ['cluttered', rCluttered!, /not empty but has no raft\.db/],
+    ];
+    rGood.forEach((r, i) =>
+      cases.push(
+        i % 2 === 0
+          ? ['other cluster', r, /belongs to cluster "raftkv-[0-9a-f]+", but this node was started for cluster "some-other-cluster"/]
+          : ['other node', r, /belongs to node 1 .* but this process was started as node 2/],
+      ),
+    );
+    expect(cases).toHaveLength(10);
+    for (const [name, r, message] of cases) {
       expect(r.code, `${name}: ${r.stderr}`).toBe(1);
       expect(r.stderr, name).toMatch(/^kv-server: /m);
       expect(r.stderr, name).toMatch(message);

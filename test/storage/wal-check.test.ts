@@ -257,6 +257,39 @@ describe('SqliteStorage.check', () => {
     s.close();
   });
 
+  // inotify: queued as the files change and read by the event loop's next poll phase.
+  it.runIf(process.platform === 'linux')('creates no -shm or -wal beside the file, not even for a moment (SQLite reads hard links in a directory of its own)', async () => {
+    const clean = tempDir();
+    SqliteStorage.open(join(clean, 'raft.db'), { ...ID, create: true }).close();
+    for (const [dir, hasWal] of [[(await image()).dir, true], [clean, false]] as const) {
+      const before = listing(dir);
+      const seen: string[] = [];
+      const watcher = fs.watch(dir, (_event, name) => void seen.push(String(name)));
+      try {
+        SqliteStorage.check(join(dir, 'raft.db'), { ...ID, create: false });
+        // A poll phase of the event loop lies between two turns of its check phase: it delivers
+        // every event inotify queued during check().
+        for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        watcher.close();
+      }
+      expect(seen.some((n) => n.startsWith('raft.db.check-')), `the watcher saw the check's own directory: ${seen.join(', ')}`).toBe(true);
+      expect(seen.filter((n) => n === 'raft.db-shm' || n === 'raft.db-journal' || (!hasWal && n === 'raft.db-wal'))).toEqual([]);
+      expect(listing(dir)).toEqual(before);
+    }
+  });
+
+  it('a start that goes ahead removes the directory an interrupted check left', async () => {
+    const img = await image();
+    const left = join(img.dir, 'raft.db.check-AbC123');
+    fs.mkdirSync(left);
+    fs.linkSync(join(img.dir, 'raft.db'), join(left, 'raft.db'));
+    const checked = SqliteStorage.check(join(img.dir, 'raft.db'), { ...ID, create: false });
+    expect(fs.existsSync(left)).toBe(true); // a check changes nothing
+    checked.open().close();
+    expect(fs.readdirSync(img.dir)).toEqual(['raft.db']);
+  });
+
   it('a file that changed between check() and open() is refused (another process is using it)', async () => {
     const img = await image();
     const path = join(img.dir, 'raft.db');

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import type { HardState, SnapshotMeta } from '../core/types.js';
-import { APPLICATION_ID, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION, SIDECARS } from './sqlite-schema.js';
+import { APPLICATION_ID, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION } from './sqlite-schema.js';
 import { ADVICE_CORRUPT, ADVICE_FOREIGN, StorageError } from './storage-error.js';
 import { checkWal, type WalReplay } from './wal-check.js';
 
@@ -23,10 +24,8 @@ export interface Verified {
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-
-function fileSize(p: string): number | undefined {
-  return fs.statSync(p, { throwIfNoEntry: false })?.size;
-}
+/** `<file>.check-XXXXXX`: where a check's SQLite reader keeps its sidecar files (readPrivately). */
+const CHECK_DIR_INFIX = '.check-';
 
 export type Row = [idx: number, term: number, type: number, data: Buffer, crc: number];
 
@@ -80,9 +79,8 @@ export function metaInt(path: string, meta: Map<string, unknown>, key: string): 
 
 /**
  * Everything open() checks before writing: the raw bytes of the header and the WAL, then the
- * contents through a read-only connection. Throws StorageError. Writes nothing. SQLite's reader
- * needs a -shm (and a -wal, if there is none) even to read a WAL database, and creates them; they
- * are removed again before this returns, so no file is left that was not there before.
+ * contents through a read-only connection (readPrivately). Throws StorageError. Changes no file
+ * and creates none beside `path`, save its own private directory for the time of the check.
  */
 export function verify(path: string, id: Identity): Verified {
   const st = fs.statSync(path);
@@ -143,14 +141,48 @@ export function verify(path: string, id: Identity): Verified {
   }
 
   // 3. The contents, through a read-only connection.
-  const before = SIDECARS.filter((s) => fileSize(path + s) !== undefined);
-  let ro: Database.Database | undefined;
+  return readPrivately(path, (ro) => verifyContents(path, ro, id));
+}
+
+/**
+ * Runs `read` on a read-only connection to `path` that creates nothing beside it. To read a WAL
+ * database SQLite needs a -shm, and a -wal if there is none, and creates them next to the file
+ * it opens; removing them again afterwards races with another process checking the same file
+ * (one's "new" file is the other's "already there"), and a removed -wal may be the one a
+ * starting node just opened. So SQLite opens hard links to the file and its -wal and -journal,
+ * in a directory of this check's own beside the file (a hard link needs the same file system,
+ * which create() relies on too), and its -shm and any empty -wal come and go in there. Removed,
+ * links and all, before this returns; a crash in between leaves `<file>.check-XXXXXX`, which
+ * the next start that goes ahead removes.
+ */
+function readPrivately<T>(path: string, read: (db: Database.Database) => T): T {
+  const dir = fs.mkdtempSync(`${path}${CHECK_DIR_INFIX}`);
   try {
-    ro = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
-    return verifyContents(path, ro, id);
+    const view = nodePath.join(dir, nodePath.basename(path));
+    fs.linkSync(path, view);
+    for (const s of ['-wal', '-journal']) {
+      try {
+        fs.linkSync(path + s, view + s);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOENT') throw e;
+      }
+    }
+    const db = new Database(view, { readonly: true, fileMustExist: true, timeout: 1000 });
+    try {
+      return read(db);
+    } finally {
+      db.close();
+    }
   } finally {
-    ro?.close();
-    removeNewSidecars(path, before);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Removes the private directories of checks of `path` that a crash interrupted (see readPrivately). */
+export function removeCheckLeftovers(path: string): void {
+  const prefix = nodePath.basename(path) + CHECK_DIR_INFIX;
+  for (const name of fs.readdirSync(nodePath.dirname(path))) {
+    if (name.startsWith(prefix)) fs.rmSync(nodePath.join(nodePath.dirname(path), name), { recursive: true, force: true });
   }
 }
 
@@ -168,21 +200,6 @@ function checkPagesPresent(path: string, size: number, pageSize: number, wal: Wa
     `${path}: the database file is truncated: after the WAL it has ${wal.dbPages} pages of ${pageSize} bytes, but the file holds ` +
       `${inFile} (${size} bytes) and the WAL does not hold page ${missing}. ${ADVICE_CORRUPT}`,
   );
-}
-
-/** Removes the sidecar files of `path` that were not there `before`. */
-function removeNewSidecars(path: string, before: readonly string[]): void {
-  for (const s of SIDECARS) {
-    if (before.includes(s)) continue;
-    const p = path + s;
-    // A WAL created by a reader is empty; never delete one with content.
-    if (s === '-wal' && (fileSize(p) ?? 0) > 0) continue;
-    try {
-      fs.unlinkSync(p);
-    } catch {
-      // not there
-    }
-  }
 }
 
 function verifyContents(path: string, db: Database.Database, id: Identity): Verified {

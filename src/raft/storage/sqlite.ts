@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import type { Entry, HardState, SnapshotMeta } from '../core/types.js';
 import { GroupCommit } from './group-commit.js';
 import { create, entryChecksum, exists, fsyncPath, refuseLeftovers, TYPE_CODE, TYPE_OF_CODE } from './sqlite-schema.js';
-import { checkRow, metaInt, type Row, snapshotMeta, verify, type Verified } from './sqlite-verify.js';
+import { checkRow, metaInt, removeCheckLeftovers, type Row, snapshotMeta, verify, type Verified } from './sqlite-verify.js';
 import { isSqliteError, StorageError, wrapSqliteError } from './storage-error.js';
 import type { PersistedState, Storage } from './storage.js';
 
@@ -32,10 +32,10 @@ export { StorageError, type StorageErrorCode } from './storage-error.js';
  * transactions behind a damaged frame), the schema version, identity, log contiguity (from the
  * first stored entry, which must not leave a gap after the snapshot), the term of a retained entry
  * at the snapshot's index, commit ≤ last index, and the checksum of every stored entry, through a
- * read-only connection. A refused file is left byte-for-byte as it was: SQLite's reader creates a
- * -shm (and an empty -wal if there is none) to read a WAL database, and they are removed again
- * before check() returns. (A stale -shm that was already there may be rewritten: it is an index
- * SQLite rebuilds from the -wal, and the read-write connection deletes it.) load() checks the
+ * read-only connection. A refused file is left byte-for-byte as it was, and nothing is created
+ * beside it: SQLite's reader of a WAL database would create a -shm (and a -wal if there is none)
+ * next to what it opens, so it opens hard links in a private directory (`raft.db.check-XXXXXX`,
+ * removed before check() returns; see readPrivately in sqlite-verify.ts). load() checks the
  * position, type and checksum of every entry it returns once more.
  *
  * Space: files are created with auto_vacuum=INCREMENTAL. Pages freed by compaction are reused by
@@ -183,9 +183,11 @@ export class SqliteStorage implements Storage {
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
       db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       // Take the exclusive lock now (WAL + EXCLUSIVE holds it until close); from here on no
-      // other connection can use the file, so a -shm left by the read-only check is stale.
+      // other connection can use the file, so a -shm is stale, and so is what an interrupted
+      // check left.
       db.prepare('SELECT count(*) FROM meta').get();
       fs.rmSync(path + '-shm', { force: true });
+      removeCheckLeftovers(path);
       this.incrementalVacuum = db.pragma('auto_vacuum', { simple: true }) === 2;
 
       // verify() checked all of this; it is read again under the lock, and must not have changed.
