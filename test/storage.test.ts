@@ -15,7 +15,6 @@ import {
   SCHEMA_VERSION,
   SqliteStorage,
   StorageError,
-  TAIL_VERIFY,
   VACUUM_MIN_FREE_PAGES,
   type SqliteStorageOptions,
   type StorageErrorCode,
@@ -316,26 +315,14 @@ describe('SqliteStorage', () => {
     expect(fs.readdirSync(crashed)).toEqual(['raft.db']);
   });
 
-  it('checks the last TAIL_VERIFY entries at open and every entry at load', () => {
-    makeDb(path, TAIL_VERIFY + 100);
+  it('checks every entry at open, before anything is written; load() checks again what it returns', () => {
+    makeDb(path, 1100);
     const raw = new Database(path);
     raw.prepare('UPDATE log SET term = 77 WHERE idx = 5').run();
     raw.close();
-    const s = SqliteStorage.open(path, { ...ID, create: false }); // entry 5 is outside the tail
-    try {
-      let err: unknown;
-      try {
-        s.load();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(StorageError);
-      expect((err as StorageError).code).toBe('CORRUPT');
-      expect((err as StorageError).index).toBe(5);
-      expect((err as StorageError).message).toMatch(/checksum mismatch in log entry 5/);
-    } finally {
-      s.close();
-    }
+    // Found at open (read-only), not later by load(), after the file was opened for writing.
+    const err = expectRefused(dir, path, { ...ID, create: false }, 'CORRUPT', /checksum mismatch in log entry 5/);
+    expect(err.index).toBe(5);
   });
 
   it('rejects a commit index beyond the last entry at save time', () => {
@@ -595,28 +582,33 @@ describe('SqliteStorage: snapshots and compaction', () => {
   });
 
   it('opens and verifies a file with a snapshot and a retained window, and loads the entries after the snapshot', () => {
-    makeCompactedDb(TAIL_VERIFY + 500, TAIL_VERIFY + 400, TAIL_VERIFY, 700);
+    makeCompactedDb(1500, 1400, 1000, 700);
     const s = SqliteStorage.open(path, { ...ID, create: false });
     try {
       const st = s.load();
-      expect(st.snapshot).toEqual({ index: TAIL_VERIFY, term: 1 });
-      expect(st.hardState.commit).toBe(TAIL_VERIFY + 400);
-      expect(st.entries.map((e) => e.index)).toEqual(Array.from({ length: 500 }, (_, i) => TAIL_VERIFY + 1 + i));
+      expect(st.snapshot).toEqual({ index: 1000, term: 1 });
+      expect(st.hardState.commit).toBe(1400);
+      expect(st.entries.map((e) => e.index)).toEqual(Array.from({ length: 500 }, (_, i) => 1001 + i));
     } finally {
       s.close();
     }
     expect(fs.readdirSync(dir)).toEqual(['raft.db']);
   });
 
-  it('verifies the checksums of the tail after the snapshot at open', () => {
+  it('verifies the checksums of the entries after the snapshot, and of the retained window, at open', () => {
     makeCompactedDb(200, 150, 150, 100);
-    const raw = new Database(path);
-    const data = raw.prepare('SELECT data FROM log WHERE idx = 170').pluck().get() as Buffer;
-    data[3] = data[3]! ^ 0x40;
-    raw.prepare('UPDATE log SET data = ? WHERE idx = 170').run(data);
-    raw.close();
-    const err = expectRefused(dir, path, { ...ID, create: false }, 'CORRUPT', /checksum mismatch in log entry 170/);
-    expect(err.index).toBe(170);
+    const flip = (idx: number): void => {
+      const raw = new Database(path);
+      const data = raw.prepare('SELECT data FROM log WHERE idx = ?').pluck().get(idx) as Buffer;
+      data[3] = data[3]! ^ 0x40;
+      raw.prepare('UPDATE log SET data = ? WHERE idx = ?').run(data, idx);
+      raw.close();
+    };
+    flip(170);
+    expect(expectRefused(dir, path, { ...ID, create: false }, 'CORRUPT', /checksum mismatch in log entry 170/).index).toBe(170);
+    flip(170); // repaired
+    flip(120); // in the retained window, which load() never returns
+    expect(expectRefused(dir, path, { ...ID, create: false }, 'CORRUPT', /checksum mismatch in log entry 120/).index).toBe(120);
   });
 
   it('refuses a gap between the snapshot and the first entry, leaving the file unchanged', () => {

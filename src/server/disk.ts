@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { nodeFileSystem, type FileSystem } from '../files.js';
+import type { SnapshotMeta } from '../raft/core/types.js';
 import { SqliteStorage } from '../raft/storage/sqlite.js';
 import type { Storage } from '../raft/storage/storage.js';
 import { SNAPSHOT_DIR } from './snapshotter.js';
@@ -10,10 +11,23 @@ import { SNAPSHOT_DIR } from './snapshotter.js';
  * loses unsynced writes at a crash in the simulator.
  */
 export interface Disk {
-  /** Opens the node's Raft log and stable store, creating it on first start. Throws if it is refused. */
-  openLog(ids: { clusterId: string; nodeId: number }): { storage: Storage; created: boolean };
+  /**
+   * Checks the node's Raft log and stable store without changing anything (a throw refuses the
+   * start, and leaves the disk as it was) and tells what a start must know before it writes.
+   */
+  checkLog(ids: { clusterId: string; nodeId: number }): LogToOpen;
   /** The node's files (its snapshots), relative to the data dir. */
   readonly files: FileSystem;
+}
+
+/** A log that passed its checks, not yet opened for writing. */
+export interface LogToOpen {
+  /** There is no log yet: open() creates it. */
+  readonly fresh: boolean;
+  /** The snapshot the log was compacted into: a snapshot file must cover it. */
+  readonly snapshot: SnapshotMeta | undefined;
+  /** Opens the log for writing (creating it if fresh). Throws if that fails. */
+  open(): Storage;
 }
 
 export const DB_FILE = 'raft.db';
@@ -22,10 +36,9 @@ export const DB_FILE = 'raft.db';
 export function dataDirDisk(dataDir: string, opts: { unsafeNoFsync: boolean }): Disk {
   return {
     files: nodeFileSystem(dataDir),
-    openLog(ids) {
+    checkLog(ids) {
       const path = nodePath.join(dataDir, DB_FILE);
-      const created = !fs.existsSync(path);
-      if (created && fs.existsSync(dataDir)) {
+      if (!fs.existsSync(path) && fs.existsSync(dataDir)) {
         const others = fs.readdirSync(dataDir).filter((f) => !f.startsWith(DB_FILE) && f !== SNAPSHOT_DIR);
         if (others.length > 0) {
           throw new Error(
@@ -34,9 +47,15 @@ export function dataDirDisk(dataDir: string, opts: { unsafeNoFsync: boolean }): 
           );
         }
       }
-      fs.mkdirSync(dataDir, { recursive: true });
-      const storage = SqliteStorage.open(path, { ...ids, create: true, unsafeNoFsync: opts.unsafeNoFsync });
-      return { storage, created };
+      const log = SqliteStorage.check(path, { ...ids, create: true, unsafeNoFsync: opts.unsafeNoFsync });
+      return {
+        fresh: log.fresh,
+        snapshot: log.snapshot,
+        open() {
+          fs.mkdirSync(dataDir, { recursive: true });
+          return log.open();
+        },
+      };
     },
   };
 }

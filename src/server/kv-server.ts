@@ -3,7 +3,7 @@ import { DEFAULT_LIMITS } from '../limits.js';
 import { RaftNode, type RaftObserver } from '../raft/node.js';
 import type { Storage } from '../raft/storage/storage.js';
 import type { ServerConfig } from './config.js';
-import type { Disk } from './disk.js';
+import type { Disk, LogToOpen } from './disk.js';
 import { KvService } from './kv-service.js';
 import { KvStore } from './kv-store.js';
 import type { Logger } from './logger.js';
@@ -37,9 +37,10 @@ export class StartError extends Error {
 
 /**
  * One raftkv node, built from its parts: the composition root. start() binds the client port
- * (answering "starting" meanwhile), then the peer port, then opens the data dir, restores the
- * newest snapshot, starts Raft and serves clients. A port that cannot be bound fails the start
- * before the data dir is touched.
+ * (answering "starting" meanwhile), then the peer port, then checks the data dir (the log, then
+ * the newest valid snapshot, reading only), opens the log for writing, restores the snapshot,
+ * starts Raft and serves clients. A port that cannot be bound, or a data dir that is refused,
+ * fails the start before anything in the data dir is written.
  */
 export class KvServer {
   private listener: ClientListener | undefined;
@@ -123,10 +124,14 @@ export class KvServer {
     if (this.stopping) return;
 
     const ids = { clusterId: cfg.clusterId, nodeId: cfg.id };
-    this.storage = this.openLog(ids);
     const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, log: (line) => log.info(line) });
-    await snapshotter.restore(this.storage);
+    // Everything that can refuse the data dir runs before anything is written to it.
+    const logToOpen = this.checkLog(ids);
+    const file = await snapshotter.latest(logToOpen.snapshot);
+    if (this.stopping) return;
+    this.storage = this.openLog(logToOpen);
+    await snapshotter.restore(this.storage, file);
     if (snapshotter.index > 0) log.info('restored snapshot', { index: snapshotter.index, keys: store.sm.size });
     if (this.stopping) return;
     this.node = new RaftNode({
@@ -164,11 +169,9 @@ export class KvServer {
     log.info('serving clients', { client_addr: cfg.clientAddr });
   }
 
-  private openLog(ids: { clusterId: string; nodeId: number }): Storage {
+  private checkLog(ids: { clusterId: string; nodeId: number }): LogToOpen {
     try {
-      const { storage, created } = this.deps.disk.openLog(ids);
-      this.deps.logger.info(created ? 'created data file' : 'opened data file', { data_dir: this.config.dataDir });
-      return storage;
+      return this.deps.disk.checkLog(ids);
     } catch (e) {
       let msg = e instanceof Error ? e.message : String(e);
       if ((e as { code?: unknown }).code === 'WRONG_CLUSTER' && this.config.clusterIdDerived) {
@@ -177,6 +180,16 @@ export class KvServer {
           'start it with the original id: --cluster-id.)';
       }
       throw new StartError(msg, { cause: e });
+    }
+  }
+
+  private openLog(log: LogToOpen): Storage {
+    try {
+      const storage = log.open();
+      this.deps.logger.info(log.fresh ? 'created data file' : 'opened data file', { data_dir: this.config.dataDir });
+      return storage;
+    } catch (e) {
+      throw new StartError(e instanceof Error ? e.message : String(e), { cause: e });
     }
   }
 

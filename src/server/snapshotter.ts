@@ -5,8 +5,8 @@ import type { SnapshotStore } from '../raft/node.js';
 import type { Storage } from '../raft/storage/storage.js';
 import type { KvSnapshot, KvStore } from './kv-store.js';
 import { decodeSnapshotAsync } from './snapshot/decode.js';
-import { readLatestSnapshot, snapshotFileName, writeSnapshot } from './snapshot/files.js';
-import type { SnapshotIds } from './snapshot/format.js';
+import { readLatestSnapshot, removeLeftoverTemps, snapshotFileName, writeSnapshot } from './snapshot/files.js';
+import type { DecodedSnapshot, SnapshotIds } from './snapshot/format.js';
 
 /** Default --snapshot-threshold: log entries applied since the last snapshot before the next. */
 export const DEFAULT_SNAPSHOT_THRESHOLD = 10_000;
@@ -14,6 +14,9 @@ export const DEFAULT_SNAPSHOT_THRESHOLD = 10_000;
 export const DEFAULT_SNAPSHOT_RETAIN = 1_000;
 /** The directory of snapshot files, in the data dir. */
 export const SNAPSHOT_DIR = 'snap';
+
+/** A snapshot file read back at startup. */
+export type SnapshotFile = DecodedSnapshot & { path: string };
 
 export interface SnapshotterOptions {
   files: FileSystem;
@@ -37,16 +40,13 @@ export class Snapshotter implements SnapshotStore {
   constructor(private readonly opts: SnapshotterOptions) {}
 
   /**
-   * At startup, before the node: restores the store from the newest valid snapshot file and
-   * makes the log agree with it. A crash between writing a snapshot file and recording it in the
-   * log leaves the file ahead of the log; the file holds committed state only, so it wins.
-   * Throws if the log was compacted past every valid snapshot file: this node's state is gone
-   * and it must rejoin empty (README: "Replacing a node's data").
+   * At startup, before the log is opened for writing: the newest valid snapshot file. Only reads,
+   * so a refusal leaves the data dir as it was. Throws if the log was compacted (up to `recorded`)
+   * past every valid snapshot file: this node's state is gone and it must rejoin empty (README:
+   * "Replacing a node's data").
    */
-  async restore(storage: Storage): Promise<void> {
-    const { files, ids, store } = this.opts;
-    const persisted = storage.load();
-    const recorded = persisted.snapshot;
+  async latest(recorded: SnapshotMeta | undefined): Promise<SnapshotFile | undefined> {
+    const { files, ids } = this.opts;
     const file = await readLatestSnapshot(files, SNAPSHOT_DIR, ids, { onWarning: this.opts.log });
     const fileIndex = file?.meta.index ?? 0;
     if (recorded && fileIndex < recorded.index) {
@@ -55,7 +55,21 @@ export class Snapshotter implements SnapshotStore {
           'this data directory cannot be recovered; wipe it and let the node rejoin (README: "Replacing a node\'s data")',
       );
     }
+    return file;
+  }
+
+  /**
+   * Then, with the log open: restores the store from `file` (latest()'s) and makes the log agree
+   * with it. A crash between writing a snapshot file and recording it in the log leaves the file
+   * ahead of the log; the file holds committed state only, so it wins. Removes the temp files of
+   * a snapshot write that did not finish.
+   */
+  async restore(storage: Storage, file: SnapshotFile | undefined): Promise<void> {
+    const { files, store } = this.opts;
+    await removeLeftoverTemps(files, SNAPSHOT_DIR, this.opts.log);
     if (!file) return;
+    const persisted = storage.load();
+    const recorded = persisted.snapshot;
     const meta: SnapshotMeta = { index: file.meta.index, term: file.meta.term };
     if (!recorded || meta.index > recorded.index) {
       const first = persisted.entries[0]?.index ?? Infinity;

@@ -1,13 +1,15 @@
 /**
  * The kv-server process: bad flags (exit 2), data dirs it must refuse without touching them
- * (exit 1), a port in use (exit 1), and SIGTERM/SIGINT (exit 0, the data dir reopens).
+ * (exit 1: every file under the data dir keeps its name, size and bytes), a port in use (exit 1),
+ * and SIGTERM/SIGINT (exit 0, the data dir reopens).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../../src/index.js';
-import { Cluster, ensureBuilt, freePorts, killAll, server, sha256File, tempDir } from './cluster.js';
+import { walChecksum } from '../../src/raft/storage/wal-check.js';
+import { Cluster, ensureBuilt, freePorts, killAll, server, sha256File, tempDir, waitFor, type RunResult } from './cluster.js';
 
 const dirs: string[] = [];
 const clusters: Cluster[] = [];
@@ -28,11 +30,66 @@ function scratch(name: string): string {
   return d;
 }
 
-/** Lists a directory with each file's hash: "nothing modified" means this stays equal. */
-function snapshot(dir: string): Record<string, string> {
+/** Every file under `dir`, subdirectories included, with its size and hash: "nothing modified" means this stays equal. */
+function snapshot(dir: string, under = ''): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir).sort()) out[f] = sha256File(path.join(dir, f));
+  for (const f of fs.readdirSync(path.join(dir, under)).sort()) {
+    const rel = path.join(under, f);
+    const p = path.join(dir, rel);
+    if (fs.statSync(p).isDirectory()) Object.assign(out, snapshot(dir, rel));
+    else out[rel] = `${fs.statSync(p).size} ${sha256File(p)}`;
+  }
   return out;
+}
+
+/** Flags for a start of node `id` on `dir` with fresh ports (refused starts run in parallel). */
+async function argsFor(dir: string, clusterId: string, id = 1): Promise<string[]> {
+  const [p, cp] = await freePorts(2);
+  return [
+    '--id', String(id),
+    '--peers', `${id}=127.0.0.1:${p!}`,
+    '--client-addr', `127.0.0.1:${cp!}`,
+    '--data-dir', dir,
+    '--cluster-id', clusterId,
+  ];
+}
+
+/**
+ * A one-node cluster's data dir after `puts` writes (value `v<i>:` and padding) and a stop by
+ * `signal`, once its log shows `logged` (if given).
+ */
+async function filledDataDir(
+  name: string,
+  puts: number,
+  signal: NodeJS.Signals,
+  extraArgs: string[] = [],
+  logged?: RegExp,
+): Promise<{ dir: string; clusterId: string }> {
+  const c = await Cluster.create(name, { size: 1, extraArgs });
+  clusters.push(c);
+  c.start(1);
+  await c.waitForLeader();
+  const client = new KvClient({ endpoints: c.endpoints });
+  try {
+    for (let i = 1; i <= puts; i += 50) {
+      const batch = [];
+      for (let j = i; j < i + 50 && j <= puts; j++) batch.push(client.put(`k${j}`, `v${j}:${'-'.repeat(200)}`));
+      await Promise.all(batch);
+    }
+    const [st] = await client.status();
+    if (logged) await waitFor(`node log to show ${String(logged)}`, () => logged.test(c.node(1).log));
+    expect(await c.stop(1, signal)).toEqual(signal === 'SIGKILL' ? { code: null, signal } : { code: 0, signal: null });
+    return { dir: c.node(1).dataDir, clusterId: st?.ok ? st.status.clusterId : '' };
+  } finally {
+    client.close();
+  }
+}
+
+/** A copy of `from` in a scratch dir of its own. */
+function copyOf(from: string, name: string): string {
+  const to = path.join(scratch(name), 'node');
+  fs.cpSync(from, to, { recursive: true });
+  return to;
 }
 
 describe('flags', () => {
@@ -131,26 +188,15 @@ describe('data dir', () => {
     expect(clusterId).toMatch(/^raftkv-[0-9a-f]{12}$/);
     expect(await c.stop(1, 'SIGTERM')).toEqual({ code: 0, signal: null });
     const goodDir = c.node(1).dataDir;
-    // Each refused start gets its own ports (they run in parallel), so the cluster id is given.
-    const withArgs = async (dir: string, opts: { id?: number; clusterId?: string } = {}): Promise<string[]> => {
-      const [p, cp] = await freePorts(2);
-      const id = String(opts.id ?? 1);
-      return [
-        '--id', id,
-        '--peers', `${id}=127.0.0.1:${p!}`,
-        '--client-addr', `127.0.0.1:${cp!}`,
-        '--data-dir', dir,
-        '--cluster-id', opts.clusterId ?? clusterId,
-      ];
-    };
+    const withArgs = (dir: string, opts: { id?: number; clusterId?: string } = {}): Promise<string[]> =>
+      argsFor(dir, opts.clusterId ?? clusterId, opts.id);
 
     // 1. Foreign: a raft.db that is not a database at all.
     const foreign = path.join(scratch('foreign'), 'node');
     fs.mkdirSync(foreign);
     fs.writeFileSync(path.join(foreign, 'raft.db'), Buffer.from('this is somebody else\'s file\n'.repeat(100)));
-    // 2. Corrupt: our file with one byte of an entry flipped.
-    const corrupt = path.join(scratch('corrupt'), 'node');
-    fs.cpSync(goodDir, corrupt, { recursive: true });
+    // 2. Corrupt: our file with one byte of an entry flipped (a checksum refusal).
+    const corrupt = copyOf(goodDir, 'corrupt');
     const db = path.join(corrupt, 'raft.db');
     const bytes = fs.readFileSync(db);
     const at = bytes.indexOf(marker);
@@ -158,8 +204,7 @@ describe('data dir', () => {
     bytes[at + 3] = bytes[at + 3]! ^ 0x20;
     fs.writeFileSync(db, bytes);
     // 3. Truncated: our file cut in half, as by a full disk or a bad copy.
-    const truncated = path.join(scratch('truncated'), 'node');
-    fs.cpSync(goodDir, truncated, { recursive: true });
+    const truncated = copyOf(goodDir, 'truncated');
     const tdb = path.join(truncated, 'raft.db');
     fs.truncateSync(tdb, Math.floor(fs.statSync(tdb).size / 2));
     // 4. A directory with other things in it and no raft.db.
@@ -174,22 +219,32 @@ describe('data dir', () => {
       truncated: snapshot(truncated),
       cluttered: snapshot(cluttered),
     };
-    const [rForeign, rCorrupt, rTruncated, rCluster, rNode, rCluttered] = await Promise.all([
+    // The good dir is refused by several processes at once: checks of one file must not trip
+    // over each other's temporary files (they once left a raft.db-shm and an empty raft.db-wal).
+    const goodArgs: string[][] = [];
+    for (let i = 0; i < 3; i++) goodArgs.push(await withArgs(goodDir, { clusterId: 'some-other-cluster' }), await withArgs(goodDir, { id: 2 }));
+    const [rForeign, rCorrupt, rTruncated, rCluttered, ...rGood] = await Promise.all([
       server(await withArgs(foreign)),
       server(await withArgs(corrupt)),
       server(await withArgs(truncated)),
-      server(await withArgs(goodDir, { clusterId: 'some-other-cluster' })),
-      server(await withArgs(goodDir, { id: 2 })),
       server(await withArgs(cluttered)),
+      ...goodArgs.map((args) => server(args)),
     ]);
-    for (const [name, r, message] of [
-      ['foreign', rForeign, /raft\.db is not a SQLite database/],
-      ['corrupt', rCorrupt, /checksum mismatch in log entry/],
-      ['truncated', rTruncated, /truncated/],
-      ['other cluster', rCluster, /belongs to cluster "raftkv-[0-9a-f]+", but this node was started for cluster "some-other-cluster"/],
-      ['other node', rNode, /belongs to node 1 .* but this process was started as node 2/],
-      ['cluttered', rCluttered, /not empty but has no raft\.db/],
-    ] as const) {
+    const cases: [string, RunResult, RegExp][] = [
+      ['foreign', rForeign!, /raft\.db is not a SQLite database/],
+      ['corrupt', rCorrupt!, /checksum mismatch in log entry/],
+      ['truncated', rTruncated!, /truncated/],
+      ['cluttered', rCluttered!, /not empty but has no raft\.db/],
+    ];
+    rGood.forEach((r, i) =>
+      cases.push(
+        i % 2 === 0
+          ? ['other cluster', r, /belongs to cluster "raftkv-[0-9a-f]+", but this node was started for cluster "some-other-cluster"/]
+          : ['other node', r, /belongs to node 1 .* but this process was started as node 2/],
+      ),
+    );
+    expect(cases).toHaveLength(10);
+    for (const [name, r, message] of cases) {
       expect(r.code, `${name}: ${r.stderr}`).toBe(1);
       expect(r.stderr, name).toMatch(/^kv-server: /m);
       expect(r.stderr, name).toMatch(message);
@@ -210,6 +265,100 @@ describe('data dir', () => {
     again.close();
   });
 });
+
+describe('data dir left by kill -9', () => {
+  it('refuses a WAL damaged mid-file, an old entry that fails its checksum, or a lost snapshot: exit 1, message, files unchanged', async () => {
+    // kill -9 leaves raft.db-wal full of frames: a start that opened the file for writing and
+    // then gave up would have replayed them into raft.db and deleted it.
+    const [snap, many] = await Promise.all([
+      filledDataDir('killed-snap', 25, 'SIGKILL', ['--snapshot-threshold', '10', '--snapshot-retain', '2'], /compacted the log/),
+      filledDataDir('killed-many', 1100, 'SIGKILL'),
+    ]);
+    for (const d of [snap.dir, many.dir]) expect(fs.statSync(path.join(d, 'raft.db-wal')).size).toBeGreaterThan(32);
+
+    // 1. 100 bytes flipped in the middle of the WAL (SQLite alone would roll the log back).
+    const wal = copyOf(snap.dir, 'wal');
+    const walFile = path.join(wal, 'raft.db-wal');
+    const w = fs.readFileSync(walFile);
+    const frame = 24 + w.readUInt32BE(8);
+    let current = 0; // frames of the header's generation (after a checkpoint, older ones follow)
+    while (32 + (current + 1) * frame <= w.length && w.readUInt32BE(32 + current * frame + 8) === w.readUInt32BE(16)) current++;
+    expect(current).toBeGreaterThan(10);
+    const mid = 32 + Math.floor(current / 2) * frame + 1000;
+    for (let i = 0; i < 100; i++) w[mid + i]! ^= 0xff;
+    fs.writeFileSync(walFile, w);
+    // 2. A checksum refusal: the newest entry damaged.
+    const recent = copyOf(snap.dir, 'recent-entry');
+    damageEntry(recent, 'v25:');
+    // 3. An old entry damaged (more than 1000 entries before the last): found only by reading every entry.
+    const old = copyOf(many.dir, 'old-entry');
+    damageEntry(old, 'v5:');
+    // 4. The log was compacted and its only snapshot is damaged: nothing to start from.
+    const lost = copyOf(snap.dir, 'lost-snapshot');
+    const snaps = fs.readdirSync(path.join(lost, 'snap'));
+    expect(snaps).toHaveLength(1);
+    const snapFile = path.join(lost, 'snap', snaps[0]!);
+    const sb = fs.readFileSync(snapFile);
+    sb[sb.length - 3]! ^= 0x01;
+    fs.writeFileSync(snapFile, sb);
+
+    const dirs = { wal, recent, old, lost };
+    const before = Object.fromEntries(Object.entries(dirs).map(([k, d]) => [k, snapshot(d)]));
+    const results = await Promise.all([
+      server(await argsFor(wal, snap.clusterId)),
+      server(await argsFor(recent, snap.clusterId)),
+      server(await argsFor(old, many.clusterId)),
+      server(await argsFor(lost, snap.clusterId)),
+    ]);
+    const expected: [string, RegExp][] = [
+      ['wal', /raft\.db-wal: frame \d+ \(bytes \d+\.\.\d+\) is damaged .* committed transaction\(s\) after it are intact/],
+      ['recent entry', /checksum mismatch in log entry \d+/],
+      ['old entry', /checksum mismatch in log entry \d+/],
+      ['lost snapshot', /the log was compacted up to entry \d+, but snap\/ holds no valid snapshot/],
+    ];
+    results.forEach((r, i) => {
+      const [name, message] = expected[i]!;
+      expect(r.code, `${name}: ${r.stderr}`).toBe(1);
+      expect(r.stderr, name).toMatch(/^kv-server: /m);
+      expect(r.stderr, name).toMatch(message);
+    });
+    expect(results[3]!.stderr).toMatch(/skipping snap\/snap-\d+-\d+\.snap: .*left as it is/);
+    expect(Object.fromEntries(Object.entries(dirs).map(([k, d]) => [k, snapshot(d)]))).toEqual(before);
+  });
+});
+
+/**
+ * Damages the entry whose data holds `marker`, wherever its bytes lie: in raft.db, and in every
+ * frame of raft.db-wal, whose checksums are then made to match again (as if the damage had come
+ * before the write: only raftkv's own checksum can see it). Flips the byte after the marker.
+ */
+function damageEntry(dataDir: string, marker: string): void {
+  const m = Buffer.from(marker);
+  const flipAll = (b: Buffer, from: number, to: number): number => {
+    let n = 0;
+    for (let at = b.indexOf(m, from); at >= 0 && at < to; at = b.indexOf(m, at + 1), n++) b[at + m.length]! ^= 0x01;
+    return n;
+  };
+  const dbFile = path.join(dataDir, 'raft.db');
+  const db = fs.readFileSync(dbFile);
+  let flipped = flipAll(db, 0, db.length);
+  fs.writeFileSync(dbFile, db);
+
+  const walFile = path.join(dataDir, 'raft.db-wal');
+  const b = fs.readFileSync(walFile);
+  const frame = 24 + b.readUInt32BE(8);
+  const bigEndian = (b.readUInt32BE(0) & 1) === 1;
+  let sum: [number, number] = [b.readUInt32BE(24), b.readUInt32BE(28)];
+  for (let at = 32; at + frame <= b.length; at += frame) {
+    if (b.readUInt32BE(at + 8) !== b.readUInt32BE(16) || b.readUInt32BE(at + 12) !== b.readUInt32BE(20)) break; // an older generation
+    flipped += flipAll(b, at + 24, at + frame - m.length);
+    sum = walChecksum(b, at + 24, at + frame, bigEndian, walChecksum(b, at, at + 8, bigEndian, sum));
+    b.writeUInt32BE(sum[0], at + 16);
+    b.writeUInt32BE(sum[1], at + 20);
+  }
+  fs.writeFileSync(walFile, b);
+  expect(flipped, `${marker} in ${dataDir}`).toBeGreaterThan(0);
+}
 
 describe('ports', () => {
   it('a port already in use: exit 1 with a clear message, data dir not created', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as nodePath from 'node:path';
@@ -15,6 +16,7 @@ import { encodeSnapshot as encodeSliced } from '../../src/server/snapshot/encode
 import {
   listSnapshots,
   readLatestSnapshot,
+  removeLeftoverTemps,
   snapshotFileName,
   writeSnapshot,
   type WriteSnapshotOptions,
@@ -431,6 +433,16 @@ function flipByte(path: string, at: number): void {
   fs.writeFileSync(path, b);
 }
 
+/** Every file in `dir`: name → size and SHA-256, so "changes nothing" can be checked. */
+function listing(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of fs.readdirSync(dir).sort()) {
+    const bytes = fs.readFileSync(nodePath.join(dir, f));
+    out[f] = `${bytes.length} ${createHash('sha256').update(bytes).digest('hex')}`;
+  }
+  return out;
+}
+
 describe('snapshot files', () => {
   it('writes snap-<index>-<term>.snap, the same bytes as encodeSnapshot, and reads it back', async () => {
     const dir = tempDir();
@@ -453,7 +465,7 @@ describe('snapshot files', () => {
     expect(await readLatest(dir, IDS)).toBeUndefined();
   });
 
-  it('takes the newest; skips a damaged or truncated newest file with a warning and falls back', async () => {
+  it('takes the newest; skips a damaged or truncated newest file with a warning, leaves it as it is, and falls back', async () => {
     const dir = tempDir();
     const state = (tag: number): CapturedState => ({ ...smallState(), clockMs: tag });
     await write(dir, { index: 10, term: 1 }, state(10), IDS, { keep: 5 });
@@ -462,30 +474,36 @@ describe('snapshot files', () => {
     expect((await readLatest(dir, IDS))!.meta.index).toBe(30);
 
     flipByte(third.path, third.bytes - 2);
+    const damaged = listing(dir);
     const warnings: string[] = [];
     const r = (await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!;
     expect(r.meta.index).toBe(20);
     expect(r.state.clockMs).toBe(20);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(nodePath.basename(third.path));
-    expect(warnings[0]).toMatch(/checksum mismatch/);
-    // Set aside, so it is never read again (and not counted as one of the kept snapshots).
-    expect(fs.existsSync(`${third.path}.corrupt`)).toBe(true);
-    expect((await list(dir)).map((s) => s.index)).toEqual([20, 10]);
+    expect(warnings[0]).toMatch(/checksum mismatch.*left as it is/);
+    // Reading changes nothing: the damaged file stays, under its name, for inspection.
+    expect(listing(dir)).toEqual(damaged);
 
     // Truncated (e.g. copied or restored from a backup incompletely).
-    const second = (await list(dir))[0]!.path;
+    const second = (await list(dir))[1]!.path;
     fs.truncateSync(second, fs.statSync(second).size - 1);
     warnings.length = 0;
     expect((await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!.meta.index).toBe(10);
-    expect(warnings[0]).toMatch(/truncated/);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toMatch(/truncated/);
 
     // Nothing usable left: undefined, never wrong data.
-    const first = (await list(dir))[0]!.path;
+    const first = (await list(dir))[2]!.path;
     fs.writeFileSync(first, 'garbage');
     warnings.length = 0;
     expect((await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))).toBeUndefined();
-    expect(warnings[0]).toMatch(/shorter than the 24-byte header/);
+    expect(warnings[2]).toMatch(/shorter than the 24-byte header/);
+    expect((await list(dir)).map((f) => f.index)).toEqual([30, 20, 10]);
+
+    // A newer snapshot's write deletes the damaged files with the other old ones.
+    await write(dir, { index: 40, term: 2 }, state(40), IDS, { keep: 1 });
+    expect((await list(dir)).map((f) => f.index)).toEqual([40]);
   });
 
   it('a file whose name disagrees with its contents is skipped', async () => {
@@ -533,7 +551,7 @@ describe('snapshot files', () => {
     await expect(write(dir, { index: 1, term: 1 }, smallState(), IDS, { keep: 0 })).rejects.toThrow(/keep/);
   });
 
-  it('a temp file left by a crash mid-write is ignored and removed', async () => {
+  it('a temp file left by a crash mid-write is ignored by a read, and removed by removeLeftoverTemps and by a write', async () => {
     const dir = tempDir();
     const state = smallState();
     await write(dir, { index: 10, term: 1 }, state, IDS);
@@ -545,9 +563,15 @@ describe('snapshot files', () => {
     const tempB = nodePath.join(dir, `${snapshotFileName({ index: 30, term: 1 })}.999999-2.tmp`);
     fs.writeFileSync(tempB, await encodeSnapshot({ index: 30, term: 1 }, state, IDS));
 
-    const warnings: string[] = [];
-    const r = (await readLatest(dir, IDS, { onWarning: (m) => warnings.push(m) }))!;
+    const before = listing(dir);
+    const r = (await readLatest(dir, IDS, { onWarning: (m) => expect.fail(m) }))!;
     expect(r.meta.index).toBe(10);
+    expect(listing(dir)).toEqual(before); // a read removes nothing
+
+    // A start that goes ahead removes them.
+    const d = onDisk(dir);
+    const warnings: string[] = [];
+    await removeLeftoverTemps(d.fs, d.dir, (m) => warnings.push(m));
     expect(fs.existsSync(tempA)).toBe(false);
     expect(fs.existsSync(tempB)).toBe(false);
     expect(warnings.join('\n')).toMatch(/did not finish/);

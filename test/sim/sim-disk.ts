@@ -27,14 +27,20 @@ export class SimDisk {
     };
     return {
       files: this.files.mount(scheduler),
-      openLog: (ids) => {
+      checkLog: (ids) => {
         if (this.ids && (this.ids.clusterId !== ids.clusterId || this.ids.nodeId !== ids.nodeId)) {
           throw new Error(`the disk belongs to node ${this.ids.nodeId} of ${this.ids.clusterId}`);
         }
-        const created = this.ids === undefined;
-        this.ids = ids;
-        this.storage = new SimStorage(this.log, scheduler);
-        return { storage: this.storage, created };
+        const { snapshot } = this.log.view.load(); // with the checks SqliteStorage.check makes
+        return {
+          fresh: this.ids === undefined,
+          snapshot,
+          open: () => {
+            this.ids = ids;
+            this.storage = new SimStorage(this.log, scheduler);
+            return this.storage;
+          },
+        };
       },
     };
   }

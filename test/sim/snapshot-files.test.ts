@@ -67,7 +67,7 @@ async function run(at: number, seed: number): Promise<{ index: number | undefine
 
   clock = new SimClock(world, 0);
   const warnings: string[] = [];
-  // A temp file left by the crash is removed with a note; a damaged snapshot is what must never be seen.
+  // A temp file left by the crash is ignored; a damaged snapshot is what must never be seen.
   const got = readLatestSnapshot(mount(clock), DIR, IDS, { onWarning: (m) => void (/skipping/.test(m) && warnings.push(m)) });
   await settle(got);
   const snap = await got;

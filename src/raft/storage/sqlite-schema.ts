@@ -59,8 +59,8 @@ export function exists(p: string): boolean {
   return fs.statSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
-/** Creates a fresh, initialized file at `path`, atomically (temp file, then link; never replaces a file). */
-export function create(path: string, id: Identity): void {
+/** Refuses to create `path` next to the sidecar files of a database that is gone. */
+export function refuseLeftovers(path: string): void {
   for (const s of SIDECARS) {
     if (exists(path + s)) {
       throw new StorageError(
@@ -71,6 +71,11 @@ export function create(path: string, id: Identity): void {
       );
     }
   }
+}
+
+/** Creates a fresh, initialized file at `path`, atomically (temp file, then link; never replaces a file). */
+export function create(path: string, id: Identity): void {
+  refuseLeftovers(path);
   const dir = nodePath.dirname(path);
   fs.mkdirSync(dir, { recursive: true });
   const tmp = `${path}.creating-${process.pid}`;

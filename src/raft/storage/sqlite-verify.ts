@@ -1,22 +1,31 @@
 import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
-import type { SnapshotMeta } from '../core/types.js';
-import { APPLICATION_ID, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION, SIDECARS } from './sqlite-schema.js';
+import type { HardState, SnapshotMeta } from '../core/types.js';
+import { APPLICATION_ID, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION } from './sqlite-schema.js';
 import { ADVICE_CORRUPT, ADVICE_FOREIGN, StorageError } from './storage-error.js';
+import { checkWal, type WalReplay } from './wal-check.js';
 
 /**
- * The checks an existing file passes before it is opened for writing (header, schema, identity,
- * log contiguity, tail checksums), and the checks of what is read from it later.
+ * The checks an existing file passes before it is opened for writing (header, WAL, schema,
+ * identity, log contiguity, the checksum of every entry), and the checks of what is read from it
+ * later. Everything that can refuse a file is checked here, before anything is written, so that a
+ * refused file is left as it was.
  */
 
-/** How many of the newest entries open() checksums. load() checks all of them. */
-export const TAIL_VERIFY = 1000;
+/** What verify() found: the state the read-write connection must find again under its lock. */
+export interface Verified {
+  schemaVersion: number;
+  hardState: HardState;
+  snapshot: SnapshotMeta | undefined;
+  /** The stored entries are [first, lastEntry]; none when lastEntry < first. */
+  first: number;
+  lastEntry: number;
+}
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
-
-function fileSize(p: string): number | undefined {
-  return fs.statSync(p, { throwIfNoEntry: false })?.size;
-}
+/** `<file>.check-XXXXXX`: where a check's SQLite reader keeps its sidecar files (readPrivately). */
+const CHECK_DIR_INFIX = '.check-';
 
 export type Row = [idx: number, term: number, type: number, data: Buffer, crc: number];
 
@@ -69,10 +78,11 @@ export function metaInt(path: string, meta: Map<string, unknown>, key: string): 
 }
 
 /**
- * Everything open() checks before writing, on the raw bytes and then through a read-only
- * connection. Throws StorageError. Leaves no files behind that were not there before.
+ * Everything open() checks before writing: the raw bytes of the header and the WAL, then the
+ * contents through a read-only connection (readPrivately). Throws StorageError. Changes no file
+ * and creates none beside `path`, save its own private directory for the time of the check.
  */
-export function verify(path: string, id: Identity): void {
+export function verify(path: string, id: Identity): Verified {
   const st = fs.statSync(path);
   if (!st.isFile()) {
     throw new StorageError('NOT_RAFTKV', path, `${path} is not a regular file. ${ADVICE_FOREIGN}`);
@@ -111,10 +121,13 @@ export function verify(path: string, id: Identity): void {
   if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) {
     throw new StorageError('CORRUPT', path, `${path}: invalid page size ${rawPageSize} in the SQLite header. ${ADVICE_CORRUPT}`);
   }
-  // With a non-empty WAL the main file may legitimately lag behind (an interrupted checkpoint
-  // is redone from the WAL), so the size checks only apply when there is none.
-  const walSize = fileSize(path + '-wal') ?? 0;
-  if (walSize === 0) {
+  // 2. The WAL, by hand: SQLite would silently drop what lies behind a damaged frame.
+  const wal = checkWal(path, pageSize);
+  if (wal.replayed > 0) {
+    // The main file may lag behind what the WAL replays (an interrupted checkpoint is redone
+    // from it), but every page it does not hold must come from the WAL.
+    checkPagesPresent(path, st.size, pageSize, wal);
+  } else {
     const pages = header.readUInt32BE(28);
     const headerSizeValid = pages > 0 && header.readUInt32BE(24) === header.readUInt32BE(92);
     if (st.size % pageSize !== 0 || (headerSizeValid && st.size < pages * pageSize)) {
@@ -127,32 +140,69 @@ export function verify(path: string, id: Identity): void {
     }
   }
 
-  // 2. The contents, through a read-only connection. (On a WAL database SQLite creates
-  // -wal/-shm even for reading; open() removes them again if the file is refused.)
-  const ro = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+  // 3. The contents, through a read-only connection.
+  return readPrivately(path, (ro) => verifyContents(path, ro, id));
+}
+
+/**
+ * Runs `read` on a read-only connection to `path` that creates nothing beside it. To read a WAL
+ * database SQLite needs a -shm, and a -wal if there is none, and creates them next to the file
+ * it opens; removing them again afterwards races with another process checking the same file
+ * (one's "new" file is the other's "already there"), and a removed -wal may be the one a
+ * starting node just opened. So SQLite opens hard links to the file and its -wal and -journal,
+ * in a directory of this check's own beside the file (a hard link needs the same file system,
+ * which create() relies on too), and its -shm and any empty -wal come and go in there. Removed,
+ * links and all, before this returns; a crash in between leaves `<file>.check-XXXXXX`, which
+ * the next start that goes ahead removes.
+ */
+function readPrivately<T>(path: string, read: (db: Database.Database) => T): T {
+  const dir = fs.mkdtempSync(`${path}${CHECK_DIR_INFIX}`);
   try {
-    verifyContents(path, ro, id);
-  } finally {
-    ro.close();
-  }
-}
-
-/** Removes the sidecar files of `path` that were not there `before`. */
-export function removeNewSidecars(path: string, before: readonly string[]): void {
-  for (const s of SIDECARS) {
-    if (before.includes(s)) continue;
-    const p = path + s;
-    // A WAL created by a reader is empty; never delete one with content.
-    if (s === '-wal' && (fileSize(p) ?? 0) > 0) continue;
-    try {
-      fs.unlinkSync(p);
-    } catch {
-      // not there
+    const view = nodePath.join(dir, nodePath.basename(path));
+    fs.linkSync(path, view);
+    for (const s of ['-wal', '-journal']) {
+      try {
+        fs.linkSync(path + s, view + s);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOENT') throw e;
+      }
     }
+    const db = new Database(view, { readonly: true, fileMustExist: true, timeout: 1000 });
+    try {
+      return read(db);
+    } finally {
+      db.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function verifyContents(path: string, db: Database.Database, id: Identity): void {
+/** Removes the private directories of checks of `path` that a crash interrupted (see readPrivately). */
+export function removeCheckLeftovers(path: string): void {
+  const prefix = nodePath.basename(path) + CHECK_DIR_INFIX;
+  for (const name of fs.readdirSync(nodePath.dirname(path))) {
+    if (name.startsWith(prefix)) fs.rmSync(nodePath.join(nodePath.dirname(path), name), { recursive: true, force: true });
+  }
+}
+
+/** Pages 1..wal.dbPages lie in the main file or in the frames the WAL replays. */
+function checkPagesPresent(path: string, size: number, pageSize: number, wal: WalReplay): void {
+  const inFile = Math.floor(size / pageSize);
+  let fromWal = 0;
+  for (const p of wal.pages) if (p > inFile && p <= wal.dbPages) fromWal++;
+  if (inFile + fromWal >= wal.dbPages) return;
+  let missing = inFile + 1;
+  while (wal.pages.has(missing)) missing++;
+  throw new StorageError(
+    'CORRUPT',
+    path,
+    `${path}: the database file is truncated: after the WAL it has ${wal.dbPages} pages of ${pageSize} bytes, but the file holds ` +
+      `${inFile} (${size} bytes) and the WAL does not hold page ${missing}. ${ADVICE_CORRUPT}`,
+  );
+}
+
+function verifyContents(path: string, db: Database.Database, id: Identity): Verified {
   const tables = new Set(
     (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as unknown[]).map(String),
   );
@@ -202,9 +252,8 @@ function verifyContents(path: string, db: Database.Database, id: Identity): void
     );
   }
 
-  metaInt(path, meta, 'term');
-  metaInt(path, meta, 'vote');
-  const commit = metaInt(path, meta, 'commit');
+  const hardState = { term: metaInt(path, meta, 'term'), vote: metaInt(path, meta, 'vote'), commit: metaInt(path, meta, 'commit') };
+  const commit = hardState.commit;
 
   const snapshot = snapshotMeta(path, meta);
   const snapIndex = snapshot?.index ?? 0;
@@ -278,12 +327,14 @@ function verifyContents(path: string, db: Database.Database, id: Identity): void
     );
   }
 
-  if (count > 0 && min !== null) {
-    let expect = Math.max(min, lastEntry - TAIL_VERIFY + 1);
-    for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw().iterate(expect)) {
-      checkRow(path, row as Row, expect++);
-    }
+  // Every entry: a damaged one found later, by load(), would be found after the file was opened
+  // for writing, which may already have changed it (SQLite checkpoints the WAL when it closes).
+  const first = min ?? snapIndex + 1;
+  let expect = first;
+  for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log ORDER BY idx').raw().iterate()) {
+    checkRow(path, row as Row, expect++);
   }
+  return { schemaVersion: version, hardState, snapshot, first, lastEntry };
 }
 
 /** The recorded snapshot: both meta keys or neither. */

@@ -3,15 +3,14 @@ import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import type { Entry, HardState, SnapshotMeta } from '../core/types.js';
 import { GroupCommit } from './group-commit.js';
-import { create, entryChecksum, exists, fsyncPath, SIDECARS, TYPE_CODE, TYPE_OF_CODE } from './sqlite-schema.js';
-import { checkRow, metaInt, removeNewSidecars, type Row, snapshotMeta, verify } from './sqlite-verify.js';
+import { create, entryChecksum, exists, fsyncPath, refuseLeftovers, TYPE_CODE, TYPE_OF_CODE } from './sqlite-schema.js';
+import { checkRow, metaInt, removeCheckLeftovers, type Row, snapshotMeta, verify, type Verified } from './sqlite-verify.js';
 import { isSqliteError, StorageError, wrapSqliteError } from './storage-error.js';
 import type { PersistedState, Storage } from './storage.js';
 
 // Callers import these from here, where they were defined before the split.
 export { GroupCommit } from './group-commit.js';
 export { APPLICATION_ID, entryChecksum, MIN_SCHEMA_VERSION, SCHEMA_VERSION } from './sqlite-schema.js';
-export { TAIL_VERIFY } from './sqlite-verify.js';
 export { StorageError, type StorageErrorCode } from './storage-error.js';
 
 /**
@@ -28,14 +27,16 @@ export { StorageError, type StorageErrorCode } from './storage-error.js';
  * are a retained window for slow followers, which load() skips. The last index is
  * max(S, last entry); after installSnapshot() the log is empty and the last index is S.
  *
- * Integrity checks: open() verifies the header, schema version, identity, log contiguity (from
- * the first stored entry, which must not leave a gap after the snapshot), the term of a retained
- * entry at the snapshot's index, commit ≤ last index, and the checksums of the last TAIL_VERIFY
- * (1000) entries — all through a read-only connection, before anything is written. load() then
- * verifies the position, type and checksum of every entry it returns, so a full load checks the
- * whole log after the snapshot. A refused file is left byte-for-byte as it was; the -wal/-shm
- * files that SQLite's read-only WAL reader creates during the check are removed again, so no new
- * files remain either.
+ * Integrity checks, all before anything is written (check(); open() is check() then opening for
+ * writing): the header, the -wal read by hand (wal-check.ts: SQLite would silently drop committed
+ * transactions behind a damaged frame), the schema version, identity, log contiguity (from the
+ * first stored entry, which must not leave a gap after the snapshot), the term of a retained entry
+ * at the snapshot's index, commit ≤ last index, and the checksum of every stored entry, through a
+ * read-only connection. A refused file is left byte-for-byte as it was, and nothing is created
+ * beside it: SQLite's reader of a WAL database would create a -shm (and a -wal if there is none)
+ * next to what it opens, so it opens hard links in a private directory (`raft.db.check-XXXXXX`,
+ * removed before check() returns; see readPrivately in sqlite-verify.ts). load() checks the
+ * position, type and checksum of every entry it returns once more.
  *
  * Space: files are created with auto_vacuum=INCREMENTAL. Pages freed by compaction are reused by
  * later appends; once more than half of the file is free (and at least VACUUM_MIN_FREE_PAGES), a
@@ -64,6 +65,17 @@ export const VACUUM_MAX_PAGES = 4096;
 const WAL_AUTOCHECKPOINT_PAGES = 256;
 /** Size to which the -wal is cut back when SQLite restarts it after a checkpoint. */
 const WAL_SIZE_LIMIT = 1024 * 1024;
+
+/** A data file that passed every check made before anything is written (SqliteStorage.check). */
+export interface CheckedLog {
+  readonly path: string;
+  /** There is no file yet: open() creates it. */
+  readonly fresh: boolean;
+  /** The snapshot the log was compacted into: the state up to it must come from elsewhere. */
+  readonly snapshot: SnapshotMeta | undefined;
+  /** Opens the file for writing (creating it if fresh). Throws StorageError. */
+  open(): SqliteStorage;
+}
 
 export interface SqliteStorageOptions {
   clusterId: string;
@@ -106,14 +118,24 @@ export class SqliteStorage implements Storage {
   private readonly writeSnapshot: (snapshot: SnapshotMeta, deleteUpTo: number | 'all') => void;
 
   /**
-   * Opens (or, with `create`, creates) the node's database at `path`. An existing file is
-   * verified before anything is written to it; any problem is a StorageError.
+   * Checks the node's database at `path` without writing anything. Everything that can refuse an
+   * existing file is checked here, so a refused file is left as it was; any problem is a
+   * StorageError. open() on the result opens the file for writing (and first creates it if there
+   * is none and `create` is set): from then on the file may change.
    */
-  static open(path: string, options: SqliteStorageOptions): SqliteStorage {
+  static check(path: string, options: SqliteStorageOptions): CheckedLog {
     const { clusterId, nodeId, create: mayCreate } = options;
     if (typeof clusterId !== 'string' || clusterId === '') throw new TypeError('clusterId must be a non-empty string');
     if (!Number.isSafeInteger(nodeId) || nodeId < 1) throw new TypeError(`nodeId must be a positive integer, got ${nodeId}`);
     const id = { clusterId, nodeId };
+    const unsafeNoFsync = options.unsafeNoFsync === true;
+    const checked = (): Verified => {
+      try {
+        return verify(path, id);
+      } catch (e) {
+        throw wrapSqliteError(e, path, 'verifying it');
+      }
+    };
 
     if (!exists(path)) {
       if (!mayCreate) {
@@ -125,20 +147,29 @@ export class SqliteStorage implements Storage {
             'log must not rejoin under the same node id: add it as a new member instead.',
         );
       }
-      create(path, id);
+      refuseLeftovers(path);
+      return {
+        path,
+        fresh: true,
+        snapshot: undefined,
+        open: () => {
+          create(path, id);
+          return new SqliteStorage(path, checked(), unsafeNoFsync); // checked: another process may have created it first
+        },
+      };
     }
-    const before = SIDECARS.filter((s) => exists(path + s));
-    try {
-      verify(path, id);
-      return new SqliteStorage(path, options.unsafeNoFsync === true);
-    } catch (e) {
-      removeNewSidecars(path, before); // "refused" means untouched: no new files either
-      throw wrapSqliteError(e, path, 'verifying it');
-    }
+    const verified = checked();
+    return { path, fresh: false, snapshot: verified.snapshot, open: () => new SqliteStorage(path, verified, unsafeNoFsync) };
+  }
+
+  /** check(), then open(): verifies an existing file, opens it for writing, creates one if missing and `create`. */
+  static open(path: string, options: SqliteStorageOptions): SqliteStorage {
+    return SqliteStorage.check(path, options).open();
   }
 
   private constructor(
     readonly path: string,
+    verified: Verified,
     unsafeNoFsync: boolean,
   ) {
     let db: Database.Database | undefined;
@@ -152,12 +183,14 @@ export class SqliteStorage implements Storage {
       db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
       db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       // Take the exclusive lock now (WAL + EXCLUSIVE holds it until close); from here on no
-      // other connection can use the file, so a -shm left by the read-only check is stale.
+      // other connection can use the file, so a -shm is stale, and so is what an interrupted
+      // check left.
       db.prepare('SELECT count(*) FROM meta').get();
       fs.rmSync(path + '-shm', { force: true });
+      removeCheckLeftovers(path);
       this.incrementalVacuum = db.pragma('auto_vacuum', { simple: true }) === 2;
 
-      // verify() checked all of this; it is read again under the lock.
+      // verify() checked all of this; it is read again under the lock, and must not have changed.
       const meta = new Map<string, unknown>();
       for (const r of db
         .prepare("SELECT key, value FROM meta WHERE key IN ('schema_version', 'term', 'vote', 'commit', 'snapshot_index', 'snapshot_term')")
@@ -176,6 +209,15 @@ export class SqliteStorage implements Storage {
       const snapIndex = this.snapshot?.index ?? 0;
       this.first = min ?? snapIndex + 1;
       this.lastIndex = Math.max(max ?? 0, snapIndex);
+      const found: Verified = { schemaVersion: this.schemaVersion, hardState: this.hardState, snapshot: this.snapshot, first: this.first, lastEntry: max ?? 0 };
+      if (!sameState(found, verified)) {
+        throw new StorageError(
+          'LOCKED',
+          path,
+          `${path} changed between its check and its opening for writing (checked ${JSON.stringify(verified)}, found ` +
+            `${JSON.stringify(found)}): another process is using it. Stop it, or give this node its own data directory.`,
+        );
+      }
 
       const insert = db.prepare('INSERT INTO log(idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
       const truncateFrom = db.prepare('DELETE FROM log WHERE idx >= ?');
@@ -442,6 +484,18 @@ export class SqliteStorage implements Storage {
     }
     return this.db;
   }
+}
+
+function sameState(a: Verified, b: Verified): boolean {
+  const hs = (x: HardState): string => `${x.term}/${x.vote}/${x.commit}`;
+  const snap = (x: SnapshotMeta | undefined): string => (x ? `${x.index}/${x.term}` : '-');
+  return (
+    a.schemaVersion === b.schemaVersion &&
+    hs(a.hardState) === hs(b.hardState) &&
+    snap(a.snapshot) === snap(b.snapshot) &&
+    a.first === b.first &&
+    a.lastEntry === b.lastEntry
+  );
 }
 
 function checkSnapshotMeta(snapshot: SnapshotMeta): SnapshotMeta {

@@ -93,7 +93,11 @@ export async function writeSnapshot(
   return { path, bytes };
 }
 
-async function removeLeftoverTemps(fs: FileSystem, dir: string, warn?: (message: string) => void): Promise<void> {
+/**
+ * Removes the temp files of snapshot writes that did not finish (a crash mid-write). They are
+ * never read, so only a start that goes ahead removes them, and every write.
+ */
+export async function removeLeftoverTemps(fs: FileSystem, dir: string, warn?: (message: string) => void): Promise<void> {
   for (const name of await fs.list(dir)) {
     if (!TEMP_NAME.test(name)) continue;
     await fs.remove(`${dir}/${name}`);
@@ -107,15 +111,16 @@ export interface ReadSnapshotOptions {
 }
 
 /**
- * The newest snapshot in `dir` that verifies, or undefined if there is none. A damaged or
- * truncated file is skipped with a warning and renamed to `<name>.corrupt`, and the next older
- * one is tried: never wrong data. Undefined after skipping files means the state is not
- * recoverable from here: the caller must check its log still starts at index 1 before
- * replaying it, and otherwise needs a snapshot from the leader; likewise, after a fallback,
- * its log must continue right after the returned snapshot's index.
+ * The newest snapshot in `dir` that verifies, or undefined if there is none. Only reads: a damaged
+ * or truncated file is skipped with a warning and left where it is (for inspection; a later write
+ * of a newer snapshot deletes it with the other old ones), and the next older one is tried: never
+ * wrong data. Temp files are not snapshots and are ignored (removeLeftoverTemps() removes them).
+ * Undefined after skipping files means the state is not recoverable from here: the caller must
+ * check its log still starts at index 1 before replaying it, and otherwise needs a snapshot from
+ * the leader; likewise, after a fallback, its log must continue right after the returned
+ * snapshot's index.
  * Throws SnapshotError for a snapshot of another cluster or node (WRONG_CLUSTER, WRONG_NODE),
  * of another format version (VERSION), or a file that cannot be read (IO).
- * Called before the node writes a snapshot of its own (temp files found are leftovers).
  */
 export async function readLatestSnapshot(
   fs: FileSystem,
@@ -124,7 +129,6 @@ export async function readLatestSnapshot(
   options: ReadSnapshotOptions,
 ): Promise<(DecodedSnapshot & { path: string }) | undefined> {
   const warn = options.onWarning;
-  await removeLeftoverTemps(fs, dir, warn);
   for (const f of await listSnapshots(fs, dir)) {
     let bytes: Uint8Array;
     try {
@@ -144,13 +148,7 @@ export async function readLatestSnapshot(
     } catch (e) {
       if (!(e instanceof SnapshotError)) throw e;
       if (e.code !== 'CORRUPT') throw new SnapshotError(e.code, `${f.path}: ${e.message}`, f.path, { cause: e });
-      let moved = `renamed it to ${f.path.slice(f.path.lastIndexOf('/') + 1)}.corrupt`;
-      try {
-        await fs.rename(f.path, `${f.path}.corrupt`);
-      } catch (re) {
-        moved = `could not rename it aside (${(re as Error).message})`;
-      }
-      warn(`snapshot: skipping ${f.path}: ${e.message}; ${moved}; trying an older snapshot`);
+      warn(`snapshot: skipping ${f.path}: ${e.message}; left as it is; trying an older snapshot`);
       continue;
     }
     return { ...decoded, path: f.path };

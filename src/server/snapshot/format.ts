@@ -17,9 +17,10 @@ import type { CapturedState } from '../state-machine.js';
  *
  * Files: `snap-<index, 20 digits>-<term>.snap` in a directory of their own (no other file there
  * may start with `snap-`), written as `<name>.<pid>-<n>.tmp`, fsynced, renamed, and the
- * directory fsynced; the newest `keep` are kept. A reader takes the newest file that verifies,
- * renames damaged ones to `<name>.corrupt` (kept for inspection, never read again) and removes
- * temp files left by a crash.
+ * directory fsynced; the newest `keep` are kept. A reader only reads: it takes the newest file
+ * that verifies and skips damaged ones with a warning, leaving them in place for inspection (a
+ * later write deletes them with the other old files). Temp files left by a crash are removed by
+ * the next write, or by a start that goes ahead.
  *
  * Modules: format (this: layout, ids, errors), encode, decode, files.
  */
