@@ -82,6 +82,8 @@ export interface RaftObserver {
   /** A snapshot from the leader is durable and the state machine was restored from it. */
   snapshotInstalled?(meta: SnapshotMeta): void;
   fatal?(error: unknown): void;
+  /** A peer's message the core refused (one no peer could have sent: a forgery, or a bug). */
+  refused?(m: Message, kind: string, detail: string): void;
 }
 
 /**
@@ -145,19 +147,23 @@ export class RaftNode implements ReplicatedLog {
     });
     this.transport.onMessage((m) => {
       if (this.stopped) return;
-      this.raft.step(m);
-      this.schedule();
+      this.step(m);
     });
     this.transport.onSnapshot((m, data) => {
       if (this.stopped || !this.snapshots) return;
       this.incoming = { m, data };
-      this.raft.step(m);
-      this.schedule();
+      this.step(m);
     });
     this.ticker = this.clock.setInterval(() => {
       this.raft.tick();
       this.schedule();
     }, tickMs);
+  }
+
+  private step(m: Message): void {
+    const refused = this.raft.step(m);
+    if (refused) this.observer.refused?.(m, refused.kind, refused.detail);
+    this.schedule();
   }
 
   propose(data: Uint8Array): { index: number; term: number } | undefined {

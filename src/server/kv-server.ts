@@ -205,6 +205,7 @@ export class KvServer {
   private logEvents(): RaftObserver {
     const log = this.deps.logger;
     let lastLeader = -1;
+    const refusalLogged = new Map<string, number>();
     return {
       roleChanged: (s) => {
         const fields = { role: s.role, term: s.term, leader: s.leaderId === 0 ? 'none' : s.leaderId };
@@ -217,6 +218,13 @@ export class KvServer {
       snapshotSent: (to, meta, bytes) => log.info(`sent snapshot ${meta.index} (${bytes} bytes) to node ${to}`),
       snapshotInstalled: (meta) => log.info(`installed snapshot ${meta.index} from the leader`, { term: meta.term }),
       snapshotFailed: (what, e) => log.warn(`${what} failed`, { error: e instanceof Error ? e.message : String(e) }),
+      refused: (m, kind, detail) => {
+        // At most one line per kind of refusal a minute: a flood of forgeries must not flood the log.
+        const now = this.deps.clock.now();
+        if (now - (refusalLogged.get(kind) ?? -Infinity) < 60_000) return;
+        refusalLogged.set(kind, now);
+        log.warn('refused a peer message', { kind, type: m.type, from: m.from, term: m.term, detail });
+      },
     };
   }
 

@@ -62,6 +62,8 @@ export class Checker {
       applied: (e) => this.applied(n, e),
       snapshotTaken: (meta) => this.snapshotTaken(n, meta),
       snapshotInstalled: (meta) => this.installed(n, meta),
+      // Only a forgery or a bug makes the core refuse a message: the simulator forges none.
+      refused: (m, kind, detail) => this.sim.fail(`n${n.id} refused ${m.type} from n${m.from} in term ${m.term}: ${kind}: ${detail}`),
     };
   }
 

@@ -117,6 +117,9 @@ export interface SnapshotAdmission {
 }
 
 /** The receiving side of InstallSnapshot: one reassembly per call, at most one per sender. */
+/** An inbound transfer with no chunk for this long is given up (its buffer freed). */
+const INBOUND_IDLE_MS = 30_000;
+
 export class SnapshotReceiver {
   /** The unfinished inbound snapshot transfer of each sender: a newer one supersedes it. */
   private readonly transfers = new Map<NodeId, InboundFinisher>();
@@ -147,8 +150,14 @@ export class SnapshotReceiver {
       a = undefined; // frees the buffer even while grpc holds on to the call
     });
     if (finish === undefined) return;
+    // A transfer that stops sending holds its buffer: give up on it after a while.
+    const idle = setTimeout(() => finish({ code: grpc.status.DEADLINE_EXCEEDED, details: `no chunk for ${INBOUND_IDLE_MS} ms` }), INBOUND_IDLE_MS);
+    idle.unref();
+    const stopIdle = (): void => clearTimeout(idle);
+    call.on('close', stopIdle);
     call.on('data', (chunk: SnapshotChunk__Output) => {
-      if (over) return;
+      if (over) return stopIdle();
+      idle.refresh();
       const wrongCluster = this.checks.checkCluster('snapshot chunk', chunk.clusterId);
       if (wrongCluster !== undefined) return finish(wrongCluster);
       const first = a === undefined;
