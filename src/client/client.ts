@@ -147,6 +147,16 @@ interface Ticket {
   seq: number;
 }
 
+/** A failure to connect at all (refused, no such host, not a gRPC server), as opposed to a node that answered or timed out. */
+function isConnectFailure(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && /No connection established|Name resolution failed/.test(err.details ?? '');
+}
+
+/** A name that does not resolve, or a server that does not speak gRPC: not a node that is down. */
+function isWrongPlace(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && /Name resolution failed|Protocol error/.test(err.details ?? '');
+}
+
 /** What went wrong, without gRPC's plumbing (resolution notes, per-phase timings). */
 function details(err: grpc.ServiceError): string {
   const d = err.details || err.message;
@@ -174,6 +184,9 @@ export class KvClient {
   private session = new Session();
   /** The node believed to lead, if any. */
   private leader: string | undefined;
+  /** Whether any endpoint ever answered this client (then connection failures are an outage, not a misconfiguration). */
+  private answered = false;
+  private readonly connectFailures = new Map<string, { count: number; why: string }>();
   /** Endpoints that recently failed to answer, and until when they are avoided. */
   private readonly suspect = new Map<string, number>();
   private rr = 0;
@@ -392,6 +405,7 @@ export class KvClient {
         const sent = Date.now();
         const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, sent + this.attemptMs()), trailer);
         this.sampleLatency(Date.now() - sent);
+        this.answered = true;
         // A follower that served the call by forwarding it names the leader: go there next time,
         // if it is known to answer us.
         this.leader = trailer.leader !== '' && trailer.leader !== target && this.reachable(trailer.leader) ? trailer.leader : target;
@@ -401,6 +415,7 @@ export class KvClient {
         if (e instanceof RaftkvError) throw e;
         const err = e as grpc.ServiceError;
         lastErr = err;
+        if (!isConnectFailure(err)) this.answered = true;
         const kind = String(err.metadata?.get(MD_ERROR)[0] ?? '');
         const hint = String(err.metadata?.get(MD_LEADER)[0] ?? '');
         last = `${target}: ${grpc.status[err.code] ?? err.code}: ${details(err)}`;
@@ -443,6 +458,7 @@ export class KvClient {
             // No refusal from a node that answered (those carry a reason): it did not answer.
             if (kind === '') this.suspect.set(target, Date.now() + SUSPECT_MS);
             this.forget(target);
+            this.noteConnectFailure(target, err);
             break;
           default:
             throw new UnexpectedServerError(
@@ -467,10 +483,31 @@ export class KvClient {
         cause: lastErr,
       });
     }
+    const nothing = !this.answered && lastErr !== undefined && isConnectFailure(lastErr as grpc.ServiceError);
     throw new ClusterUnavailableError(
-      `no leader answered within ${this.timeoutMs} ms (${attempts} attempts over ${this.endpoints.join(',')}); last: ${last}`,
+      `no leader answered within ${this.timeoutMs} ms (${attempts} attempts over ${this.endpoints.join(',')}); last: ${last}` +
+        (nothing ? ' (no endpoint ever answered: is the cluster up, and are these its client addresses?)' : ''),
       attempts,
       { cause: lastErr },
+    );
+  }
+
+  /**
+   * `target` is not a raftkv node at all: its name does not resolve, or what answers is not gRPC.
+   * A client that never got an answer from any endpoint and found each of them so, twice, is
+   * pointed at the wrong place (a typo, another service): it says so at once instead of retrying
+   * until its deadline. (A refused connection is not enough: the cluster may still be starting.)
+   */
+  private noteConnectFailure(target: string, err: grpc.ServiceError): void {
+    if (this.answered || !isWrongPlace(err)) return;
+    const seen = this.connectFailures.get(target);
+    this.connectFailures.set(target, { count: (seen?.count ?? 0) + 1, why: details(err) });
+    const all = this.endpoints.map((e) => [e, this.connectFailures.get(e)] as const);
+    if (all.some(([, f]) => (f?.count ?? 0) < 2)) return;
+    throw new ClusterUnavailableError(
+      `no endpoint is a raftkv node (${all.map(([e, f]) => `${e}: ${f!.why}`).join('; ')}): check the endpoints (the nodes' client addresses)`,
+      this.endpoints.length * 2,
+      { cause: err },
     );
   }
 
