@@ -313,6 +313,8 @@ export class RaftNode implements ReplicatedLog {
     try {
       if (!this.snapshots) throw new Error('this node keeps no snapshots');
       const data = await this.snapshots.read({ index: m.index, term: m.logTerm });
+      // Reading took a while: a node that moved on to a later term meanwhile no longer speaks for this one.
+      if (this.raft.term !== m.term) throw new Error(`the term moved on from ${m.term} to ${this.raft.term}`);
       await this.transport.sendSnapshot(m, data);
       ok = true;
       this.observer.snapshotSent?.(m.to, { index: m.index, term: m.logTerm }, data.length);

@@ -87,13 +87,13 @@ export class Checker {
     const hs = d.hardState;
     const what = `n${m.from} sent ${m.type}${m.reject ? ' (reject)' : ''} in term ${m.term} to n${m.to}`;
     if (m.term > hs.term) this.sim.fail(`${what} before that term was durable (durable term ${hs.term})`);
-    // A vote in term T must be durable before it is announced, unless the node is durably past T
-    // already: then it can never vote in T again, and the vote stands (a grant from a Ready that
-    // also moved the node on to a later term).
-    if (m.type === 'vote' && hs.term === m.term && hs.vote !== m.from) {
+    // A node never speaks for a term it is durably past (the core drops what it said in an
+    // earlier term when its term moves on), and a vote is durable before it is announced.
+    if (m.term < hs.term) this.sim.fail(`${what} after term ${hs.term} was durable: a message of an earlier term`);
+    if (m.type === 'vote' && hs.vote !== m.from) {
       this.sim.fail(`${what} before its own vote was durable (durable term ${hs.term}, vote ${hs.vote})`);
     }
-    if (m.type === 'voteResp' && !m.reject && hs.term === m.term && hs.vote !== m.to) {
+    if (m.type === 'voteResp' && !m.reject && hs.vote !== m.to) {
       this.sim.fail(`${what}: a grant before the vote was durable (durable term ${hs.term}, vote ${hs.vote})`);
     }
     if (m.type === 'appResp' && !m.reject) {

@@ -371,6 +371,11 @@ export class Raft {
       this.term = term;
       this.vote = NONE;
       this.votes = new Map();
+      // What this node said in an earlier term, and has not yet sent, is dropped (as the network
+      // may): an acknowledgement of entries that a later leader's append has since replaced, or a
+      // vote never made durable, would otherwise leave after the Ready that no longer holds it.
+      // (Pre-vote messages carry a future term and stay.)
+      if (this.msgs.some((m) => m.term < term)) this.msgs = this.msgs.filter((m) => m.term >= term);
     }
     this.leaderId = NONE;
     this.electionElapsed = 0;
