@@ -204,3 +204,30 @@ describe('§7 InstallSnapshot rule 7: keep the log only if it holds the snapshot
     expect(r3.log.lastIndex()).toBe(leader.log.lastIndex());
   });
 });
+
+describe('a node never speaks for a term it has left', () => {
+  it('an acknowledgement not yet sent when a later leader replaces the entries it acknowledges is dropped', () => {
+    // Node 1 follows the leader of term 2 and takes entries 2..3 from it; before its Ready is
+    // taken, the leader of term 3 overwrites them. The term-2 acknowledgement of entries it no
+    // longer holds must not leave (the old leader could count it).
+    const r = newRaft(1, [1, 2, 3], {}, 1);
+    r.step(msg({ type: 'app', from: 2, to: 1, term: 2, index: 0, logTerm: 0, commit: 0, entries: entries(2, 2, 2) }));
+    r.step(msg({ type: 'app', from: 3, to: 1, term: 3, index: 1, logTerm: 2, commit: 0, entries: [{ index: 2, term: 3, type: 'normal', data: new Uint8Array(0) }] }));
+    const rd = r.ready();
+    expect(rd.messages.filter((m) => m.term < 3)).toEqual([]);
+    expect(rd.messages.filter((m) => m.type === 'appResp' && m.to === 3)).toHaveLength(1);
+    expect(rd.entries.map((e) => [e.index, e.term])).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
+  });
+
+  it('a vote granted in a term the node leaves before its Ready is taken is dropped', () => {
+    const r = newRaft(1, [1, 2, 3], { preVote: false, checkQuorum: false }, 1);
+    r.step(msg({ type: 'vote', from: 2, to: 1, term: 1, index: 0, logTerm: 0 }));
+    r.step(msg({ type: 'heartbeat', from: 3, to: 1, term: 2 }));
+    const rd = r.ready();
+    expect(rd.messages.filter((m) => m.type === 'voteResp')).toEqual([]);
+    expect(rd.hardState).toMatchObject({ term: 2, vote: 0 });
+  });
+});
