@@ -125,7 +125,7 @@ export class KvServer {
 
     const ids = { clusterId: cfg.clusterId, nodeId: cfg.id };
     const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
-    const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, log: (line) => log.info(line) });
+    const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, retain: cfg.snapshotRetain, log: (line) => log.info(line) });
     // Everything that can refuse the data dir runs before anything is written to it.
     const logToOpen = this.checkLog(ids);
     const file = await snapshotter.latest(logToOpen.snapshot);

@@ -23,6 +23,8 @@ export interface SnapshotterOptions {
   ids: SnapshotIds;
   store: KvStore;
   clock: Clock;
+  /** Log entries kept behind a snapshot (--snapshot-retain), here when one is recorded at startup. */
+  retain: number;
   log: (line: string) => void;
 }
 
@@ -74,7 +76,7 @@ export class Snapshotter implements SnapshotStore {
     if (!recorded || meta.index > recorded.index) {
       const first = persisted.entries[0]?.index ?? Infinity;
       const matching = persisted.entries[meta.index - first];
-      if (matching?.term === meta.term) storage.compact(meta, 0);
+      if (matching?.term === meta.term) storage.compact(meta, Math.max(meta.index - this.opts.retain, 0));
       else storage.installSnapshot(meta);
       this.opts.log(`snapshot: the log now starts after snapshot ${meta.index}, written before a restart`);
     }
