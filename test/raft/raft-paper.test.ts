@@ -198,6 +198,20 @@ describe('§5.3 log replication', () => {
     expect(again.flatMap((m) => m.entries.map((e) => e.index))).toContain(lost[0]!.entries[0]!.index);
   });
 
+  it('a full pipeline whose appends the leader has since compacted away: a heartbeat response sends the snapshot', () => {
+    // Found by the power-loss test: a follower down while its pipeline filled, back after the
+    // leader compacted past it, was never sent anything again (the empty append had no term to carry).
+    const net = new Network([1, 2, 3], { maxInflight: 2, maxMsgBytes: 1 });
+    net.elect(1);
+    net.drop((m) => m.to === 2);
+    for (let i = 0; i < 4; i++) net.propose(1, `p${i}`); // commit with 3; 2 gets nothing
+    const r = net.node(1);
+    r.compact({ index: r.log.applied, term: r.term });
+    r.step(msg({ type: 'heartbeatResp', from: 2, to: 1, term: r.term }));
+    const out = drain(r).filter((m) => m.to === 2);
+    expect(out.map((m) => [m.type, m.index])).toEqual([['snap', r.log.applied]]);
+  });
+
   it('proposals between two Ready cycles travel in one message per follower', () => {
     const net = new Network([1, 2, 3]);
     net.elect(1);

@@ -647,7 +647,13 @@ export class Raft {
   /** An append of no entries at the follower's next index: answered, it tells where the follower's log ends. */
   private sendEmptyAppend(to: NodeId, pr: Progress): void {
     const prevTerm = this.log.term(pr.next - 1);
-    if (prevTerm === undefined) return;
+    if (prevTerm === undefined) {
+      // We compacted what is in flight: if it was lost we could not send it again. Probe from
+      // the follower's match (a snapshot, if that is compacted too) rather than wait forever.
+      pr.becomeProbe();
+      this.maybeSendAppend(to, true);
+      return;
+    }
     this.send({ type: 'app', to, index: pr.next - 1, logTerm: prevTerm, entries: NO_ENTRIES, commit: Math.min(this.log.committed, pr.match) });
   }
 
