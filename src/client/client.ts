@@ -189,6 +189,8 @@ export class KvClient {
   private readonly connectFailures = new Map<string, { count: number; why: string }>();
   /** Endpoints that recently failed to answer, and until when they are avoided. */
   private readonly suspect = new Map<string, number>();
+  /** When each endpoint last answered a call of this client (an answer or a refusal): it is alive. */
+  private readonly heard = new Map<string, number>();
   private rr = 0;
   private closed = false;
   readonly maxInflight: number;
@@ -403,7 +405,7 @@ export class KvClient {
       const trailer = { leader: '' };
       try {
         const sent = Date.now();
-        const res = await this.attempt<Res>(target, method, build(), Math.min(deadline, sent + this.attemptMs()), trailer);
+        const res = await this.attempt<Res>(target, method, build(), deadline, trailer, this.attemptMs());
         this.sampleLatency(Date.now() - sent);
         this.answered = true;
         // A follower that served the call by forwarding it names the leader: go there next time,
@@ -563,16 +565,40 @@ export class KvClient {
   }
 
   /** One call; `trailer.leader` receives the leader a forwarding follower names (set before the promise settles). */
-  private attempt<Res>(target: string, method: Method, request: object, deadline: number, trailer?: { leader: string }): Promise<Res> {
+  /**
+   * One call to `target`, given up at `deadline`, or after `silenceMs` in which `target` answered
+   * none of this client's calls. A node that answers other calls meanwhile is alive, only busy
+   * (an overload queues calls): giving up on it would resend the call elsewhere, to be forwarded
+   * back, and double the work of a node that has too much already.
+   */
+  private attempt<Res>(target: string, method: Method, request: object, deadline: number, trailer?: { leader: string }, silenceMs?: number): Promise<Res> {
     const client = this.clientFor(target);
     const fn = (client as unknown as Record<Method, UnaryFn>)[method];
     return new Promise<Res>((resolve, reject) => {
+      let watchdog: NodeJS.Timeout | undefined;
+      let since = Date.now();
+      let silent = false;
       const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
-        if (err) reject(err);
+        if (watchdog) clearTimeout(watchdog);
+        if (!err || err.metadata?.get(MD_ERROR).length) this.heard.set(target, Date.now());
+        if (silent && err?.code === grpc.status.CANCELLED) {
+          reject(Object.assign(new Error('silent'), { code: grpc.status.DEADLINE_EXCEEDED, details: `no answer from ${target} for ${silenceMs} ms`, metadata: new grpc.Metadata() }));
+        } else if (err) reject(err);
         else resolve(res as Res);
       });
       // Emitted right after the callback, before anything awaiting the promise resumes.
       if (trailer) call.on('status', (st: grpc.StatusObject) => (trailer.leader = String(st.metadata.get(MD_LEADER)[0] ?? '')));
+      if (silenceMs === undefined || Date.now() + silenceMs >= deadline) return;
+      const check = (): void => {
+        if ((this.heard.get(target) ?? 0) <= since) {
+          silent = true;
+          call.cancel();
+        } else if (Date.now() + silenceMs < deadline) {
+          since = Date.now();
+          watchdog = setTimeout(check, silenceMs);
+        } // else the deadline ends the call
+      };
+      watchdog = setTimeout(check, silenceMs);
     });
   }
 

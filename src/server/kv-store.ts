@@ -21,13 +21,30 @@ export type KvError =
  * The defaults sit well above what saturates a cluster (a few hundred requests in flight).
  */
 export interface Admission {
+  /** Writes proposed and not yet applied: what a Ready batch and the log's unapplied tail can hold. */
   maxPendingWrites: number;
   /** Bytes of proposed commands not yet applied (a cap on uncommitted log, after etcd's MaxUncommittedEntriesSize). */
   maxPendingWriteBytes: number;
+  /**
+   * Writes waiting for a turn beyond those, in arrival order, and their bytes. Waiting costs
+   * memory only, while a refusal costs a round trip and a retry: under overload a short queue
+   * keeps the node's CPU on committing, and only what exceeds it is refused.
+   */
+  maxQueuedWrites: number;
+  maxQueuedWriteBytes: number;
+  /** A write that waited this long for a turn is refused when its turn comes: its caller has likely given up. */
+  maxQueueWaitMs: number;
   maxPendingReads: number;
 }
 
-export const DEFAULT_ADMISSION: Admission = { maxPendingWrites: 1024, maxPendingWriteBytes: 64 * 1024 * 1024, maxPendingReads: 1024 };
+export const DEFAULT_ADMISSION: Admission = {
+  maxPendingWrites: 1024,
+  maxPendingWriteBytes: 64 * 1024 * 1024,
+  maxQueuedWrites: 8192,
+  maxQueuedWriteBytes: 64 * 1024 * 1024,
+  maxQueueWaitMs: 5000,
+  maxPendingReads: 1024,
+};
 
 export interface WriteRequest {
   op: WriteOp;
@@ -62,6 +79,10 @@ export class KvStore implements ReadyHandler {
   appliedTerm = 0;
   private readonly writes = new Map<number, { clientId: number; seq: number; bytes: number; log: ReplicatedLog; done: Done<WriteResult> }>();
   private pendingWriteBytes = 0;
+  /** Writes waiting for a turn (admission.maxQueuedWrites), oldest first from queueHead. */
+  private queue: { log: ReplicatedLog; req: WriteRequest; done: Done<WriteResult>; bytes: number; at: number }[] = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
   private readonly reads = new Map<number, { key: Uint8Array; done: Done<Uint8Array | undefined> }>();
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
   private readonly confirmed: { index: number; key: Uint8Array; done: Done<Uint8Array | undefined> }[] = [];
@@ -105,6 +126,7 @@ export class KvStore implements ReadyHandler {
       this.forget(index, w);
       w.done({ ok: false, error: { code: 'notLeader', leaderId: w.log.leaderId() } });
     }
+    this.admitQueued();
     this.answerConfirmedReads();
   }
 
@@ -113,8 +135,11 @@ export class KvStore implements ReadyHandler {
     const invalid = this.validate(req.key, req.value, req.expected) ?? validateSession(req);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
-    const busy = this.writeBacklog();
-    if (busy) return done({ ok: false, error: { code: 'overloaded', message: busy } });
+    if (this.writeBacklog() || this.queueHead < this.queue.length) return this.enqueue(log, req, done);
+    this.propose(log, req, done);
+  }
+
+  private propose(log: ReplicatedLog, req: WriteRequest, done: Done<WriteResult>): void {
     const data = encodeCommand({
       op: req.op,
       clientId: req.clientId,
@@ -139,6 +164,40 @@ export class KvStore implements ReadyHandler {
       return `${this.pendingWriteBytes} bytes of writes are in flight (the limit is ${a.maxPendingWriteBytes})`;
     }
     return undefined;
+  }
+
+  /** A write that finds the log's quota full waits for a turn, or is refused if the queue is full too. */
+  private enqueue(log: ReplicatedLog, req: WriteRequest, done: Done<WriteResult>): void {
+    const a = this.admission;
+    const bytes = req.key.length + (req.value?.length ?? 0) + (req.expected?.length ?? 0);
+    const queued = this.queue.length - this.queueHead;
+    if (queued >= a.maxQueuedWrites || this.queuedBytes + bytes > a.maxQueuedWriteBytes) {
+      const message = `${this.writeBacklog() ?? 'writes are waiting'}, and ${queued} more (${this.queuedBytes} bytes) wait for a turn (the limit is ${a.maxQueuedWrites}, ${a.maxQueuedWriteBytes} bytes)`;
+      return done({ ok: false, error: { code: 'overloaded', message } });
+    }
+    this.queue.push({ log, req, done, bytes, at: this.now() });
+    this.queuedBytes += bytes;
+  }
+
+  /** Gives waiting writes the turns that finished writes freed. */
+  private admitQueued(): void {
+    while (this.queueHead < this.queue.length && !this.writeBacklog()) {
+      const w = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as never;
+      this.queuedBytes -= w.bytes;
+      const waited = this.now() - w.at;
+      if (this.closed) w.done({ ok: false, error: { code: 'shuttingDown' } });
+      else if (waited > this.admission.maxQueueWaitMs) {
+        w.done({ ok: false, error: { code: 'overloaded', message: `the write waited ${waited} ms for a turn (the limit is ${this.admission.maxQueueWaitMs} ms)` } });
+      } else this.propose(w.log, w.req, w.done);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue = [];
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
   }
 
   private forget(index: number, w: { bytes: number }): void {
@@ -186,6 +245,7 @@ export class KvStore implements ReadyHandler {
     } else if (waiting) {
       waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
     }
+    if (waiting && this.queueHead < this.queue.length) this.admitQueued();
     this.answerConfirmedReads();
   }
 
@@ -221,6 +281,11 @@ export class KvStore implements ReadyHandler {
     for (const w of this.writes.values()) w.done({ ok: false, error });
     this.writes.clear();
     this.pendingWriteBytes = 0;
+    const queued = this.queue.slice(this.queueHead);
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+    for (const w of queued) w.done({ ok: false, error });
     for (const r of this.reads.values()) r.done({ ok: false, error });
     this.reads.clear();
   }

@@ -219,21 +219,46 @@ describe('KvStore writes', () => {
     expect(store.sm.get(b('k'))!.length).toBe(big.length);
   });
 
-  it('takes on at most maxPendingWrites writes (and so many bytes) at once: the rest are refused as overloaded, proposing nothing', () => {
+  it('proposes at most maxPendingWrites writes (and so many bytes) at once; more wait in a bounded queue, in order; beyond it they are refused as overloaded', () => {
     const log = new FakeLog();
-    const store = new KvStore(() => 0, undefined, undefined, { maxPendingWrites: 2, maxPendingWriteBytes: 1000, maxPendingReads: 1 });
-    const outs = [0, 1, 2].map(() => new Outcomes<WriteResult>());
-    outs.forEach((o) => store.write(log, req(), o.cb));
+    let now = 0;
+    const admission = { maxPendingWrites: 2, maxPendingWriteBytes: 1000, maxQueuedWrites: 2, maxQueuedWriteBytes: 3000, maxQueueWaitMs: 100, maxPendingReads: 1 };
+    const store = new KvStore(() => now, undefined, undefined, admission);
+    const outs = [0, 1, 2, 3, 4].map(() => new Outcomes<WriteResult>());
+    outs.forEach((o, i) => store.write(log, req({ seq: i + 1 }), o.cb));
     expect(log.proposed).toHaveLength(2);
-    expect(outs[2]!.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/2 writes are in flight \(the limit is 2\)/) } });
-    // Applied writes make room again.
-    log.applyUpTo(store, 2);
-    const big = new Outcomes<WriteResult>();
-    store.write(log, req({ value: new Uint8Array(2000) }), big.cb);
+    expect(outs[2]!.got).toEqual([]);
+    expect(outs[3]!.got).toEqual([]);
+    expect(outs[4]!.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/2 writes are in flight \(the limit is 2\), and 2 more .* wait for a turn/) } });
+    // Applied writes make room: the queue goes first, in arrival order.
+    log.applyUpTo(store, 1);
     expect(log.proposed).toHaveLength(3);
+    now = 60;
+    const late = new Outcomes<WriteResult>();
+    store.write(log, req({ seq: 9 }), late.cb);
+    expect(log.proposed).toHaveLength(3);
+    log.applyUpTo(store, 2);
+    expect(log.proposed).toHaveLength(4);
+    // One that waited past maxQueueWaitMs is refused when its turn comes, proposing nothing.
+    now = 161;
+    log.applyUpTo(store, 3);
+    expect(log.proposed).toHaveLength(4);
+    expect(late.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/waited 101 ms for a turn/) } });
+    log.applyUpTo(store, 4);
+    expect(outs.slice(0, 4).map((o) => o.last?.ok)).toEqual([true, true, true, true]);
+    // Bytes count too: one big write fills the quota, the next waits.
+    const big = new Outcomes<WriteResult>();
+    store.write(log, req({ seq: 10, value: new Uint8Array(2000) }), big.cb);
+    expect(log.proposed).toHaveLength(5);
     const after = new Outcomes<WriteResult>();
-    store.write(log, req(), after.cb);
-    expect(after.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/bytes of writes are in flight/) } });
+    store.write(log, req({ seq: 11, value: new Uint8Array(2000) }), after.cb);
+    expect(log.proposed).toHaveLength(5);
+    const tooBig = new Outcomes<WriteResult>();
+    store.write(log, req({ seq: 12, value: new Uint8Array(2000) }), tooBig.cb);
+    expect(tooBig.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/bytes of writes are in flight.*wait for a turn/) } });
+    // Leadership lost: queued writes fail with the in-flight ones (and are forwarded by the service).
+    store.leadershipLost(3);
+    expect(after.last).toEqual({ ok: false, error: { code: 'notLeader', leaderId: 3 } });
     // Reads likewise.
     const r1 = new Outcomes<Uint8Array | undefined>();
     const r2 = new Outcomes<Uint8Array | undefined>();
