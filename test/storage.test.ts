@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,30 +7,9 @@ import { crc32c } from '../src/raft/storage/crc32c.js';
 import { seededRng } from '../src/raft/core/rng.js';
 import type { Storage } from '../src/raft/storage/storage.js';
 import { SimLog, SimStorage, type FlushScheduler } from './sim/sim-log.js';
-import {
-  APPLICATION_ID,
-  entryChecksum,
-  GroupCommit,
-  SCHEMA_VERSION,
-  SqliteStorage,
-  StorageError,
-  VACUUM_MIN_FREE_PAGES,
-  type SqliteStorageOptions,
-  type StorageErrorCode,
-} from '../src/raft/storage/sqlite.js';
+import { entryChecksum, GroupCommit, SCHEMA_VERSION, SqliteStorage, StorageError, VACUUM_MIN_FREE_PAGES } from '../src/raft/storage/sqlite.js';
 import { entries, entry, storageConformance } from './storage/conformance.js';
-
-const tempDirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(join(os.tmpdir(), 'raftkv-storage-test-'));
-  tempDirs.push(dir);
-  return dir;
-}
-function removeTempDirs(): void {
-  for (const d of tempDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-}
-
-const ID = { clusterId: 'cluster-a', nodeId: 1 } as const;
+import { expectRefused, ID, makeVersion1Db, metaOf, openError, removeTempDirs, snapshot, tempDir } from './storage/sqlite-fixtures.js';
 
 /** The simulator's disk, flushing at once (on the next microtask). */
 const immediate: FlushScheduler = { after: (_ms, fn) => queueMicrotask(fn), latency: () => 0 };
@@ -90,45 +68,6 @@ storageConformance('SqliteStorage', () => {
     },
   };
 });
-
-/** File name → sha256 of its bytes, for every file in `dir`. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const f of fs.readdirSync(dir).sort()) {
-    out[f] = createHash('sha256').update(fs.readFileSync(join(dir, f))).digest('hex');
-  }
-  return out;
-}
-
-function openError(path: string, opts: SqliteStorageOptions): StorageError {
-  let storage: SqliteStorage | undefined;
-  try {
-    storage = SqliteStorage.open(path, opts);
-  } catch (e) {
-    expect(e).toBeInstanceOf(StorageError);
-    return e as StorageError;
-  }
-  storage.close();
-  throw new Error(`open(${path}) succeeded, expected a StorageError`);
-}
-
-/** Opening `path` fails with `code`, a message matching `what` and naming the file, and nothing in `dir` changes. */
-function expectRefused(
-  dir: string,
-  path: string,
-  opts: SqliteStorageOptions,
-  code: StorageErrorCode,
-  what: RegExp,
-): StorageError {
-  const before = snapshot(dir);
-  const err = openError(path, opts);
-  expect(err.code).toBe(code);
-  expect(err.message).toMatch(what);
-  expect(err.message).toContain(path);
-  expect(err.path).toBe(path);
-  expect(snapshot(dir)).toEqual(before);
-  return err;
-}
 
 /** A valid, closed database with `n` entries of 256 bytes. */
 function makeDb(path: string, n = 50): void {
@@ -505,47 +444,12 @@ function pragmaInt(db: Database.Database, name: string): number {
   return db.pragma(name, { simple: true }) as number;
 }
 
-function metaOf(path: string): Record<string, unknown> {
-  const raw = new Database(path, { readonly: true });
-  try {
-    return Object.fromEntries(raw.prepare('SELECT key, value FROM meta').raw().all() as [string, unknown][]);
-  } finally {
-    raw.close();
-  }
-}
-
 /** Copies every file of `from` into a new directory, as a power cut at this moment would leave them. */
 function crashImage(from: string, walSize?: number): string {
   const to = tempDir();
   for (const f of fs.readdirSync(from)) fs.copyFileSync(join(from, f), join(to, f));
   if (walSize !== undefined) fs.truncateSync(join(to, 'raft.db-wal'), walSize);
   return join(to, 'raft.db');
-}
-
-/** What the previous schema version (1) created: no auto_vacuum, no snapshot keys, log from index 1. */
-function makeVersion1Db(path: string, n: number): void {
-  const db = new Database(path);
-  db.pragma(`application_id = ${APPLICATION_ID}`);
-  db.pragma('journal_mode = WAL');
-  db.exec(`
-    CREATE TABLE meta(key TEXT PRIMARY KEY, value);
-    CREATE TABLE log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
-  `);
-  const putInt = db.prepare('INSERT INTO meta(key, value) VALUES (?, CAST(? AS INTEGER))');
-  const insert = db.prepare('INSERT INTO log(idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    putInt.run('schema_version', 1);
-    db.prepare("INSERT INTO meta(key, value) VALUES ('cluster_id', ?)").run(ID.clusterId);
-    putInt.run('node_id', ID.nodeId);
-    putInt.run('term', 2);
-    putInt.run('vote', 1);
-    putInt.run('commit', Math.max(0, n - 5));
-    for (let i = 1; i <= n; i++) {
-      const data = Buffer.from(`v1-${i}`);
-      insert.run(i, 2, 0, data, entryChecksum(i, 2, 'normal', data));
-    }
-  })();
-  db.close();
 }
 
 describe('SqliteStorage: snapshots and compaction', () => {
@@ -573,9 +477,9 @@ describe('SqliteStorage: snapshots and compaction', () => {
     raw.close();
   }
 
-  it('records the snapshot in meta and marks the file version 2', () => {
+  it('records the snapshot in meta', () => {
     makeCompactedDb(50, 40, 40, 30);
-    expect(metaOf(path)).toMatchObject({ schema_version: 2, snapshot_index: 40, snapshot_term: 1 });
+    expect(metaOf(path)).toMatchObject({ schema_version: SCHEMA_VERSION, snapshot_index: 40, snapshot_term: 1 });
     const raw = new Database(path, { readonly: true });
     expect(raw.prepare('SELECT min(idx), max(idx) FROM log').raw().get()).toEqual([31, 50]);
     raw.close();

@@ -6,7 +6,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_INDEX } from '../src/raft/core/acceptance.js';
-import { message as msg, type Message, type MessageType } from '../src/raft/core/types.js';
+import { MAX_MEMBERS } from '../src/raft/core/conf.js';
+import { encodeConfEntry } from '../src/raft/core/conf-codec.js';
+import { CAMPAIGN_TRANSFER, message as msg, type Message, type MessageType } from '../src/raft/core/types.js';
 import { decodeMessage, encodeMessage, MAX_ENTRIES_PER_MESSAGE, MAX_MESSAGES_PER_BATCH } from '../src/raft/transport/grpc-codec.js';
 import { GrpcTransport, loadRaftProto } from '../src/raft/transport/grpc.js';
 import type { RaftBatch__Output } from '../src/raft/transport/generated/raftkv/raft/RaftBatch.js';
@@ -32,7 +34,7 @@ function plain(m: Message): unknown {
 }
 
 describe('decodeMessage', () => {
-  it('takes every message the core sends, unchanged: elections, appends with conflicts, snapshots, reads', () => {
+  it('takes every message the core sends, unchanged: elections, appends with conflicts, conf changes, snapshots, reads, leadership transfer', () => {
     const net = new Network([1, 2, 3], { checkQuorum: false }); // so that node 2 can win while 1 still leads
     net.elect(1);
     for (let i = 0; i < 5; i++) net.propose(1, `a${i}`);
@@ -43,18 +45,34 @@ describe('decodeMessage', () => {
     net.elect(2);
     net.isolate(3);
     for (let i = 0; i < 5; i++) net.propose(2, `b${i}`);
-    // Node 3 falls behind a compaction: it gets a snapshot.
+    // Node 3 falls behind a compaction, twice: it gets a snapshot, the second time of a joint
+    // configuration (voter 3 on its way to learner).
     const leader = net.node(2);
-    leader.compact({ index: leader.log.applied, term: leader.log.term(leader.log.applied)! });
-    net.recover();
-    for (let i = 0; i < 3; i++) leader.tick();
+    const snapshotTo3 = (): void => {
+      leader.compact({ index: leader.log.applied, term: leader.log.term(leader.log.applied)! });
+      net.recover();
+      for (let i = 0; i < 3; i++) leader.tick();
+      net.deliverAll();
+    };
+    snapshotTo3();
+    net.isolate(3);
+    expect(leader.proposeConfChange({ changes: [{ type: 'addLearner', id: 3 }], transition: 'explicitJoint' })).toMatchObject({ ok: true });
+    net.deliverAll();
+    snapshotTo3();
+    expect(leader.proposeConfChange({ changes: [] })).toMatchObject({ ok: true }); // leaves the joint configuration
     net.deliverAll();
     leader.readIndex(1);
     net.deliverAll();
+    expect(leader.transferLeadership(1)).toEqual({ ok: true });
+    net.deliverAll();
+    expect(net.node(1).role).toBe('leader');
     const types = new Set(net.delivered.map((m) => m.type));
-    expect([...types].sort()).toEqual(['app', 'appResp', 'heartbeat', 'heartbeatResp', 'preVote', 'preVoteResp', 'snap', 'vote', 'voteResp']);
+    expect([...types].sort()).toEqual(['app', 'appResp', 'heartbeat', 'heartbeatResp', 'preVote', 'preVoteResp', 'snap', 'timeoutNow', 'vote', 'voteResp']);
     expect(net.delivered.some((m) => m.type === 'appResp' && m.reject && m.logTerm > 0)).toBe(true); // a conflict hint
     expect(net.delivered.some((m) => m.type === 'heartbeatResp' && m.context > 0)).toBe(true); // a read round
+    expect(net.delivered.some((m) => m.type === 'app' && m.entries.some((e) => e.type === 'conf'))).toBe(true);
+    expect(net.delivered.some((m) => m.type === 'snap' && m.conf?.learnersNext.includes(3))).toBe(true);
+    expect(net.delivered.some((m) => m.type === 'vote' && m.context === CAMPAIGN_TRANSFER)).toBe(true);
     for (const m of net.delivered) {
       const got = decodeMessage(received(wire(m)));
       expect(plain(got as Message)).toEqual(plain(m));
@@ -75,9 +93,13 @@ describe('decodeMessage', () => {
   const withEntry = (k: number, e: object): RaftMessage => ({ ...wire(app), entries: wire(app).entries!.map((x, i) => (i === k ? { ...x, ...e } : x)) });
   const entryAt = (index: number, t: number) => ({ index, term: t, type: 'normal' as const, data: new Uint8Array() });
   const at = (type: MessageType, fields: Partial<Message> = {}): RaftMessage => wire(msg({ type, from: 1, to: 2, term, ...fields }));
+  const conf = { voters: [1, 2, 3], votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+  /** A snap message whose configuration is `conf` with `changes`, in wire form (ids may be anything a peer can send). */
+  const snapWith = (changes: Record<string, unknown>): RaftMessage => ({ ...at('snap', { index: 3, logTerm: 2, commit: 3 }), conf: { ...conf, ...changes } });
+  const confEntry = (c: object) => encodeConfEntry({ conf: { ...conf, ...c }, context: new Uint8Array([1, 2]) });
   const cases: [string, RaftMessage, RegExp][] = [
     ['unspecified type', { ...at('heartbeat'), type: 'MESSAGE_TYPE_UNSPECIFIED' }, /unknown message type/],
-    ['reserved type', { ...at('heartbeat'), type: 10 as unknown as 'MESSAGE_TYPE_UNSPECIFIED' }, /unknown message type 10/],
+    ['unknown type', { ...at('heartbeat'), type: 11 as unknown as 'MESSAGE_TYPE_UNSPECIFIED' }, /unknown message type 11/],
     ['sender 0', at('heartbeat', { from: 0 }), /sender id 0 is not a node id/],
     ['receiver 0', at('heartbeat', { to: 0 }), /receiver id 0 is not a node id/],
     ['sender past 2^64', { ...at('heartbeat'), from: '18446744073709551615' }, /sender id 18446744073709552000 is not a node id/],
@@ -95,6 +117,27 @@ describe('decodeMessage', () => {
     ['reject on a heartbeat', at('heartbeat', { reject: true }), /heartbeat messages carry no reject/],
     ['rejectHint on a heartbeat response', at('heartbeatResp', { rejectHint: 1 }), /heartbeatResp messages carry no rejectHint/],
     ['index on a heartbeat', at('heartbeat', { index: 1 }), /heartbeat messages carry no index/],
+    ['index on a timeoutNow', at('timeoutNow', { index: 1 }), /timeoutNow messages carry no index/],
+    ['context on a timeoutNow', at('timeoutNow', { context: 1 }), /timeoutNow messages carry no context/],
+    ['term 0 on a timeoutNow', at('timeoutNow', { term: 0 }), /timeoutNow messages carry a term of at least 1, not 0/],
+    ['context on a pre-vote', at('preVote', { context: 1 }), /preVote messages carry no context/],
+    ['a vote context that is no transfer', at('vote', { context: 2 }), /vote context 2 is neither 0 nor 1/],
+    ['conf on an append', { ...wire(app), conf }, /app messages carry no conf/],
+    ['conf on a timeoutNow', { ...at('timeoutNow'), conf }, /timeoutNow messages carry no conf/],
+    ['conf on a vote', { ...at('vote'), conf }, /vote messages carry no conf/],
+    ['a snapshot conf without voters', snapWith({ voters: [] }), /configuration is invalid: it has no voters/],
+    ['a snapshot conf with node id 0', snapWith({ voters: [0, 1] }), /configuration is invalid: voters holds 0, not a node id/],
+    ['a snapshot conf with an id past 2^53', snapWith({ learners: ['18446744073709551615'] }), /learners holds 18446744073709552000, not a node id/],
+    ['a snapshot conf out of order', snapWith({ voters: [2, 1] }), /voters is not in strictly ascending order \(1 after 2\)/],
+    ['a snapshot conf repeating an id', snapWith({ votersOutgoing: [1, 1] }), /votersOutgoing is not in strictly ascending order \(1 after 1\)/],
+    ['a snapshot conf with a voter that is a learner', snapWith({ learners: [3] }), /node 3 is both a voter and a learner/],
+    ['a snapshot conf with learnersNext outside a joint conf', snapWith({ learnersNext: [4] }), /node 4 is to become a learner but is not only an outgoing voter/],
+    ['a snapshot conf with autoLeave outside a joint conf', snapWith({ autoLeave: true }), /not joint has learnersNext or autoLeave/],
+    [`a snapshot conf of more than ${MAX_MEMBERS} voters`, snapWith({ voters: Array.from({ length: MAX_MEMBERS + 1 }, (_, i) => i + 1) }), /voters has 1025 ids \(the limit is 1024\)/],
+    ['a conf entry of garbage', withEntry(1, { type: 'ENTRY_TYPE_CONF', data: Buffer.from('garbage') }), /entry 12: conf entry: unknown version 103/],
+    ['a truncated conf entry', withEntry(1, { type: 'ENTRY_TYPE_CONF', data: confEntry({}).subarray(0, -1) }), /entry 12: conf entry: context of 2 bytes does not match/],
+    ['a conf entry of an invalid configuration', withEntry(2, { type: 'ENTRY_TYPE_CONF', data: confEntry({ learners: [2] }) }), /entry 13: conf entry: node 2 is both a voter and a learner/],
+    ['an empty conf entry', withEntry(0, { type: 'ENTRY_TYPE_CONF' }), /entry 11: conf entry: truncated header/],
     ['term 0 on an append', { ...wire(app), term: 0 }, /app messages carry a term of at least 1, not 0/],
     ['term 0 on a vote', at('vote', { term: 0 }), /vote messages carry a term of at least 1, not 0/],
     ['logTerm above term', at('vote', { logTerm: term + 1 }), /logTerm 8 is above the term 7/],
@@ -116,6 +159,17 @@ describe('decodeMessage', () => {
       expect((got as { detail: string }).detail).toMatch(why);
     });
   }
+
+  it("names the rule 'conf' for a refused configuration; takes a valid one and a valid conf entry", () => {
+    expect(decodeMessage(received(snapWith({ learners: [3] })))).toMatchObject({ rule: 'conf' });
+    expect(decodeMessage(received(withEntry(1, { type: 'ENTRY_TYPE_CONF', data: Buffer.from('x') })))).toMatchObject({ rule: 'conf' });
+    const joint = { voters: [1, 2], votersOutgoing: [1, 2, 3], learners: [4], learnersNext: [3], autoLeave: true };
+    expect(decodeMessage(received(snapWith(joint)))).toMatchObject({ type: 'snap', conf: joint });
+    const withConf = decodeMessage(received(withEntry(1, { type: 'ENTRY_TYPE_CONF', data: confEntry(joint) })));
+    expect((withConf as Message).entries.map((e) => e.type)).toEqual(['normal', 'conf', 'normal']);
+    // A snap message of an older sender, without a configuration: taken, with none.
+    expect(decodeMessage(received(at('snap', { index: 3, logTerm: 2, commit: 3 })))).not.toHaveProperty('conf');
+  });
 
   it(`refuses more than ${MAX_ENTRIES_PER_MESSAGE} entries, and more entry bytes than maxMessageBytes`, () => {
     const many = Array.from({ length: MAX_ENTRIES_PER_MESSAGE + 1 }, (_, i) => ({ index: i + 1, term: 1, type: 'normal' as const, data: new Uint8Array() }));

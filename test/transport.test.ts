@@ -2,7 +2,8 @@ import { freePorts } from './support/ports.js';
 import { createHash, randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Entry, Message, MessageType, NodeId } from '../src/raft/core/types.js';
+import { encodeConfEntry } from '../src/raft/core/conf-codec.js';
+import { CAMPAIGN_TRANSFER, type Entry, type Message, type MessageType, type NodeId } from '../src/raft/core/types.js';
 import {
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_SNAPSHOT_BYTES,
@@ -29,6 +30,7 @@ const ALL_TYPES: MessageType[] = [
   'heartbeat',
   'heartbeatResp',
   'snap',
+  'timeoutNow',
 ];
 const STREAM_TYPES = ALL_TYPES.filter((t) => t !== 'snap');
 
@@ -132,6 +134,15 @@ async function cluster3(extra: Partial<GrpcTransportOptions> = {}): Promise<Node
   return nodes;
 }
 
+/** A configuration with every list set and ids up to 2^53 - 1 (the longest varints). */
+const JOINT = {
+  voters: [1, 2, 3, 2 ** 40],
+  votersOutgoing: [1, 2, 4, Number.MAX_SAFE_INTEGER],
+  learners: [5, 300],
+  learnersNext: [4],
+  autoLeave: true,
+};
+
 /** Every field `type` carries set (values up to the caps), as our core would send it; the others zero. */
 function fullMessage(type: MessageType, from: NodeId, to: NodeId, seed: number): Message {
   const allBytes = new Uint8Array(256).map((_, i) => i);
@@ -141,18 +152,20 @@ function fullMessage(type: MessageType, from: NodeId, to: NodeId, seed: number):
     { index: index + 2, term: 7, type: 'normal', data: allBytes },
     { index: index + 3, term: 8, type: 'normal', data: randomBytes(1000) },
     { index: index + 4, term: 8, type: 'normal', data: new Uint8Array(0) },
+    { index: index + 5, term: 8, type: 'conf', data: encodeConfEntry({ conf: JOINT, context: allBytes }) },
   ];
   const term = MAX_TERM - seed;
   const all: Record<MessageType, Partial<Message>> = {
     preVote: { index: MAX_INDEX - seed, logTerm: term - 1 },
     preVoteResp: { reject: true },
-    vote: { index: MAX_INDEX - seed, logTerm: term },
+    vote: { index: MAX_INDEX - seed, logTerm: term, context: CAMPAIGN_TRANSFER },
     voteResp: { reject: true },
     app: { index, logTerm: 7, commit: 2 ** 33, entries },
     appResp: { index: MAX_INDEX - seed, logTerm: 42, reject: true, rejectHint: 99 },
     heartbeat: { commit: MAX_INDEX - seed, context: 5 + seed },
     heartbeatResp: { index: 2 ** 33, reject: true, context: MAX_INDEX - seed },
-    snap: { index: MAX_INDEX - seed, logTerm: term, commit: MAX_INDEX },
+    snap: { index: MAX_INDEX - seed, logTerm: term, commit: MAX_INDEX, conf: JOINT },
+    timeoutNow: {},
   };
   return msg(type, from, to, { term, ...all[type] });
 }
@@ -471,7 +484,8 @@ describe('GrpcTransport snapshots', () => {
     const cases: [string, SnapshotChunk[], grpc.status, RegExp][] = [
       ['no chunk', [], INVALID_ARGUMENT, /ended before its first chunk/],
       ['no message', [chunk(0, 100, { last: true })], INVALID_ARGUMENT, /first chunk carries no message/],
-      ['not a snap', [chunk(0, 100, { message: { ...m, type: 'MESSAGE_TYPE_APP' }, last: true })], INVALID_ARGUMENT, /expected a snap message/],
+      ['not a snap', [chunk(0, 100, { message: { ...m, type: 'MESSAGE_TYPE_APP', conf: null }, last: true })], INVALID_ARGUMENT, /expected a snap message/],
+      ['bad configuration', [chunk(0, 100, { message: { ...m, conf: { ...m.conf, learners: [1] } }, last: true })], INVALID_ARGUMENT, /configuration is invalid: node 1 is both a voter and a learner/],
       ['entries', [chunk(0, 100, { message: { ...m, entries: [{ index: 1 }] }, last: true })], INVALID_ARGUMENT, /snap messages carry no entries/],
       ['wrong to', [chunk(0, 100, { message: { ...m, to: 3 }, last: true })], FAILED_PRECONDITION, /addressed to node 3/],
       ['unknown from', [chunk(0, 100, { message: { ...m, from: 42 }, last: true })], FAILED_PRECONDITION, /from 42: not a known peer/],

@@ -1,4 +1,6 @@
 import type { Clock, Timer } from '../clock.js';
+import type { ConfState } from './core/conf.js';
+import { decodeConfEntry } from './core/conf-codec.js';
 import { Raft, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
 import type { Entry, Message, NodeId, Ready, SnapshotMeta } from './core/types.js';
@@ -55,15 +57,18 @@ export interface SnapshotPolicy {
 /** Where the state machine keeps its snapshots. */
 export interface SnapshotStore {
   /**
-   * Captures the state machine as it is now (all applied entries) and makes it durable;
-   * resolves with what the snapshot covers. The node compacts its log only then.
+   * Captures the state machine as it is now (all applied entries) and makes it durable, with
+   * `confAt(index)` of the captured index: the configuration in force as of it (call it at once,
+   * while capturing: it answers for entries applied so far). Resolves with what the snapshot
+   * covers. The node compacts its log only then.
    */
-  take(): Promise<SnapshotMeta>;
+  take(confAt: (index: number) => ConfState): Promise<SnapshotMeta>;
   /** The bytes of this node's snapshot at `meta`, to stream to a follower. */
   read(meta: SnapshotMeta): Promise<Uint8Array>;
   /**
    * A snapshot received from the leader: make it durable and restore the state machine from it.
-   * Resolves once durable; the node records it in its log only then.
+   * `meta.conf` is the configuration as of it, which the node adopted. Resolves once durable;
+   * the node records it in its log only then.
    */
   install(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
 }
@@ -113,6 +118,8 @@ export class RaftNode implements ReplicatedLog {
   private taking: Promise<SnapshotMeta> | undefined;
   /** Applied since the last snapshot, for the policy. */
   private sinceSnapshot = { entries: 0, bytes: 0 };
+  /** Entries the handler has applied that the core has not been told of yet (advance() follows the sync). */
+  private unadvanced: readonly Entry[] = [];
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -192,7 +199,7 @@ export class RaftNode implements ReplicatedLog {
     const snapshots = this.snapshots;
     if (!snapshots) return Promise.reject(new Error(`node ${this.id} keeps no snapshots`));
     this.taking ??= snapshots
-      .take()
+      .take((index) => this.confAt(index))
       .then((meta) => {
         this.compact(meta);
         return meta;
@@ -218,11 +225,29 @@ export class RaftNode implements ReplicatedLog {
     this.storage.close();
   }
 
+  /**
+   * The configuration in force as of applied entry `index`. The core learns that the handler
+   * applied a conf entry only at advance(), after the sync that follows apply(): a snapshot
+   * captured in between holds entries the core's confAt() does not count yet, so they count here.
+   */
+  private confAt(index: number): ConfState {
+    for (let i = this.unadvanced.length - 1; i >= 0; i--) {
+      const e = this.unadvanced[i]!;
+      if (e.type !== 'conf' || e.index > index) continue;
+      const d = decodeConfEntry(e.data);
+      if (d.ok) return d.entry.conf; // (one that does not decode stops the core at advance())
+    }
+    return this.raft.confAt(index);
+  }
+
   /** A durable snapshot covers `meta` (an applied entry): the log may forget what it covers. */
-  private compact(meta: SnapshotMeta): void {
+  private compact(taken: SnapshotMeta): void {
     this.sinceSnapshot = { entries: 0, bytes: 0 };
     const retain = this.policy?.retain ?? 0;
-    if (this.stopped || !this.raft.compact(meta, retain)) return;
+    if (this.stopped || !this.raft.compact(taken, retain)) return;
+    // The core has applied up to the snapshot (compact() checks it), so its confAt() is exact:
+    // the configuration a restart from this snapshot must find again.
+    const meta: SnapshotMeta = { index: taken.index, term: taken.term, conf: this.raft.confAt(taken.index) };
     this.storage.compact(meta, Math.max(meta.index - retain, 0));
     this.observer.snapshotTaken?.(meta);
   }
@@ -272,6 +297,7 @@ export class RaftNode implements ReplicatedLog {
       this.storage.save(rd.hardState, rd.entries);
       // Committed entries are durable on a majority already (the leader counted its own copy
       // only once durable), so clients get their answers without waiting for this flush.
+      this.unadvanced = rd.committedEntries;
       this.apply(rd.committedEntries);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
       if (rd.softState && rd.softState.role !== 'leader') this.handler.leadershipLost(rd.softState.leaderId);
@@ -279,6 +305,7 @@ export class RaftNode implements ReplicatedLog {
       if (this.stopped) return;
       for (const m of late) this.send(m);
       this.raft.advance(rd);
+      this.unadvanced = [];
       if (rd.softState) this.observer.roleChanged?.(this.raft.status());
       this.maybeSnapshot();
     }
@@ -326,7 +353,10 @@ export class RaftNode implements ReplicatedLog {
     this.schedule();
   }
 
-  /** The core accepted a snapshot from the leader: durable first, then it replaces our log. */
+  /**
+   * The core accepted a snapshot from the leader: durable first, then it replaces our log.
+   * `meta.conf`, the configuration as of it, goes to disk with it (the core always sets it).
+   */
   private async install(meta: SnapshotMeta): Promise<void> {
     const got = this.incoming;
     if (!this.snapshots || !got || got.m.index !== meta.index || got.m.logTerm !== meta.term) {

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { FileSystem } from '../files.js';
+import type { ConfState } from '../raft/core/conf.js';
 import type { SnapshotMeta } from '../raft/core/types.js';
 import type { SnapshotStore } from '../raft/node.js';
 import type { Storage } from '../raft/storage/storage.js';
@@ -63,8 +64,9 @@ export class Snapshotter implements SnapshotStore {
   /**
    * Then, with the log open: restores the store from `file` (latest()'s) and makes the log agree
    * with it. A crash between writing a snapshot file and recording it in the log leaves the file
-   * ahead of the log; the file holds committed state only, so it wins. Removes the temp files of
-   * a snapshot write that did not finish.
+   * ahead of the log; the file holds committed state only, so it wins, its configuration with it
+   * (a file without one, from before cluster membership, records none: the node then starts
+   * from its --peers). Removes the temp files of a snapshot write that did not finish.
    */
   async restore(storage: Storage, file: SnapshotFile | undefined): Promise<void> {
     const { files, store } = this.opts;
@@ -72,7 +74,8 @@ export class Snapshotter implements SnapshotStore {
     if (!file) return;
     const persisted = storage.load();
     const recorded = persisted.snapshot;
-    const meta: SnapshotMeta = { index: file.meta.index, term: file.meta.term };
+    const { index, term, conf } = file.meta;
+    const meta: SnapshotMeta = conf ? { index, term, conf } : { index, term };
     if (!recorded || meta.index > recorded.index) {
       const first = persisted.entries[0]?.index ?? Infinity;
       const matching = persisted.entries[meta.index - first];
@@ -91,8 +94,9 @@ export class Snapshotter implements SnapshotStore {
 
   // ---- SnapshotStore ------------------------------------------------------------------------
 
-  take(): Promise<SnapshotMeta> {
-    return this.write(this.opts.store.capture());
+  take(confAt: (index: number) => ConfState): Promise<SnapshotMeta> {
+    const { meta, state } = this.opts.store.capture();
+    return this.write({ meta: { ...meta, conf: confAt(meta.index) }, state });
   }
 
   read(meta: SnapshotMeta): Promise<Uint8Array> {
@@ -107,6 +111,8 @@ export class Snapshotter implements SnapshotStore {
     if (decoded.meta.index !== meta.index || decoded.meta.term !== meta.term) {
       throw new Error(`snapshot from the leader holds ${decoded.meta.index}/${decoded.meta.term}, not ${meta.index}/${meta.term}`);
     }
+    // The file we keep records meta.conf, the configuration the node adopted with this snapshot
+    // (it came in the snap message), whatever the leader's file says.
     const snap = { meta, state: decoded.state };
     await this.write(snap);
     this.opts.store.restore(snap);

@@ -77,10 +77,14 @@ describe('a term far beyond a real election is refused', () => {
 });
 
 describe('messages no peer could have sent are refused', () => {
-  it('from a node that is not a peer, from itself, or addressed to another node', () => {
+  it('an answer from a node outside the configuration, anything from itself or node 0, or addressed to another node', () => {
     const net = cluster();
     const f = net.node(2);
-    expectRefused(f, msg({ type: 'heartbeat', from: 4, to: 2, term: 2 }), 'notPeer');
+    expectRefused(f, msg({ type: 'heartbeatResp', from: 4, to: 2, term: 2 }), 'notPeer');
+    expectRefused(f, msg({ type: 'voteResp', from: 4, to: 2, term: 2 }), 'notPeer');
+    // A request from a stranger is judged like any other (its configuration may be newer than
+    // ours): here it claims a term that has a leader already.
+    expectRefused(f, msg({ type: 'heartbeat', from: 4, to: 2, term: f.status().term }), 'secondLeader');
     expectRefused(f, msg({ type: 'heartbeat', from: 0, to: 2, term: 2 }), 'notPeer');
     expectRefused(f, msg({ type: 'heartbeat', from: 2, to: 2, term: 2 }), 'notPeer');
     expectRefused(f, msg({ type: 'heartbeat', from: 1, to: 3, term: 2 }), 'misaddressed');

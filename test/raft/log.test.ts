@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RaftInvariantError, RaftLog } from '../../src/raft/core/log.js';
-import { majorityIndex, tallyVotes } from '../../src/raft/core/quorum.js';
+import { confOfVoters } from '../../src/raft/core/conf.js';
+import { committedIndex, voteResult } from '../../src/raft/core/quorum.js';
 import { entries } from './network.js';
 
 describe('RaftLog', () => {
@@ -49,14 +50,16 @@ describe('RaftLog', () => {
 });
 
 describe('quorum', () => {
-  it('majorityIndex is the highest index held by a majority', () => {
+  it('committedIndex is the highest index held by a majority', () => {
+    const majorityIndex = (matches: number[]) => committedIndex(confOfVoters(matches.map((_, i) => i + 1)), (id) => matches[id - 1]!);
     expect(majorityIndex([5])).toBe(5);
     expect(majorityIndex([5, 3, 1])).toBe(3);
     expect(majorityIndex([9, 9, 2, 2])).toBe(2);
     expect(majorityIndex([7, 1, 5, 6, 2])).toBe(5);
   });
 
-  it('tallyVotes decides as soon as the outcome is certain', () => {
+  it('voteResult decides as soon as the outcome is certain', () => {
+    const tallyVotes = (v: number[], votes: Map<number, boolean>) => voteResult(confOfVoters(v), votes);
     const voters = [1, 2, 3, 4, 5];
     expect(tallyVotes(voters, new Map([[1, true], [2, true]]))).toBe('pending');
     expect(tallyVotes(voters, new Map([[1, true], [2, true], [3, true]]))).toBe('won');

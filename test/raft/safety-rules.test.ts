@@ -172,7 +172,7 @@ describe('§7 InstallSnapshot rule 7: keep the log only if it holds the snapshot
     const r = newRaft(2, [1, 2, 3], { entries: entries(1, 1, 2, 2, 2), hardState: { term: 2, vote: 0, commit: 2 } });
     r.step(msg({ type: 'snap', from: 1, to: 2, term: 3, index: 4, logTerm: 3, commit: 4 }));
     const rd = r.ready();
-    expect(rd.snapshot).toEqual({ index: 4, term: 3 });
+    expect(rd.snapshot).toMatchObject({ index: 4, term: 3 });
     expect(rd.committedEntries).toEqual([]);
     r.advance(rd);
     expect(r.log.lastIndex()).toBe(4);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Network, drain, entries, logTerms, newRaft } from './network.js';
 import { message as msg } from '../../src/raft/core/types.js';
+import { confOfVoters } from '../../src/raft/core/conf.js';
 
 /** A 3-node cluster where node 1 leads, committed `n` entries, and compacted them all. */
 function compactedCluster(n: number): Network {
@@ -57,7 +58,7 @@ describe('InstallSnapshot', () => {
     const r = newRaft(2, [1, 2, 3], { entries: entries(1, 1), hardState: { term: 1, vote: 0, commit: 1 } });
     r.step(msg({ type: 'snap', from: 1, to: 2, term: 2, index: 10, logTerm: 2, commit: 10 }));
     const rd = r.ready();
-    expect(rd.snapshot).toEqual({ index: 10, term: 2 });
+    expect(rd.snapshot).toEqual({ index: 10, term: 2, conf: confOfVoters([1, 2, 3]) });
     expect(rd.committedEntries).toEqual([]);
     expect(rd.messages.find((m) => m.type === 'appResp')).toMatchObject({ to: 1, index: 10, reject: false });
     r.advance(rd);

@@ -361,6 +361,7 @@ describe('snapshot encoding', () => {
         { key: [0, 0xff], value: [9] },
         { key: [0x65], value: [] },
       ],
+      conf: null, // none given: not written (snapshot-conf.test.ts has one)
     });
     // And the other way: protobufjs's own encoding of the body decodes the same (field order, defaults left out).
     const body = Snapshot.encode(Snapshot.fromObject(msg)).finish();

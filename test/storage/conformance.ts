@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { confOfVoters, type ConfState } from '../../src/raft/core/conf.js';
+import { encodeConfEntry } from '../../src/raft/core/conf-codec.js';
 import type { Entry, EntryType, HardState } from '../../src/raft/core/types.js';
 import type { Storage } from '../../src/raft/storage/storage.js';
 
@@ -12,6 +14,14 @@ export interface StorageFixture {
 
 export function entry(index: number, term: number, data: Uint8Array | string = `e${index}`, type: EntryType = 'normal'): Entry {
   return { index, term, type, data: typeof data === 'string' ? new TextEncoder().encode(data) : data };
+}
+
+/** A joint configuration: every list set. */
+export const JOINT_CONF: ConfState = { voters: [1, 2, 4], votersOutgoing: [1, 2, 3], learners: [5], learnersNext: [3], autoLeave: true };
+
+/** A conf entry putting `conf` in force. */
+export function confEntry(index: number, term: number, conf: ConfState = JOINT_CONF): Entry {
+  return entry(index, term, encodeConfEntry({ conf, context: new TextEncoder().encode('1=a:1,2=b:2') }), 'conf');
 }
 
 /** Entries [from, to] in `term`. */
@@ -169,7 +179,7 @@ export function storageConformance(name: string, makeStorage: () => StorageFixtu
       expectLog(s, entries(1, 3, 1));
     });
 
-    it('round-trips binary data: every byte value, empty data, a large blob, both entry types', () => {
+    it('round-trips binary data: every byte value, empty data, a large blob, every entry type', () => {
       const all = new Uint8Array(256);
       for (let i = 0; i < 256; i++) all[i] = i;
       const reversed = all.slice().reverse();
@@ -185,6 +195,7 @@ export function storageConformance(name: string, makeStorage: () => StorageFixtu
         entry(5, 2, large),
         entry(6, 2, backing.subarray(2, 5)),
         entry(7, 2, new Uint8Array([0])),
+        confEntry(8, 2),
       ];
       s.save(undefined, list);
       expectLog(s, list);
@@ -319,6 +330,28 @@ export function storageConformance(name: string, makeStorage: () => StorageFixtu
         s.save(undefined, [entry(12, 2)]);
         s = fx.reopen();
         expectLog(s, [entry(12, 2)]);
+      });
+
+      it('records the configuration as of each snapshot and returns it, across a reopen; a snapshot without one drops it', () => {
+        const three = confOfVoters([1, 2, 3]);
+        s.save({ term: 2, vote: 1, commit: 9 }, [...entries(1, 4, 1), confEntry(5, 2), ...entries(6, 10, 2)]);
+        s.compact({ index: 6, term: 2, conf: JOINT_CONF }, 3);
+        expect(s.load().snapshot).toEqual({ index: 6, term: 2, conf: JOINT_CONF });
+        s = fx.reopen();
+        expect(s.load().snapshot).toEqual({ index: 6, term: 2, conf: JOINT_CONF });
+        expectLog(s, entries(7, 10, 2));
+        s.compact({ index: 9, term: 2, conf: three }, 9);
+        s = fx.reopen();
+        expect(s.load().snapshot).toEqual({ index: 9, term: 2, conf: three });
+        // A snapshot recorded without a configuration (a caller that has none) must not pass for having the older one.
+        s.compact({ index: 10, term: 2 }, 10);
+        expect(s.load().snapshot).toEqual({ index: 10, term: 2 });
+        s = fx.reopen();
+        expect(s.load().snapshot).toEqual({ index: 10, term: 2 });
+        s.installSnapshot({ index: 20, term: 3, conf: JOINT_CONF });
+        s = fx.reopen();
+        expect(s.load().snapshot).toEqual({ index: 20, term: 3, conf: JOINT_CONF });
+        expect(s.load().entries).toEqual([]);
       });
 
       it('keeps an installed snapshot across a reopen', () => {

@@ -12,7 +12,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { MAX_TERM_JUMP } from '../../src/raft/core/acceptance.js';
-import type { Message, MessageType, NodeId } from '../../src/raft/core/types.js';
+import { confOfVoters, MAX_MEMBERS } from '../../src/raft/core/conf.js';
+import { encodeConfEntry } from '../../src/raft/core/conf-codec.js';
+import { CAMPAIGN_TRANSFER, type Message, type MessageType, type NodeId } from '../../src/raft/core/types.js';
 import { loadRaftProto } from '../../src/raft/transport/grpc.js';
 import { encodeMessage } from '../../src/raft/transport/grpc-codec.js';
 
@@ -24,6 +26,14 @@ interface WireEntry {
   term: U64;
   type: string | number;
   data: Uint8Array;
+}
+
+interface WireConf {
+  voters: U64[];
+  votersOutgoing: U64[];
+  learners: U64[];
+  learnersNext: U64[];
+  autoLeave: boolean;
 }
 
 /** A RaftMessage with every field present and nothing checked: what the rogue peer edits. */
@@ -39,6 +49,7 @@ export interface WireMessage {
   rejectHint: U64;
   context: U64;
   entries: WireEntry[];
+  conf: WireConf | null;
 }
 
 /** What the rogue peer knows of the node it attacks, as of the round being built. */
@@ -90,6 +101,7 @@ const serializeChunk = proto.InstallSnapshot.requestSerialize as (c: object) => 
 
 export function toWire(m: Message): WireMessage {
   const pm = encodeMessage(m)!.msg;
+  const c = m.conf;
   return {
     type: pm.type as string,
     from: m.from,
@@ -101,7 +113,8 @@ export function toWire(m: Message): WireMessage {
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: m.context,
-    entries: m.entries.map((e) => ({ index: e.index, term: e.term, type: e.type === 'noop' ? 'ENTRY_TYPE_NOOP' : 'ENTRY_TYPE_NORMAL', data: e.data })),
+    entries: m.entries.map((e, i) => ({ index: e.index, term: e.term, type: (pm.entries![i]!.type as string | undefined) ?? 'ENTRY_TYPE_NORMAL', data: e.data })),
+    conf: c ? { voters: [...c.voters], votersOutgoing: [...c.votersOutgoing], learners: [...c.learners], learnersNext: [...c.learnersNext], autoLeave: c.autoLeave } : null,
   };
 }
 
@@ -220,7 +233,7 @@ export class RoguePeer {
     const term = num(m.term);
     switch (name) {
       case 'type: unknown':
-        m.type = this.pick([0, 10, 11, 99, 2 ** 31 - 1]);
+        m.type = this.pick([0, 11, 12, 99, 2 ** 31 - 1]);
         return true;
       case 'number: beyond the cap':
         m[this.pick(NUMERIC_FIELDS)] = this.pick(HUGE);
@@ -258,6 +271,14 @@ export class RoguePeer {
         // A snap message travels only at the head of an InstallSnapshot call, with its bytes.
         Object.assign(m, toWire(this.snapTemplate(target)));
         m.to = target.id;
+        return true;
+      case 'conf: on another type':
+        if (type === 'MESSAGE_TYPE_SNAPSHOT') return false;
+        m.conf = toWire(this.snapTemplate(target)).conf;
+        return true;
+      case 'conf: invalid':
+        if (type !== 'MESSAGE_TYPE_SNAPSHOT') return false;
+        m.conf = this.invalidConf();
         return true;
       case 'ack: past the leader log':
         Object.assign(m, toWire(this.message('appResp', this.otherPeer(target.id), target)));
@@ -297,8 +318,19 @@ export class RoguePeer {
         e.term = num(m.logTerm) > 1 ? this.rng.int(num(m.logTerm)) : 0;
         return true;
       case 'entries: unknown type':
-        e.type = 2 + this.rng.int(100);
+        e.type = 3 + this.rng.int(100);
         return true;
+      case 'entries: malformed conf': {
+        e.type = 'ENTRY_TYPE_CONF';
+        const valid = encodeConfEntry({ conf: confOfVoters(this.cfg.peers), context: Buffer.from('forged') });
+        e.data = this.pick([
+          () => randomBytesFrom(this.rng, this.rng.int(64)),
+          () => Buffer.from(valid.subarray(0, this.rng.int(valid.length))),
+          () => Buffer.concat([valid, Buffer.from([0])]),
+          () => Buffer.from(encodeConfEntry({ conf: { ...confOfVoters(this.cfg.peers), learners: [this.cfg.peers[0]!] }, context: new Uint8Array() })),
+        ])();
+        return true;
+      }
       case 'entries: oversized':
         e.data = Buffer.alloc(this.cfg.maxMessageBytes + 1 - this.rng.int(1024) + 1024, 0x61);
         return true;
@@ -314,10 +346,12 @@ export class RoguePeer {
     if (type !== 'MESSAGE_TYPE_APP') {
       choices.push(() => (m.entries = [{ index: num(m.index) + 1, term: m.term, type: 'ENTRY_TYPE_NORMAL', data: Buffer.from('x') }]));
     }
-    if (!['MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_HEARTBEAT_RESP'].includes(type)) choices.push(() => (m.context = n));
+    if (!['MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_HEARTBEAT_RESP', 'MESSAGE_TYPE_VOTE'].includes(type)) choices.push(() => (m.context = n));
+    // A vote's context is 0 or CAMPAIGN_TRANSFER (which is no defect: a transfer's vote).
+    if (type === 'MESSAGE_TYPE_VOTE') choices.push(() => (m.context = CAMPAIGN_TRANSFER + n));
     if (!['MESSAGE_TYPE_APP', 'MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_SNAPSHOT'].includes(type)) choices.push(() => (m.commit = n));
     if (type !== 'MESSAGE_TYPE_APP_RESP') choices.push(() => (m.rejectHint = n));
-    if (['MESSAGE_TYPE_PRE_VOTE', 'MESSAGE_TYPE_VOTE', 'MESSAGE_TYPE_APP', 'MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_SNAPSHOT'].includes(type)) {
+    if (['MESSAGE_TYPE_PRE_VOTE', 'MESSAGE_TYPE_VOTE', 'MESSAGE_TYPE_APP', 'MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_SNAPSHOT', 'MESSAGE_TYPE_TIMEOUT_NOW'].includes(type)) {
       choices.push(() => (m.reject = true));
     }
     this.pick(choices)();
@@ -360,6 +394,23 @@ export class RoguePeer {
     defects.push(name);
   }
 
+  /** A snapshot configuration the receiver must refuse. */
+  private invalidConf(): WireConf {
+    const voters = [...this.cfg.peers];
+    const base: WireConf = { voters, votersOutgoing: [], learners: [], learnersNext: [], autoLeave: false };
+    return this.pick<() => WireConf>([
+      () => ({ ...base, voters: [] }),
+      () => ({ ...base, voters: [0, ...voters] }),
+      () => ({ ...base, voters: [...voters].reverse() }),
+      () => ({ ...base, voters: [voters[0]!, ...voters] }),
+      () => ({ ...base, learners: [this.pick(voters)] }),
+      () => ({ ...base, learnersNext: [100 + this.rng.int(100)] }),
+      () => ({ ...base, autoLeave: true }),
+      () => ({ ...base, learners: [this.pick<U64>([2 ** 53, '9007199254740993', '18446744073709551615'])] }), // past 2^53: inexact
+      () => ({ ...base, learners: Array.from({ length: MAX_MEMBERS + 1 }, (_, i) => 100 + i) }),
+    ])();
+  }
+
   /** Replaces the last message of a batch by its encoding plus one uint64 field with an out-of-range varint. */
   private withNanVarint(clusterId: string, msgs: WireMessage[], defects: string[]): Buffer {
     const head = serializeBatch({ clusterId, messages: msgs.slice(0, -1) });
@@ -381,8 +432,8 @@ export class RoguePeer {
 
   /** A plausible message of a random type, for when no real one has been captured yet. */
   private standIn(target: TargetView): Message {
-    const type = this.pick<MessageType>(['preVote', 'preVoteResp', 'vote', 'voteResp', 'app', 'appResp', 'heartbeat', 'heartbeatResp', 'snap']);
-    const from = ['app', 'heartbeat', 'snap'].includes(type) && target.leader !== 0 ? target.leader : this.otherPeer(target.id);
+    const type = this.pick<MessageType>(['preVote', 'preVoteResp', 'vote', 'voteResp', 'app', 'appResp', 'heartbeat', 'heartbeatResp', 'snap', 'timeoutNow']);
+    const from = ['app', 'heartbeat', 'snap', 'timeoutNow'].includes(type) && target.leader !== 0 ? target.leader : this.otherPeer(target.id);
     return this.message(type, from, target);
   }
 
@@ -409,7 +460,9 @@ export class RoguePeer {
       case 'heartbeatResp':
         return { ...base, context: this.rng.int(3) };
       case 'snap':
-        return { ...base, index: t.commit, logTerm: term, commit: t.commit };
+        return { ...base, index: t.commit, logTerm: term, commit: t.commit, conf: confOfVoters(this.cfg.peers) };
+      case 'timeoutNow':
+        return base;
       default:
         return { ...base, reject: this.chance(0.5) };
     }
@@ -441,21 +494,24 @@ const MESSAGE_DEFECTS = [
   'term: implausible jump',
   'term: stale',
   'ack: past the leader log',
+  'conf: on another type',
+  'conf: invalid',
   'entries: gap',
   'entries: first not after index',
   'entries: out of order',
   'entries: term above the message term',
   'entries: term below logTerm or zero',
   'entries: unknown type',
+  'entries: malformed conf',
   'entries: oversized',
 ] as const;
 type DefectName = (typeof MESSAGE_DEFECTS)[number];
 /** The defects of a snap message's own fields, for the head of a transfer. */
 const SNAP_DEFECTS: readonly DefectName[] = MESSAGE_DEFECTS.filter(
-  (d) => !d.startsWith('entries:') && d !== 'snap: on the stream' && d !== 'ack: past the leader log',
+  (d) => !d.startsWith('entries:') && d !== 'snap: on the stream' && d !== 'ack: past the leader log' && d !== 'conf: on another type',
 );
 const HAS_LOG_TERM = new Set(['MESSAGE_TYPE_PRE_VOTE', 'MESSAGE_TYPE_VOTE', 'MESSAGE_TYPE_APP', 'MESSAGE_TYPE_APP_RESP', 'MESSAGE_TYPE_SNAPSHOT']);
-const NEEDS_TERM = new Set(['MESSAGE_TYPE_PRE_VOTE', 'MESSAGE_TYPE_VOTE', 'MESSAGE_TYPE_APP', 'MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_SNAPSHOT']);
+const NEEDS_TERM = new Set(['MESSAGE_TYPE_PRE_VOTE', 'MESSAGE_TYPE_VOTE', 'MESSAGE_TYPE_APP', 'MESSAGE_TYPE_HEARTBEAT', 'MESSAGE_TYPE_SNAPSHOT', 'MESSAGE_TYPE_TIMEOUT_NOW']);
 
 function randomBytesFrom(rng: Rng, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);

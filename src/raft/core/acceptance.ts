@@ -1,4 +1,4 @@
-import type { Message, NodeId, Role } from './types.js';
+import { isResponse, type Message, type NodeId, type Role } from './types.js';
 
 // Which messages the core takes at all: the guard at the top of Raft.step(). The transport has
 // range-checked every field already (src/raft/transport/grpc-codec.ts); this guard judges a
@@ -35,7 +35,8 @@ export interface Refusal {
 /** What the guard needs to know of the node. */
 export interface AcceptanceView {
   readonly id: NodeId;
-  readonly peers: readonly NodeId[];
+  /** Whether the node keeps track of `id`: a voter of its configuration, or (leading) a member it replicates to. */
+  readonly tracked: (id: NodeId) => boolean;
   readonly term: number;
   readonly role: Role;
   readonly leaderId: NodeId;
@@ -44,14 +45,17 @@ export interface AcceptanceView {
 }
 
 /**
- * Refuses a message no peer of ours could have sent: misaddressed, from a stranger or ourselves,
+ * Refuses a message no peer of ours could have sent: misaddressed, from ourselves, an answer
+ * from a node we did not ask (requests from nodes outside our configuration are taken: ours
+ * may be older than theirs, and a node being added hears from a leader it does not know yet),
  * a term out of range or implausibly far ahead, a second leader in our term (§5.2: at most one
  * per term), or a follower acknowledging entries our log does not hold (§5.3: a leader's log in
  * its term only grows, and a follower only holds what it sent).
  */
 export function refusal(v: AcceptanceView, m: Message): Refusal | undefined {
   if (m.to !== v.id) return { kind: 'misaddressed', detail: `addressed to node ${m.to}, this is node ${v.id}` };
-  if (m.from === v.id || !v.peers.includes(m.from)) return { kind: 'notPeer', detail: `node ${m.from} is not a peer of node ${v.id}` };
+  if (m.from === v.id || !(Number.isSafeInteger(m.from) && m.from > 0)) return { kind: 'notPeer', detail: `node ${m.from} cannot send to node ${v.id}` };
+  if (isResponse(m.type) && !v.tracked(m.from)) return { kind: 'notPeer', detail: `node ${m.from} is not a member node ${v.id} tracks` };
   // Written so that NaN fails too.
   if (!(Number.isSafeInteger(m.term) && m.term >= 0 && m.term <= MAX_TERM)) {
     return { kind: 'termOutOfRange', detail: `term ${m.term} is outside 0..${MAX_TERM}` };

@@ -1,9 +1,12 @@
 import { refusal, type Refusal } from './acceptance.js';
+import { changeConf, confOfVoters, EMPTY_CONF, isJoint, leaveJoint, votersOf, type ConfChange, type ConfState } from './conf.js';
+import { decodeConfEntry, encodeConfEntry, MAX_CONF_CONTEXT_BYTES } from './conf-codec.js';
 import { ENTRY_OVERHEAD, RaftInvariantError, RaftLog } from './log.js';
-import { Progress } from './progress.js';
-import { majorityIndex, tallyVotes } from './quorum.js';
+import type { Progress } from './progress.js';
 import { ReadIndexQueue } from './read-index.js';
+import { Tracker } from './tracker.js';
 import {
+  CAMPAIGN_TRANSFER,
   NONE,
   type Entry,
   type EntryType,
@@ -21,8 +24,14 @@ import {
 
 export interface RaftConfig {
   id: NodeId;
-  /** Every voting member, this node included. */
-  peers: readonly NodeId[];
+  /**
+   * The voters of a cluster being bootstrapped, this node included: shorthand for a `conf` of
+   * these voters. Neither given: a node waiting to be added, which learns its configuration from
+   * the leader that adds it.
+   */
+  peers?: readonly NodeId[];
+  /** The configuration in force as of `snapshot` (or of the log's start, without one). Default: `snapshot.conf`, then `peers`. */
+  conf?: ConfState;
   /** Ticks without a leader before campaigning; each term draws a timeout in [electionTick, 2·electionTick). */
   electionTick: number;
   /** Ticks between a leader's heartbeats; must be well below electionTick. */
@@ -52,7 +61,23 @@ export interface RaftConfig {
   snapshot?: SnapshotMeta;
 }
 
+/** Not ok: this node does not lead (`leaderId` may), or it is handing leadership over (`leaderId` is NONE). */
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; leaderId: NodeId };
+
+export type ConfChangeResult = { ok: true; index: number; term: number; conf: ConfState } | { ok: false; reason: string; leaderId: NodeId };
+
+export type TransferResult = { ok: true } | { ok: false; reason: string; leaderId: NodeId };
+
+/** A leader's view of one member, for operators. */
+export interface MemberProgress {
+  id: NodeId;
+  voter: boolean;
+  match: number;
+  next: number;
+  state: Progress['state'];
+  /** Heard from in the current check-quorum round. */
+  recentActive: boolean;
+}
 
 export interface RaftStatus {
   id: NodeId;
@@ -65,6 +90,10 @@ export interface RaftStatus {
   lastIndex: number;
   /** The last index covered by this node's latest snapshot (0: none). */
   snapshotIndex: number;
+  /** The configuration in force (as of the applied index). */
+  conf: ConfState;
+  /** Leader: the node leadership is being handed to (NONE: none). */
+  leadTransferee: NodeId;
 }
 
 const EMPTY_DATA = new Uint8Array(0);
@@ -83,7 +112,15 @@ export class Raft {
   leaderId: NodeId = NONE;
   role: Role = 'follower';
 
-  private readonly peers: readonly NodeId[];
+  private readonly tracker: Tracker;
+  /** Applied configurations after the latest snapshot's (first: the one in force as of it), for confAt(). */
+  private confHistory: { index: number; conf: ConfState; context: Uint8Array }[];
+  /** Leader: the index of the last conf entry it appended; no new change until it is applied. */
+  private pendingConfIndex = 0;
+  /** Leader: the node it is handing leadership to (thesis §3.10); proposals wait meanwhile. */
+  private leadTransferee: NodeId = NONE;
+  /** Leader: ticks since the transfer began; at electionTick it is abandoned. */
+  private transferElapsed = 0;
   private readonly electionTick: number;
   private readonly heartbeatTick: number;
   private readonly rng: Rng;
@@ -93,7 +130,6 @@ export class Raft {
   private readonly maxInflight: number;
   private readonly maxInflightBytes: number;
 
-  private progress = new Map<NodeId, Progress>();
   /** Pre-vote answers in the current pre-vote round. */
   private preVotes = new Map<NodeId, boolean>();
   /**
@@ -122,12 +158,13 @@ export class Raft {
   private tickRole: () => void = this.tickElection;
 
   constructor(cfg: RaftConfig) {
-    if (!cfg.peers.includes(cfg.id)) throw new RangeError(`node ${cfg.id} is not among peers ${cfg.peers.join(',')}`);
+    if (!cfg.conf && !cfg.snapshot?.conf && cfg.peers && !cfg.peers.includes(cfg.id)) {
+      throw new RangeError(`node ${cfg.id} is not among peers ${cfg.peers.join(',')}`);
+    }
     if (cfg.heartbeatTick <= 0 || cfg.electionTick <= cfg.heartbeatTick) {
       throw new RangeError(`need 0 < heartbeatTick (${cfg.heartbeatTick}) < electionTick (${cfg.electionTick})`);
     }
     this.id = cfg.id;
-    this.peers = [...cfg.peers];
     this.electionTick = cfg.electionTick;
     this.heartbeatTick = cfg.heartbeatTick;
     this.rng = cfg.rng;
@@ -139,11 +176,14 @@ export class Raft {
     this.joining = cfg.joining ?? false;
     const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
     this.log = new RaftLog(cfg.entries ?? [], hs.commit, cfg.snapshot);
-    this.snapshot = cfg.snapshot;
+    const conf = cfg.conf ?? cfg.snapshot?.conf ?? (cfg.peers ? confOfVoters(cfg.peers) : EMPTY_CONF);
+    this.tracker = new Tracker(conf, this.maxInflight, this.maxInflightBytes);
+    this.confHistory = [{ index: cfg.snapshot?.index ?? 0, conf, context: EMPTY_DATA }];
+    this.snapshot = cfg.snapshot && { ...cfg.snapshot, conf };
     this.term = hs.term;
     this.vote = hs.vote;
     this.prevHardState = hs;
-    this.reads = new ReadIndexQueue(this.id, this.peers.length);
+    this.reads = this.newReadQueue();
     this.becomeFollower(this.term, NONE);
     this.prevSoftState = this.softState();
   }
@@ -158,8 +198,74 @@ export class Raft {
   /** Appends a command at the leader; it is replicated at the next ready(). */
   propose(data: Uint8Array): ProposeResult {
     if (this.role !== 'leader') return { ok: false, leaderId: this.leaderId };
+    if (this.leadTransferee !== NONE) return { ok: false, leaderId: NONE };
     const e = this.appendEntry('normal', data);
     return { ok: true, index: e.index, term: e.term };
+  }
+
+  /**
+   * Proposes a configuration change (thesis ch. 4). It takes effect on each node when applied; a
+   * joint configuration it enters is left by the leader on its own (unless `explicitJoint`).
+   * Refused, changing nothing: on a follower; while a change is pending (appended, not yet
+   * applied); before this leader has committed an entry of its own term (a change proposed
+   * earlier could still be undone by an older leader's change: the 2015 single-server bug);
+   * during a leadership transfer; and when the change is not one Raft can make in one step.
+   * `context` travels with the entry for the driver (members' addresses); the core ignores it.
+   */
+  proposeConfChange(cc: ConfChange, context: Uint8Array = EMPTY_DATA): ConfChangeResult {
+    const no = (reason: string): ConfChangeResult => ({ ok: false, reason, leaderId: this.leaderId });
+    if (this.role !== 'leader') return no('this node is not the leader');
+    if (this.leadTransferee !== NONE) return no(`leadership is being transferred to node ${this.leadTransferee}`);
+    if (this.pendingConfIndex > this.log.applied) return no(`a configuration change is pending (at index ${this.pendingConfIndex})`);
+    if (!this.committedInTerm()) return no('this leader has not yet committed an entry of its term; retry shortly');
+    // No node could decode (so apply) the entry: every one would stop at it.
+    if (context.length > MAX_CONF_CONTEXT_BYTES) return no(`a context of ${context.length} bytes is over the limit of ${MAX_CONF_CONTEXT_BYTES}`);
+    const next = changeConf(this.tracker.conf, cc);
+    if (!next.ok) return no(next.reason);
+    const e = this.appendEntry('conf', encodeConfEntry({ conf: next.conf, context }));
+    this.pendingConfIndex = e.index;
+    return { ok: true, index: e.index, term: e.term, conf: next.conf };
+  }
+
+  /**
+   * Hands leadership to voter `to` (thesis §3.10): proposals are refused meanwhile, `to` is
+   * brought up to date and told to campaign at once. The transfer is abandoned after an election
+   * timeout if `to` has not taken over by then.
+   */
+  transferLeadership(to: NodeId): TransferResult {
+    const no = (reason: string): TransferResult => ({ ok: false, reason, leaderId: this.leaderId });
+    if (this.role !== 'leader') return no('this node is not the leader');
+    if (to === this.id) return no(`node ${to} leads already`);
+    if (!this.tracker.isVoter(to)) return no(`node ${to} is not a voter`);
+    if (this.leadTransferee === to) return { ok: true };
+    this.leadTransferee = to;
+    // The transfer must finish within an election timeout from now. (Its own count: restarting
+    // the check-quorum round instead would let repeated transfers keep a cut-off leader in place.)
+    this.transferElapsed = 0;
+    const pr = this.tracker.progress.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to });
+    else this.maybeSendAppend(to, true);
+    return { ok: true };
+  }
+
+  /** The configuration in force as of applied index `index` (at or after the latest snapshot). */
+  confAt(index: number): ConfState {
+    let conf = this.confHistory[0]!.conf;
+    for (const h of this.confHistory) if (h.index <= index) conf = h.conf;
+    return conf;
+  }
+
+  /** Leader: each member's replication progress; otherwise empty. */
+  members(): MemberProgress[] {
+    if (this.role !== 'leader') return [];
+    return [...this.tracker.progress].map(([id, pr]) => ({
+      id,
+      voter: this.tracker.isVoter(id),
+      match: pr.match,
+      next: pr.next,
+      state: pr.state,
+      recentActive: id === this.id || pr.recentActive,
+    }));
   }
 
   /**
@@ -187,14 +293,18 @@ export class Raft {
       throw new RaftInvariantError(`snapshot at ${snapshot.index} is past the applied index ${this.log.applied}`);
     }
     if (this.snapshot && snapshot.index <= this.snapshot.index) return false;
-    this.snapshot = snapshot;
+    this.snapshot = { index: snapshot.index, term: snapshot.term, conf: this.confAt(snapshot.index) };
+    // Keep the configuration in force as of the snapshot and those applied after it.
+    let asOf = 0;
+    while (asOf + 1 < this.confHistory.length && this.confHistory[asOf + 1]!.index <= snapshot.index) asOf++;
+    this.confHistory = this.confHistory.slice(asOf);
     this.log.compact(Math.max(snapshot.index - retain, 0));
     return true;
   }
 
   /** The driver's word on a snapshot it was sending to `to`: a failure makes the leader try again later. */
   reportSnapshot(to: NodeId, ok: boolean): void {
-    const pr = this.role === 'leader' ? this.progress.get(to) : undefined;
+    const pr = this.role === 'leader' ? this.tracker.progress.get(to) : undefined;
     if (pr?.state !== 'snapshot') return;
     // Either way, probe from where the follower stands; after a delivered snapshot, wait for its
     // answer (or a heartbeat response) before the first probe.
@@ -208,12 +318,13 @@ export class Raft {
    */
   step(m: Message): Refusal | undefined {
     const refused = refusal(
-      { id: this.id, peers: this.peers, term: this.term, role: this.role, leaderId: this.leaderId, joining: this.joining, lastIndex: this.log.lastIndex() },
+      { id: this.id, tracked: (id) => this.tracker.progress.has(id) || this.tracker.isVoter(id), term: this.term, role: this.role, leaderId: this.leaderId, joining: this.joining, lastIndex: this.log.lastIndex() },
       m,
     );
     if (refused) return refused;
     if (m.term > this.term) {
-      if ((m.type === 'vote' || m.type === 'preVote') && this.inLease()) return undefined;
+      const transfer = m.type === 'vote' && m.context === CAMPAIGN_TRANSFER;
+      if ((m.type === 'vote' || m.type === 'preVote') && !transfer && this.inLease()) return undefined;
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // Pre-vote never changes a term: requests carry a term we might reach, grants echo it.
       } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
@@ -258,7 +369,7 @@ export class Raft {
   ready(): Ready {
     if (this.role === 'leader') {
       if (this.appendPending) {
-        for (const id of this.peers) if (id !== this.id) this.sendAppends(id, false);
+        for (const id of this.tracker.progress.keys()) if (id !== this.id) this.sendAppends(id, false);
       }
       const round = this.reads.takeUnsent();
       if (round !== 0) this.broadcastHeartbeat(round);
@@ -293,12 +404,16 @@ export class Raft {
       this.log.stableTo(lastNew.index, lastNew.term);
       // The leader counts its own copy only once it is durable.
       if (this.role === 'leader') {
-        this.progress.get(this.id)!.maybeUpdate(this.log.stabled);
+        this.tracker.progress.get(this.id)?.maybeUpdate(this.log.stabled);
         this.maybeCommit();
       }
     }
     const lastApplied = rd.committedEntries[rd.committedEntries.length - 1];
-    if (lastApplied) this.log.appliedTo(lastApplied.index);
+    if (lastApplied) {
+      this.log.appliedTo(lastApplied.index);
+      for (const e of rd.committedEntries) if (e.type === 'conf') this.applyConf(e);
+      this.maybeLeaveJoint();
+    }
   }
 
   hardState(): HardState {
@@ -320,7 +435,60 @@ export class Raft {
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
       snapshotIndex: this.snapshot?.index ?? 0,
+      conf: this.tracker.conf,
+      leadTransferee: this.leadTransferee,
     };
+  }
+
+  // ---- configuration ------------------------------------------------------------------------
+
+  /** A committed conf entry has been applied: its configuration is now in force here. */
+  private applyConf(e: Entry): void {
+    const d = decodeConfEntry(e.data);
+    // The transport refuses appends carrying a malformed conf entry, so a committed one is a bug.
+    if (!d.ok) throw new RaftInvariantError(`conf entry ${e.index}: ${d.reason}`);
+    const conf = d.entry.conf;
+    this.confHistory.push({ index: e.index, conf, context: d.entry.context });
+    const leading = this.role === 'leader';
+    this.tracker.setConf(conf, leading, this.log.lastIndex() + 1);
+    if (!leading) return;
+    if (this.leadTransferee !== NONE && !this.tracker.isVoter(this.leadTransferee)) this.leadTransferee = NONE;
+    if (!this.tracker.isVoter(this.id)) return this.stepDownRemoved();
+    // Fewer or other voters may commit what the old ones did not; new members need the log.
+    this.maybeCommit();
+    this.appendPending = true;
+  }
+
+  /** Leader: a joint configuration with autoLeave, applied, is left at once (thesis §4.3). */
+  private maybeLeaveJoint(): void {
+    const conf = this.tracker.conf;
+    if (this.role !== 'leader' || !isJoint(conf) || !conf.autoLeave || this.pendingConfIndex > this.log.applied) return;
+    const context = this.confHistory[this.confHistory.length - 1]!.context;
+    const e = this.appendEntry('conf', encodeConfEntry({ conf: leaveJoint(conf), context }));
+    this.pendingConfIndex = e.index;
+  }
+
+  /**
+   * This leader is no longer a voter: it steps down, handing leadership to the voter most up to
+   * date if one has the whole log (else the others elect one after an election timeout).
+   */
+  private stepDownRemoved(): void {
+    let best: NodeId = NONE;
+    let bestMatch = -1;
+    for (const [id, pr] of this.tracker.progress) {
+      if (id !== this.id && this.tracker.isVoter(id) && pr.match > bestMatch) [best, bestMatch] = [id, pr.match];
+    }
+    if (best !== NONE && bestMatch === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: best });
+    this.becomeFollower(this.term, NONE);
+  }
+
+  /** Only a voter campaigns, and not while committed configuration changes wait to be applied (they may remove it). */
+  private promotable(): boolean {
+    if (this.joining || !this.tracker.isVoter(this.id)) return false;
+    if (this.log.committed > this.log.applied) {
+      for (const e of this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1)) if (e.type === 'conf') return false;
+    }
+    return true;
   }
 
   // ---- roles --------------------------------------------------------------------------------
@@ -357,9 +525,10 @@ export class Raft {
     this.leaderId = this.id;
     this.stepRole = this.stepLeader;
     this.tickRole = this.tickHeartbeat;
-    const next = this.log.lastIndex() + 1;
-    this.progress = new Map(this.peers.map((id) => [id, new Progress(next, this.maxInflight, this.maxInflightBytes)]));
-    const self = this.progress.get(this.id)!;
+    this.tracker.resetProgress(this.log.lastIndex() + 1);
+    // Entries of earlier terms may hold a configuration change: none is proposed before they apply.
+    this.pendingConfIndex = this.log.lastIndex();
+    const self = this.tracker.progress.get(this.id)!;
     self.maybeUpdate(this.log.stabled);
     self.becomeReplicate();
     // §5.4.2: entries of earlier terms commit only under an entry of this term.
@@ -383,8 +552,13 @@ export class Raft {
     this.resetRandomizedElectionTimeout();
     this.preVotes = new Map();
     this.appendPending = false;
-    this.reads = new ReadIndexQueue(this.id, this.peers.length);
+    this.reads = this.newReadQueue();
     this.readsAwaitingCommit = [];
+    this.leadTransferee = NONE;
+  }
+
+  private newReadQueue(): ReadIndexQueue {
+    return new ReadIndexQueue(this.id, (acks) => this.tracker.hasQuorum((id) => acks.has(id)));
   }
 
   private resetRandomizedElectionTimeout(): void {
@@ -398,7 +572,7 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
-      this.campaign(this.preVote ? 'preVote' : 'vote');
+      if (this.promotable()) this.campaign(this.preVote ? 'preVote' : 'vote');
     }
   }
 
@@ -407,11 +581,13 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTick) {
       this.electionElapsed = 0;
-      if (this.checkQuorum && !this.quorumActive()) {
+      if (this.checkQuorum && !this.tracker.quorumActive(this.id)) {
         this.becomeFollower(this.term, NONE);
         return;
       }
     }
+    // A transfer not done within an election timeout is abandoned: proposals resume.
+    if (this.leadTransferee !== NONE && ++this.transferElapsed >= this.electionTick) this.leadTransferee = NONE;
     if (this.heartbeatElapsed >= this.heartbeatTick) {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat(this.reads.newestCtx());
@@ -419,30 +595,32 @@ export class Raft {
     // A new commit index travels with the next append; a follower that got none since hears it
     // here, at most a tick late. Not at once: a commit-only append per follower per commit, and
     // its answer, would double the messages of a write and contend for the CPU with the reply.
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.tracker.progress) {
       if (id !== this.id && pr.sentCommit < this.log.committed) this.maybeSendAppend(id, true);
     }
   }
 
   // ---- elections ----------------------------------------------------------------------------
 
-  private campaign(kind: 'preVote' | 'vote'): void {
+  /** `transfer`: the leader asked for this election (timeoutNow), so voters that hear from it grant it anyway. */
+  private campaign(kind: 'preVote' | 'vote', transfer = false): void {
     if (kind === 'preVote') this.becomePreCandidate();
     else this.becomeCandidate();
     // A pre-vote asks about the term we would campaign in, without entering it.
     const term = kind === 'preVote' ? this.term + 1 : this.term;
     const decided = kind === 'preVote' ? this.countPreVote(this.id, true) : this.countVote(this.id, true);
     if (decided) return;
-    for (const id of this.peers) {
+    const context = transfer ? CAMPAIGN_TRANSFER : 0;
+    for (const id of votersOf(this.tracker.conf)) {
       if (id === this.id) continue;
-      this.send({ type: kind, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() });
+      this.send({ type: kind, to: id, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), context });
     }
   }
 
   /** Records a pre-vote answer; returns true if it decided the round (and acted on it). */
   private countPreVote(from: NodeId, granted: boolean): boolean {
     this.preVotes.set(from, granted);
-    const result = tallyVotes(this.peers, this.preVotes);
+    const result = this.tracker.tally(this.preVotes);
     if (result === 'won') this.campaign('vote');
     else if (result === 'lost') this.becomeFollower(this.term, NONE);
     return result !== 'pending';
@@ -451,7 +629,7 @@ export class Raft {
   /** Records a vote for this node in the current term; returns true if it decided the election. */
   private countVote(from: NodeId, granted: boolean): boolean {
     this.votes.set(from, granted);
-    const result = tallyVotes(this.peers, this.votes);
+    const result = this.tracker.tally(this.votes);
     if (result === 'won') this.becomeLeader();
     else if (result === 'lost' && this.role === 'candidate') this.becomeFollower(this.term, NONE);
     return result !== 'pending';
@@ -492,18 +670,14 @@ export class Raft {
     }
   }
 
-  private quorumActive(): boolean {
-    let active = 0;
-    for (const [id, pr] of this.progress) {
-      if (id === this.id || pr.recentActive) active++;
-      if (id !== this.id) pr.recentActive = false;
-    }
-    return active > this.peers.length / 2;
-  }
-
   // ---- per-role message handling ------------------------------------------------------------
 
   private stepFollower(m: Message): void {
+    if (m.type === 'timeoutNow') {
+      // Only our leader hands leadership over; this election skips pre-vote (§3.10).
+      if (m.from === this.leaderId && this.promotable()) this.campaign('vote', true);
+      return;
+    }
     if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
       this.electionElapsed = 0;
       this.leaderId = m.from;
@@ -533,7 +707,7 @@ export class Raft {
   }
 
   private stepLeader(m: Message): void {
-    const pr = this.progress.get(m.from);
+    const pr = this.tracker.progress.get(m.from);
     if (!pr || m.from === this.id) return;
     if (m.type === 'appResp') {
       pr.recentActive = true;
@@ -598,7 +772,11 @@ export class Raft {
       this.log.commitTo(snap.index);
     } else {
       this.log.restore(snap);
-      this.snapshotToInstall = snap;
+      // The configuration as of the snapshot comes with it (an older sender's lacks it: keep ours).
+      const conf = m.conf ?? this.tracker.conf;
+      this.tracker.setConf(conf, false, 0);
+      this.confHistory = [{ index: snap.index, conf, context: EMPTY_DATA }];
+      this.snapshotToInstall = { ...snap, conf };
     }
     this.send({ type: 'appResp', to: m.from, index: this.log.committed });
   }
@@ -617,6 +795,8 @@ export class Raft {
     if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot)) pr.becomeReplicate();
     else pr.acked(m.index);
     this.maybeCommit();
+    if (this.role !== 'leader') return;
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: m.from });
     this.sendAppends(m.from, false);
   }
 
@@ -630,7 +810,7 @@ export class Raft {
 
   /** Sends the follower the entries it lacks, if flow control allows; false if nothing was sent. */
   private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const pr = this.progress.get(to)!;
+    const pr = this.tracker.progress.get(to)!;
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
@@ -661,13 +841,13 @@ export class Raft {
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     const snap = this.snapshot;
     if (!snap) throw new RaftInvariantError(`follower ${to} needs entry ${pr.next - 1}, compacted without a snapshot`);
-    this.send({ type: 'snap', to, index: snap.index, logTerm: snap.term, commit: this.log.committed });
+    this.send({ type: 'snap', to, index: snap.index, logTerm: snap.term, commit: this.log.committed, conf: snap.conf });
     pr.becomeSnapshot(snap.index);
     return true;
   }
 
   private broadcastHeartbeat(context: number): void {
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.tracker.progress) {
       if (id === this.id) continue;
       // Never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
@@ -682,7 +862,7 @@ export class Raft {
 
   /** §5.4.2: advance the commit index only over an entry of the current term. */
   private maybeCommit(): void {
-    const index = majorityIndex([...this.progress.values()].map((pr) => pr.match));
+    const index = this.tracker.committed();
     if (index <= this.log.committed || this.log.term(index) !== this.term) return;
     this.log.commitTo(index);
     // The first commit of the term: reads held for it go first, so the queue stays in arrival order.

@@ -17,9 +17,10 @@ export class ReadIndexQueue {
   private released: ReadState[] = [];
   private unsent = 0;
 
+  /** `isQuorum`: whether a set of acknowledging nodes is a quorum of the configuration in force. */
   constructor(
     private readonly self: NodeId,
-    private readonly voters: number,
+    private readonly isQuorum: (acks: ReadonlySet<NodeId>) => boolean,
   ) {}
 
   add(ctx: number, index: number): void {
@@ -60,7 +61,7 @@ export class ReadIndexQueue {
 
   private release(): void {
     let last = -1;
-    for (let i = 0; i < this.queue.length; i++) if (this.queue[i]!.acks.size * 2 > this.voters) last = i;
+    for (let i = 0; i < this.queue.length; i++) if (this.isQuorum(this.queue[i]!.acks)) last = i;
     for (const r of this.queue.splice(0, last + 1)) this.released.push({ index: r.index, ctx: r.ctx });
   }
 }

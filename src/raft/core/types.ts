@@ -1,11 +1,15 @@
+import type { ConfState } from './conf.js';
 import type { ReadState } from './read-index.js';
 
 /** Node ids are positive integers; 0 means "nobody" (no vote, no known leader). */
 export type NodeId = number;
 export const NONE: NodeId = 0;
 
-/** A `noop` entry is appended by every new leader (Raft §5.4.2); state machines skip it. */
-export type EntryType = 'normal' | 'noop';
+/**
+ * A `noop` entry is appended by every new leader (Raft §5.4.2); state machines skip it. A `conf`
+ * entry puts a configuration in force once it is applied (core/conf-codec.ts has its data).
+ */
+export type EntryType = 'normal' | 'noop' | 'conf';
 
 export interface Entry {
   readonly index: number;
@@ -32,7 +36,8 @@ export type MessageType =
   | 'appResp'
   | 'heartbeat'
   | 'heartbeatResp'
-  | 'snap';
+  | 'snap'
+  | 'timeoutNow';
 
 /**
  * One flat shape for every message (as etcd's raftpb.Message), so the wire form is one
@@ -42,8 +47,12 @@ export type MessageType =
  * - appResp: accepted → index = last index known to match; rejected → index = the rejected
  *   `app.index`, rejectHint/logTerm = a position the follower may match (conflict hint).
  * - heartbeat: commit = what the follower may commit; context = read-index round (0 = none).
- * - snap: index/logTerm = the last entry the snapshot covers. The snapshot's bytes travel beside
- *   the message (the driver's business); the follower answers with an appResp.
+ * - snap: index/logTerm = the last entry the snapshot covers, conf = the configuration as of it.
+ *   The snapshot's bytes travel beside the message (the driver's business); the follower answers
+ *   with an appResp.
+ * - vote: context = CAMPAIGN_TRANSFER when the leader asked for this election (leadership
+ *   transfer): voters grant it even while they hear from that leader.
+ * - timeoutNow: the leader hands over leadership; the receiver campaigns at once.
  */
 export interface Message {
   type: MessageType;
@@ -57,7 +66,11 @@ export interface Message {
   rejectHint: number;
   context: number;
   entries: Entry[];
+  conf?: ConfState;
 }
+
+/** A vote's context when the election was asked for by the leader (leadership transfer). */
+export const CAMPAIGN_TRANSFER = 1;
 
 /** A message with every field not given set to its zero value. */
 export function message(m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message {
@@ -73,6 +86,7 @@ export function message(m: Partial<Message> & Pick<Message, 'type' | 'from' | 't
     rejectHint: m.rejectHint ?? 0,
     context: m.context ?? 0,
     entries: m.entries ?? [],
+    ...(m.conf ? { conf: m.conf } : {}),
   };
 }
 
@@ -85,6 +99,8 @@ export function isResponse(type: MessageType): boolean {
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
+  /** The configuration in force as of `index` (Raft.confAt gives it). */
+  readonly conf?: ConfState;
 }
 
 /** Volatile state the driver may want to observe (logging, leader hints). */

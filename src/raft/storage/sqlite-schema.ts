@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
+import type { ConfState } from '../core/conf.js';
+import { decodeConfEntry, type ConfDecode, encodeConfEntry } from '../core/conf-codec.js';
 import type { EntryType } from '../core/types.js';
 import { crc32c } from './crc32c.js';
 import { StorageError } from './storage-error.js';
@@ -12,8 +14,19 @@ import { StorageError } from './storage-error.js';
  * after index 1. Version 1 files (no snapshot) open unchanged and are marked version 2 by the
  * first transaction that records a snapshot, so an older raftkv reports a compacted file as
  * "newer" instead of misreading it as a log with missing entries.
+ *
+ * Version 3 adds cluster membership: log entries of type 2 (conf) and the configuration as of
+ * the snapshot (snapshot_conf in meta: a conf entry's data with an empty context, see
+ * core/conf-codec.ts; absent in older files, whose node then starts from its --peers). Version
+ * 1 and 2 files open unchanged and are marked version 3 by the first transaction that writes a
+ * conf entry or a snapshot configuration, for the same reason: a version 2 raftkv would refuse
+ * type 2 as damage, and would drop the configuration at its next compaction.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+/** The version a file must be marked with once it holds conf entries or a snapshot configuration. */
+export const MEMBERSHIP_SCHEMA_VERSION = 3;
+/** The version a file must be marked with once it records a snapshot. */
+export const SNAPSHOT_SCHEMA_VERSION = 2;
 /** The oldest schema version this build opens. */
 export const MIN_SCHEMA_VERSION = 1;
 /** Header application_id (bytes 68..71): "rakv". */
@@ -26,15 +39,36 @@ export interface Identity {
   nodeId: number;
 }
 
-export const TYPE_CODE: Record<EntryType, number> = { normal: 0, noop: 1 };
-export const TYPE_OF_CODE: readonly EntryType[] = ['normal', 'noop'];
+export const TYPE_CODE: Readonly<Record<EntryType, number>> = { normal: 0, noop: 1, conf: 2 };
+export const TYPE_OF_CODE: readonly EntryType[] = ['normal', 'noop', 'conf'];
+
+/** Whether `type` is an entry type this build stores (a caller's value: anything may come). */
+export function isEntryType(type: unknown): type is EntryType {
+  return typeof type === 'string' && Object.hasOwn(TYPE_CODE, type);
+}
+
+/**
+ * meta 'snapshot_conf': a conf entry's data without context, so that one decoder, which checks
+ * everything, reads both. Throws RangeError for a configuration it would not read back (so
+ * nothing unreadable is ever written).
+ */
+export function encodeSnapshotConf(conf: ConfState): Uint8Array {
+  const data = encodeConfEntry({ conf, context: new Uint8Array(0) });
+  const back = decodeSnapshotConf(data);
+  if (!back.ok) throw new RangeError(`invalid snapshot configuration ${JSON.stringify(conf)}: ${back.reason}`);
+  return data;
+}
+
+export function decodeSnapshotConf(data: Uint8Array): ConfDecode {
+  return decodeConfEntry(data);
+}
 
 const crcHeader = new Uint8Array(17);
 const crcHeaderView = new DataView(crcHeader.buffer);
 
 /**
  * The checksum stored with each log row: CRC-32C over idx (u64 LE), term (u64 LE),
- * type (u8: 0 normal, 1 noop), then the data bytes.
+ * type (u8: 0 normal, 1 noop, 2 conf), then the data bytes.
  */
 export function entryChecksum(index: number, term: number, type: EntryType | number, data: Uint8Array): number {
   const code = typeof type === 'number' ? type : TYPE_CODE[type];

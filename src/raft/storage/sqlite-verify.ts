@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
+import type { ConfState } from '../core/conf.js';
+import { decodeConfEntry } from '../core/conf-codec.js';
 import type { HardState, SnapshotMeta } from '../core/types.js';
-import { APPLICATION_ID, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION } from './sqlite-schema.js';
+import { APPLICATION_ID, decodeSnapshotConf, entryChecksum, type Identity, MIN_SCHEMA_VERSION, SCHEMA_VERSION, TYPE_OF_CODE } from './sqlite-schema.js';
 import { ADVICE_CORRUPT, ADVICE_FOREIGN, StorageError } from './storage-error.js';
 import { checkWal, type WalReplay } from './wal-check.js';
 
@@ -29,7 +31,7 @@ const CHECK_DIR_INFIX = '.check-';
 
 export type Row = [idx: number, term: number, type: number, data: Buffer, crc: number];
 
-/** Checks one row read from the log: position, term and type, checksum. */
+/** Checks one row read from the log: position, term and type, checksum, and a conf entry's configuration. */
 export function checkRow(path: string, row: Row, expectIdx: number): void {
   const [idx, term, type, data, crc] = row;
   if (idx !== expectIdx) {
@@ -45,7 +47,7 @@ export function checkRow(path: string, row: Row, expectIdx: number): void {
       index: idx,
     });
   }
-  if (type !== 0 && type !== 1) {
+  if (!(Number.isInteger(type) && TYPE_OF_CODE[type] !== undefined)) {
     throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} has unknown type ${String(type)}. ${ADVICE_CORRUPT}`, {
       index: idx,
     });
@@ -62,6 +64,16 @@ export function checkRow(path: string, row: Row, expectIdx: number): void {
         `computed 0x${actual.toString(16).padStart(8, '0')}). ${ADVICE_CORRUPT}`,
       { index: idx },
     );
+  }
+  if (TYPE_OF_CODE[type] === 'conf') {
+    // The checksum matched, so these are the bytes once written: a writer's bug, found here
+    // rather than when the node applies the entry.
+    const conf = decodeConfEntry(data);
+    if (!conf.ok) {
+      throw new StorageError('CORRUPT', path, `${path}: log entry ${idx} is a configuration change that does not decode (${conf.reason}). ${ADVICE_CORRUPT}`, {
+        index: idx,
+      });
+    }
   }
 }
 
@@ -337,8 +349,24 @@ function verifyContents(path: string, db: Database.Database, id: Identity): Veri
   return { schemaVersion: version, hardState, snapshot, first, lastEntry };
 }
 
-/** The recorded snapshot: both meta keys or neither. */
+/**
+ * The recorded snapshot: both meta keys or neither; and the configuration as of it, if one was
+ * recorded (files of schema version 2 and older have none).
+ */
 export function snapshotMeta(path: string, meta: Map<string, unknown>): SnapshotMeta | undefined {
-  if (!meta.has('snapshot_index') && !meta.has('snapshot_term')) return undefined;
-  return { index: metaInt(path, meta, 'snapshot_index'), term: metaInt(path, meta, 'snapshot_term') };
+  const hasConf = meta.has('snapshot_conf');
+  if (!meta.has('snapshot_index') && !meta.has('snapshot_term')) {
+    if (hasConf) throw new StorageError('CORRUPT', path, `${path}: meta 'snapshot_conf' is set, but there is no snapshot. ${ADVICE_CORRUPT}`);
+    return undefined;
+  }
+  const snapshot = { index: metaInt(path, meta, 'snapshot_index'), term: metaInt(path, meta, 'snapshot_term') };
+  return hasConf ? { ...snapshot, conf: snapshotConf(path, meta.get('snapshot_conf')) } : snapshot;
+}
+
+function snapshotConf(path: string, v: unknown): ConfState {
+  const d = v instanceof Uint8Array ? decodeSnapshotConf(v) : { ok: false as const, reason: `${v === null ? 'null' : `a ${typeof v}`}, not a blob` };
+  if (!d.ok) {
+    throw new StorageError('CORRUPT', path, `${path}: meta 'snapshot_conf' is not a valid configuration (${d.reason}). ${ADVICE_CORRUPT}`);
+  }
+  return d.entry.conf;
 }

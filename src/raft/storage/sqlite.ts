@@ -1,9 +1,22 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import Database from 'better-sqlite3';
+import { describeConf } from '../core/conf.js';
 import type { Entry, HardState, SnapshotMeta } from '../core/types.js';
 import { GroupCommit } from './group-commit.js';
-import { create, entryChecksum, exists, fsyncPath, refuseLeftovers, TYPE_CODE, TYPE_OF_CODE } from './sqlite-schema.js';
+import {
+  create,
+  encodeSnapshotConf,
+  entryChecksum,
+  exists,
+  fsyncPath,
+  isEntryType,
+  MEMBERSHIP_SCHEMA_VERSION,
+  refuseLeftovers,
+  SNAPSHOT_SCHEMA_VERSION,
+  TYPE_CODE,
+  TYPE_OF_CODE,
+} from './sqlite-schema.js';
 import { checkRow, metaInt, removeCheckLeftovers, type Row, snapshotMeta, verify, type Verified } from './sqlite-verify.js';
 import { isSqliteError, StorageError, wrapSqliteError } from './storage-error.js';
 import type { PersistedState, Storage } from './storage.js';
@@ -18,7 +31,8 @@ export { StorageError, type StorageErrorCode } from './storage-error.js';
  *
  * Layout: `log(idx, term, type, data, crc)` holds the entries, `meta(key, value)` holds the
  * schema version, the identity (cluster id, node id), the hard state (term, vote, commit) and,
- * once the log has been compacted, the snapshot (snapshot_index, snapshot_term).
+ * once the log has been compacted, the snapshot (snapshot_index, snapshot_term, and
+ * snapshot_conf, the configuration as of it, when the caller gave one).
  * The header's application_id marks the file as ours, so a foreign file is recognised
  * before SQLite is even asked to open it.
  *
@@ -114,8 +128,8 @@ export class SqliteStorage implements Storage {
 
   private readonly selectFrom: Database.Statement;
   private readonly termAt: Database.Statement;
-  private readonly write: (hs: HardState | undefined, entries: readonly Entry[], truncate: boolean) => void;
-  private readonly writeSnapshot: (snapshot: SnapshotMeta, deleteUpTo: number | 'all') => void;
+  private readonly write: (hs: HardState | undefined, entries: readonly Entry[], truncate: boolean, schema: number) => void;
+  private readonly writeSnapshot: (snapshot: SnapshotMeta, conf: Uint8Array | undefined, deleteUpTo: number | 'all', schema: number) => void;
 
   /**
    * Checks the node's database at `path` without writing anything. Everything that can refuse an
@@ -193,7 +207,7 @@ export class SqliteStorage implements Storage {
       // verify() checked all of this; it is read again under the lock, and must not have changed.
       const meta = new Map<string, unknown>();
       for (const r of db
-        .prepare("SELECT key, value FROM meta WHERE key IN ('schema_version', 'term', 'vote', 'commit', 'snapshot_index', 'snapshot_term')")
+        .prepare("SELECT key, value FROM meta WHERE key IN ('schema_version', 'term', 'vote', 'commit', 'snapshot_index', 'snapshot_term', 'snapshot_conf')")
         .raw()
         .all() as [string, unknown][]) {
         meta.set(r[0], r[1]);
@@ -230,6 +244,14 @@ export class SqliteStorage implements Storage {
           'ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       );
       const setSchemaVersion = db.prepare("UPDATE meta SET value = CAST(? AS INTEGER) WHERE key = 'schema_version'");
+      const upsertSnapshotConf = db.prepare(
+        "INSERT INTO meta(key, value) VALUES ('snapshot_conf', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      );
+      const deleteSnapshotConf = db.prepare("DELETE FROM meta WHERE key = 'snapshot_conf'");
+      /** Marks the file for the oldest raftkv that can read what this transaction writes (an older one refuses it as "newer"). */
+      const needSchema = (version: number): void => {
+        if (this.schemaVersion < version) setSchemaVersion.run(version);
+      };
       const deleteUpTo = db.prepare('DELETE FROM log WHERE idx <= ?');
       const deleteAll = db.prepare('DELETE FROM log'); // no WHERE: SQLite drops the table's pages wholesale
       const freePages = db.prepare('PRAGMA freelist_count').pluck();
@@ -237,7 +259,8 @@ export class SqliteStorage implements Storage {
       this.selectFrom = db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw();
       this.termAt = db.prepare('SELECT term FROM log WHERE idx = ?').pluck();
 
-      this.write = db.transaction((hs: HardState | undefined, entries: readonly Entry[], truncate: boolean) => {
+      this.write = db.transaction((hs: HardState | undefined, entries: readonly Entry[], truncate: boolean, schema: number) => {
+        needSchema(schema);
         if (truncate) truncateFrom.run(entries[0]!.index);
         for (const e of entries) {
           const type = TYPE_CODE[e.type];
@@ -247,9 +270,12 @@ export class SqliteStorage implements Storage {
       });
       const conn = db;
       const incremental = this.incrementalVacuum;
-      this.writeSnapshot = db.transaction((snapshot: SnapshotMeta, upTo: number | 'all') => {
+      this.writeSnapshot = db.transaction((snapshot: SnapshotMeta, conf: Uint8Array | undefined, upTo: number | 'all', schema: number) => {
         upsertSnapshot.run(snapshot.index, snapshot.term);
-        if (this.schemaVersion < 2) setSchemaVersion.run(2); // an older raftkv could not read this file any more
+        // Without a configuration, an older one must not pass for this snapshot's.
+        if (conf) upsertSnapshotConf.run(conf);
+        else deleteSnapshotConf.run();
+        needSchema(schema);
         if (upTo === 'all') deleteAll.run();
         else deleteUpTo.run(upTo);
         if (incremental) {
@@ -299,7 +325,7 @@ export class SqliteStorage implements Storage {
       throw wrapSqliteError(e, this.path, 'loading the log');
     }
     const state: PersistedState = { hardState: this.hardState, entries };
-    if (this.snapshot) state.snapshot = { index: this.snapshot.index, term: this.snapshot.term };
+    if (this.snapshot) state.snapshot = { ...this.snapshot };
     return state;
   }
 
@@ -308,6 +334,7 @@ export class SqliteStorage implements Storage {
     const first = entries[0];
     let last = this.lastIndex;
     let truncate = false;
+    let schema = 0; // the version this write needs: none unless it holds a conf entry
     if (first) {
       if (!Number.isSafeInteger(first.index) || first.index < 1) {
         throw new RangeError(`invalid entry index ${first.index}`);
@@ -328,9 +355,10 @@ export class SqliteStorage implements Storage {
         if (e.index !== first.index + i) {
           throw new RangeError(`entries not contiguous: ${e.index} follows ${first.index + i - 1}`);
         }
-        if (!Number.isSafeInteger(e.term) || e.term < 0 || (e.type !== 'normal' && e.type !== 'noop') || !(e.data instanceof Uint8Array)) {
+        if (!Number.isSafeInteger(e.term) || e.term < 0 || !isEntryType(e.type) || !(e.data instanceof Uint8Array)) {
           throw new RangeError(`invalid entry ${e.index}: term ${e.term}, type ${String(e.type)}`);
         }
+        if (e.type === 'conf') schema = MEMBERSHIP_SCHEMA_VERSION;
       }
       last = first.index + entries.length - 1;
     }
@@ -349,15 +377,16 @@ export class SqliteStorage implements Storage {
       throw new RangeError(`commit index ${commit} beyond last log index ${last}`);
     }
     if (!first && !hardState) return;
-    this.guard(() => this.write(hardState, entries, truncate));
+    this.guard(() => this.write(hardState, entries, truncate, schema));
     this.commits?.wrote();
+    this.schemaVersion = Math.max(this.schemaVersion, schema);
     this.lastIndex = last;
     if (hardState) this.hardState = { term: hardState.term, vote: hardState.vote, commit: hardState.commit };
   }
 
   compact(snapshot: SnapshotMeta, upTo: number): void {
     this.live();
-    const { index, term } = checkSnapshotMeta(snapshot);
+    const { index, term, conf } = checkSnapshotMeta(snapshot);
     if (!Number.isSafeInteger(upTo) || upTo < 0 || upTo > index) {
       throw new RangeError(`invalid compaction point ${upTo}: must be in 0..${index} (the snapshot's index)`);
     }
@@ -372,26 +401,29 @@ export class SqliteStorage implements Storage {
       const stored = this.termAt.get(index) as number | undefined;
       if (stored !== term) throw new RangeError(`snapshot ${index}/${term} does not match the log, which holds entry ${index} in term ${String(stored)}`);
     }
-    this.guard(() => this.writeSnapshot({ index, term }, upTo));
-    this.flushNow();
-    this.snapshot = { index, term };
+    this.recordSnapshot(snapshot, conf, upTo);
     this.first = Math.max(this.first, upTo + 1);
-    if (this.schemaVersion < 2) this.schemaVersion = 2;
   }
 
   installSnapshot(snapshot: SnapshotMeta): void {
     this.live();
-    const { index, term } = checkSnapshotMeta(snapshot);
+    const { index, conf } = checkSnapshotMeta(snapshot);
     if (index < this.hardState.commit) {
       // The log would end before the commit index: open() would refuse the file.
       throw new RangeError(`snapshot ${index} is behind the commit index ${this.hardState.commit}: the log already holds it`);
     }
-    this.guard(() => this.writeSnapshot({ index, term }, 'all'));
-    this.flushNow();
-    this.snapshot = { index, term };
+    this.recordSnapshot(snapshot, conf, 'all');
     this.first = index + 1;
     this.lastIndex = index;
-    if (this.schemaVersion < 2) this.schemaVersion = 2;
+  }
+
+  /** compact() and installSnapshot(), once checked: the snapshot's record, durable on return. */
+  private recordSnapshot(snapshot: SnapshotMeta, conf: Uint8Array | undefined, upTo: number | 'all'): void {
+    const schema = conf ? MEMBERSHIP_SCHEMA_VERSION : SNAPSHOT_SCHEMA_VERSION;
+    this.guard(() => this.writeSnapshot(snapshot, conf, upTo, schema));
+    this.flushNow();
+    this.snapshot = { index: snapshot.index, term: snapshot.term, ...(snapshot.conf ? { conf: snapshot.conf } : {}) };
+    this.schemaVersion = Math.max(this.schemaVersion, schema);
   }
 
   sync(): Promise<void> {
@@ -488,7 +520,7 @@ export class SqliteStorage implements Storage {
 
 function sameState(a: Verified, b: Verified): boolean {
   const hs = (x: HardState): string => `${x.term}/${x.vote}/${x.commit}`;
-  const snap = (x: SnapshotMeta | undefined): string => (x ? `${x.index}/${x.term}` : '-');
+  const snap = (x: SnapshotMeta | undefined): string => (x ? `${x.index}/${x.term}/${x.conf ? describeConf(x.conf) : '-'}` : '-');
   return (
     a.schemaVersion === b.schemaVersion &&
     hs(a.hardState) === hs(b.hardState) &&
@@ -498,10 +530,11 @@ function sameState(a: Verified, b: Verified): boolean {
   );
 }
 
-function checkSnapshotMeta(snapshot: SnapshotMeta): SnapshotMeta {
+/** The snapshot's position, and its configuration encoded for meta (RangeError if either is invalid). */
+function checkSnapshotMeta(snapshot: SnapshotMeta): { index: number; term: number; conf: Uint8Array | undefined } {
   const { index, term } = snapshot;
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || index < 0 || term < 0) {
     throw new RangeError(`invalid snapshot ${JSON.stringify(snapshot)}`);
   }
-  return { index, term };
+  return { index, term, conf: snapshot.conf && encodeSnapshotConf(snapshot.conf) };
 }

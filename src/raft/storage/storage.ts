@@ -5,7 +5,10 @@ export interface PersistedState {
   hardState: HardState;
   /** The retained log, contiguous, starting right after `snapshot` (or at index 1). */
   entries: Entry[];
-  /** The latest snapshot the log was compacted into, if any. */
+  /**
+   * The latest snapshot the log was compacted into, if any, with the configuration as of it
+   * exactly as recorded (none if none was: data written before cluster membership existed).
+   */
   snapshot?: SnapshotMeta;
 }
 
@@ -35,7 +38,8 @@ export interface Storage {
   sync(): Promise<void>;
   /**
    * One atomic write, after the state machine's snapshot covering `snapshot` (an applied entry) is
-   * durable elsewhere: record `snapshot` as the node's snapshot and delete every stored entry with
+   * durable elsewhere: record `snapshot` (its configuration too, if it has one, replacing any
+   * earlier snapshot's; it must be valid: a RangeError otherwise) as the node's snapshot and delete every stored entry with
    * index ≤ `upTo` (upTo ≤ snapshot.index; the entries between stay as a window for slow
    * followers, but load() no longer returns them). `snapshot.index` must not exceed the last index
    * nor precede the recorded snapshot; entries it covers are committed and are never rewritten by
@@ -44,8 +48,8 @@ export interface Storage {
    */
   compact(snapshot: SnapshotMeta, upTo: number): void;
   /**
-   * One atomic write, after a snapshot from the leader is durable elsewhere: record `snapshot` and
-   * delete every stored entry; the log continues at snapshot.index + 1. The recorded commit must
+   * One atomic write, after a snapshot from the leader is durable elsewhere: record `snapshot`
+   * (with its configuration, as for compact()) and delete every stored entry; the log continues at snapshot.index + 1. The recorded commit must
    * not exceed snapshot.index (the last index from now on). Durable on return, with everything
    * saved before it, as for compact(). Errors as for save().
    */

@@ -1,7 +1,11 @@
 import { MAX_INDEX, MAX_TERM } from '../core/acceptance.js';
-import type { Entry, EntryType, Message, MessageType } from '../core/types.js';
+import type { ConfState } from '../core/conf.js';
+import { decodeConfEntry } from '../core/conf-codec.js';
+import { CAMPAIGN_TRANSFER, type Entry, type EntryType, type Message, type MessageType } from '../core/types.js';
+import { checkConf } from '../conf-input.js';
 import type { RaftMessage, RaftMessage__Output } from './generated/raftkv/raft/RaftMessage.js';
 import type { Entry as ProtoEntry } from './generated/raftkv/raft/Entry.js';
+import type { ConfState as ProtoConfState } from './generated/raftkv/raft/ConfState.js';
 
 // Core Message <-> protobuf, field by field.
 
@@ -17,6 +21,7 @@ const TYPE_TO_PROTO: Readonly<Record<MessageType, ProtoMessageType>> = {
   heartbeat: 'MESSAGE_TYPE_HEARTBEAT',
   heartbeatResp: 'MESSAGE_TYPE_HEARTBEAT_RESP',
   snap: 'MESSAGE_TYPE_SNAPSHOT',
+  timeoutNow: 'MESSAGE_TYPE_TIMEOUT_NOW',
 };
 /** Wire numbers, for the size computation (must match proto/raft.proto). */
 const TYPE_NUMBER: Readonly<Record<MessageType, number>> = {
@@ -29,13 +34,21 @@ const TYPE_NUMBER: Readonly<Record<MessageType, number>> = {
   heartbeat: 7,
   heartbeatResp: 8,
   snap: 9,
+  timeoutNow: 10,
 };
 const TYPE_FROM_PROTO = new Map<unknown, MessageType>(
   Object.entries(TYPE_TO_PROTO).map(([core, wire]) => [wire, core as MessageType]),
 );
+type ProtoEntryType = Exclude<ProtoEntry['type'], number | undefined>;
+
+/** ENTRY_TYPE_NORMAL is proto3's default: left off the wire. */
+const ENTRY_TYPE_TO_PROTO: Readonly<Record<Exclude<EntryType, 'normal'>, ProtoEntryType>> = {
+  noop: 'ENTRY_TYPE_NOOP',
+  conf: 'ENTRY_TYPE_CONF',
+};
 const ENTRY_TYPE_FROM_PROTO = new Map<unknown, EntryType>([
   ['ENTRY_TYPE_NORMAL', 'normal'],
-  ['ENTRY_TYPE_NOOP', 'noop'],
+  ...Object.entries(ENTRY_TYPE_TO_PROTO).map(([core, wire]) => [wire, core as EntryType] as const),
 ]);
 
 /** Bytes of a varint (non-negative integers up to 2^53; anything else is costed at the maximum). */
@@ -61,6 +74,28 @@ function uintFieldSize(n: number): number {
 /** Size of a length-delimited field holding `len` bytes. */
 function lenFieldSize(len: number): number {
   return 1 + varintSize(len) + len;
+}
+
+/** A configuration in wire form and its encoded size (proto3 packs repeated uint64: one length-delimited field per non-empty list). */
+function encodeConf(c: ConfState): { pc: ProtoConfState; size: number } {
+  const pc: ProtoConfState = {};
+  let size = 0;
+  const list = (ids: readonly number[]): number[] | undefined => {
+    if (ids.length === 0) return undefined;
+    let bytes = 0;
+    for (const id of ids) bytes += varintSize(id);
+    size += lenFieldSize(bytes);
+    return [...ids];
+  };
+  pc.voters = list(c.voters);
+  pc.votersOutgoing = list(c.votersOutgoing);
+  pc.learners = list(c.learners);
+  pc.learnersNext = list(c.learnersNext);
+  if (c.autoLeave) {
+    pc.autoLeave = true;
+    size += 2;
+  }
+  return { pc, size };
 }
 
 /** An outbound message in wire form, with its exact encoded size inside a RaftBatch. */
@@ -132,9 +167,9 @@ export function encodeMessage(m: Message): EncodedMessage | undefined {
         pe.term = e.term;
         es += uintFieldSize(e.term);
       }
-      if (e.type === 'noop') {
-        pe.type = 'ENTRY_TYPE_NOOP';
-        es += 2;
+      if (e.type !== 'normal') {
+        pe.type = ENTRY_TYPE_TO_PROTO[e.type];
+        es += 2; // tag and a one-byte enum number
       }
       if (e.data.length > 0) {
         pe.data = e.data; // encoded straight from the caller's bytes, no intermediate copy
@@ -144,6 +179,11 @@ export function encodeMessage(m: Message): EncodedMessage | undefined {
       size += lenFieldSize(es);
     }
     msg.entries = entries;
+  }
+  if (m.conf) {
+    const { pc, size: cs } = encodeConf(m.conf);
+    msg.conf = pc;
+    size += lenFieldSize(cs); // field 13: still a one-byte tag
   }
   return { msg, batchBytes: lenFieldSize(size) };
 }
@@ -172,7 +212,7 @@ export interface DecodeError {
   readonly detail: string;
 }
 
-type OptionalField = 'index' | 'logTerm' | 'commit' | 'reject' | 'rejectHint' | 'context' | 'entries';
+type OptionalField = 'index' | 'logTerm' | 'commit' | 'reject' | 'rejectHint' | 'context' | 'entries' | 'conf';
 
 /**
  * The fields each type carries besides type, from, to and term: exactly what raft.ts sets when it
@@ -182,16 +222,17 @@ type OptionalField = 'index' | 'logTerm' | 'commit' | 'reject' | 'rejectHint' | 
 const FIELDS: Readonly<Record<MessageType, ReadonlySet<OptionalField>>> = {
   preVote: new Set(['index', 'logTerm']),
   preVoteResp: new Set(['reject']),
-  vote: new Set(['index', 'logTerm']),
+  vote: new Set(['index', 'logTerm', 'context']),
   voteResp: new Set(['reject']),
   app: new Set(['index', 'logTerm', 'commit', 'entries']),
   appResp: new Set(['index', 'logTerm', 'reject', 'rejectHint']),
   heartbeat: new Set(['commit', 'context']),
   heartbeatResp: new Set(['index', 'reject', 'context']),
-  snap: new Set(['index', 'logTerm', 'commit']),
+  snap: new Set(['index', 'logTerm', 'commit', 'conf']),
+  timeoutNow: new Set(),
 };
 /** Sent by a leader or a candidate, whose term is at least 1. (A response may carry term 0: its sender never saw a term.) */
-const NEEDS_TERM: ReadonlySet<MessageType> = new Set(['preVote', 'vote', 'app', 'heartbeat', 'snap']);
+const NEEDS_TERM: ReadonlySet<MessageType> = new Set(['preVote', 'vote', 'app', 'heartbeat', 'snap', 'timeoutNow']);
 /** logTerm is the term of an entry in the sender's log (or of the rejecting follower's hint), never above the message's term. */
 const LOG_TERM_AT_MOST_TERM: ReadonlySet<MessageType> = new Set(['preVote', 'vote', 'app', 'appResp', 'snap']);
 
@@ -209,7 +250,10 @@ function refuse(rule: string, detail: string): DecodeError {
  * within their caps (uint64 values past 2^53 arrive inexact, past the caps they are refused); a
  * type carries only its own fields; an append's entries follow its index one by one, with terms
  * between its logTerm and its term that never decrease (§5.3: log terms only grow), of known
- * types, with at most MAX_ENTRIES_PER_MESSAGE entries and `maxEntryBytes` bytes of data.
+ * types, with at most MAX_ENTRIES_PER_MESSAGE entries and `maxEntryBytes` bytes of data; a
+ * conf entry's data decodes to a valid configuration (the core applies it without a second
+ * look); a snapshot's configuration passes checkConf (conf-input.ts); a vote's context is 0 or
+ * CAMPAIGN_TRANSFER.
  */
 export function decodeMessage(pm: RaftMessage__Output, maxEntryBytes = Number.MAX_SAFE_INTEGER): Message | DecodeError {
   const type = TYPE_FROM_PROTO.get(pm.type);
@@ -233,6 +277,9 @@ export function decodeMessage(pm: RaftMessage__Output, maxEntryBytes = Number.MA
     ['rejectHint', rejectHint !== 0],
     ['context', context !== 0],
     ['entries', pm.entries.length > 0],
+    // A message field: absent is null (proto-loader's `defaults`), or undefined from a caller
+    // that built the object by hand.
+    ['conf', pm.conf != null],
   ];
   for (const [field, set] of present) {
     if (set && !fields.has(field)) return refuse('field', `${type} messages carry no ${field}`);
@@ -241,9 +288,19 @@ export function decodeMessage(pm: RaftMessage__Output, maxEntryBytes = Number.MA
   if (LOG_TERM_AT_MOST_TERM.has(type) && logTerm > term) return refuse('logTerm', `logTerm ${logTerm} is above the term ${term}`);
   // A snapshot covers applied entries only, which the leader has committed.
   if (type === 'snap' && index > commit) return refuse('snap', `the snapshot's index ${index} is past the leader's commit ${commit}`);
+  // Any other context would be a meaning no sender of ours gives a vote.
+  if (type === 'vote' && context !== 0 && context !== CAMPAIGN_TRANSFER) {
+    return refuse('context', `vote context ${context} is neither 0 nor ${CAMPAIGN_TRANSFER} (a leadership transfer)`);
+  }
   const entries = decodeEntries(pm, term, maxEntryBytes);
   if (!Array.isArray(entries)) return entries;
-  return { type, from, to, term, index, logTerm, commit, reject, rejectHint, context, entries };
+  const m: Message = { type, from, to, term, index, logTerm, commit, reject, rejectHint, context, entries };
+  if (pm.conf != null) {
+    const conf = checkConf(pm.conf);
+    if (!conf.ok) return refuse('conf', `the snapshot's configuration is invalid: ${conf.reason}`);
+    m.conf = conf.conf;
+  }
+  return m;
 }
 
 /** An append's entries, checked as decodeMessage says. */
@@ -268,6 +325,10 @@ function decodeEntries(pm: RaftMessage__Output, term: number, maxEntryBytes: num
     if (!(pe.data instanceof Uint8Array)) return refuse('entries', `entry ${want} has no byte data`);
     bytes += pe.data.length;
     if (bytes > maxEntryBytes) return refuse('size', `entries hold more than ${maxEntryBytes} bytes of data`);
+    if (entryType === 'conf') {
+      const conf = decodeConfEntry(pe.data);
+      if (!conf.ok) return refuse('conf', `entry ${want}: ${conf.reason}`);
+    }
     // pe.data is a Buffer view into grpc's receive buffer: no copy.
     entries[i] = { index: want, term: pe.term, type: entryType, data: pe.data };
   }

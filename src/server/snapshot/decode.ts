@@ -1,4 +1,6 @@
 import type { Slicer } from '../../clock.js';
+import { MAX_MEMBERS, type ConfState } from '../../raft/core/conf.js';
+import { checkConf } from '../../raft/conf-input.js';
 import { crc32c } from '../../raft/storage/crc32c.js';
 import type { CapturedSession, WriteResult } from '../state-machine.js';
 import {
@@ -9,6 +11,7 @@ import {
   SnapshotError,
   T_CLOCK_MS,
   T_CLUSTER_ID,
+  T_CONF,
   T_FORMAT_VERSION,
   T_KEY_COUNT,
   T_LAST_EXPIRY_MS,
@@ -152,6 +155,7 @@ class BodyParser {
   private values: Uint8Array[] = [];
   private n = 0;
   private readonly sessions: CapturedSession[] = [];
+  private conf: ConfState | undefined;
 
   constructor(private readonly body: Buffer) {
     this.r = new Reader(body, 0, body.length);
@@ -264,6 +268,15 @@ class BodyParser {
         r.pos = e;
         break;
       }
+      case (T_CONF << 3) | 2: {
+        // Our writer sets it once; protobuf would merge a second one into the first, which no
+        // writer of ours means.
+        if (this.conf) corrupt('two configurations');
+        const e = r.len();
+        this.conf = parseConf(new Reader(this.body, r.pos, e));
+        r.pos = e;
+        break;
+      }
       default:
         r.skip(tag);
     }
@@ -284,9 +297,42 @@ class BodyParser {
       nodeId: this.nodeId,
       index: this.index,
       term: this.term,
+      ...(this.conf ? { conf: this.conf } : {}),
     };
     return { meta, state: { keys, values, sessions: this.sessions, clockMs: this.clockMs, lastExpiryMs: this.lastExpiryMs } };
   }
+}
+
+/** A ConfState (proto/snapshot.proto), checked as one from a peer is (conf-input.ts). */
+function parseConf(r: Reader): ConfState {
+  const lists: number[][] = [[], [], [], []];
+  let autoLeave = false;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    const field = tag >>> 3;
+    const list = field >= 1 && field <= 4 ? lists[field - 1]! : undefined;
+    if (list && (tag & 7) === 2) {
+      // Packed, as we write them; bounded before the ids are read.
+      const e = r.len();
+      while (r.pos < e) {
+        if (list.length === MAX_MEMBERS) corrupt(`a configuration list of more than ${MAX_MEMBERS} ids`);
+        list.push(r.varint());
+      }
+      if (r.pos !== e) corrupt('a packed list runs past its field');
+    } else if (list && (tag & 7) === 0) {
+      // Unpacked: what a protobuf writer may also send for a repeated scalar.
+      if (list.length === MAX_MEMBERS) corrupt(`a configuration list of more than ${MAX_MEMBERS} ids`);
+      list.push(r.varint());
+    } else if (tag === ((5 << 3) | 0)) {
+      autoLeave = r.varint() !== 0;
+    } else {
+      r.skip(tag);
+    }
+  }
+  const [voters, votersOutgoing, learners, learnersNext] = lists;
+  const checked = checkConf({ voters, votersOutgoing, learners, learnersNext, autoLeave });
+  if (!checked.ok) corrupt(`invalid configuration: ${checked.reason}`);
+  return checked.conf;
 }
 
 function parseSession(r: Reader): CapturedSession {

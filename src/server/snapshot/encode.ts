@@ -1,5 +1,7 @@
 import type { Slicer } from '../../clock.js';
+import type { ConfState } from '../../raft/core/conf.js';
 import type { SnapshotMeta } from '../../raft/core/types.js';
+import { checkConf } from '../../raft/conf-input.js';
 import { crc32c } from '../../raft/storage/crc32c.js';
 import type { CapturedSession, CapturedState } from '../state-machine.js';
 import {
@@ -9,6 +11,7 @@ import {
   SNAPSHOT_HEADER_BYTES,
   T_CLOCK_MS,
   T_CLUSTER_ID,
+  T_CONF,
   T_FORMAT_VERSION,
   T_KEY_COUNT,
   T_LAST_EXPIRY_MS,
@@ -156,6 +159,16 @@ class SmallEncoder {
     this.buf.writeDoubleLE(x, this.pos);
     this.pos += 8;
   }
+  /** A packed repeated uint64 field (proto3's encoding of one), left off when empty. */
+  packed(field: number, ns: readonly number[]): void {
+    if (ns.length === 0) return;
+    const inner = new SmallEncoder();
+    for (const n of ns) {
+      inner.room(10);
+      inner.pos = putVarint(inner.buf, inner.pos, n);
+    }
+    this.bytes(field, inner.done());
+  }
   bytes(field: number, b: Uint8Array): void {
     this.room(20 + b.length);
     this.pos = putVarint(this.buf, this.pos, (field << 3) | 2);
@@ -179,6 +192,11 @@ export async function encodeBody(
   checkUint('term', meta.term);
   checkUint('node id', ids.nodeId);
   if (typeof ids.clusterId !== 'string' || ids.clusterId === '') throw new TypeError('clusterId must be a non-empty string');
+  if (meta.conf) {
+    // What decode refuses is never written.
+    const conf = checkConf(meta.conf);
+    if (!conf.ok) throw new RangeError(`snapshot: invalid configuration: ${conf.reason}`);
+  }
   const { keys, values } = state;
   if (keys.length !== values.length) throw new RangeError(`state has ${keys.length} keys but ${values.length} values`);
 
@@ -189,6 +207,7 @@ export async function encodeBody(
   head.varint(T_NODE_ID, ids.nodeId);
   head.varint(T_LAST_INDEX, meta.index);
   head.varint(T_LAST_TERM, meta.term);
+  if (meta.conf) head.bytes(T_CONF, encodeConf(meta.conf));
   head.double(T_CLOCK_MS, state.clockMs);
   head.double(T_LAST_EXPIRY_MS, state.lastExpiryMs);
   head.varint(T_KEY_COUNT, keys.length);
@@ -243,6 +262,17 @@ export async function encodeBody(
   }
   await w.flush();
   return { length: w.length, crc: w.crc };
+}
+
+/** A ConfState message (proto/snapshot.proto). */
+function encodeConf(c: ConfState): Uint8Array {
+  const e = new SmallEncoder();
+  e.packed(1, c.voters);
+  e.packed(2, c.votersOutgoing);
+  e.packed(3, c.learners);
+  e.packed(4, c.learnersNext);
+  if (c.autoLeave) e.varint(5, 1);
+  return e.done();
 }
 
 function encodeSession(s: CapturedSession): Uint8Array {

@@ -38,7 +38,7 @@ export interface SnapshotIds {
   nodeId: number;
 }
 
-/** What a snapshot says about itself. */
+/** What a snapshot says about itself (its `conf` included, when it has one). */
 export interface SnapshotInfo extends SnapshotMeta {
   readonly formatVersion: number;
   readonly clusterId: string;
@@ -85,6 +85,8 @@ export const T_LAST_EXPIRY_MS = 7;
 export const T_KEY_COUNT = 8;
 export const T_SESSIONS = 9;
 export const T_PAIRS = 10;
+/** The configuration as of the snapshot (a ConfState); absent in files of builds before membership, which still load. */
+export const T_CONF = 11;
 export const TAG_PAIRS = (T_PAIRS << 3) | 2;
 export const TAG_KEY = (1 << 3) | 2;
 export const TAG_VALUE = (2 << 3) | 2;

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { ConfState as _raftkv_raft_ConfState, ConfState__Output as _raftkv_raft_ConfState__Output } from './raftkv/raft/ConfState.js';
 import type { Entry as _raftkv_raft_Entry, Entry__Output as _raftkv_raft_Entry__Output } from './raftkv/raft/Entry.js';
 import type { ForwardReply as _raftkv_raft_ForwardReply, ForwardReply__Output as _raftkv_raft_ForwardReply__Output } from './raftkv/raft/ForwardReply.js';
 import type { ForwardRequest as _raftkv_raft_ForwardRequest, ForwardRequest__Output as _raftkv_raft_ForwardRequest__Output } from './raftkv/raft/ForwardRequest.js';
@@ -18,6 +19,7 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   raftkv: {
     raft: {
+      ConfState: MessageTypeDefinition<_raftkv_raft_ConfState, _raftkv_raft_ConfState__Output>
       Entry: MessageTypeDefinition<_raftkv_raft_Entry, _raftkv_raft_Entry__Output>
       EntryType: EnumTypeDefinition
       ForwardReply: MessageTypeDefinition<_raftkv_raft_ForwardReply, _raftkv_raft_ForwardReply__Output>

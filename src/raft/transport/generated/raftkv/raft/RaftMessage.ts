@@ -2,6 +2,7 @@
 
 import type { MessageType as _raftkv_raft_MessageType, MessageType__Output as _raftkv_raft_MessageType__Output } from '../../raftkv/raft/MessageType.js';
 import type { Entry as _raftkv_raft_Entry, Entry__Output as _raftkv_raft_Entry__Output } from '../../raftkv/raft/Entry.js';
+import type { ConfState as _raftkv_raft_ConfState, ConfState__Output as _raftkv_raft_ConfState__Output } from '../../raftkv/raft/ConfState.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface RaftMessage {
@@ -22,6 +23,11 @@ export interface RaftMessage {
   'rejectHint'?: (number | string | Long);
   'context'?: (number | string | Long);
   'entries'?: (_raftkv_raft_Entry)[];
+  /**
+   * MESSAGE_TYPE_SNAPSHOT only: the configuration as of the snapshot (a receiver refuses it on
+   * any other type). Absent from an older sender's snapshot: the receiver keeps its own.
+   */
+  'conf'?: (_raftkv_raft_ConfState | null);
 }
 
 export interface RaftMessage__Output {
@@ -42,4 +48,9 @@ export interface RaftMessage__Output {
   'rejectHint': (number);
   'context': (number);
   'entries': (_raftkv_raft_Entry__Output)[];
+  /**
+   * MESSAGE_TYPE_SNAPSHOT only: the configuration as of the snapshot (a receiver refuses it on
+   * any other type). Absent from an older sender's snapshot: the receiver keeps its own.
+   */
+  'conf': (_raftkv_raft_ConfState__Output | null);
 }
