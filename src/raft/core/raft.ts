@@ -113,8 +113,6 @@ export class Raft {
   role: Role = 'follower';
 
   private readonly tracker: Tracker;
-  /** Applied configurations after the latest snapshot's (first: the one in force as of it), for confAt(). */
-  private confHistory: { index: number; conf: ConfState; context: Uint8Array }[];
   /** Leader: the index of the last conf entry it appended; no new change until it is applied. */
   private pendingConfIndex = 0;
   /** Leader: the node it is handing leadership to (thesis §3.10); proposals wait meanwhile. */
@@ -177,8 +175,7 @@ export class Raft {
     const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
     this.log = new RaftLog(cfg.entries ?? [], hs.commit, cfg.snapshot);
     const conf = cfg.conf ?? cfg.snapshot?.conf ?? (cfg.peers ? confOfVoters(cfg.peers) : EMPTY_CONF);
-    this.tracker = new Tracker(conf, this.maxInflight, this.maxInflightBytes);
-    this.confHistory = [{ index: cfg.snapshot?.index ?? 0, conf, context: EMPTY_DATA }];
+    this.tracker = new Tracker(conf, cfg.snapshot?.index ?? 0, this.maxInflight, this.maxInflightBytes);
     this.snapshot = cfg.snapshot && { ...cfg.snapshot, conf };
     this.term = hs.term;
     this.vote = hs.vote;
@@ -250,9 +247,7 @@ export class Raft {
 
   /** The configuration in force as of applied index `index` (at or after the latest snapshot). */
   confAt(index: number): ConfState {
-    let conf = this.confHistory[0]!.conf;
-    for (const h of this.confHistory) if (h.index <= index) conf = h.conf;
-    return conf;
+    return this.tracker.confAt(index);
   }
 
   /** Leader: each member's replication progress; otherwise empty. */
@@ -294,10 +289,7 @@ export class Raft {
     }
     if (this.snapshot && snapshot.index <= this.snapshot.index) return false;
     this.snapshot = { index: snapshot.index, term: snapshot.term, conf: this.confAt(snapshot.index) };
-    // Keep the configuration in force as of the snapshot and those applied after it.
-    let asOf = 0;
-    while (asOf + 1 < this.confHistory.length && this.confHistory[asOf + 1]!.index <= snapshot.index) asOf++;
-    this.confHistory = this.confHistory.slice(asOf);
+    this.tracker.compacted(snapshot.index);
     this.log.compact(Math.max(snapshot.index - retain, 0));
     return true;
   }
@@ -447,10 +439,8 @@ export class Raft {
     const d = decodeConfEntry(e.data);
     // The transport refuses appends carrying a malformed conf entry, so a committed one is a bug.
     if (!d.ok) throw new RaftInvariantError(`conf entry ${e.index}: ${d.reason}`);
-    const conf = d.entry.conf;
-    this.confHistory.push({ index: e.index, conf, context: d.entry.context });
     const leading = this.role === 'leader';
-    this.tracker.setConf(conf, leading, this.log.lastIndex() + 1);
+    this.tracker.applied(e.index, d.entry.conf, d.entry.context, leading, this.log.lastIndex() + 1);
     if (!leading) return;
     if (this.leadTransferee !== NONE && !this.tracker.isVoter(this.leadTransferee)) this.leadTransferee = NONE;
     if (!this.tracker.isVoter(this.id)) return this.stepDownRemoved();
@@ -463,8 +453,8 @@ export class Raft {
   private maybeLeaveJoint(): void {
     const conf = this.tracker.conf;
     if (this.role !== 'leader' || !isJoint(conf) || !conf.autoLeave || this.pendingConfIndex > this.log.applied) return;
-    const context = this.confHistory[this.confHistory.length - 1]!.context;
-    const e = this.appendEntry('conf', encodeConfEntry({ conf: leaveJoint(conf), context }));
+    // The driver's context (member addresses) carries over; empty if the joint configuration came from a snapshot.
+    const e = this.appendEntry('conf', encodeConfEntry({ conf: leaveJoint(conf), context: this.tracker.context() }));
     this.pendingConfIndex = e.index;
   }
 
@@ -774,8 +764,7 @@ export class Raft {
       this.log.restore(snap);
       // The configuration as of the snapshot comes with it (an older sender's lacks it: keep ours).
       const conf = m.conf ?? this.tracker.conf;
-      this.tracker.setConf(conf, false, 0);
-      this.confHistory = [{ index: snap.index, conf, context: EMPTY_DATA }];
+      this.tracker.restored(snap.index, conf);
       this.snapshotToInstall = { ...snap, conf };
     }
     this.send({ type: 'appResp', to: m.from, index: this.log.committed });

@@ -10,12 +10,52 @@ import type { NodeId } from './types.js';
  */
 export class Tracker {
   readonly progress = new Map<NodeId, Progress>();
+  /**
+   * The configurations applied since the latest snapshot (the first: the one in force as of it),
+   * with the index of their entry and the driver's context, for confAt().
+   */
+  private history: { index: number; conf: ConfState; context: Uint8Array }[];
 
+  /** `conf` is in force as of `index` (a snapshot's, or 0). */
   constructor(
     public conf: ConfState,
+    index: number,
     private readonly maxInflight: number,
     private readonly maxInflightBytes: number,
-  ) {}
+  ) {
+    this.history = [{ index, conf, context: new Uint8Array(0) }];
+  }
+
+  /** The configuration in force as of applied index `index` (at or after the latest snapshot). */
+  confAt(index: number): ConfState {
+    let conf = this.history[0]!.conf;
+    for (const h of this.history) if (h.index <= index) conf = h.conf;
+    return conf;
+  }
+
+  /** The driver's context of the configuration in force (empty if it came from a snapshot). */
+  context(): Uint8Array {
+    return this.history[this.history.length - 1]!.context;
+  }
+
+  /** A conf entry at `index` was applied: its configuration is in force (see setConf). */
+  applied(index: number, conf: ConfState, context: Uint8Array, leading: boolean, next: number): void {
+    this.history.push({ index, conf, context });
+    this.setConf(conf, leading, next);
+  }
+
+  /** A snapshot at `index` replaced the log: its configuration is in force, and no other is known. */
+  restored(index: number, conf: ConfState): void {
+    this.history = [{ index, conf, context: new Uint8Array(0) }];
+    this.setConf(conf, false, 0);
+  }
+
+  /** A snapshot at `index` was taken: history before the configuration in force as of it goes. */
+  compacted(index: number): void {
+    let asOf = 0;
+    while (asOf + 1 < this.history.length && this.history[asOf + 1]!.index <= index) asOf++;
+    this.history = this.history.slice(asOf);
+  }
 
   isVoter(id: NodeId): boolean {
     return isVoter(this.conf, id);
