@@ -1,8 +1,11 @@
+import { membersOf } from '../raft/core/conf.js';
+import { decodeConfEntry } from '../raft/core/conf-codec.js';
 import type { ReadState } from '../raft/core/read-index.js';
 import type { Entry, NodeId, SnapshotMeta } from '../raft/core/types.js';
 import type { ReadyHandler, ReplicatedLog } from '../raft/replicated-log.js';
 import { DEFAULT_LIMITS, type KvLimits } from '../limits.js';
 import { decodeCommand, encodeCommand, type WriteOp } from './command.js';
+import { decodeMemberTable } from './members.js';
 import { KvStateMachine, MAX_VALUE_BYTES, type CapturedState, type WriteResult } from './state-machine.js';
 
 /** Why a request was not served; `notLeader` and `shuttingDown` are safe to retry elsewhere. */
@@ -242,11 +245,27 @@ export class KvStore implements ReadyHandler {
           waiting.done({ ok: true, value: result });
         }
       }
-    } else if (waiting) {
-      waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
+    } else {
+      if (e.type === 'conf') this.applyConf(e);
+      waiting?.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
     }
     if (waiting && this.queueHead < this.queue.length) this.admitQueued();
     this.answerConfirmedReads();
+  }
+
+  /**
+   * A conf entry's context is the member table of its configuration (members.ts): from here on,
+   * that is where the members are. One without a table (an empty context: not proposed by
+   * kv-server), or whose table does not list exactly the configuration's members, leaves the
+   * table as it was; every replica decides alike, so they still agree.
+   */
+  private applyConf(e: Entry): void {
+    const d = decodeConfEntry(e.data);
+    if (!d.ok || d.entry.context.length === 0) return;
+    const t = decodeMemberTable(d.entry.context);
+    if (!t.ok) return;
+    const ids = membersOf(d.entry.conf);
+    if (ids.length === t.table.members.length && ids.every((id, i) => t.table.members[i]!.id === id)) this.sm.setMembers(t.table);
   }
 
   private answerConfirmedReads(): void {

@@ -1,6 +1,7 @@
 import type { Slicer } from '../clock.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 import type { Command } from './command.js';
+import type { MemberTable } from './members.js';
 
 /**
  * The largest value the state machine holds. Part of the replicated state's rules, so the same on
@@ -50,6 +51,8 @@ export interface CapturedState {
   readonly clockMs: number;
   /** When (by clockMs) sessions were last expired: the next sweep is due a minute after. */
   readonly lastExpiryMs: number;
+  /** The member table of the last conf entry applied; absent before the first (and in snapshots from before membership). */
+  readonly table?: MemberTable;
 }
 
 /**
@@ -63,6 +66,8 @@ export class KvStateMachine {
   /** The latest leader-stamped time seen: monotone even if leaders' clocks disagree. */
   private clockMs = 0;
   private lastExpiryMs = 0;
+  /** Where the members are (members.ts); replaced whole by each conf entry, never changed in place. */
+  private table: MemberTable | undefined;
 
   constructor(private readonly sessionTtlMs = DEFAULT_SESSION_TTL_MS) {}
 
@@ -76,6 +81,16 @@ export class KvStateMachine {
 
   get sessionCount(): number {
     return this.sessions.size;
+  }
+
+  /** The member table in force, undefined until a conf entry (or a snapshot) brought one. */
+  get members(): MemberTable | undefined {
+    return this.table;
+  }
+
+  /** A conf entry was applied: `table` is where the members of its configuration are. */
+  setMembers(table: MemberTable): void {
+    this.table = table;
   }
 
   /**
@@ -97,7 +112,8 @@ export class KvStateMachine {
     for (const [clientId, s] of this.sessions) {
       sessions.push({ clientId, firstIncomplete: s.firstIncomplete, lastActiveMs: s.lastActiveMs, results: [...s.results] });
     }
-    return Object.freeze({ keys, values, sessions, clockMs: this.clockMs, lastExpiryMs: this.lastExpiryMs });
+    const table = this.table;
+    return Object.freeze({ keys, values, sessions, clockMs: this.clockMs, lastExpiryMs: this.lastExpiryMs, ...(table ? { table } : {}) });
   }
 
   /**
@@ -155,6 +171,7 @@ export class KvStateMachine {
     }
     this.clockMs = state.clockMs;
     this.lastExpiryMs = state.lastExpiryMs;
+    this.table = state.table;
   }
 
   apply(c: Command): WriteResult {

@@ -362,6 +362,8 @@ describe('snapshot encoding', () => {
         { key: [0x65], value: [] },
       ],
       conf: null, // none given: not written (snapshot-conf.test.ts has one)
+      members: [], // no member table: none written (members.test.ts has one)
+      removedIds: [],
     });
     // And the other way: protobufjs's own encoding of the body decodes the same (field order, defaults left out).
     const body = Snapshot.encode(Snapshot.fromObject(msg)).finish();

@@ -2,6 +2,7 @@ import type { Slicer } from '../../clock.js';
 import { MAX_MEMBERS, type ConfState } from '../../raft/core/conf.js';
 import { checkConf } from '../../raft/conf-input.js';
 import { crc32c } from '../../raft/storage/crc32c.js';
+import { checkMemberTable, MAX_REMOVED_IDS, type MemberTable } from '../members.js';
 import type { CapturedSession, WriteResult } from '../state-machine.js';
 import {
   KIND_OF,
@@ -17,7 +18,9 @@ import {
   T_LAST_EXPIRY_MS,
   T_LAST_INDEX,
   T_LAST_TERM,
+  T_MEMBERS,
   T_NODE_ID,
+  T_REMOVED_IDS,
   T_SESSIONS,
   TAG_KEY,
   TAG_PAIRS,
@@ -156,6 +159,8 @@ class BodyParser {
   private n = 0;
   private readonly sessions: CapturedSession[] = [];
   private conf: ConfState | undefined;
+  private readonly members: unknown[] = [];
+  private readonly removed: number[] = [];
 
   constructor(private readonly body: Buffer) {
     this.r = new Reader(body, 0, body.length);
@@ -277,9 +282,31 @@ class BodyParser {
         r.pos = e;
         break;
       }
+      case (T_MEMBERS << 3) | 2: {
+        if (this.members.length === MAX_MEMBERS) corrupt(`more than ${MAX_MEMBERS} members`);
+        const e = r.len();
+        this.members.push(parseMember(new Reader(this.body, r.pos, e)));
+        r.pos = e;
+        break;
+      }
+      case (T_REMOVED_IDS << 3) | 2:
+      case (T_REMOVED_IDS << 3) | 0:
+        readIds(r, tag, this.removed, MAX_REMOVED_IDS);
+        break;
       default:
         r.skip(tag);
     }
+  }
+
+  /** The member table, if the snapshot has one; checked as one from a conf entry is. */
+  private table(): MemberTable | undefined {
+    if (this.members.length === 0) {
+      if (this.removed.length > 0) corrupt('removed ids without a member table');
+      return undefined;
+    }
+    const t = checkMemberTable(this.members, this.removed);
+    if (!t.ok) corrupt(t.reason);
+    return t.table;
   }
 
   result(): DecodedSnapshot {
@@ -299,7 +326,9 @@ class BodyParser {
       term: this.term,
       ...(this.conf ? { conf: this.conf } : {}),
     };
-    return { meta, state: { keys, values, sessions: this.sessions, clockMs: this.clockMs, lastExpiryMs: this.lastExpiryMs } };
+    const table = this.table();
+    const state = { keys, values, sessions: this.sessions, clockMs: this.clockMs, lastExpiryMs: this.lastExpiryMs, ...(table ? { table } : {}) };
+    return { meta, state };
   }
 }
 
@@ -311,18 +340,8 @@ function parseConf(r: Reader): ConfState {
     const tag = r.varint();
     const field = tag >>> 3;
     const list = field >= 1 && field <= 4 ? lists[field - 1]! : undefined;
-    if (list && (tag & 7) === 2) {
-      // Packed, as we write them; bounded before the ids are read.
-      const e = r.len();
-      while (r.pos < e) {
-        if (list.length === MAX_MEMBERS) corrupt(`a configuration list of more than ${MAX_MEMBERS} ids`);
-        list.push(r.varint());
-      }
-      if (r.pos !== e) corrupt('a packed list runs past its field');
-    } else if (list && (tag & 7) === 0) {
-      // Unpacked: what a protobuf writer may also send for a repeated scalar.
-      if (list.length === MAX_MEMBERS) corrupt(`a configuration list of more than ${MAX_MEMBERS} ids`);
-      list.push(r.varint());
+    if (list && ((tag & 7) === 2 || (tag & 7) === 0)) {
+      readIds(r, tag, list, MAX_MEMBERS);
     } else if (tag === ((5 << 3) | 0)) {
       autoLeave = r.varint() !== 0;
     } else {
@@ -333,6 +352,36 @@ function parseConf(r: Reader): ConfState {
   const checked = checkConf({ voters, votersOutgoing, learners, learnersNext, autoLeave });
   if (!checked.ok) corrupt(`invalid configuration: ${checked.reason}`);
   return checked.conf;
+}
+
+/**
+ * A repeated uint64 field's values into `list`: packed (as we write them) or one unpacked value
+ * (what a protobuf writer may also send), bounded to `max` before the ids are read.
+ */
+function readIds(r: Reader, tag: number, list: number[], max: number): void {
+  const push = (): void => {
+    if (list.length === max) corrupt(`a list of more than ${max} ids`);
+    list.push(r.varint());
+  };
+  if ((tag & 7) === 0) return push();
+  const end = r.len();
+  while (r.pos < end) push();
+  if (r.pos !== end) corrupt('a packed list runs past its field');
+}
+
+/** A Member (proto/snapshot.proto), as fields; checkMemberTable() judges them. */
+function parseMember(r: Reader): { id: number; peerAddr: string; clientAddr: string } {
+  const m = { id: 0, peerAddr: '', clientAddr: '' };
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === ((1 << 3) | 0)) m.id = r.varint();
+    else if (tag === ((2 << 3) | 2) || tag === ((3 << 3) | 2)) {
+      const e = r.len();
+      m[tag === ((2 << 3) | 2) ? 'peerAddr' : 'clientAddr'] = r.buf.toString('utf8', r.pos, e);
+      r.pos = e;
+    } else r.skip(tag);
+  }
+  return m;
 }
 
 function parseSession(r: Reader): CapturedSession {

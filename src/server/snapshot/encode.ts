@@ -3,6 +3,7 @@ import type { ConfState } from '../../raft/core/conf.js';
 import type { SnapshotMeta } from '../../raft/core/types.js';
 import { checkConf } from '../../raft/conf-input.js';
 import { crc32c } from '../../raft/storage/crc32c.js';
+import { checkMemberTable, type MemberTable } from '../members.js';
 import type { CapturedSession, CapturedState } from '../state-machine.js';
 import {
   MAGIC,
@@ -17,7 +18,9 @@ import {
   T_LAST_EXPIRY_MS,
   T_LAST_INDEX,
   T_LAST_TERM,
+  T_MEMBERS,
   T_NODE_ID,
+  T_REMOVED_IDS,
   T_SESSIONS,
   TAG_KEY,
   TAG_PAIRS,
@@ -197,6 +200,10 @@ export async function encodeBody(
     const conf = checkConf(meta.conf);
     if (!conf.ok) throw new RangeError(`snapshot: invalid configuration: ${conf.reason}`);
   }
+  if (state.table) {
+    const table = checkMemberTable(state.table.members, state.table.removed);
+    if (!table.ok) throw new RangeError(`snapshot: invalid ${table.reason}`);
+  }
   const { keys, values } = state;
   if (keys.length !== values.length) throw new RangeError(`state has ${keys.length} keys but ${values.length} values`);
 
@@ -208,6 +215,7 @@ export async function encodeBody(
   head.varint(T_LAST_INDEX, meta.index);
   head.varint(T_LAST_TERM, meta.term);
   if (meta.conf) head.bytes(T_CONF, encodeConf(meta.conf));
+  if (state.table) encodeTable(head, state.table);
   head.double(T_CLOCK_MS, state.clockMs);
   head.double(T_LAST_EXPIRY_MS, state.lastExpiryMs);
   head.varint(T_KEY_COUNT, keys.length);
@@ -273,6 +281,18 @@ function encodeConf(c: ConfState): Uint8Array {
   e.packed(4, c.learnersNext);
   if (c.autoLeave) e.varint(5, 1);
   return e.done();
+}
+
+/** Member messages and the removed ids (proto/snapshot.proto). */
+function encodeTable(head: SmallEncoder, t: MemberTable): void {
+  for (const m of t.members) {
+    const e = new SmallEncoder();
+    e.varint(1, m.id);
+    e.bytes(2, Buffer.from(m.peerAddr, 'utf8'));
+    e.bytes(3, Buffer.from(m.clientAddr, 'utf8'));
+    head.bytes(T_MEMBERS, e.done());
+  }
+  head.packed(T_REMOVED_IDS, t.removed);
 }
 
 function encodeSession(s: CapturedSession): Uint8Array {

@@ -87,6 +87,9 @@ export const T_SESSIONS = 9;
 export const T_PAIRS = 10;
 /** The configuration as of the snapshot (a ConfState); absent in files of builds before membership, which still load. */
 export const T_CONF = 11;
+/** The member table (members.ts): one Member per member, and the removed ids; absent in older files. */
+export const T_MEMBERS = 12;
+export const T_REMOVED_IDS = 13;
 export const TAG_PAIRS = (T_PAIRS << 3) | 2;
 export const TAG_KEY = (1 << 3) | 2;
 export const TAG_VALUE = (2 << 3) | 2;
