@@ -1,6 +1,8 @@
 import type { CasResponse, DeleteResponse, GetResponse, SnapshotResponse, StatusResponse } from '../kv-api.js';
 import { parseEndpoints } from './address.js';
+import { EndpointRefresh } from './endpoint-refresh.js';
 import { InvalidArgumentError } from './errors.js';
+import { MemberCalls, type AddMemberOptions, type LeaderTransfer, type Membership, type MembershipChange } from './membership.js';
 import { Router, type EndpointResult, type Method } from './router.js';
 import { Session, type Ticket } from './session.js';
 
@@ -24,6 +26,13 @@ export interface KvClientOptions {
    * their deadline. Keeps a burst of calls from swamping the client's own process and the cluster.
    */
   maxInflight?: number;
+  /**
+   * The client learns the other members' client addresses from the cluster (so that one live
+   * endpoint is enough) and drops removed members': when it first hears from the cluster, when the
+   * leader moves and when an endpoint fails, at most once per this many ms (default 5000). 0: never;
+   * the configured endpoints are all it uses.
+   */
+  endpointRefreshMs?: number;
 }
 
 /** One node's view, as its Status answer gives it (leaderId 0 and leaderAddr '' when unknown). */
@@ -34,6 +43,7 @@ export type EndpointStatus =
   | { endpoint: string; ok: false; error: string };
 
 export type { EndpointResult };
+export type { AddMemberOptions, LeaderTransfer, Member, Membership, MembershipChange } from './membership.js';
 
 /** What a node's snapshot covers: every entry up to and including (index, term). */
 export type SnapshotInfo = SnapshotResponse;
@@ -42,6 +52,7 @@ export { parseEndpoints };
 
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_MAX_INFLIGHT = 1024;
+const DEFAULT_ENDPOINT_REFRESH_MS = 5000;
 
 function toBytes(what: string, v: Bytes): Buffer {
   if (typeof v === 'string') return Buffer.from(v, 'utf8');
@@ -65,6 +76,7 @@ export class KvClient {
   readonly timeoutMs: number;
   readonly maxInflight: number;
   private readonly router: Router;
+  private readonly memberCalls: MemberCalls;
   private session = new Session();
 
   constructor(options: KvClientOptions) {
@@ -82,10 +94,16 @@ export class KvClient {
     if (!(Number.isSafeInteger(this.maxInflight) && this.maxInflight > 0)) {
       throw new InvalidArgumentError(`maxInflight must be a positive integer, got ${String(options.maxInflight)}`);
     }
+    const refreshMs = options.endpointRefreshMs ?? DEFAULT_ENDPOINT_REFRESH_MS;
+    if (!(Number.isFinite(refreshMs) && refreshMs >= 0)) {
+      throw new InvalidArgumentError(`endpointRefreshMs must be a number from 0, got ${String(options.endpointRefreshMs)}`);
+    }
     this.router = new Router({ endpoints, timeoutMs: this.timeoutMs, attemptTimeoutMs, maxInflight: this.maxInflight });
+    const refresh = new EndpointRefresh(this.router, refreshMs);
+    this.memberCalls = new MemberCalls(this.router, (members) => refresh.learned(members));
   }
 
-  /** The client addresses this client sends to. */
+  /** The client addresses this client sends to: the configured ones, and those learned from the membership (endpointRefreshMs). */
   get endpoints(): readonly string[] {
     return this.router.endpoints.list;
   }
@@ -99,7 +117,7 @@ export class KvClient {
   /** The value of `key` as bytes, or undefined if there is none. */
   async getBytes(key: Bytes): Promise<Buffer | undefined> {
     const k = keyBytes(key);
-    const res = await this.router.call<GetResponse>('Get', () => ({ key: k }), undefined);
+    const res = await this.router.call<GetResponse>('Get', () => ({ key: k }));
     return res.found ? Buffer.from(res.value.buffer, res.value.byteOffset, res.value.byteLength) : undefined;
   }
 
@@ -145,6 +163,60 @@ export class KvClient {
     return this.router.everyEndpoint<SnapshotResponse>('Snapshot', 30_000);
   }
 
+  /**
+   * The cluster's members, from the leader if it answers (then each member's matchIndex and
+   * active are the leader's view), else from any node (they are 0 and false).
+   */
+  async members(): Promise<Membership> {
+    return this.memberCalls.members();
+  }
+
+  /**
+   * Adds node `id` (never used before in this cluster) with its peer and client addresses, as a
+   * voter, or as a learner (`learner: true`) to be promoted once it has caught up. Resolves once
+   * the leader has applied the change; start the node with `kv-server --join` (kv-cli member add
+   * prints the command).
+   *
+   * The membership changes, unlike writes, carry no session: the cluster cannot tell a change sent
+   * again from a new one. So after an attempt whose outcome is unknown (no answer within the
+   * attempt's deadline, a dropped connection, a leader that lost its leadership), the client
+   * looks at the configuration before it sends the change again: an add is done if `id` is a
+   * member with these addresses and this role, a promotion if `id` is a voter, a removal if `id` is
+   * no member. A change so found in force resolves with index 0 (its log index is not known).
+   *
+   * A change the leader refuses (one pending already, an unknown node, a removal that would leave
+   * no live quorum, a learner far behind, ...) fails with MembershipRefusedError and the server's
+   * reason, and is not retried. If no leader answers before the deadline: ClusterUnavailableError,
+   * and after an unknown outcome the change may still take effect (members() tells).
+   */
+  async addMember(id: number, peerAddr: string, options: AddMemberOptions): Promise<MembershipChange> {
+    return this.memberCalls.add(id, peerAddr, options);
+  }
+
+  /** Makes learner `id` a voter; refused (MembershipRefusedError) while it is far behind. Retries as addMember. */
+  async promoteMember(id: number): Promise<MembershipChange> {
+    return this.memberCalls.promote(id);
+  }
+
+  /**
+   * Removes member `id` (its id is never used again). Refused (MembershipRefusedError) when the
+   * voters left would have no live quorum, unless `force`. A leader that removes itself hands over
+   * leadership once the change commits. Retries as addMember.
+   */
+  async removeMember(id: number, options: { force?: boolean } = {}): Promise<MembershipChange> {
+    return this.memberCalls.remove(id, options?.force === true);
+  }
+
+  /**
+   * Hands leadership to voter `id`, or, without one, to the voter the leader finds most up to
+   * date; resolves once it leads. After an attempt whose outcome is unknown it is not asked again
+   * if `id` now leads (without `id`: if another node than the one that led at the start does).
+   * Refused (MembershipRefusedError) for a node that is not a voter.
+   */
+  async transferLeader(id = 0): Promise<LeaderTransfer> {
+    return this.memberCalls.transfer(id);
+  }
+
   /** Closes every connection; calls in progress and later calls fail with ClientClosedError. */
   close(): void {
     this.router.close();
@@ -161,12 +233,14 @@ export class KvClient {
       firstIncomplete: ticket.session.firstIncomplete(),
     });
     try {
-      const res = await this.router.call<Res>(method, () => build(session()), () => {
-        // The cluster forgot our session (idle beyond its TTL): this request was not applied, so
-        // it is safe to send it again under a new session.
-        if (this.session === ticket.session) this.session = new Session();
-        ticket.session.end(ticket.seq);
-        ticket = { session: this.session, seq: this.session.begin() };
+      const res = await this.router.call<Res>(method, () => build(session()), {
+        renewSession: () => {
+          // The cluster forgot our session (idle beyond its TTL): this request was not applied, so
+          // it is safe to send it again under a new session.
+          if (this.session === ticket.session) this.session = new Session();
+          ticket.session.end(ticket.seq);
+          ticket = { session: this.session, seq: this.session.begin() };
+        },
       });
       ticket.session.established = true;
       return res;

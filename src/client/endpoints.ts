@@ -8,6 +8,8 @@ const SUSPECT_MS = 10_000;
 /** The client addresses a client sends to, in turn, avoiding those that recently failed to answer. */
 export class Endpoints {
   private current: string[];
+  /** Every client address a membership ever named: one no longer named belongs to a removed member. */
+  private readonly named = new Set<string>();
   /** Endpoints that recently failed to answer, and until when they are avoided. */
   private readonly suspects = new Map<string, number>();
   private rr: number;
@@ -33,6 +35,21 @@ export class Endpoints {
       }
     }
     return this.current[this.rr % n]!;
+  }
+
+  /**
+   * The members' client addresses, from the cluster: those not known yet are added, those an
+   * earlier membership named and this one does not (removed members) are dropped. A configured
+   * endpoint no membership ever named stays: it may be another name for a member (a load
+   * balancer, a DNS alias, a NAT). Nothing named, or nothing left: the list stays as it is.
+   */
+  adopt(addresses: readonly string[]): void {
+    if (addresses.length === 0) return;
+    const now = new Set(addresses);
+    const next = this.current.filter((e) => now.has(e) || !this.named.has(e));
+    for (const a of addresses) if (!next.includes(a)) next.push(a);
+    for (const a of addresses) this.named.add(a);
+    this.current = next;
   }
 
   isSuspect(endpoint: string): boolean {

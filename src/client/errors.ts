@@ -52,3 +52,28 @@ export class UnexpectedServerError extends RaftkvError {
     super(message);
   }
 }
+
+/**
+ * The leader refused a membership change or a leadership transfer, having changed nothing: a
+ * change is pending already, the node is unknown, the change would leave no live quorum, the
+ * learner is too far behind... `reason` is the server's. Not retried: asking again gets the same
+ * answer until the cluster changes.
+ */
+export class MembershipRefusedError extends RaftkvError {
+  override name = 'MembershipRefusedError';
+  constructor(
+    /** Why, in the server's words. */
+    readonly reason: string,
+    /**
+     * An earlier attempt of the same call had an unknown outcome (timed out, or its leader lost
+     * its leadership) and was not found in force when looked for: the refusal may be of that
+     * attempt's own change, still pending. `members()` tells.
+     */
+    readonly afterUnknownOutcome = false,
+  ) {
+    super(
+      `the cluster refused the change: ${reason}` +
+        (afterUnknownOutcome ? ' (an earlier attempt of this call had an unknown outcome: it may be pending; see the members)' : ''),
+    );
+  }
+}

@@ -8,13 +8,48 @@ import {
   ClusterOverloadedError,
   ClusterUnavailableError,
   InvalidArgumentError,
+  MembershipRefusedError,
   RaftkvError,
   UnexpectedServerError,
 } from './errors.js';
 import { describeFailure, details, isConnectFailure, isWrongPlace } from './grpc-errors.js';
 import { Turns } from './turns.js';
 
-export type Method = 'Get' | 'Put' | 'Append' | 'Delete' | 'CompareAndSwap' | 'Status' | 'Snapshot';
+export type Method =
+  | 'Get'
+  | 'Put'
+  | 'Append'
+  | 'Delete'
+  | 'CompareAndSwap'
+  | 'Status'
+  | 'Snapshot'
+  | 'MemberList'
+  | 'MemberAdd'
+  | 'MemberPromote'
+  | 'MemberRemove'
+  | 'LeaderTransfer';
+
+/** What a call needs beyond sending and resending its request. */
+export interface CallHooks<Res> {
+  /** Writes: the cluster forgot the session (idle beyond its TTL); called before the request is sent again. */
+  renewSession?: () => void;
+  /**
+   * Requests that carry no session and must not take effect twice (membership changes): called
+   * after an attempt whose outcome is unknown (sent, and no answer that says it was not applied),
+   * before the request is sent again. Resolves to the call's result if the request took effect
+   * after all, undefined to send it again; fails (ClusterUnavailableError) if it cannot tell
+   * before `deadline`.
+   */
+  settle?: (deadline: number) => Promise<Res | undefined>;
+  /** Any node answers the call (MemberList, Status): an answer does not mean that its node leads. */
+  anyNode?: boolean;
+  /**
+   * Only the leader serves the call; other nodes refuse it, they do not forward it (membership
+   * changes): a hint is followed even to a node that failed to answer lately, since no other
+   * node will serve the call meanwhile.
+   */
+  leaderOnly?: boolean;
+}
 
 /** One endpoint's answer to a call made to every endpoint. */
 export type EndpointResult<T> = { endpoint: string; ok: true; value: T } | { endpoint: string; ok: false; error: string };
@@ -25,6 +60,9 @@ export interface RouterOptions {
   attemptTimeoutMs: number | undefined;
   maxInflight: number;
 }
+
+/** What the router tells its owner: something answered for the first time, the leader moved, an endpoint failed. */
+export type RouterEvent = 'answered' | 'leader-changed' | 'endpoint-failed';
 
 type UnaryFn = (
   request: object,
@@ -59,12 +97,18 @@ export class Router {
   private readonly channelOptions: grpc.ChannelOptions;
   /** The node believed to lead, if any. */
   private leader: string | undefined;
+  /** The last node believed to lead, kept when a failure makes the client doubt it: to see the leader move. */
+  private lastLeader: string | undefined;
   /** Whether any endpoint ever answered this client (then connection failures are an outage, not a misconfiguration). */
   private answered = false;
   private readonly connectFailures = new Map<string, { count: number; why: string }>();
   /** When each endpoint last answered a call of this client (an answer or a refusal): it is alive. */
   private readonly heard = new Map<string, number>();
+  /** Calls on the wire, cancelled by close(): grpc-js lets a started call run on after its channel closes. */
+  private readonly active = new Set<grpc.ClientUnaryCall>();
   private closed = false;
+  /** Told of the events that may change where calls should go (the endpoint refresh listens). */
+  onEvent: (event: RouterEvent) => void = () => {};
 
   constructor(options: RouterOptions) {
     this.endpoints = new Endpoints(options.endpoints);
@@ -98,26 +142,43 @@ export class Router {
     this.closed = true;
     // Calls waiting for a turn wake up to find the client closed.
     this.turns.wakeAll();
+    for (const call of this.active) call.cancel();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
 
   /**
    * Sends a request until an answer, a non-retryable error or the deadline. `build` is called
-   * per attempt (a write's first_incomplete may have moved on); `renewSession` on a
-   * session-expired refusal (writes only).
+   * per attempt (a write's first_incomplete may have moved on).
    */
-  async call<Res>(method: Method, build: () => object, renewSession: (() => void) | undefined): Promise<Res> {
+  call<Res>(method: Method, build: () => object, hooks: CallHooks<Res> = {}): Promise<Res> {
+    return this.withTurn((deadline) => this.send<Res>(method, build, hooks, deadline));
+  }
+
+  /** Runs `work` in one of the client's turns on the wire, with the deadline of a call. */
+  async withTurn<T>(work: (deadline: number) => Promise<T>): Promise<T> {
     this.checkOpen();
     const deadline = Date.now() + this.timeoutMs;
     await this.turns.take();
     try {
       this.checkOpen();
       if (Date.now() >= deadline) throw new ClusterOverloadedError(`waited ${this.timeoutMs} ms for a turn among this client's ${this.turns.max} calls in flight`, 0);
-      return await this.send<Res>(method, build, renewSession, deadline);
+      return await work(deadline);
     } finally {
       this.turns.release();
     }
+  }
+
+  /** One attempt at `target`, not retried, within the adaptive attempt deadline; the gRPC error if it fails. */
+  async once<Res>(target: string, method: Method, request: object, deadline: number): Promise<Res> {
+    const res = await this.attempt<Res>(target, method, request, Math.min(deadline, Date.now() + this.timer.ms()));
+    this.noteAnswered();
+    return res;
+  }
+
+  /** `endpoint` leads, as the cluster's answer says: calls go there first (unless it failed to answer lately). */
+  noteLeader(endpoint: string): void {
+    if (!this.endpoints.isSuspect(endpoint)) this.setLeader(endpoint);
   }
 
   /** One call to each configured endpoint, not retried, within the client's timeout (at least `minMs`). */
@@ -136,7 +197,11 @@ export class Router {
     );
   }
 
-  private async send<Res>(method: Method, build: () => object, renewSession: (() => void) | undefined, deadline: number): Promise<Res> {
+  /**
+   * The retry loop of a call, within `deadline`: what call() runs in a turn; also for a call made
+   * within another one's turn (to settle a membership change's outcome).
+   */
+  async send<Res>(method: Method, build: () => object, hooks: CallHooks<Res>, deadline: number): Promise<Res> {
     let attempts = 0;
     let backoff = BACKOFF_MIN_MS;
     let hops = 0;
@@ -144,28 +209,49 @@ export class Router {
     let overloaded = false;
     let last = 'no attempt finished';
     let lastErr: unknown;
+    /** With `settle`: the last attempt's outcome is unknown, and so, once one was, the call's. */
+    let unsure = false;
+    let everUnsure = false;
     for (;;) {
-      const target = this.endpoints.pick(this.leader);
+      if (unsure && hooks.settle) {
+        const done = await this.settle(hooks.settle, deadline);
+        if (done === 'unknown') break;
+        if (done !== undefined) return done.result;
+        unsure = false;
+      }
+      const target = hooks.leaderOnly && this.leader !== undefined ? this.leader : this.endpoints.pick(this.leader);
       attempts++;
       const trailer = { leader: '' };
       try {
         const sent = Date.now();
         const res = await this.attempt<Res>(target, method, build(), deadline, trailer, this.timer.ms());
         this.timer.sample(Date.now() - sent);
-        this.answered = true;
+        this.noteAnswered();
         // A follower that served the call by forwarding it names the leader: go there next time,
         // if it is known to answer us.
-        this.leader = trailer.leader !== '' && trailer.leader !== target && this.reachable(trailer.leader) ? trailer.leader : target;
+        if (!hooks.anyNode) this.setLeader(trailer.leader !== '' && trailer.leader !== target && this.reachable(trailer.leader) ? trailer.leader : target);
         return res;
       } catch (e) {
         if (this.closed) throw new ClientClosedError('the KvClient was closed during the call');
         if (e instanceof RaftkvError) throw e;
         const err = e as grpc.ServiceError;
         lastErr = err;
-        if (!isConnectFailure(err)) this.answered = true;
+        if (!isConnectFailure(err)) this.noteAnswered();
         const kind = String(err.metadata?.get(MD_ERROR)[0] ?? '');
         const hint = String(err.metadata?.get(MD_LEADER)[0] ?? '');
         last = `${target}: ${describeFailure(err)}`;
+        if (err.code === grpc.status.FAILED_PRECONDITION && kind === 'conf-refused') {
+          // After an attempt whose outcome is unknown, the refusal may be of our own change, in the
+          // log but not yet applied when it was looked for ("one pending"): look once more.
+          const done = everUnsure && hooks.settle ? await this.settle(hooks.settle, deadline, BACKOFF_MAX_MS) : undefined;
+          if (done !== undefined && done !== 'unknown') return done.result;
+          throw new MembershipRefusedError(details(err), everUnsure);
+        }
+        // Sent, and no answer that says it was not applied: a refusal as not leader may come from
+        // a leader that lost its leadership with the request in its log.
+        if (hooks.settle && !isConnectFailure(err) && !(err.code === grpc.status.RESOURCE_EXHAUSTED && kind === 'overloaded')) {
+          unsure = everUnsure = true;
+        }
         let pause = true;
         overloaded = false;
         switch (err.code) {
@@ -181,16 +267,16 @@ export class Router {
             break;
           case grpc.status.FAILED_PRECONDITION:
             if (kind === 'session-expired') {
-              if (!renewSession || renewals >= MAX_SESSION_RENEWALS) {
+              if (!hooks.renewSession || renewals >= MAX_SESSION_RENEWALS) {
                 throw new UnexpectedServerError(`${target}: ${err.details}`, err.code);
               }
               renewals++;
-              renewSession();
+              hooks.renewSession();
               pause = false;
               break;
             }
-            if (hint !== '' && hint !== target && checkAddress(hint).ok && hops < MAX_HINT_HOPS && !this.endpoints.isSuspect(hint)) {
-              this.leader = hint;
+            if (hint !== '' && hint !== target && checkAddress(hint).ok && hops < MAX_HINT_HOPS && (hooks.leaderOnly || !this.endpoints.isSuspect(hint))) {
+              this.setLeader(hint);
               hops++;
               pause = false;
             } else {
@@ -203,14 +289,19 @@ export class Router {
           case grpc.status.ABORTED:
           case grpc.status.INTERNAL:
             // No refusal from a node that answered (those carry a reason): it did not answer.
-            if (kind === '') this.endpoints.suspect(target);
+            if (kind === '') {
+              this.endpoints.suspect(target);
+              this.onEvent('endpoint-failed');
+            }
             this.forget(target);
             this.noteConnectFailure(target, err);
             break;
           default:
             throw new UnexpectedServerError(
               `${target}: ${describeFailure(err)}` +
-                (err.code === grpc.status.UNIMPLEMENTED ? ` (is ${target} a node's client address? Its peer port answers client calls this way)` : ''),
+                (err.code === grpc.status.UNIMPLEMENTED
+                  ? ` (is ${target} a node's client address, of a raftkv version that has ${method}? A peer port answers client calls this way)`
+                  : ''),
               err.code,
             );
         }
@@ -233,7 +324,8 @@ export class Router {
     const nothing = !this.answered && lastErr !== undefined && isConnectFailure(lastErr as grpc.ServiceError);
     throw new ClusterUnavailableError(
       `no leader answered within ${this.timeoutMs} ms (${attempts} attempts over ${this.endpoints.list.join(',')}); last: ${last}` +
-        (nothing ? ' (no endpoint ever answered: is the cluster up, and are these its client addresses?)' : ''),
+        (nothing ? ' (no endpoint ever answered: is the cluster up, and are these its client addresses?)' : '') +
+        (everUnsure ? '. The outcome is unknown: the change may yet take effect (see the members)' : ''),
       attempts,
       { cause: lastErr },
     );
@@ -256,6 +348,38 @@ export class Router {
       all.length * 2,
       { cause: err },
     );
+  }
+
+  /**
+   * Whether an earlier attempt took effect, by `settle`: `{ result }` if it did, undefined if it
+   * did not, 'unknown' if the deadline passed before the cluster said. `pauseMs` first lets a
+   * change in the log be applied.
+   */
+  private async settle<Res>(
+    settle: (deadline: number) => Promise<Res | undefined>,
+    deadline: number,
+    pauseMs = 0,
+  ): Promise<{ result: Res } | undefined | 'unknown'> {
+    if (pauseMs > 0 && Date.now() + pauseMs < deadline) await sleep(pauseMs);
+    try {
+      const result = await settle(deadline);
+      return result === undefined ? undefined : { result };
+    } catch (e) {
+      if (e instanceof ClusterUnavailableError) return 'unknown';
+      throw e;
+    }
+  }
+
+  private noteAnswered(): void {
+    if (this.answered) return;
+    this.answered = true;
+    this.onEvent('answered');
+  }
+
+  private setLeader(endpoint: string): void {
+    this.leader = endpoint;
+    if (this.lastLeader !== undefined && this.lastLeader !== endpoint) this.onEvent('leader-changed');
+    this.lastLeader = endpoint;
   }
 
   /** Whether a connection to `endpoint` is up now (one is started if there is none). */
@@ -285,6 +409,7 @@ export class Router {
       let since = Date.now();
       let silent = false;
       const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+        this.active.delete(call);
         if (watchdog) clearTimeout(watchdog);
         if (!err || err.metadata?.get(MD_ERROR).length) this.heard.set(target, Date.now());
         if (silent && err?.code === grpc.status.CANCELLED) {
@@ -292,6 +417,7 @@ export class Router {
         } else if (err) reject(err);
         else resolve(res as Res);
       });
+      this.active.add(call);
       // Emitted right after the callback, before anything awaiting the promise resumes.
       if (trailer) call.on('status', (st: grpc.StatusObject) => (trailer.leader = String(st.metadata.get(MD_LEADER)[0] ?? '')));
       if (silenceMs === undefined || Date.now() + silenceMs >= deadline) return;

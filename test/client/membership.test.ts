@@ -1,0 +1,144 @@
+/**
+ * The SDK's membership calls against fake nodes (issue 12): a change goes to the leader by its
+ * hints; a refusal is the server's reason, not retried; a change whose outcome is unknown is
+ * looked for in the configuration before it is sent again, so it never takes effect twice.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, expect, it } from 'vitest';
+import { ClusterUnavailableError, KvClient, MembershipRefusedError } from '../../src/index.js';
+import { FakeCluster } from './fake-cluster.js';
+
+let cluster: FakeCluster | undefined;
+let kv: KvClient | undefined;
+afterEach(() => {
+  kv?.close();
+  cluster?.close();
+});
+
+/** A client of `endpoints`, with short attempts and no endpoint refresh (tested on its own). */
+function client(endpoints: string[], timeoutMs = 3_000): KvClient {
+  return (kv = new KvClient({ endpoints, timeoutMs, attemptTimeoutMs: 200, endpointRefreshMs: 0 }));
+}
+
+const failure = (p: Promise<unknown>): Promise<Error> =>
+  p.then(
+    () => {
+      throw new Error('the call succeeded');
+    },
+    (e: unknown) => e as Error,
+  );
+
+const member4 = { id: 4, peerAddr: '127.0.0.1:7004', clientAddr: '127.0.0.1:9004', learner: true };
+
+it('members(): asked of a follower, answered from the leader, with match indexes', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.matchIndex.set(3, 60);
+  const m = await client([cluster.node(2).addr]).members();
+  expect(m).toMatchObject({ leaderId: 1, nodeId: 1, clusterId: 'c0ffee', joint: false, commitIndex: 100 });
+  expect(m.members.map((x) => [x.id, x.matchIndex, x.active])).toEqual([
+    [1, 100, true],
+    [2, 100, true],
+    [3, 60, true],
+  ]);
+  expect(cluster.node(1).calls.get('memberList')).toBe(1);
+});
+
+it('a change sent to a follower follows its hint to the leader, which applies it once', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.leaderId = 2;
+  const res = await client([cluster.node(1).addr]).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true });
+  expect(res.members.find((m) => m.id === 4)).toMatchObject(member4);
+  expect(res.index).toBe(91);
+  expect([cluster.node(1).calls.get('memberAdd'), cluster.node(2).calls.get('memberAdd')]).toEqual([1, 1]);
+  // The hint, not the membership, led it there: the follower was not asked who leads.
+  expect(cluster.node(1).calls.get('memberList')).toBeUndefined();
+  expect(cluster.members.filter((m) => m.id === 4)).toHaveLength(1);
+});
+
+it("a refused change fails with MembershipRefusedError and the server's reason, sent once", async () => {
+  cluster = await FakeCluster.start(3);
+  const reason = 'removing node 3 would leave 1 of 2 voters active: no live quorum (use force)';
+  cluster.script = (_node, method) =>
+    method === 'memberRemove' ? { refuse: { code: grpc.status.FAILED_PRECONDITION, details: reason, kind: 'conf-refused' } } : undefined;
+  const err = await failure(client(cluster.nodes.map((n) => n.addr)).removeMember(3));
+  expect(err).toBeInstanceOf(MembershipRefusedError);
+  expect((err as MembershipRefusedError).reason).toBe(reason);
+  expect(err.message).toContain(reason);
+  expect(cluster.count('memberRemove')).toBe(1);
+});
+
+it('an add applied but not answered is found in force by MemberList, not sent again', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.script = (_node, method) => (method === 'memberAdd' ? { applyThen: 'hang' } : undefined);
+  const res = await client(cluster.nodes.map((n) => n.addr)).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true });
+  expect(res.index).toBe(0); // found in force: its log index is not known
+  expect(res.members.find((m) => m.id === 4)).toMatchObject(member4);
+  // Sent to the leader once (a follower the first attempt may reach refuses it with a hint).
+  expect(cluster.node(1).calls.get('memberAdd')).toBe(1);
+  expect(cluster.count('memberList')).toBeGreaterThanOrEqual(1);
+});
+
+it('an add lost before it was applied is sent again once it is not found, and applied once', async () => {
+  cluster = await FakeCluster.start(3);
+  let lost = 0;
+  cluster.script = (node, method) => (method === 'memberAdd' && node.id === 1 && lost++ === 0 ? { hang: true } : undefined);
+  await client(cluster.nodes.map((n) => n.addr)).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr });
+  expect(cluster.node(1).calls.get('memberAdd')).toBe(2);
+  expect(cluster.members.filter((m) => m.id === 4)).toEqual([{ ...member4, learner: false }]);
+});
+
+it('a removal answered by a dropped connection after it was applied resolves, sent once', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.script = (_node, method) =>
+    method === 'memberRemove' ? { applyThen: { code: grpc.status.UNAVAILABLE, details: 'Connection dropped' } } : undefined;
+  const res = await client(cluster.nodes.map((n) => n.addr)).removeMember(3);
+  expect(res.members.map((m) => m.id)).toEqual([1, 2]);
+  expect(cluster.node(1).calls.get('memberRemove')).toBe(1);
+});
+
+it('a promotion refused as not leader by a leader that lost its leadership after applying it: found in force, not sent again', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.members.push({ ...member4 });
+  const c = cluster;
+  c.script = (node, method) =>
+    method === 'memberPromote' && node.id === 1
+      ? {
+          applyThen: { code: grpc.status.FAILED_PRECONDITION, details: 'node 1 is not the leader', kind: 'not-leader', leader: c.node(2).addr },
+          after: () => (c.leaderId = 2),
+        }
+      : undefined;
+  const res = await client([c.node(1).addr]).promoteMember(4);
+  expect(res.members.find((m) => m.id === 4)?.learner).toBe(false);
+  expect(c.count('memberPromote')).toBe(1);
+});
+
+it('a transfer whose answer is lost is not asked again once its target leads (by id, and with no id)', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.script = (_node, method) => (method === 'leaderTransfer' ? { applyThen: 'hang' } : undefined);
+  const c = client(cluster.nodes.map((n) => n.addr));
+  // Each transfer the fake makes is a new term: one term more, one transfer.
+  expect(await c.transferLeader(3)).toEqual({ leaderId: 3, term: 4 });
+  expect(cluster.term).toBe(4);
+  // No id: done once another node than the one that led at the start leads.
+  expect(await c.transferLeader()).toEqual({ leaderId: 1, term: 5 });
+  expect(cluster.term).toBe(5);
+});
+
+it('an outcome still unknown at the deadline is said to be unknown', async () => {
+  cluster = await FakeCluster.start(1);
+  cluster.script = (_node, method) => (method === 'memberPromote' || method === 'memberList' ? { hang: true } : undefined);
+  cluster.members.push({ ...member4 });
+  const err = await failure(client([cluster.node(1).addr], 1_500).promoteMember(4));
+  expect(err).toBeInstanceOf(ClusterUnavailableError);
+  expect(err.message).toMatch(/outcome is unknown/);
+  expect(cluster.count('memberPromote')).toBe(1);
+});
+
+it('ids and addresses are checked before anything is sent', async () => {
+  cluster = await FakeCluster.start(1);
+  const c = client([cluster.node(1).addr]);
+  await expect(c.addMember(0, '127.0.0.1:7004', { clientAddr: '127.0.0.1:9004' })).rejects.toThrow(/id must be a whole number from 1/);
+  await expect(c.addMember(4, 'nowhere', { clientAddr: '127.0.0.1:9004' })).rejects.toThrow(/peerAddr: "nowhere" is not a host:port/);
+  await expect(c.removeMember(1.5)).rejects.toThrow(/id must be a whole number/);
+  expect(cluster.count('memberAdd') + cluster.count('memberRemove')).toBe(0);
+});
