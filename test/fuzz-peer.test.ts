@@ -23,7 +23,7 @@ import { message, type Entry, type Message, type NodeId, type SnapshotMeta } fro
 import { RaftNode } from '../src/raft/node.js';
 import { SqliteStorage } from '../src/raft/storage/sqlite.js';
 import { GrpcTransport } from '../src/raft/transport/grpc.js';
-import type { Transport } from '../src/raft/transport/transport.js';
+import type { PeerAddress, Transport } from '../src/raft/transport/transport.js';
 import { waitFor } from './e2e/cluster.js';
 import { freePorts } from './support/ports.js';
 import { batch, RoguePeer, sendRound, streamRound, toWire, type TargetView } from './support/rogue-peer.js';
@@ -64,6 +64,9 @@ class TappedTransport implements Transport {
   }
   onSnapshot(handler: (m: Message, data: Uint8Array) => void): void {
     this.inner.onSnapshot(handler);
+  }
+  setPeers(peers: readonly PeerAddress[]): void {
+    this.inner.setPeers(peers);
   }
   close(): Promise<void> {
     return this.inner.close();

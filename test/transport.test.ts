@@ -350,6 +350,36 @@ describe('GrpcTransport', () => {
     expect(a.logs.some((l) => l.includes('stream to peer 2') && l.includes('is up'))).toBe(true);
   });
 
+  it('setPeers: a link opens to a peer added after start, and a removed peer is neither sent to nor heard', async () => {
+    const [p1, p2, p3] = await freePorts(3);
+    const a = makeNode(1, p1!, [{ id: 2, port: p2! }]);
+    const b = makeNode(2, p2!, [{ id: 1, port: p1! }]);
+    const c = makeNode(3, p3!, [{ id: 1, port: p1! }]);
+    await Promise.all([a.t.start(), b.t.start(), c.t.start()]);
+    let k = 0;
+    const beat = (to: NodeId): void => a.t.send(msg('heartbeat', 1, to, { term: 1, commit: ++k }));
+    beat(3);
+    expect(a.logs.some((l) => l.includes('dropped heartbeat to 3: not a known peer'))).toBe(true);
+    // Node 3 joins: a reaches it, and takes its messages.
+    a.t.setPeers([
+      { id: 1, address: `127.0.0.1:${p1!}` },
+      { id: 2, address: `127.0.0.1:${p2!}` },
+      { id: 3, address: `127.0.0.1:${p3!}` },
+    ]);
+    await waitFor(() => c.got.length > 0, 'delivery to the added peer', 5000, () => beat(3));
+    c.t.send(msg('heartbeatResp', 3, 1, { term: 1 }));
+    await waitFor(() => a.got.some((m) => m.from === 3), 'a message from the added peer');
+    // Node 2 is removed: nothing goes to it any more, and what it sends is refused.
+    a.t.setPeers([{ id: 3, address: `127.0.0.1:${p3!}` }]);
+    const before = b.got.length;
+    beat(2);
+    expect(a.logs.some((l) => l.includes('dropped heartbeat to 2: not a known peer (known: 3)'))).toBe(true);
+    b.t.send(msg('heartbeatResp', 2, 1, { term: 1 }));
+    await waitFor(() => a.logs.some((l) => /refused .*(not a known peer|sender 2)/.test(l)), "a's refusal of the removed peer");
+    expect(a.got.some((m) => m.from === 2)).toBe(false);
+    expect(b.got.length).toBe(before);
+  });
+
   it('rejects start() on a taken port; close() is idempotent and frees the port', async () => {
     const [p1, p2] = await freePorts(2);
     const peers = [

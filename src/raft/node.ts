@@ -1,17 +1,21 @@
 import type { Clock, Timer } from '../clock.js';
-import type { ConfState } from './core/conf.js';
+import type { ConfChange, ConfState } from './core/conf.js';
 import { decodeConfEntry } from './core/conf-codec.js';
-import { Raft, type RaftStatus } from './core/raft.js';
+import { Raft, type MemberProgress, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
-import type { Entry, Message, NodeId, Ready, SnapshotMeta } from './core/types.js';
+import { NONE, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from './core/types.js';
 import type { ReadyHandler, ReplicatedLog } from './replicated-log.js';
 import type { Storage } from './storage/storage.js';
-import type { Transport } from './transport/transport.js';
+import type { PeerAddress, Transport } from './transport/transport.js';
 
 export interface RaftNodeOptions {
   id: NodeId;
-  /** Every voting member, this node included. */
-  peers: readonly NodeId[];
+  /**
+   * The voters of a cluster being bootstrapped, this node included: the configuration before the
+   * first entry. Absent: a node waiting to be added, which learns its configuration from the
+   * leader. Either way, a snapshot's configuration, then each conf entry applied, replace it.
+   */
+  peers?: readonly NodeId[];
   storage: Storage;
   transport: Transport;
   clock: Clock;
@@ -34,6 +38,12 @@ export interface RaftNodeOptions {
    * a term on disk, i.e. after that first contact.
    */
   joining?: boolean;
+  /**
+   * Where the members are, as the state machine knows it now (it records each conf entry's
+   * addresses when it applies it, and a snapshot's when it restores one): the transport's peers
+   * follow it, at start and after each conf entry or snapshot applied. Without it they never change.
+   */
+  peerAddresses?: () => readonly PeerAddress[];
   /** The state machine's snapshots; without them the node never compacts and refuses installs. */
   snapshots?: SnapshotStore;
   /** When to take a snapshot and compact the log; never if absent (snapshot() still works). */
@@ -73,6 +83,34 @@ export interface SnapshotStore {
   install(meta: SnapshotMeta, data: Uint8Array): Promise<void>;
 }
 
+/**
+ * Why a configuration change or a leadership transfer did not (or may not) happen. `refused`:
+ * the core refused it and nothing changed; `outcomeUnknown`: this node stopped leading (or
+ * stopped) before the change was applied here, and it may still take effect under the next
+ * leader; `abandoned`: no other node took over within the time allowed.
+ */
+export class MembershipError extends Error {
+  override name = 'MembershipError';
+  constructor(
+    readonly kind: 'refused' | 'outcomeUnknown' | 'abandoned',
+    message: string,
+    /** The leader this node knows of, NONE if none. */
+    readonly leaderId: NodeId,
+  ) {
+    super(message);
+  }
+}
+
+/** A configuration change applied on this node: the entry's index and the configuration it put in force. */
+export interface ConfChangeDone {
+  index: number;
+  term: number;
+  conf: ConfState;
+}
+
+/** A member as the leader sees it, and whether it was heard from within the last election timeout. */
+export type MemberState = MemberProgress & { active: boolean };
+
 /** Everything optional: each listener takes what it needs. Called synchronously; must not throw. */
 export interface RaftObserver {
   /** Each Ready as the core hands it over, before anything in it is acted on. */
@@ -110,6 +148,14 @@ export class RaftNode implements ReplicatedLog {
   private readonly snapshots: SnapshotStore | undefined;
   private readonly policy: SnapshotPolicy | undefined;
   private readonly onFatal: (error: unknown) => void;
+  private readonly peerAddresses: (() => readonly PeerAddress[]) | undefined;
+  private readonly electionTimeoutMs: number;
+  /** When each peer was last heard from (any message), for members(). */
+  private readonly heard = new Map<NodeId, number>();
+  /** Configuration changes proposed here, by index, until applied here or leadership is lost. */
+  private readonly confWaits = new Map<number, { term: number; done: (e: MembershipError | undefined) => void }>();
+  /** Conditions waited for (a transfer's outcome): checked after each tick and Ready, dropped once they return true. */
+  private readonly watchers = new Set<() => boolean>();
   /** The term and vote last made durable: a Ready that changes neither, and adds no entries, needs no sync. */
   private durable: { term: number; vote: NodeId };
   /** The latest snapshot received from the leader, until the core hands it back to install. */
@@ -138,6 +184,8 @@ export class RaftNode implements ReplicatedLog {
     this.snapshots = opts.snapshots;
     this.policy = opts.snapshotPolicy;
     this.onFatal = opts.onFatal;
+    this.peerAddresses = opts.peerAddresses;
+    this.electionTimeoutMs = electionTick * tickMs;
     this.durable = { term: hardState.term, vote: hardState.vote };
     this.raft = new Raft({
       id: opts.id,
@@ -154,6 +202,7 @@ export class RaftNode implements ReplicatedLog {
     });
     this.transport.onMessage((m) => {
       if (this.stopped) return;
+      this.heard.set(m.from, this.clock.now());
       this.step(m);
     });
     this.transport.onSnapshot((m, data) => {
@@ -164,7 +213,9 @@ export class RaftNode implements ReplicatedLog {
     this.ticker = this.clock.setInterval(() => {
       this.raft.tick();
       this.schedule();
+      this.checkWatchers();
     }, tickMs);
+    this.syncPeers();
   }
 
   private step(m: Message): void {
@@ -208,6 +259,56 @@ export class RaftNode implements ReplicatedLog {
     return this.taking;
   }
 
+  /**
+   * Proposes a configuration change (core: Raft.proposeConfChange); `context` travels with the
+   * entry. Resolves once the entry is applied on this node; rejects with a MembershipError if the
+   * core refuses it, or if this node stops leading first.
+   */
+  proposeConfChange(cc: ConfChange, context: Uint8Array): Promise<ConfChangeDone> {
+    if (this.stopped) return Promise.reject(new MembershipError('refused', `node ${this.id} is stopping`, NONE));
+    const r = this.raft.proposeConfChange(cc, context);
+    if (!r.ok) return Promise.reject(new MembershipError('refused', r.reason, r.leaderId));
+    this.schedule();
+    return new Promise((resolve, reject) => {
+      this.confWaits.set(r.index, { term: r.term, done: (e) => (e ? reject(e) : resolve({ index: r.index, term: r.term, conf: r.conf })) });
+    });
+  }
+
+  /**
+   * Hands leadership to voter `to` (thesis §3.10). Resolves once this node hears of another
+   * leader; rejects with a MembershipError if the core refuses, or abandons the transfer (after
+   * an election timeout), or no other leader is known within `timeoutMs`.
+   */
+  transferLeadership(to: NodeId, timeoutMs: number): Promise<{ leaderId: NodeId; term: number }> {
+    if (this.stopped) return Promise.reject(new MembershipError('refused', `node ${this.id} is stopping`, NONE));
+    const r = this.raft.transferLeadership(to);
+    if (!r.ok) return Promise.reject(new MembershipError('refused', r.reason, r.leaderId));
+    this.schedule();
+    const deadline = this.clock.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      this.watchers.add(() => {
+        const core = this.raft;
+        const abandoned = (why: string): true => (reject(new MembershipError('abandoned', `the transfer to node ${to} was abandoned: ${why}`, core.leaderId)), true);
+        if (core.leaderId !== NONE && core.leaderId !== this.id) return (resolve({ leaderId: core.leaderId, term: core.term }), true);
+        if (this.stopped) return abandoned(`node ${this.id} is stopping`);
+        if (core.role === 'leader' && core.status().leadTransferee === NONE) return abandoned('it did not take over within an election timeout (is it running and reachable?)');
+        if (this.clock.now() > deadline) return abandoned(`no leader was known within ${timeoutMs} ms`);
+        return false;
+      });
+    });
+  }
+
+  /** Leader: each member's replication progress and activity; otherwise empty. */
+  members(): MemberState[] {
+    const now = this.clock.now();
+    return this.raft.members().map((m) => ({ ...m, active: m.recentActive || now - (this.heard.get(m.id) ?? -Infinity) <= this.electionTimeoutMs }));
+  }
+
+  /** The configuration in force here (as of the last entry the core knows applied). */
+  get conf(): ConfState {
+    return this.raft.status().conf;
+  }
+
   leaderId(): NodeId {
     return this.raft.leaderId;
   }
@@ -221,6 +322,8 @@ export class RaftNode implements ReplicatedLog {
     if (this.stopped) return;
     this.stopped = true;
     this.ticker.cancel();
+    this.failConfWaits(`node ${this.id} is stopping`);
+    this.checkWatchers();
     await this.transport.close();
     this.storage.close();
   }
@@ -300,15 +403,38 @@ export class RaftNode implements ReplicatedLog {
       this.unadvanced = rd.committedEntries;
       this.apply(rd.committedEntries);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
-      if (rd.softState && rd.softState.role !== 'leader') this.handler.leadershipLost(rd.softState.leaderId);
+      if (rd.softState && rd.softState.role !== 'leader') {
+        this.handler.leadershipLost(rd.softState.leaderId);
+        this.failConfWaits(`node ${this.id} stopped leading`);
+      }
       if (this.needsSync(rd)) await this.storage.sync();
       if (this.stopped) return;
       for (const m of late) this.send(m);
       this.raft.advance(rd);
       this.unadvanced = [];
+      if (rd.snapshot || rd.committedEntries.some((e) => e.type === 'conf')) this.syncPeers();
       if (rd.softState) this.observer.roleChanged?.(this.raft.status());
       this.maybeSnapshot();
+      this.checkWatchers();
     }
+  }
+
+  /** The transport's peers follow the members the state machine knows of. */
+  private syncPeers(): void {
+    const peers = this.peerAddresses?.();
+    if (peers) this.transport.setPeers(peers);
+  }
+
+  private checkWatchers(): void {
+    for (const w of this.watchers) if (w()) this.watchers.delete(w);
+  }
+
+  /** Changes proposed here that are not applied yet may still be, under another leader: their outcome is unknown. */
+  private failConfWaits(why: string): void {
+    if (this.confWaits.size === 0) return;
+    const e = new MembershipError('outcomeUnknown', `${why} before the change was applied here; it may still take effect`, this.raft.leaderId);
+    for (const w of this.confWaits.values()) w.done(e);
+    this.confWaits.clear();
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -317,6 +443,11 @@ export class RaftNode implements ReplicatedLog {
       applied?.(e);
       this.handler.applied(e);
       this.sinceSnapshot.bytes += e.data.length;
+      const w = this.confWaits.get(e.index);
+      if (!w) continue;
+      this.confWaits.delete(e.index);
+      // Another leader's entry took its index: this change was lost with our leadership.
+      w.done(e.term === w.term ? undefined : new MembershipError('refused', `entry ${e.index} was replaced by another leader's; the change did not take effect`, this.raft.leaderId));
     }
     this.sinceSnapshot.entries += entries.length;
   }

@@ -80,6 +80,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
     onMessage: (h) => t.onMessage(h),
     sendSnapshot: (m, data) => t.sendSnapshot(m, data),
     onSnapshot: (h) => t.onSnapshot(h),
+    setPeers: (peers) => t.setPeers(peers),
     async forward(to, call, timeoutMs): Promise<ForwardedReply> {
       const wire = WIRE_NAME[call.method];
       const def = definition(wire);

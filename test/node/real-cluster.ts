@@ -44,6 +44,9 @@ class SwitchableTransport implements Transport {
     this.snapshotHandler = handler;
   }
 
+  /** The lab's clusters keep their members. */
+  setPeers(): void {}
+
   /** Serialized, so a close always finishes before the port is bound again. */
   up(): Promise<void> {
     return (this.chain = this.chain.then(async () => {

@@ -23,6 +23,7 @@ const alone: Transport = {
   onMessage: () => {},
   sendSnapshot: () => Promise.reject(new Error('no peers')),
   onSnapshot: () => {},
+  setPeers: () => {},
   close: () => Promise.resolve(),
 };
 

@@ -145,6 +145,8 @@ export class SimNetwork {
       close: async () => void (closed = true),
       onMessage: (h) => void (ep.onMessage = h),
       onSnapshot: (h) => void (ep.onSnapshot = h),
+      // Any two nodes can reach each other here; whom a node listens to is its core's business.
+      setPeers: () => {},
       send: (m) => {
         if (!closed) this.send(m);
       },

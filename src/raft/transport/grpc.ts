@@ -13,6 +13,7 @@ import { checkForwarded, forwardCall, serveForwarded, type PeerCall, type PeerCa
 import type { ForwardReply } from './generated/raftkv/raft/ForwardReply.js';
 import type { ForwardRequest__Output } from './generated/raftkv/raft/ForwardRequest.js';
 import type { ProtoGrpcType } from './generated/raft.js';
+import type { RaftClient } from './generated/raftkv/raft/Raft.js';
 import type { RaftBatch__Output } from './generated/raftkv/raft/RaftBatch.js';
 import type { RaftMessage__Output } from './generated/raftkv/raft/RaftMessage.js';
 import type { SnapshotAck } from './generated/raftkv/raft/SnapshotAck.js';
@@ -89,7 +90,10 @@ export class GrpcTransport implements Transport {
   private readonly log: RateLimitedLog;
   private readonly flushes = new FlushScheduler();
   private readonly links = new Map<NodeId, PeerLink>();
-  private readonly peerList: string;
+  private peerList = '';
+  private readonly linkConfig: PeerLinkConfig;
+  /** Set by start(): makes the client of a link (one connection per link, never shared). */
+  private newClient: ((address: string) => RaftClient) | undefined;
   private readonly snapshotOptions: SnapshotSendOptions;
   private readonly snapshots: SnapshotReceiver;
   private handler: ((m: Message) => void) | undefined;
@@ -126,7 +130,7 @@ export class GrpcTransport implements Transport {
     if (!(snapshotTimeoutMs > 0)) throw new Error('raft transport: snapshotTimeoutMs must be > 0');
     this.snapshotOptions = { clusterId: this.clusterId, snapshotChunkBytes, snapshotTimeoutMs };
     this.log = new RateLimitedLog(options.logger ?? ((line) => console.error(line)), `raft transport ${this.self}: `);
-    const linkConfig: PeerLinkConfig = {
+    this.linkConfig = {
       clusterId: this.clusterId,
       self: this.self,
       maxMessageBytes,
@@ -137,13 +141,7 @@ export class GrpcTransport implements Transport {
       log: this.log,
       flushes: this.flushes,
     };
-    for (const p of options.peers) {
-      if (p.id === this.self) continue;
-      if (!Number.isSafeInteger(p.id) || p.id <= 0) throw new Error(`raft transport: bad peer id ${p.id}`);
-      if (this.links.has(p.id)) throw new Error(`raft transport: peer ${p.id} listed twice`);
-      this.links.set(p.id, new PeerLink(p.id, p.address, linkConfig));
-    }
-    this.peerList = [...this.links.keys()].join(', ');
+    this.setPeers(options.peers);
     this.snapshots = new SnapshotReceiver(this.self, maxSnapshotBytes, this.log, {
       admitCall: (call, callback, what, onEnd) => this.admitCall(call, callback, what, onEnd),
       checkCluster: (what, clusterId) => this.checkCluster(what, clusterId),
@@ -211,9 +209,31 @@ export class GrpcTransport implements Transport {
       // One connection per (transport, peer), never shared with other transports in the process.
       'grpc.use_local_subchannel_pool': 1,
     };
-    for (const link of this.links.values()) {
-      link.start(new proto.raftkv.raft.Raft(link.address, grpc.credentials.createInsecure(), channelOptions));
+    this.newClient = (address) => new proto.raftkv.raft.Raft(address, grpc.credentials.createInsecure(), channelOptions);
+    for (const link of this.links.values()) link.start(this.newClient(link.address));
+  }
+
+  setPeers(peers: readonly PeerAddress[]): void {
+    if (this.closing) return;
+    const wanted = new Map<NodeId, string>();
+    for (const p of peers) {
+      if (p.id === this.self) continue;
+      if (!Number.isSafeInteger(p.id) || p.id <= 0) throw new Error(`raft transport: bad peer id ${p.id}`);
+      if (wanted.has(p.id)) throw new Error(`raft transport: peer ${p.id} listed twice`);
+      wanted.set(p.id, p.address);
     }
+    for (const [id, link] of this.links) {
+      if (wanted.get(id) === link.address) continue;
+      link.close();
+      this.links.delete(id);
+    }
+    for (const [id, address] of wanted) {
+      if (this.links.has(id)) continue;
+      const link = new PeerLink(id, address, this.linkConfig);
+      this.links.set(id, link);
+      if (this.newClient) link.start(this.newClient(address));
+    }
+    this.peerList = [...this.links.keys()].join(', ');
   }
 
   onMessage(handler: (m: Message) => void): void {

@@ -17,6 +17,12 @@ export interface Transport {
   sendSnapshot(m: Message, data: Uint8Array): Promise<void>;
   /** Registers the receiver of complete snapshots: the snap message and its reassembled bytes. */
   onSnapshot(handler: (m: Message, data: Uint8Array) => void): void;
+  /**
+   * The peers from now on (as the configuration changes): a link opens to each new one, and the
+   * link to each one no longer listed closes (messages from it are refused from then on). An
+   * entry for this node itself is ignored.
+   */
+  setPeers(peers: readonly PeerAddress[]): void;
   close(): Promise<void>;
 }
 
