@@ -19,13 +19,20 @@ export class EndpointRefresh {
   private last = -Infinity;
   private running = false;
   private unsupported = false;
+  /** Until a node answers, there is no one to ask: failures then are the router's to report. */
+  private connected = false;
 
   constructor(
     private readonly router: Router,
     /** 0: never, the configured endpoints are all the client uses. */
     private readonly intervalMs: number,
   ) {
-    if (intervalMs > 0) router.onEvent = () => this.poke();
+    if (intervalMs > 0) {
+      router.onEvent = (event) => {
+        if (event === 'answered') this.connected = true;
+        if (this.connected) this.poke();
+      };
+    }
   }
 
   /** A configuration from the cluster: its client addresses become the endpoints (Endpoints.adopt). */
