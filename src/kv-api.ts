@@ -11,9 +11,11 @@ export { DEFAULT_LIMITS, maxMessageBytes, type KvLimits } from './limits.js';
 export const MD_LEADER = 'raftkv-leader';
 /**
  * Trailer metadata telling apart the refusals that share a status code:
- * `not-leader`, `no-leader`, `session-expired`, `shutting-down`, and `overloaded` (on
+ * `not-leader`, `no-leader`, `session-expired`, `shutting-down`, `overloaded` (on
  * RESOURCE_EXHAUSTED: too much work in flight, retry after a pause; without it, RESOURCE_EXHAUSTED
- * is gRPC's own refusal of a message over its size limit).
+ * is gRPC's own refusal of a message over its size limit), and `conf-refused` (on
+ * FAILED_PRECONDITION: a membership change or leadership transfer the leader refused, having
+ * changed nothing; the details say why; not worth retrying as it is).
  */
 export const MD_ERROR = 'raftkv-error';
 
@@ -68,6 +70,48 @@ export interface StatusResponse {
 
 export interface SnapshotResponse {
   index: number;
+  term: number;
+}
+
+/** A member as MemberList and the changes answer it; matchIndex and active are the leader's view (0, false elsewhere). */
+export interface MemberWire {
+  id: number;
+  peerAddr: string;
+  clientAddr: string;
+  learner: boolean;
+  matchIndex: number;
+  active: boolean;
+}
+export interface MemberListResponse {
+  members: MemberWire[];
+  leaderId: number;
+  clusterId: string;
+  commitIndex: number;
+  joint: boolean;
+  nodeId: number;
+}
+export interface MemberAddRequestIn {
+  id: number;
+  peerAddr: string;
+  clientAddr: string;
+  learner: boolean;
+}
+export interface MemberPromoteRequestIn {
+  id: number;
+}
+export interface MemberRemoveRequestIn {
+  id: number;
+  force: boolean;
+}
+export interface MemberChangeResponse {
+  members: MemberWire[];
+  index: number;
+}
+export interface LeaderTransferRequestIn {
+  id: number;
+}
+export interface LeaderTransferResponse {
+  leaderId: number;
   term: number;
 }
 

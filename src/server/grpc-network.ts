@@ -3,6 +3,10 @@ import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type
 import { GrpcTransport } from '../raft/transport/grpc.js';
 import type { ForwardedCall, ForwardedMethod, ForwardedReply, KvService, Reply, ServiceError } from './kv-service.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
+import { memberList, probeMember } from './node-calls.js';
+
+/** How long the look at a new member's addresses waits for an answer: an operator waits on it. */
+const PROBE_TIMEOUT_MS = 1000;
 
 /** The methods of proto/kv.proto and the KvService method that serves each. */
 const METHODS = {
@@ -13,6 +17,11 @@ const METHODS = {
   CompareAndSwap: 'compareAndSwap',
   Status: 'status',
   Snapshot: 'snapshot',
+  MemberList: 'memberList',
+  MemberAdd: 'memberAdd',
+  MemberPromote: 'memberPromote',
+  MemberRemove: 'memberRemove',
+  LeaderTransfer: 'leaderTransfer',
 } as const satisfies Record<string, keyof KvService>;
 
 /** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto). */
@@ -20,6 +29,8 @@ export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS): Network {
   return {
     peerTransport: (o) => forwarding(new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log })),
     listenClients: (addr) => listenClients(addr, limits),
+    probeMember: (member) => probeMember(member, PROBE_TIMEOUT_MS),
+    memberList,
   };
 }
 
@@ -102,7 +113,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
 
 const EMPTY = Buffer.alloc(0);
 const CODES = new Set(['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'INTERNAL', 'UNIMPLEMENTED']);
-const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'overloaded']);
+const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'overloaded', 'conf-refused']);
 
 /** A refusal sent by a peer: checked, since it comes from the network. */
 function parseRefusal(text: string): ServiceError {

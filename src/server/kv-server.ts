@@ -6,6 +6,7 @@ import type { ServerConfig } from './config.js';
 import type { Disk, LogToOpen } from './disk.js';
 import { KvService } from './kv-service.js';
 import { KvStore } from './kv-store.js';
+import { AddressBook, type MemberTable } from './members.js';
 import type { Logger } from './logger.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
@@ -125,6 +126,7 @@ export class KvServer {
 
     const ids = { clusterId: cfg.clusterId, nodeId: cfg.id };
     const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
+    const book = new AddressBook(bootstrapTable(cfg), () => store.sm.members);
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, retain: cfg.snapshotRetain, log: (line) => log.info(line) });
     // Everything that can refuse the data dir runs before anything is written to it.
     const logToOpen = this.checkLog(ids);
@@ -148,6 +150,7 @@ export class KvServer {
       handler: store,
       snapshots: snapshotter,
       snapshotPolicy: { entries: cfg.snapshotThreshold, bytes: cfg.snapshotBytes, retain: cfg.snapshotRetain },
+      peerAddresses: () => book.peers(),
       joining: cfg.join,
       observer: alongside(this.logEvents(), this.deps.observer),
       onFatal: (e) => this.fatal(e),
@@ -161,7 +164,9 @@ export class KvServer {
       snapshotIndex: () => snapshotter.index,
       nodeId: cfg.id,
       clusterId: cfg.clusterId,
-      clientAddrs: cfg.clientAddrs,
+      book,
+      transferTimeoutMs: transferTimeoutMs(cfg),
+      probe: (m) => network.probeMember({ clusterId: cfg.clusterId, ...m }),
       forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
     }));
     transport.onForward((call) => api.serveForwarded(call));
@@ -232,6 +237,17 @@ export class KvServer {
     if (part === undefined) throw new Error(`node ${this.config.id} has not started`);
     return part;
   }
+}
+
+/** The members' addresses from the flags: --peers, and --client-peers where it names them. */
+function bootstrapTable(cfg: ServerConfig): MemberTable {
+  const members = [...cfg.peers].sort((a, b) => a.id - b.id).map((p) => ({ id: p.id, peerAddr: p.address, clientAddr: cfg.clientAddrs.get(p.id) ?? '' }));
+  return { members, removed: [] };
+}
+
+/** How long a leadership transfer may take: the core gives up after an election timeout, and the new leader needs a moment to be heard of. */
+export function transferTimeoutMs(cfg: ServerConfig): number {
+  return 2 * cfg.electionTimeoutMs;
 }
 
 /** One observer that calls `a`'s listeners, then `b`'s. */

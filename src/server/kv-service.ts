@@ -1,4 +1,3 @@
-import type { RaftStatus } from '../raft/core/raft.js';
 import type { NodeId, SnapshotMeta } from '../raft/core/types.js';
 import type { ReplicatedLog } from '../raft/replicated-log.js';
 import type {
@@ -6,12 +5,21 @@ import type {
   DeleteResponse,
   GetRequestIn,
   GetResponse,
+  LeaderTransferRequestIn,
+  LeaderTransferResponse,
+  MemberAddRequestIn,
+  MemberChangeResponse,
+  MemberListResponse,
+  MemberPromoteRequestIn,
+  MemberRemoveRequestIn,
   SnapshotResponse,
   StatusResponse,
   WriteRequestIn,
 } from '../kv-api.js';
 import type { WriteOp } from './command.js';
 import type { KvError, KvStore, WriteRequest } from './kv-store.js';
+import type { AddressBook, MemberAddress } from './members.js';
+import { Membership, type MembershipRaft } from './membership.js';
 import type { WriteResult } from './state-machine.js';
 
 /** gRPC status names the service answers with; the transport maps them to its codes. */
@@ -22,7 +30,7 @@ export interface ServiceError {
   code: ServiceCode;
   details: string;
   /** Tells apart refusals that share a code (the `raftkv-error` trailer). */
-  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'overloaded';
+  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'overloaded' | 'conf-refused';
   /** On not-leader: the leader's client address, when known (the `raftkv-leader` trailer). */
   leaderAddr?: string;
 }
@@ -40,17 +48,21 @@ export type ForwardedReply = { ok: true; response: object } | { ok: false; error
 
 export interface KvServiceOptions {
   store: KvStore;
-  /** This node's Raft: writes and reads go through it. */
-  raft: ReplicatedLog & { status(): RaftStatus; snapshot(): Promise<SnapshotMeta> };
+  /** This node's Raft: writes, reads and membership changes go through it. */
+  raft: ReplicatedLog & MembershipRaft & { snapshot(): Promise<SnapshotMeta> };
   /** The latest snapshot's index, for Status. */
   snapshotIndex: () => number;
   nodeId: NodeId;
   clusterId: string;
   /**
-   * Client addresses (`host:port`) of the nodes, this one included if known, for leader hints.
-   * A node missing here gets no hint: clients then try their other endpoints.
+   * Where the members are: their client addresses for leader hints (a node whose address is not
+   * known gets no hint: clients then try their other endpoints), and the table a change extends.
    */
-  clientAddrs: ReadonlyMap<NodeId, string>;
+  book: AddressBook;
+  /** How long LeaderTransfer waits for another node to take over: about two election timeouts. */
+  transferTimeoutMs: number;
+  /** Checks a new member's addresses (see MembershipOptions.probe). */
+  probe?: (member: MemberAddress) => Promise<string | undefined>;
   /**
    * Sends a call to the leader over the peer connection, so that a client that reaches only this
    * node is still served. Without it, a follower answers "not leader" with a hint.
@@ -66,8 +78,19 @@ export interface KvServiceOptions {
 export class KvService {
   /** Calls forwarded to the leader and not yet answered: capped like the store's own work. */
   private forwarding = 0;
+  private readonly members: Membership;
 
-  constructor(private readonly opts: KvServiceOptions) {}
+  constructor(private readonly opts: KvServiceOptions) {
+    this.members = new Membership({
+      raft: opts.raft,
+      book: opts.book,
+      nodeId: opts.nodeId,
+      clusterId: opts.clusterId,
+      transferTimeoutMs: opts.transferTimeoutMs,
+      probe: opts.probe,
+      notLeader: (leaderId) => this.refusal({ code: 'notLeader', leaderId }),
+    });
+  }
 
   get(req: GetRequestIn, reply: Reply<GetResponse>): void {
     this.read(req, reply, false);
@@ -122,6 +145,28 @@ export class KvService {
     );
   }
 
+  // Membership (membership.ts): the list from any node, the changes and transfers on the leader only.
+
+  memberList(req: object, reply: Reply<MemberListResponse>): void {
+    this.members.list(req, reply);
+  }
+
+  memberAdd(req: MemberAddRequestIn, reply: Reply<MemberChangeResponse>): void {
+    this.members.add(req, reply);
+  }
+
+  memberPromote(req: MemberPromoteRequestIn, reply: Reply<MemberChangeResponse>): void {
+    this.members.promote(req, reply);
+  }
+
+  memberRemove(req: MemberRemoveRequestIn, reply: Reply<MemberChangeResponse>): void {
+    this.members.remove(req, reply);
+  }
+
+  leaderTransfer(req: LeaderTransferRequestIn, reply: Reply<LeaderTransferResponse>): void {
+    this.members.transfer(req, reply);
+  }
+
   private read(req: GetRequestIn, reply: Reply<GetResponse>, forwarded: boolean): void {
     this.opts.store.read(this.opts.raft, req.key, (outcome) => {
       if (!outcome.ok) return this.refuse({ method: 'get', request: req }, outcome.error, reply as Reply<object>, forwarded);
@@ -169,7 +214,7 @@ export class KvService {
   }
 
   private leaderAddr(leaderId: NodeId): string {
-    return leaderId === 0 ? '' : (this.opts.clientAddrs.get(leaderId) ?? '');
+    return leaderId === 0 ? '' : this.opts.book.clientAddr(leaderId);
   }
 
   private refusal(err: KvError): ServiceError {

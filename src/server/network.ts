@@ -1,3 +1,4 @@
+import type { MemberListResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
 import type { Transport } from '../raft/transport/transport.js';
 import type { ForwardedCall, ForwardedReply, KvService } from './kv-service.js';
@@ -14,6 +15,14 @@ export interface Network {
    * (retryable), so that a node that cannot start never held its port and its data dir at once.
    */
   listenClients(addr: string): Promise<ClientListener>;
+  /**
+   * Looks at what answers at a new member's addresses before it is added: a reason to refuse
+   * (a node of another cluster, or another node of this one), or undefined, also when nothing
+   * answers there (the node may not be started yet).
+   */
+  probeMember(member: { clusterId: string; id: NodeId; peerAddr: string; clientAddr: string }): Promise<string | undefined>;
+  /** The membership as the node at client address `addr` has applied it (kv-server --join asks its cluster). */
+  memberList(addr: string, timeoutMs: number): Promise<MemberListResponse>;
 }
 
 export interface PeerTransportOptions {

@@ -63,6 +63,8 @@ export class SimNetwork {
         serve: (service) => void (ep.service = service),
         close: async () => void (ep.service = undefined),
       }),
+      probeMember: async () => undefined,
+      memberList: () => Promise.reject(new Error('the simulator starts no node with --join')),
     };
   }
 

@@ -6,6 +6,9 @@ export const MD_CLUSTER = 'raft-cluster-id';
 export const MD_FROM = 'raft-from';
 export const MD_TO = 'raft-to';
 
+/** How a refusal of another cluster's call begins (a probe of a new member's address looks for it). */
+export const CLUSTER_MISMATCH = 'cluster id mismatch';
+
 /** Request metadata of our calls from `self` to `peer`: lets it refuse a misaddressed call up front. */
 export function callMetadata(clusterId: string, self: NodeId, peer: NodeId): grpc.Metadata {
   const md = new grpc.Metadata();

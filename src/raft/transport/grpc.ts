@@ -3,7 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '../../proto.js';
 import type { Message, NodeId } from '../core/types.js';
 import type { PeerAddress, Transport } from './transport.js';
-import { MD_CLUSTER, MD_FROM, MD_TO } from './call-metadata.js';
+import { CLUSTER_MISMATCH, MD_CLUSTER, MD_FROM, MD_TO } from './call-metadata.js';
 import { batchOverheadBytes, decodeMessage, encodeMessage, MAX_MESSAGES_PER_BATCH } from './grpc-codec.js';
 import { deliver, isRefusal, malformed, precondition, type InboundFinisher, type Refusal } from './inbound.js';
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, FlushScheduler, PeerLink, type PeerLinkConfig } from './peer-link.js';
@@ -346,7 +346,7 @@ export class GrpcTransport implements Transport {
   private checkCallMetadata(md: grpc.Metadata): Refusal | undefined {
     const cluster = md.get(MD_CLUSTER)[0];
     if (cluster !== undefined && String(cluster) !== this.clusterId) {
-      return precondition(`cluster id mismatch: sender is in ${quote(String(cluster))}, this node is in ${quote(this.clusterId)}`);
+      return precondition(`${CLUSTER_MISMATCH}: sender is in ${quote(String(cluster))}, this node is in ${quote(this.clusterId)}`);
     }
     const to = md.get(MD_TO)[0];
     if (to !== undefined && Number(String(to)) !== this.self) {
@@ -367,7 +367,7 @@ export class GrpcTransport implements Transport {
   /** Every batch and snapshot chunk names its cluster: refuse another cluster's. */
   private checkCluster(what: string, clusterId: string): Refusal | undefined {
     if (clusterId === this.clusterId) return undefined;
-    return precondition(`cluster id mismatch: ${what} from cluster ${quote(clusterId)}, this node is in ${quote(this.clusterId)}`);
+    return precondition(`${CLUSTER_MISMATCH}: ${what} from cluster ${quote(clusterId)}, this node is in ${quote(this.clusterId)}`);
   }
 
   /**
