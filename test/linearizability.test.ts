@@ -410,8 +410,17 @@ describe('timeout', () => {
     const started = performance.now();
     const r = checkLinearizable(h, { timeoutMs: 100 });
     expect(r.ok).toBe('unknown');
-    expect((r as { reason: string }).reason).toMatch(/timed out/);
+    expect((r as { reason: string }).reason).toMatch(/gave up after \d+ ms/);
     expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  it("answers 'unknown' after stepLimit search steps, the same on every run", () => {
+    const h: Operation[] = [];
+    for (let i = 0; i < 12; i++) h.push(append(i, 'k', String.fromCharCode(97 + i), 0, 10));
+    h.push(get(99, 'k', 'not-any-order', 20, 21));
+    const reasons = [1, 2].map(() => (checkLinearizable(h, { stepLimit: 100_000 }) as { reason: string }).reason.replace(/\d+ ms/, 'T ms'));
+    expect(reasons[0]).toMatch(/and \d+ search steps \(limits: Infinity ms, 100000 steps\)/);
+    expect(reasons[1]).toBe(reasons[0]);
   });
 
   it('still answers definitively when there is enough time', () => {

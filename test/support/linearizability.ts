@@ -67,6 +67,12 @@ export interface Operation {
 export interface CheckOptions {
   /** Give up after this long and answer `{ ok: 'unknown' }`. Default: no limit. */
   readonly timeoutMs?: number;
+  /**
+   * Give up after this many search steps and answer `{ ok: 'unknown' }`. Default: no limit.
+   * Unlike a time limit, the same history always gets the same answer, on any machine and load:
+   * what a seeded simulation needs to replay exactly.
+   */
+  readonly stepLimit?: number;
 }
 
 export type CheckResult =
@@ -751,7 +757,7 @@ function minimize(start: readonly KeyOp[], culprit: KeyOp, deadline: number): Ke
  * `put a; put b; get -> a` for a lost write. When the step budget of the
  * shrinking runs out it is smaller but not necessarily minimal.
  *
- * `{ ok: 'unknown' }` is returned when `timeoutMs` expires before an answer.
+ * `{ ok: 'unknown' }` is returned when `timeoutMs` expires or `stepLimit` is reached before an answer.
  *
  * Cost: roughly linear in the history for the usual mostly-sequential
  * histories (the in-flight window per key is what matters). Operations with an
@@ -759,7 +765,7 @@ function minimize(start: readonly KeyOp[], culprit: KeyOp, deadline: number): Ke
  * candidate from its call to the end, so proving a violation means trying the
  * subsets of them that could have taken effect before it. A few per key are
  * cheap; dozens on one key before a violation can take exponential time, which
- * is what `timeoutMs` is for.
+ * is what `timeoutMs` and `stepLimit` are for.
  */
 export function checkLinearizable(history: readonly Operation[], opts: CheckOptions = {}): CheckResult {
   const timeoutMs = opts.timeoutMs ?? Infinity;
@@ -778,7 +784,7 @@ export function checkLinearizable(history: readonly Operation[], opts: CheckOpti
   });
   const keys = [...byKey.keys()].sort((a, b) => byKey.get(a)!.length - byKey.get(b)!.length || (a < b ? -1 : a > b ? 1 : 0));
 
-  const budget: Budget = { steps: 0, stepLimit: Infinity, deadline };
+  const budget: Budget = { steps: 0, stepLimit: opts.stepLimit ?? Infinity, deadline };
   for (const [done, key] of keys.entries()) {
     const ops = byKey.get(key)!;
     const before = budget.steps;
@@ -787,7 +793,7 @@ export function checkLinearizable(history: readonly Operation[], opts: CheckOpti
       return {
         ok: 'unknown',
         reason:
-          `timed out after ${Math.round(performance.now() - started)} ms (limit ${timeoutMs} ms): ` +
+          `gave up after ${Math.round(performance.now() - started)} ms and ${budget.steps} search steps (limits: ${timeoutMs} ms, ${opts.stepLimit ?? Infinity} steps): ` +
           `${done} of ${keys.length} keys checked, key ${JSON.stringify(key)} (${ops.length} ops) ` +
           `unfinished after ${budget.steps - before} search steps`,
       };
