@@ -5,51 +5,32 @@
  * the configuration before it sends the change again (see `settle` in router.ts).
  */
 import { checkAddress } from '../address.js';
-import type { StatusResponse } from '../kv-api.js';
+import type { LeaderTransferResponse, MemberChangeResponse, MemberListResponse, MemberWire, StatusResponse } from '../kv-api.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Router } from './router.js';
 
-/** A member of the cluster. */
-export interface Member {
-  id: number;
-  /** host:port of its peer port (Raft traffic). */
-  peerAddr: string;
-  /** host:port of its client port (what clients and kv-cli connect to). */
-  clientAddr: string;
-  /** A learner receives the log but does not vote; promote it once it has caught up. */
-  learner: boolean;
-  /** The leader's view (0 in another node's answer): the last log index known to be replicated to the member. */
-  matchIndex: number;
-  /** The leader's view (false in another node's answer): heard from within the last election timeout. */
-  active: boolean;
-}
+/**
+ * A member of the cluster: its id, its peer address (Raft traffic) and client address (what
+ * clients and kv-cli connect to), whether it is a learner (it receives the log but does not vote;
+ * promote it once it has caught up), and the leader's view of it (0 and false in another node's
+ * answer): `matchIndex`, the last log index known replicated to it, and `active`, heard from within
+ * the last election timeout.
+ */
+export type Member = MemberWire;
 
-/** The cluster's configuration, as one node has applied it. */
-export interface Membership {
-  /** By id. */
-  members: Member[];
-  /** 0 when the answering node knows no leader. */
-  leaderId: number;
-  clusterId: string;
-  /** A joint configuration is in force (a change of several voters, being left). */
-  joint: boolean;
-  /** The node that answered: the leader when it could be reached (then matchIndex and active are meaningful). */
-  nodeId: number;
-  /** The answering node's commit index: the leader's minus a member's matchIndex is how far behind it is. */
-  commitIndex: number;
-}
+/**
+ * The configuration as one node has applied it: the members by id, `leaderId` (0 when the node
+ * knows none), `clusterId`, `joint` (a change of several voters is being completed), and the
+ * answering node's id and commit index (the leader's commit index minus a member's matchIndex is
+ * how far behind it is).
+ */
+export type Membership = MemberListResponse;
 
 /** The configuration after a change, and the log index of the change (0 when not known: see KvClient.addMember). */
-export interface MembershipChange {
-  members: Member[];
-  index: number;
-}
+export type MembershipChange = MemberChangeResponse;
 
 /** Who leads after a transfer, and in which term. */
-export interface LeaderTransfer {
-  leaderId: number;
-  term: number;
-}
+export type LeaderTransfer = LeaderTransferResponse;
 
 export interface AddMemberOptions {
   /** host:port of the new node's client port (required: clients and the CLI find it by it). */
@@ -58,7 +39,7 @@ export interface AddMemberOptions {
   learner?: boolean;
 }
 
-export function checkMemberId(what: string, id: unknown, zeroOk = false): number {
+function checkMemberId(what: string, id: unknown, zeroOk = false): number {
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < (zeroOk ? 0 : 1)) {
     throw new InvalidArgumentError(`${what} must be a whole number from ${zeroOk ? 0 : 1}, got ${String(id)}`);
   }
@@ -72,7 +53,7 @@ function checkAddr(what: string, addr: unknown): string {
 }
 
 /** The member `id`'s client address in `m`, if it names one that is an address. */
-export function clientAddrOf(m: { members: Member[] }, id: number): string | undefined {
+function clientAddrOf(m: { members: Member[] }, id: number): string | undefined {
   const addr = m.members.find((x) => x.id === id)?.clientAddr;
   return addr !== undefined && checkAddress(addr).ok ? addr : undefined;
 }
