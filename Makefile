@@ -54,7 +54,8 @@ bench-kv: build
 	node scripts/bench-cluster.mjs
 
 ## Snapshots (issue 5): 1,000,000 puts into a fresh 3-node cluster, then each node's data-dir size
-## against the live data, a follower's restart time and a wiped follower's catch-up (--join).
+## against the live data, a follower's restart time and a wiped follower's replacement (a new node started
+## with --join, added as a learner) catching up.
 ## Quick: BENCH_PUTS=50000; more in scripts/bench-snapshot.mjs.
 bench-snapshot: build
 	node scripts/bench-snapshot.mjs

@@ -10,8 +10,10 @@
 //    snapshot index and snapshot files.
 // 4. Restart: SIGTERM a follower, start it again; the time from spawn to 'node started' in its
 //    log, and to answering Status with appliedIndex >= the leader's commit at the restart.
-// 5. Catch-up: SIGKILL the other follower, delete its data dir, start it with --join; the time
-//    until its appliedIndex reaches the leader's commit, and the snapshot the leader sent it.
+// 5. Catch-up: SIGKILL the other follower, delete its data dir and replace it as an operator
+//    does: remove it, start a new node (the next id) with --join, add it as a learner; the time
+//    until its appliedIndex reaches the leader's commit, and the snapshot the leader sent it;
+//    then promote it.
 // 6. Stops every node by PID and deletes the temp dir, also on an error or Ctrl-C.
 // Prints a table (stdout), or one JSON object with --json. Needs the build (npx tsc -p .).
 //
@@ -19,7 +21,7 @@
 //   BENCH_PUTS=1000000    puts to write        BENCH_CLIENTS=64   concurrent clients (kv-bench --clients)
 //   BENCH_KEEP=DIR        copy the nodes' logs and data dirs (as the stopped nodes left them) to DIR
 import {
-  benchJs, envNumber, exited, indexJs, killAllNow, live, makeTempDir, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild,
+  benchJs, envNumber, exited, indexJs, killAllNow, live, makeTempDir, memberCall, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild,
   root, running, serverJs, sleep, startRaftkv, stopProcs, track,
 } from './cluster-procs.mjs';
 import { spawn } from 'node:child_process';
@@ -279,31 +281,47 @@ async function restartFollower(cluster, id) {
   return result;
 }
 
-/** SIGKILL `id`, wipe its data dir, start it with --join; time until it holds the leader's commit. */
-async function wipeAndRejoin(cluster, id) {
-  const n = cluster.nodes[id - 1];
-  say(`catch-up: SIGKILL node ${id} (pid ${n.proc.pid}), wipe ${n.dataDir}, start it with --join`);
-  process.kill(n.proc.pid, 'SIGKILL');
-  await exited(n.proc);
-  fs.rmSync(n.dataDir, { recursive: true, force: true });
+/**
+ * SIGKILL `id` and wipe its data dir; replace it with a new node (remove `id`, start the new one
+ * with --join, add it as a learner); time until the new node holds the leader's commit.
+ */
+async function replaceWiped(cluster, id) {
+  const old = cluster.nodes[id - 1];
+  say(`catch-up: SIGKILL node ${id} (pid ${old.proc.pid}), wipe ${old.dataDir}, remove it and add a new node in its place`);
+  process.kill(old.proc.pid, 'SIGKILL');
+  await exited(old.proc);
+  fs.rmSync(old.dataDir, { recursive: true, force: true });
+  old.removed = true;
+  const live = () => cluster.nodes.filter((o) => !o.removed).map((o) => o.clientAddr);
+  // A node restarted just now may not have been heard from again yet: no live quorum for a moment.
+  for (const deadline = Date.now() + 10_000; ; await sleep(200)) {
+    const removed = await memberCall(live(), 'MemberRemove', { id, force: false }).then(() => true, (e) => {
+      if (Date.now() > deadline || !/no live quorum/.test(e.details ?? '')) throw e;
+      return false;
+    });
+    if (removed) break;
+  }
   const leader = await leaderStatus(cluster);
   if (!leader) throw new Error('catch-up: no leader answers');
-  // Whoever leads when the node comes back sends the snapshot: leadership may have moved since.
-  const others = cluster.nodes.filter((o) => o.id !== id).map((o) => ({ file: o.logFile, offset: logSize(o.logFile) }));
-  const offset = logSize(n.logFile);
+  // Whoever leads when the node comes in sends the snapshot: leadership may have moved since.
+  const others = cluster.nodes.filter((o) => !o.removed).map((o) => ({ file: o.logFile, offset: logSize(o.logFile) }));
   const t0 = Date.now();
-  const proc = cluster.start(id, ['--join']);
+  const n = await cluster.join();
+  const offset = 0;
+  const proc = n.proc;
+  await memberCall(live().filter((a) => a !== n.clientAddr), 'MemberAdd', { id: n.id, peerAddr: n.peerAddr, clientAddr: n.clientAddr, learner: true });
   const caughtUpMs = await untilApplied(n.clientAddr, leader.commitIndex, t0, CATCHUP_DEADLINE_MS, proc);
   const started = logged(n.logFile, offset, / INFO {2}node started /, t0);
   const installed = logged(n.logFile, offset, /installed snapshot (\d+) from the leader/, t0);
-  const sentRe = new RegExp(`sent snapshot (\\d+) \\((\\d+) bytes\\) to node ${id}\\b`);
+  const sentRe = new RegExp(`sent snapshot (\\d+) \\((\\d+) bytes\\) to node ${n.id}\\b`);
   const sent = others
     .flatMap((o) => logLinesSince(o.file, o.offset))
     .map((l) => sentRe.exec(l.line))
     .filter(Boolean)
     .map((m) => ({ index: Number(m[1]), bytes: Number(m[2]) }));
   const result = {
-    node: id,
+    node: n.id,
+    replaced: id,
     commitAtRestart: leader.commitIndex,
     nodeStartedMs: started?.ms,
     installedSnapshotMs: installed?.ms,
@@ -312,7 +330,8 @@ async function wipeAndRejoin(cluster, id) {
     caughtUpMs,
     dataDirBytes: dataDirSize(n.dataDir).total,
   };
-  say(`catch-up: node ${id} ${caughtUpMs === undefined ? `did not catch up within ${CATCHUP_DEADLINE_MS} ms` : `applied ${leader.commitIndex} after ${caughtUpMs} ms`}; ` +
+  if (caughtUpMs !== undefined) await memberCall(live(), 'MemberPromote', { id: n.id });
+  say(`catch-up: node ${n.id} ${caughtUpMs === undefined ? `did not catch up within ${CATCHUP_DEADLINE_MS} ms` : `applied ${leader.commitIndex} after ${caughtUpMs} ms`}; ` +
     `leader sent ${sent.length ? sent.map((s) => `snapshot ${s.index} (${s.bytes} bytes)`).join(', ') : 'no snapshot'}`);
   if (caughtUpMs === undefined) say(`logs:\n${cluster.tailLogs()}`);
   return result;
@@ -349,9 +368,9 @@ try {
   const followers = cluster.nodes.map((n) => n.id).filter((id) => id !== leaderId);
   report.restart = await restartFollower(cluster, followers[0]);
   checkInterrupted();
-  report.catchUp = await wipeAndRejoin(cluster, followers[1]);
+  report.catchUp = await replaceWiped(cluster, followers[1]);
   report.atEnd = [];
-  for (const n of cluster.nodes) report.atEnd.push(await nodeReport(cluster, n));
+  for (const n of cluster.nodes.filter((x) => !x.removed)) report.atEnd.push(await nodeReport(cluster, n));
 } catch (e) {
   failed = e;
   if (!isInterrupted()) say(`failed: ${e.stack ?? e}${cluster ? `\n${cluster.tailLogs()}` : ''}`);
@@ -413,7 +432,7 @@ if (JSON_OUT) {
   if (report.catchUp) {
     const c = report.catchUp;
     const sent = c.snapshotsSent.length ? c.snapshotsSent.map((s) => `${fmt(s.bytes)} B (snapshot ${fmt(s.index)})`).join(', ') : 'none logged';
-    p(`| wiped follower: node ${c.node}, --join: spawn → 'node started' | ${ms(c.nodeStartedMs)} |`);
+    p(`| wiped follower ${c.replaced} replaced by node ${c.node} (--join, added as a learner): spawn → 'node started' | ${ms(c.nodeStartedMs)} |`);
     p(`| wiped follower: spawn → snapshot ${fmt(c.installedSnapshot)} installed | ${ms(c.installedSnapshotMs)} |`);
     p(`| **wiped follower: spawn → appliedIndex ≥ leader commit ${fmt(c.commitAtRestart)}** | **${ms(c.caughtUpMs)}** |`);
     p(`| wiped follower: snapshot bytes the leader sent | ${sent} |`);

@@ -137,10 +137,41 @@ export function tail(file, lines = 12) {
  * Starts an `n`-node kv-server cluster on free loopback ports, data and logs (node<id>.log) in
  * `dir`, and waits for a leader every node follows. `nodeArgs(id)`: node options before the
  * script (e.g. --cpu-prof). Returns a cluster:
- *   endpoints, leader (node id), nodes: [{ id, dataDir, logFile, clientAddr, proc }],
+ *   endpoints, leader (node id), nodes: [{ id, dataDir, logFile, peerAddr, clientAddr, proc }],
  *   servers: [{ name, pid }] (as started), start(id, extraArgs) (spawns node `id` again, with
- *   the same flags plus `extraArgs`; its log is appended to), stop(), tailLogs(), waitForLeader().
+ *   the same flags plus `extraArgs`; its log is appended to), join() (spawns a new node, the next
+ *   id on fresh ports, with --join: add it with MemberAdd), stop(), tailLogs(), waitForLeader().
  */
+/**
+ * Calls a membership RPC of proto/kv.proto (MemberAdd, MemberRemove, ...) on the leader among
+ * `endpoints`, following leader hints and retrying until `deadlineMs`; rejects with the last error.
+ */
+export async function memberCall(endpoints, method, request, deadlineMs = 15_000) {
+  const grpc = await import('@grpc/grpc-js');
+  const { loadKvProto, MD_LEADER, MD_ERROR } = await import(path.join(root, 'build/src/kv-api.js'));
+  const Kv = loadKvProto().Kv;
+  const deadline = Date.now() + deadlineMs;
+  let order = [...endpoints];
+  for (;;) {
+    let last;
+    for (const ep of order) {
+      const client = new Kv(ep, grpc.credentials.createInsecure());
+      try {
+        return await new Promise((resolve, reject) => client[method](request, { deadline: Date.now() + 3000 }, (e, r) => (e ? reject(e) : resolve(r))));
+      } catch (e) {
+        last = e;
+        if (e.metadata?.get(MD_ERROR)[0] === 'conf-refused') throw e;
+        const hint = e.metadata?.get(MD_LEADER)[0];
+        if (hint) order = [String(hint), ...endpoints.filter((x) => x !== String(hint))];
+      } finally {
+        client.close();
+      }
+    }
+    if (Date.now() > deadline) throw last;
+    await sleep(100);
+  }
+}
+
 export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], isInterrupted = () => false, leaderDeadlineMs = 30_000 }) {
   const { KvClient } = await import(indexJs);
   const ports = await freePorts(2 * n);
@@ -149,12 +180,16 @@ export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], isInte
   const client = (id) => `127.0.0.1:${ports[n + id - 1]}`;
   const peers = ids.map((id) => `${id}=${peer(id)}`).join(',');
   const clientPeers = ids.map((id) => `${id}=${client(id)}`).join(',');
-  const nodes = ids.map((id) => ({ id, dataDir: path.join(dir, String(id)), logFile: path.join(dir, `node${id}.log`), clientAddr: client(id), proc: undefined }));
+  const newNode = (id, peerAddr, clientAddr) => ({ id, dataDir: path.join(dir, String(id)), logFile: path.join(dir, `node${id}.log`), peerAddr, clientAddr, proc: undefined });
+  const nodes = ids.map((id) => newNode(id, peer(id), client(id)));
 
   const start = (id, extraArgs = []) => {
     const node = nodes[id - 1];
     const out = fs.openSync(node.logFile, 'a');
-    const args = [...nodeArgs(id), serverJs, '--id', String(id), '--peers', peers, '--client-peers', clientPeers, '--client-addr', node.clientAddr, '--data-dir', node.dataDir, ...extraArgs];
+    const membership = node.joins
+      ? ['--peer-addr', node.peerAddr, '--join', nodes.filter((x) => x !== node && !x.removed).map((x) => x.clientAddr).join(',')]
+      : ['--peers', peers, '--client-peers', clientPeers];
+    const args = [...nodeArgs(id), serverJs, '--id', String(id), ...membership, '--client-addr', node.clientAddr, '--data-dir', node.dataDir, ...extraArgs];
     node.proc = track(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', out, out] }));
     fs.closeSync(out);
     return node.proc;
@@ -182,9 +217,18 @@ export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], isInte
     }
   };
 
+  const join = async () => {
+    const [p, c] = await freePorts(2);
+    const node = { ...newNode(nodes.length + 1, `127.0.0.1:${p}`, `127.0.0.1:${c}`), joins: true };
+    nodes.push(node);
+    start(node.id);
+    return node;
+  };
+
   const cluster = {
     endpoints,
     nodes,
+    join,
     servers: nodes.map((x) => ({ name: `node ${x.id}`, pid: x.proc.pid })),
     start,
     stop: () => stopProcs(procs(), say),

@@ -33,12 +33,6 @@ export interface RaftNodeOptions {
   /** Where committed entries and read confirmations go. */
   handler: ReadyHandler;
   /**
-   * This node's data was lost and it rejoins its cluster empty (kv-server --join): it stays out
-   * of elections until a leader contacts it (see RaftConfig.joining). Ignored once the node has
-   * a term on disk, i.e. after that first contact.
-   */
-  joining?: boolean;
-  /**
    * Where the members are, as the state machine knows it now (it records each conf entry's
    * addresses when it applies it, and a snapshot's when it restores one): the transport's peers
    * follow it, at start and after each conf entry or snapshot applied. Without it they never change.
@@ -198,7 +192,6 @@ export class RaftNode implements ReplicatedLog {
       hardState,
       entries,
       snapshot,
-      joining: opts.joining === true && hardState.term === 0,
     });
     this.transport.onMessage((m) => {
       if (this.stopped) return;

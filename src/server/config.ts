@@ -8,18 +8,26 @@ import type { Level } from './logger.js';
 /** What one kv-server node is: everything KvServer needs to know, checked. */
 export interface ServerConfig {
   id: NodeId;
-  /** Every member's peer (Raft) address, this node's included. */
+  /**
+   * The members of a cluster being bootstrapped (--peers), this node included: their peer (Raft)
+   * addresses. Empty for a node added to a running cluster (--join). Once the cluster's
+   * configuration changes, the replicated one is used, whatever this says.
+   */
   peers: { id: NodeId; address: string }[];
-  /** This node's peer address, from `peers`. */
+  /** This node's peer address (--peer-addr, or its entry in --peers). */
   peerAddr: string;
   clientAddr: string;
   dataDir: string;
   electionTimeoutMs: number;
   heartbeatMs: number;
+  /** For a new data dir: given, or derived from --peers; "" with --join (the cluster says). */
   clusterId: string;
-  /** The cluster id was derived from the peer list (not given): a refusal hints at --cluster-id. */
+  /**
+   * The cluster id was not given (--cluster-id): it was derived from --peers, or comes from the
+   * cluster (--join). A data dir's own cluster id is authoritative then.
+   */
   clusterIdDerived: boolean;
-  /** Client addresses for leader hints (this node's included). */
+  /** Client addresses of the --peers for leader hints, from --client-peers (this node's included). */
   clientAddrs: Map<NodeId, string>;
   logLevel: Level;
   unsafeNoFsync: boolean;
@@ -28,7 +36,11 @@ export interface ServerConfig {
   /** Bytes of entries since the last snapshot that trigger the next (0: no size trigger). */
   snapshotBytes: number;
   snapshotRetain: number;
-  join: boolean;
+  /**
+   * --join: client addresses of members of a running cluster. On an empty data dir the node asks
+   * them for the cluster id and the members' addresses and waits to be added; ignored otherwise.
+   */
+  join?: string[];
   /** Raft's switches; kv-server leaves them on (the simulator turns them off to show what they prevent). */
   protocol?: { preVote?: boolean; checkQuorum?: boolean };
 }
@@ -36,7 +48,9 @@ export interface ServerConfig {
 /** The command line as parsed, before checking (kv-server's flags, camel-cased). */
 export interface ServerFlags {
   id: unknown;
-  peers: unknown;
+  peers?: unknown;
+  peerAddr?: unknown;
+  join?: unknown;
   clientAddr: unknown;
   dataDir: unknown;
   electionTimeout: unknown;
@@ -46,7 +60,6 @@ export interface ServerFlags {
   logLevel: Level;
   snapshotThreshold: unknown;
   snapshotRetain: unknown;
-  join: boolean;
   unsafeNoFsync: boolean;
 }
 
@@ -67,14 +80,15 @@ const LOG_ENTRIES = { min: 0, max: 1_000_000_000 };
 export function checkFlags(f: ServerFlags): ServerConfig {
   const id = digits(f.id);
   if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`--id must be a positive integer, got ${JSON.stringify(f.id)}`);
-  const peerMap = parseIdList('peers', String(f.peers));
-  const peerAddr = peerMap.get(id);
-  if (peerAddr === undefined) {
-    throw new UsageError(`--id ${id} is not in --peers (nodes listed: ${[...peerMap.keys()].join(', ')})`);
+  const peerMap = f.peers === undefined ? new Map<NodeId, string>() : parseIdList('peers', String(f.peers));
+  const join = f.join === undefined ? undefined : parseEndpoints(String(f.join));
+  const peerAddr = ownPeerAddr(id, peerMap, f.peerAddr);
+  if (join && peerMap.size > 0) {
+    throw new UsageError('--join adds this node to a running cluster and --peers bootstraps a new one: give one of them');
   }
   const client = checkAddress(String(f.clientAddr));
   if (!client.ok) throw new UsageError(`--client-addr: ${client.error}`);
-  for (const [pid, addr] of peerMap) {
+  for (const [pid, addr] of [...peerMap, [id, peerAddr] as const]) {
     if (addr === client.address) {
       throw new UsageError(`--client-addr ${client.address} is also the peer address of node ${pid}: use another port`);
     }
@@ -87,8 +101,9 @@ export function checkFlags(f: ServerFlags): ServerConfig {
 
   const clusterIdDerived = f.clusterId === undefined;
   let clusterId: string;
-  if (clusterIdDerived) clusterId = deriveClusterId(peerMap);
+  if (clusterIdDerived) clusterId = peerMap.size > 0 ? deriveClusterId(peerMap) : '';
   else {
+    if (join) throw new UsageError('--cluster-id goes with --peers: a node that joins takes its cluster\'s id');
     clusterId = String(f.clusterId).trim();
     if (!/^[A-Za-z0-9._:-]{1,128}$/.test(clusterId)) {
       throw new UsageError('--cluster-id must be 1-128 characters of letters, digits, ".", "_", ":" or "-"');
@@ -97,6 +112,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
 
   const clientAddrs = new Map<NodeId, string>();
   if (f.clientPeers !== undefined) {
+    if (peerMap.size === 0) throw new UsageError('--client-peers goes with --peers (a node that joins learns the addresses from its cluster)');
     for (const [pid, addr] of parseIdList('client-peers', String(f.clientPeers))) {
       if (!peerMap.has(pid)) throw new UsageError(`--client-peers: node ${pid} is not in --peers`);
       if (pid === id && addr !== client.address) {
@@ -110,7 +126,6 @@ export function checkFlags(f: ServerFlags): ServerConfig {
   }
   clientAddrs.set(id, client.address);
 
-  if (f.join && peerMap.size === 1) throw new UsageError('--join needs a cluster to join: --peers lists only this node');
   return {
     id,
     peers: [...peerMap.entries()].map(([pid, address]) => ({ id: pid, address })),
@@ -127,8 +142,40 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     snapshotThreshold: wholeNumber('snapshot-threshold', f.snapshotThreshold, LOG_ENTRIES, 'entries'),
     snapshotBytes: 0,
     snapshotRetain: wholeNumber('snapshot-retain', f.snapshotRetain, LOG_ENTRIES, 'entries'),
-    join: f.join,
+    ...(join ? { join } : {}),
   };
+}
+
+/** This node's peer address: --peer-addr, or its entry in --peers (which must agree when both are given). */
+function ownPeerAddr(id: NodeId, peers: ReadonlyMap<NodeId, string>, flag: unknown): string {
+  const listed = peers.get(id);
+  if (peers.size > 0 && listed === undefined) {
+    throw new UsageError(`--id ${id} is not in --peers (nodes listed: ${[...peers.keys()].join(', ')})`);
+  }
+  if (flag === undefined) {
+    if (listed === undefined) {
+      throw new UsageError('give --peers (to bootstrap a new cluster) or --peer-addr (for a node added to a running one, with --join)');
+    }
+    return listed;
+  }
+  const addr = checkAddress(String(flag));
+  if (!addr.ok) throw new UsageError(`--peer-addr: ${addr.error}`);
+  if (listed !== undefined && listed !== addr.address) {
+    throw new UsageError(`--peer-addr ${addr.address} is not this node's address in --peers (${listed})`);
+  }
+  return addr.address;
+}
+
+/** --join's list: client addresses (host:port), at least one. */
+function parseEndpoints(text: string): string[] {
+  const out: string[] = [];
+  for (const item of text.split(',').map((s) => s.trim())) {
+    if (item === '') throw new UsageError(`--join: empty entry in "${text}" (give client addresses of members: host:port,...)`);
+    const a = checkAddress(item);
+    if (!a.ok) throw new UsageError(`--join: ${a.error}`);
+    if (!out.includes(a.address)) out.push(a.address);
+  }
+  return out;
 }
 
 /** The default cluster id: a short hash of the sorted peer list, so every node derives the same. */

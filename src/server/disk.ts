@@ -15,15 +15,29 @@ export interface Disk {
    * Checks the node's Raft log and stable store without changing anything (a throw refuses the
    * start, and leaves the disk as it was) and tells what a start must know before it writes.
    */
-  checkLog(ids: { clusterId: string; nodeId: number }): LogToOpen;
+  checkLog(ids: LogIds): LogToOpen;
   /** The node's files (its snapshots), relative to the data dir. */
   readonly files: FileSystem;
+}
+
+/** Whose log it must be. */
+export interface LogIds {
+  clusterId: string;
+  nodeId: number;
+  /**
+   * A log of another cluster is taken (its id is LogToOpen.clusterId): kv-server was not given a
+   * cluster id, and the one the data dir holds is authoritative. `clusterId` may then be "" (not
+   * known yet), which a fresh log cannot be created with.
+   */
+  adoptStoredClusterId?: boolean;
 }
 
 /** A log that passed its checks, not yet opened for writing. */
 export interface LogToOpen {
   /** There is no log yet: open() creates it. */
   readonly fresh: boolean;
+  /** The cluster the log belongs to, when the disk knows (absent: the one asked for). */
+  readonly clusterId?: string;
   /** The snapshot the log was compacted into: a snapshot file must cover it. */
   readonly snapshot: SnapshotMeta | undefined;
   /** Opens the log for writing (creating it if fresh). Throws if that fails. */
@@ -50,6 +64,7 @@ export function dataDirDisk(dataDir: string, opts: { unsafeNoFsync: boolean }): 
       const log = SqliteStorage.check(path, { ...ids, create: true, unsafeNoFsync: opts.unsafeNoFsync });
       return {
         fresh: log.fresh,
+        clusterId: log.clusterId,
         snapshot: log.snapshot,
         open() {
           fs.mkdirSync(dataDir, { recursive: true });

@@ -3,7 +3,8 @@ import { DEFAULT_LIMITS } from '../limits.js';
 import { RaftNode, type RaftObserver } from '../raft/node.js';
 import type { Storage } from '../raft/storage/storage.js';
 import type { ServerConfig } from './config.js';
-import type { Disk, LogToOpen } from './disk.js';
+import type { Disk, LogIds, LogToOpen } from './disk.js';
+import { ASK_AGAIN_DEADLINE_MS, askToJoin, JOIN_DEADLINE_MS, type Joined } from './join.js';
 import { KvService } from './kv-service.js';
 import { KvStore } from './kv-store.js';
 import { AddressBook, type MemberTable } from './members.js';
@@ -38,10 +39,11 @@ export class StartError extends Error {
 
 /**
  * One raftkv node, built from its parts: the composition root. start() binds the client port
- * (answering "starting" meanwhile), then the peer port, then checks the data dir (the log, then
- * the newest valid snapshot, reading only), opens the log for writing, restores the snapshot,
- * starts Raft and serves clients. A port that cannot be bound, or a data dir that is refused,
- * fails the start before anything in the data dir is written.
+ * (answering "starting" meanwhile), checks the log (reading only: it says which cluster this
+ * node is in; on an empty data dir, --join asks the cluster), binds the peer port, checks the
+ * newest valid snapshot, opens the log for writing, restores the snapshot, starts Raft and serves
+ * clients. A port that cannot be bound, or a data dir that is refused, fails the start before
+ * anything in the data dir is written.
  */
 export class KvServer {
   private listener: ClientListener | undefined;
@@ -97,14 +99,15 @@ export class KvServer {
     const cfg = this.config;
     const { clock, disk, network, logger: log } = this.deps;
     log.info('starting', {
-      cluster: cfg.clusterId,
+      cluster: cfg.clusterId === '' ? undefined : cfg.clusterId,
       peer_addr: cfg.peerAddr,
       client_addr: cfg.clientAddr,
-      peers: cfg.peers.map((p) => `${p.id}=${p.address}`).join(','),
+      peers: cfg.peers.length > 0 ? cfg.peers.map((p) => `${p.id}=${p.address}`).join(',') : undefined,
+      join: cfg.join?.join(','),
       data_dir: cfg.dataDir,
       election_timeout_ms: cfg.electionTimeoutMs,
       heartbeat_ms: cfg.heartbeatMs,
-      leader_hints: cfg.peers.length === 1 ? undefined : cfg.clientAddrs.size > 1 ? 'on' : 'off (no --client-peers)',
+      leader_hints: cfg.peers.length > 1 ? (cfg.clientAddrs.size > 1 ? 'on' : 'off (no --client-peers)') : undefined,
     });
     if (cfg.unsafeNoFsync) {
       log.warn(
@@ -114,31 +117,34 @@ export class KvServer {
     }
     this.listener = await network.listenClients(cfg.clientAddr);
     if (this.stopping) return;
+    // Everything that can refuse the data dir runs before anything is written to it.
+    const { logToOpen, clusterId, bootstrap, asked } = await this.identity();
+    if (this.stopping) return;
     this.transport = network.peerTransport({
-      clusterId: cfg.clusterId,
+      clusterId,
       self: cfg.id,
       listen: cfg.peerAddr,
-      peers: cfg.peers,
+      peers: bootstrap.members.map((m) => ({ id: m.id, address: m.peerAddr })),
       log: (line) => (/refused|dropped|failed|lost|mismatch/.test(line) ? log.warn(line) : log.info(line)),
     });
     await this.transport.start();
     if (this.stopping) return;
 
-    const ids = { clusterId: cfg.clusterId, nodeId: cfg.id };
+    const ids = { clusterId, nodeId: cfg.id };
     const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
-    const book = new AddressBook(bootstrapTable(cfg), () => store.sm.members);
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, retain: cfg.snapshotRetain, log: (line) => log.info(line) });
-    // Everything that can refuse the data dir runs before anything is written to it.
-    const logToOpen = this.checkLog(ids);
     const file = await snapshotter.latest(logToOpen.snapshot);
     if (this.stopping) return;
     this.storage = this.openLog(logToOpen);
     await snapshotter.restore(this.storage, file);
     if (snapshotter.index > 0) log.info('restored snapshot', { index: snapshotter.index, keys: store.sm.size });
+    const book = new AddressBook(store.sm.members || asked ? bootstrap : await this.askAgain(clusterId, bootstrap), () => store.sm.members);
     if (this.stopping) return;
+    this.noteStaleFlags(book);
     this.node = new RaftNode({
       id: cfg.id,
-      peers: cfg.peers.map((p) => p.id),
+      // Without --peers (a node that joined): no configuration until the leader's log or snapshot brings one.
+      peers: cfg.peers.length > 0 ? cfg.peers.map((p) => p.id) : undefined,
       storage: this.storage,
       transport: this.transport,
       clock,
@@ -151,7 +157,6 @@ export class KvServer {
       snapshots: snapshotter,
       snapshotPolicy: { entries: cfg.snapshotThreshold, bytes: cfg.snapshotBytes, retain: cfg.snapshotRetain },
       peerAddresses: () => book.peers(),
-      joining: cfg.join,
       observer: alongside(this.logEvents(), this.deps.observer),
       onFatal: (e) => this.fatal(e),
     });
@@ -163,10 +168,10 @@ export class KvServer {
       raft: this.node,
       snapshotIndex: () => snapshotter.index,
       nodeId: cfg.id,
-      clusterId: cfg.clusterId,
+      clusterId,
       book,
       transferTimeoutMs: transferTimeoutMs(cfg),
-      probe: (m) => network.probeMember({ clusterId: cfg.clusterId, ...m }),
+      probe: (m) => network.probeMember({ clusterId, ...m }),
       forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
     }));
     transport.onForward((call) => api.serveForwarded(call));
@@ -174,18 +179,88 @@ export class KvServer {
     log.info('serving clients', { client_addr: cfg.clientAddr });
   }
 
-  private checkLog(ids: { clusterId: string; nodeId: number }): LogToOpen {
+  /**
+   * Which cluster this node is in, and where its members are to start with. A data dir that holds
+   * a log says which cluster (unless --cluster-id was given, which it must match); the members
+   * then come from the replicated state, once restored, or from --peers until it has a table.
+   * An empty data dir: --peers bootstraps a new cluster, --join asks a running one (`asked`).
+   */
+  private async identity(): Promise<{ logToOpen: LogToOpen; clusterId: string; bootstrap: MemberTable; asked: boolean }> {
+    const cfg = this.config;
+    const log = this.deps.logger;
+    const logToOpen = this.checkLog({ clusterId: cfg.clusterId, nodeId: cfg.id, adoptStoredClusterId: cfg.clusterIdDerived });
+    if (logToOpen.fresh && cfg.join) {
+      const joined = await this.ask(cfg.join, true);
+      log.info('joining cluster: waiting to be added', { cluster: joined.clusterId, asked: joined.from, members: joined.table.members.map((m) => m.id).join(',') });
+      return { logToOpen: this.checkLog({ clusterId: joined.clusterId, nodeId: cfg.id }), clusterId: joined.clusterId, bootstrap: joined.table, asked: true };
+    }
+    if (logToOpen.fresh && cfg.peers.length === 0) {
+      throw new StartError(`${cfg.dataDir} holds no data: a new node needs --peers (to bootstrap a new cluster) or --join (to be added to a running one)`);
+    }
+    if (cfg.join) log.info('--join: the data dir holds this node\'s state already, so its cluster is the one it holds', { data_dir: cfg.dataDir });
+    const clusterId = logToOpen.clusterId ?? cfg.clusterId;
+    if (cfg.peers.length > 0 && clusterId !== cfg.clusterId) {
+      // --peers was edited since the cluster was created. That is harmless once a snapshot
+      // records the configuration; before, the log starts from --peers' voters, which must be
+      // the original ones (other voters could elect a second leader).
+      if (!logToOpen.snapshot?.conf) {
+        throw new StartError(
+          `${cfg.dataDir} belongs to cluster ${JSON.stringify(clusterId)}, but --peers describes another (${JSON.stringify(cfg.clusterId)}): ` +
+            'this node\'s log still starts from the members --peers listed when the cluster was created. Start it with that --peers ' +
+            `list (if only addresses changed: --cluster-id ${clusterId}).`,
+        );
+      }
+      log.info('--peers differs from when the cluster was created: the data dir\'s cluster id and configuration are used', { cluster: clusterId, from_peers: cfg.clusterId });
+    }
+    return { logToOpen, clusterId, bootstrap: bootstrapTable(cfg), asked: false };
+  }
+
+  /**
+   * A node that joined and stopped before its snapshot held the members (it was not added yet,
+   * or not caught up) knows of no member to take the leader's messages from: it asks its --join
+   * endpoints again. Without an answer it starts with none (the log it replays may name them).
+   */
+  private async askAgain(clusterId: string, bootstrap: MemberTable): Promise<MemberTable> {
+    const join = this.config.join;
+    if (!join || this.config.peers.length > 0) return bootstrap;
+    const log = this.deps.logger;
+    try {
+      const joined = await this.ask(join, false);
+      if (joined.clusterId === clusterId) {
+        log.info('the data dir names no members yet: took them from the cluster', { asked: joined.from, members: joined.table.members.map((m) => m.id).join(',') });
+        return joined.table;
+      }
+      log.warn('--join endpoints answer for another cluster than the data dir\'s: not used', { cluster: clusterId, answered: joined.clusterId });
+    } catch (e) {
+      log.warn('the data dir names no members yet, and --join endpoints did not say: waiting for the leader', { error: (e as Error).message });
+    }
+    return bootstrap;
+  }
+
+  private async ask(endpoints: string[], fresh: boolean): Promise<Joined> {
+    const self = { id: this.config.id, peerAddr: this.config.peerAddr, clientAddr: this.config.clientAddr, fresh };
+    try {
+      return await askToJoin(this.deps.network, this.deps.clock, endpoints, self, () => this.stopping !== undefined, fresh ? JOIN_DEADLINE_MS : ASK_AGAIN_DEADLINE_MS);
+    } catch (e) {
+      throw new StartError((e as Error).message, { cause: e });
+    }
+  }
+
+  private checkLog(ids: LogIds): LogToOpen {
     try {
       return this.deps.disk.checkLog(ids);
     } catch (e) {
-      let msg = e instanceof Error ? e.message : String(e);
-      if ((e as { code?: unknown }).code === 'WRONG_CLUSTER' && this.config.clusterIdDerived) {
-        msg +=
-          ` (This node's cluster id ${this.config.clusterId} was derived from --peers; if the peer addresses changed, ` +
-          'start it with the original id: --cluster-id.)';
-      }
-      throw new StartError(msg, { cause: e });
+      throw new StartError(e instanceof Error ? e.message : String(e), { cause: e });
     }
+  }
+
+  /** --peers that no longer match the replicated members are worth a note: they are not used. */
+  private noteStaleFlags(book: AddressBook): void {
+    const cfg = this.config;
+    if (cfg.peers.length === 0 || !book.isReplicated) return;
+    const flags = cfg.peers.map((p) => `${p.id}=${p.address}`).sort().join(',');
+    const replicated = book.peers().map((p) => `${p.id}=${p.address}`).sort().join(',');
+    if (flags !== replicated) this.deps.logger.info('--peers differs from the members in the replicated state, which are used', { peers: flags, members: replicated });
   }
 
   private openLog(log: LogToOpen): Storage {

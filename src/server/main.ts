@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * kv-server: one raftkv node. Serves proto/kv.proto to clients on --client-addr and Raft to its
- * peers on its own address from --peers, with its state in --data-dir. This file is the command
- * line and the signals; KvServer (kv-server.ts) is the node.
+ * peers on its peer address (--peer-addr, or its entry in --peers), with its state in --data-dir.
+ * This file is the command line and the signals; KvServer (kv-server.ts) is the node.
  *
  * Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the node cannot run (data dir
  * refused or not permitted, port taken, better-sqlite3 missing, a fatal disk error), 2 for bad flags.
@@ -17,25 +17,37 @@ import { DEFAULT_SNAPSHOT_RETAIN, DEFAULT_SNAPSHOT_THRESHOLD } from './snapshott
 
 const EXAMPLE =
   'kv-server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --client-addr 127.0.0.1:9001 --data-dir data/1';
+const JOIN_EXAMPLE = 'kv-server --id 4 --peer-addr 127.0.0.1:7004 --client-addr 127.0.0.1:9004 --data-dir data/4 --join 127.0.0.1:9001,127.0.0.1:9002';
 const SHUTDOWN_DEADLINE_MS = 5000;
 
 /** Parses the command line; throws UsageError. (`--help`/`--version` print and exit 0.) */
 function parseArgs(argv: string[]): ServerConfig {
   const args = yargs(argv)
     .scriptName('kv-server')
-    .usage('$0 --id N --peers ID=HOST:PORT,... --client-addr HOST:PORT --data-dir DIR [options]\n\nRuns one raftkv node.')
+    .usage(
+      '$0 --id N --peers ID=HOST:PORT,... --client-addr HOST:PORT --data-dir DIR [options]\n' +
+        '$0 --id N --peer-addr HOST:PORT --client-addr HOST:PORT --data-dir DIR --join HOST:PORT,... [options]\n\n' +
+        'Runs one raftkv node. --peers bootstraps a new cluster; --join starts a node to be added to a running one ' +
+        '(kv-cli member add). Once a data dir holds state, the cluster it belongs to and the members it has ' +
+        'replicated decide: --join is then ignored, and --peers is used only until the first membership change.',
+    )
     .options({
       // Numbers stay as typed (parse-numbers off) for checkFlags, which checks them and quotes them.
-      id: { requiresArg: true, demandOption: true, describe: "this node's id (must appear in --peers)" },
-      peers: { type: 'string', demandOption: true, describe: "every node's Raft address, this one included: 1=127.0.0.1:7001,2=..." },
+      id: { requiresArg: true, demandOption: true, describe: "this node's id (in --peers, if given); never reused in a cluster" },
+      peers: { type: 'string', describe: "bootstrap a new cluster of these members, this one included: 1=127.0.0.1:7001,2=..." },
+      'peer-addr': { type: 'string', describe: "this node's Raft address, host:port (default: its entry in --peers)" },
+      join: {
+        type: 'string',
+        describe: 'on an empty data dir: ask these members (their client addresses, host:port,...) for the cluster, and wait to be added',
+      },
       'client-addr': { type: 'string', demandOption: true, describe: 'host:port to serve clients on' },
       'data-dir': { type: 'string', demandOption: true, describe: 'directory of this node (created on first start)' },
       'election-timeout': { requiresArg: true, default: 300, describe: 'base election timeout, ms (20 to 60000)' },
       heartbeat: { requiresArg: true, default: 50, describe: 'heartbeat interval, ms (less than the election timeout)' },
-      'cluster-id': { type: 'string', describe: 'cluster id (default: derived from the sorted --peers list)' },
+      'cluster-id': { type: 'string', describe: 'cluster id of a new cluster (default: for a data dir that exists, the one it holds; else derived from --peers)' },
       'client-peers': {
         type: 'string',
-        describe: 'client addresses of the nodes, for leader hints: 1=127.0.0.1:9001,2=... (without it, no hints)',
+        describe: 'client addresses of the --peers, for leader hints: 1=127.0.0.1:9001,2=... (members added later bring theirs)',
       },
       'log-level': { choices: LEVELS, default: 'info' as Level, describe: 'lowest level logged' },
       'snapshot-threshold': {
@@ -48,14 +60,10 @@ function parseArgs(argv: string[]): ServerConfig {
         default: DEFAULT_SNAPSHOT_RETAIN,
         describe: 'log entries kept behind a snapshot for followers that are a little behind',
       },
-      join: {
-        type: 'boolean',
-        default: false,
-        describe: 'this node lost its data dir and rejoins its cluster empty: stay out of elections until the leader has contacted it',
-      },
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
+    .example(JOIN_EXAMPLE, '')
     // Our version: yargs would search for a package.json from where it is installed, which in a
     // project that depends on raftkv is the project's own.
     .version(packageVersion())
@@ -70,6 +78,8 @@ function parseArgs(argv: string[]): ServerConfig {
   return checkFlags({
     id: args.id,
     peers: args.peers,
+    peerAddr: args['peer-addr'],
+    join: args.join,
     clientAddr: args['client-addr'],
     dataDir: args['data-dir'],
     electionTimeout: args['election-timeout'],
@@ -79,7 +89,6 @@ function parseArgs(argv: string[]): ServerConfig {
     logLevel: args['log-level'] as Level,
     snapshotThreshold: args['snapshot-threshold'],
     snapshotRetain: args['snapshot-retain'],
-    join: args.join === true,
     unsafeNoFsync: args['unsafe-no-fsync'] === true,
   });
 }

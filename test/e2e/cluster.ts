@@ -188,6 +188,10 @@ export interface Node {
   proc: ChildProcess | undefined;
   /** Everything the current and past processes of this node wrote to stderr. */
   log: string;
+  /** Started with --join (added to the running cluster), not from --peers. */
+  joins: boolean;
+  /** Removed from the cluster's membership: no longer one of its endpoints. */
+  removed: boolean;
 }
 
 export interface ClusterOptions {
@@ -201,6 +205,8 @@ export interface ClusterOptions {
 
 export class Cluster {
   readonly nodes: Node[] = [];
+  /** The nodes of --peers: what the nodes started from it were given, and are given again at each restart. */
+  private readonly bootstrap: Node[];
   readonly dir: string;
   private readonly opts: ClusterOptions;
   private statusClient: KvClient | undefined;
@@ -209,16 +215,38 @@ export class Cluster {
     this.dir = dir;
     this.opts = opts;
     const n = opts.size ?? 3;
-    for (let i = 0; i < n; i++) {
-      this.nodes.push({
-        id: i + 1,
-        peerAddr: `127.0.0.1:${ports[i]!}`,
-        clientAddr: `127.0.0.1:${ports[n + i]!}`,
-        dataDir: path.join(dir, String(i + 1)),
-        proc: undefined,
-        log: '',
-      });
-    }
+    for (let i = 0; i < n; i++) this.nodes.push(this.newNode(i + 1, ports[i]!, ports[n + i]!, false));
+    this.bootstrap = [...this.nodes];
+  }
+
+  private newNode(id: number, peerPort: number, clientPort: number, joins: boolean): Node {
+    const dataDir = path.join(this.dir, String(id));
+    return { id, peerAddr: `127.0.0.1:${peerPort}`, clientAddr: `127.0.0.1:${clientPort}`, dataDir, proc: undefined, log: '', joins, removed: false };
+  }
+
+  /** A new node (the next id, ports of its own, an empty data dir) to be started with --join and added. */
+  async addNode(): Promise<Node> {
+    const [peer, client] = await freePorts(2);
+    const node = this.newNode(Math.max(...this.nodes.map((n) => n.id)) + 1, peer!, client!, true);
+    this.nodes.push(node);
+    this.forgetStatusClient();
+    return node;
+  }
+
+  /** Node `id` was removed from the membership: it is no longer one of the cluster's endpoints. */
+  markRemoved(id: number): void {
+    this.node(id).removed = true;
+    this.forgetStatusClient();
+  }
+
+  /** The nodes not removed. */
+  get members(): Node[] {
+    return this.nodes.filter((n) => !n.removed);
+  }
+
+  private forgetStatusClient(): void {
+    this.statusClient?.close();
+    this.statusClient = undefined;
   }
 
   static async create(name: string, opts: ClusterOptions = {}): Promise<Cluster> {
@@ -227,20 +255,26 @@ export class Cluster {
   }
 
   get endpoints(): string[] {
-    return this.nodes.map((n) => n.clientAddr);
+    return this.members.map((n) => n.clientAddr);
   }
 
   node(id: number): Node {
-    const n = this.nodes[id - 1];
+    const n = this.nodes.find((x) => x.id === id);
     if (!n) throw new Error(`no node ${id}`);
     return n;
   }
 
   args(node: Node): string[] {
+    const others = this.members.filter((n) => n !== node);
+    const membership = node.joins
+      ? ['--peer-addr', node.peerAddr, '--join', others.map((n) => n.clientAddr).join(',')]
+      : [
+          '--peers', this.bootstrap.map((n) => `${n.id}=${n.peerAddr}`).join(','),
+          ...(this.opts.leaderHints === false ? [] : ['--client-peers', this.bootstrap.map((n) => `${n.id}=${n.clientAddr}`).join(',')]),
+        ];
     return [
       '--id', String(node.id),
-      '--peers', this.nodes.map((n) => `${n.id}=${n.peerAddr}`).join(','),
-      ...(this.opts.leaderHints === false ? [] : ['--client-peers', this.nodes.map((n) => `${n.id}=${n.clientAddr}`).join(',')]),
+      ...membership,
       '--client-addr', node.clientAddr,
       '--data-dir', node.dataDir,
       '--election-timeout', String(this.opts.electionTimeoutMs ?? 300),
@@ -283,17 +317,17 @@ export class Cluster {
     return this.statusClient.status();
   }
 
-  /** Waits until a running node leads and every other running node follows it; returns its id. */
+  /** Waits until a running node leads and every other running member follows it; returns its id. */
   async waitForLeader(timeoutMs = 15_000, except?: number): Promise<number> {
     return waitFor(
-      `a leader among ${this.nodes.filter((n) => this.running(n.id)).map((n) => n.id).join(',')}`,
+      `a leader among ${this.members.filter((n) => this.running(n.id)).map((n) => n.id).join(',')}`,
       async () => {
         const rows = await this.status();
         const live = rows.filter((r): r is Extract<EndpointStatus, { ok: true }> => r.ok);
         const leader = live.find((r) => r.status.role === 'leader' && r.status.nodeId !== except);
         if (!leader) return undefined;
         const agree = live.filter((r) => r.status.leaderId === leader.status.nodeId && r.status.term === leader.status.term);
-        const runningCount = this.nodes.filter((n) => this.running(n.id)).length;
+        const runningCount = this.members.filter((n) => this.running(n.id)).length;
         return agree.length === runningCount && agree.length === live.length ? leader.status.nodeId : undefined;
       },
       timeoutMs,
@@ -325,8 +359,7 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
-    this.statusClient?.close();
-    this.statusClient = undefined;
+    this.forgetStatusClient();
     const procs = this.nodes.map((n) => n.proc).filter((p): p is ChildProcess => p !== undefined);
     for (const p of procs) killChild(p);
     await Promise.all(procs.map((p) => exited(p)));

@@ -98,6 +98,7 @@ describe('flags', () => {
     const [p1, p2, c1] = (await freePorts(3)).map((p) => `127.0.0.1:${p}`);
     const dataDir = path.join(root, 'node1');
     const good = ['--id', '1', '--peers', `1=${p1},2=${p2}`, '--client-addr', c1!, '--data-dir', dataDir];
+    const joining = ['--id', '4', '--peer-addr', p2!, '--client-addr', c1!, '--data-dir', dataDir];
     const withFlag = (name: string, value: string): string[] => {
       const args = [...good];
       const i = args.indexOf(name);
@@ -135,6 +136,12 @@ describe('flags', () => {
       ['missing data dir parent', withFlag('--data-dir', path.join(root, 'no', 'such', 'dir')), /parent directory .* does not exist/],
       ['bad log level', [...good, '--log-level', 'chatty'], /Invalid values/],
       ['client peer not in peers', [...good, '--client-peers', '5=127.0.0.1:9999'], /node 5 is not in --peers/],
+      ['--join with --peers', [...good, '--join', c1!], /--join adds this node to a running cluster and --peers bootstraps a new one: give one of them/],
+      ['neither --peers nor --peer-addr', ['--id', '4', '--client-addr', c1!, '--data-dir', dataDir], /give --peers \(to bootstrap a new cluster\) or --peer-addr/],
+      ['--peer-addr not its --peers entry', [...good, '--peer-addr', p2!], /--peer-addr 127\.0\.0\.1:\d+ is not this node's address in --peers/],
+      ['bad --join endpoint', [...joining, '--join', 'nowhere'], /--join: "nowhere" is not a host:port/],
+      ['--cluster-id with --join', [...joining, '--join', p1!, '--cluster-id', 'c'], /--cluster-id goes with --peers/],
+      ['--client-peers with --join', [...joining, '--join', p1!, '--client-peers', `4=${c1!}`], /--client-peers goes with --peers/],
       ['stray argument', [...good, 'extra'], /Unknown argument: extra/],
     ];
     const results = await Promise.all(cases.map(([, args]) => server(args)));
@@ -263,6 +270,44 @@ describe('data dir', () => {
     const again = new KvClient({ endpoints: c.endpoints });
     expect(await again.get('k')).toBe(marker);
     again.close();
+  });
+});
+
+describe('cluster identity', () => {
+  it('a new node needs --peers or --join; --peers edited since the cluster was created is refused until a snapshot records the configuration', async () => {
+    const root = scratch('identity');
+    const [p, c] = (await freePorts(2)).map((x) => `127.0.0.1:${x}`);
+    const alone = await server(['--id', '4', '--peer-addr', p!, '--client-addr', c!, '--data-dir', path.join(root, 'new')]);
+    expect(alone.code, alone.stderr).toBe(1);
+    expect(alone.stderr).toMatch(/holds no data: a new node needs --peers \(to bootstrap a new cluster\) or --join/);
+    expect(fs.readdirSync(root)).toEqual([]);
+
+    const cl = await Cluster.create('edited-peers', { size: 1 });
+    clusters.push(cl);
+    cl.start(1);
+    await cl.waitForLeader();
+    const client = new KvClient({ endpoints: cl.endpoints });
+    await client.put('k', 'v');
+    await cl.stop(1, 'SIGTERM');
+    const node = cl.node(1);
+    const [other] = await freePorts(1);
+    // Node 1 again, with a second voter in --peers: its log starts from a one-voter configuration.
+    const edited = ['--id', '1', '--peers', `1=${node.peerAddr},2=127.0.0.1:${other!}`, '--client-addr', node.clientAddr, '--data-dir', node.dataDir];
+    const before = snapshot(node.dataDir);
+    const refused = await server(edited);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toMatch(/but --peers describes another .*Start it with that --peers list/);
+    expect(snapshot(node.dataDir)).toEqual(before);
+    // Once a snapshot records the configuration, --peers no longer matters: it starts, says so, and leads alone.
+    cl.start(1);
+    await cl.waitForLeader();
+    await client.snapshot();
+    await cl.stop(1, 'SIGTERM');
+    cl.start(1, ['--peers', edited[3]!]); // the cluster's flags, --peers replaced (the last one counts)
+    expect(await cl.waitForLeader()).toBe(1);
+    expect(node.log).toMatch(/--peers differs from when the cluster was created: the data dir's cluster id and configuration are used/);
+    expect(await client.get('k')).toBe('v');
+    client.close();
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * Snapshots with real processes: the log stays bounded and a restart starts from the snapshot;
- * a follower whose data directory is wiped rejoins with --join and catches up by
- * InstallSnapshot; kill -9 while a snapshot is being taken, and while one is being received,
- * and the restarted node serves exactly the acknowledged data.
+ * a follower whose data directory is wiped is replaced (removed; a new node started with --join,
+ * added as a learner, caught up by InstallSnapshot, promoted); kill -9 while a snapshot is being
+ * taken, and while one is being received, and the restarted node serves exactly the acknowledged data.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +12,8 @@ import { nodeFileSystem } from '../../src/files.js';
 import { decodeSnapshot } from '../../src/server/snapshot/decode.js';
 import { listSnapshots } from '../../src/server/snapshot/files.js';
 import { seededRng } from '../../src/raft/core/rng.js';
-import { cli, Cluster, ensureBuilt, killAll, sleep, waitFor } from './cluster.js';
+import { cli, Cluster, ensureBuilt, killAll, sleep, waitFor, type Node } from './cluster.js';
+import { members } from './members.js';
 
 const THRESHOLD = 300;
 const RETAIN = 50;
@@ -87,14 +88,32 @@ function clusterIdOf(): string {
 
 async function statusOf(id: number) {
   const rows = await cluster.status();
-  const r = rows[id - 1]!;
+  const r = rows[cluster.members.findIndex((n) => n.id === id)]!;
   if (!r.ok) throw new Error(`node ${id}: ${r.error}`);
   return r.status;
 }
 
 async function followers(): Promise<[number, number[]]> {
   const leader = await cluster.waitForLeader();
-  return [leader, cluster.nodes.map((n) => n.id).filter((id) => id !== leader)];
+  return [leader, cluster.members.map((n) => n.id).filter((id) => id !== leader)];
+}
+
+/**
+ * Replaces follower `f`, whose data dir is gone: removes it, starts a new node with --join on an
+ * empty data dir and adds it as a learner; `whileJoining` runs once it is added. Resolves with
+ * the new node once it has caught up and been promoted.
+ */
+async function replace(f: number, whileJoining: (n: Node) => Promise<void> = async () => {}): Promise<Node> {
+  await members.remove(cluster.endpoints, f);
+  cluster.markRemoved(f);
+  const n = await cluster.addNode();
+  cluster.start(n.id);
+  await waitFor(`node ${n.id} to ask to join`, () => /joining cluster: waiting to be added/.test(n.log), 15_000);
+  await members.add(cluster.endpoints, n, true);
+  await whileJoining(n);
+  await cluster.waitCaughtUp(30_000);
+  await members.promote(cluster.endpoints, n.id);
+  return n;
 }
 
 describe('snapshots', () => {
@@ -128,21 +147,22 @@ describe('snapshots', () => {
     expect(Object.fromEntries(snap.data)).toEqual(Object.fromEntries(expected));
   });
 
-  it('a wiped follower rejoins with --join and catches up by InstallSnapshot', async () => {
+  it('a wiped follower is replaced: a new node joins, is added as a learner, catches up by InstallSnapshot, and is promoted', async () => {
     const [leader, [f]] = await followers();
     await cluster.stop(f!, 'SIGKILL');
     fs.rmSync(cluster.node(f!).dataDir, { recursive: true, force: true });
     await load('c', 1000, 200);
     const leaderLog = cluster.node(leader).log.length;
-    cluster.node(f!).log = '';
-    cluster.start(f!, ['--join']);
-    await cluster.waitCaughtUp(30_000);
-    expect(cluster.node(f!).log).toMatch(/installed snapshot \d+ from the leader/);
+    const n = await replace(f!);
+    expect(n.log).toMatch(/installed snapshot \d+ from the leader/);
     expect(cluster.node(leader).log.slice(leaderLog)).toMatch(/sent snapshot/);
+    // The new node applies its promotion too: every member a voter.
+    const voters = JSON.stringify(cluster.members.map((m) => [m.id, false]));
+    await waitFor('node applies its promotion', async () => JSON.stringify((await members.list(n.clientAddr)).members.map((m) => [m.id, m.learner])) === voters);
     // Its own state, as its next snapshot records it, is the cluster's.
-    const r = await cli(['--endpoints', cluster.node(f!).clientAddr, 'snapshot']);
+    const r = await cli(['--endpoints', n.clientAddr, 'snapshot']);
     expect(r.code, r.stderr).toBe(0);
-    expect(Object.fromEntries((await snapshotContents(f!)).data)).toEqual(Object.fromEntries(expected));
+    expect(Object.fromEntries((await snapshotContents(n.id)).data)).toEqual(Object.fromEntries(expected));
     await checkAll();
   });
 
@@ -153,7 +173,7 @@ describe('snapshots', () => {
     const rng = seededRng(Number(process.env.RAFTKV_SNAPSHOT_SEED ?? 7));
     for (let round = 0; round < 4; round++) {
       const [, fs2] = await followers();
-      const f = fs2[round % 2]!;
+      let f = fs2[round % 2]!;
       if (round % 2 === 0) {
         // Mid-snapshot: ask for one and kill the node while its temp file is being written. A
         // request can join a threshold snapshot that is already past its temp file: ask again.
@@ -180,16 +200,19 @@ describe('snapshots', () => {
         one.close();
         cluster.start(f);
       } else {
-        // Mid-install: wipe it, let it start receiving the leader's snapshot, kill it, restart.
+        // Mid-install: its data is lost; its replacement is killed while receiving the leader's
+        // snapshot, and restarted (its data dir holds no members yet: it asks --join again).
         await cluster.stop(f, 'SIGKILL');
         fs.rmSync(cluster.node(f).dataDir, { recursive: true, force: true });
-        cluster.node(f).log = '';
-        cluster.start(f, ['--join']);
-        await waitFor('the snapshot to start arriving', () => /receiving snapshot from node/.test(cluster.node(f).log), 15_000, 2);
-        await sleep(rng.int(10));
-        await cluster.stop(f, 'SIGKILL');
-        expect(cluster.node(f).log).not.toMatch(/installed snapshot/);
-        cluster.start(f, ['--join']);
+        f = (
+          await replace(f, async (n) => {
+            await waitFor('the snapshot to start arriving', () => /receiving snapshot from node/.test(n.log), 15_000, 2);
+            await sleep(rng.int(10));
+            await cluster.stop(n.id, 'SIGKILL');
+            expect(n.log).not.toMatch(/installed snapshot/);
+            cluster.start(n.id);
+          })
+        ).id;
       }
       await load(`r${round}`, 300, 6000, 64);
       await cluster.waitCaughtUp(30_000);
@@ -199,13 +222,13 @@ describe('snapshots', () => {
       await waitFor('no snapshot temp file left', () => !fs.readdirSync(snapDir).some((n) => n.endsWith('.tmp')), 15_000);
     }
     // Every node's own view: make each write a snapshot and compare it with what was acknowledged.
-    for (const n of cluster.nodes) {
+    for (const n of cluster.members) {
       const r = await cli(['--endpoints', n.clientAddr, 'snapshot']);
       expect(r.code, r.stderr).toBe(0);
     }
     await cluster.waitCaughtUp();
     const want = Object.fromEntries(expected);
-    for (const n of cluster.nodes) expect(Object.fromEntries((await snapshotContents(n.id)).data)).toEqual(want);
+    for (const n of cluster.members) expect(Object.fromEntries((await snapshotContents(n.id)).data)).toEqual(want);
     await checkAll();
   });
 });

@@ -55,10 +55,11 @@ describe('a term far beyond a real election is refused', () => {
     expect(f.status()).toMatchObject({ term, role: 'follower', leaderId: 1 });
   });
 
-  it('a joining node (lost its state) takes its leader term however far ahead, but never past MAX_TERM', () => {
-    const r = newRaft(3, [1, 2, 3], { joining: true });
-    expectRefused(r, msg({ type: 'heartbeat', from: 1, to: 3, term: MAX_TERM + 1 }), 'termOutOfRange');
-    expect(r.step(msg({ type: 'heartbeat', from: 1, to: 3, term: MAX_TERM }))).toBeUndefined();
+  it('a node with no configuration yet (waiting to be added) takes its leader term however far ahead, but never past MAX_TERM', () => {
+    const r = newRaft(4, [], { peers: undefined });
+    expectRefused(newRaft(3, [1, 2, 3]), msg({ type: 'heartbeat', from: 1, to: 3, term: MAX_TERM_JUMP + 1 }), 'termJump');
+    expectRefused(r, msg({ type: 'heartbeat', from: 1, to: 4, term: MAX_TERM + 1 }), 'termOutOfRange');
+    expect(r.step(msg({ type: 'heartbeat', from: 1, to: 4, term: MAX_TERM }))).toBeUndefined();
     expect(r.status()).toMatchObject({ term: MAX_TERM, leaderId: 1 });
   });
 

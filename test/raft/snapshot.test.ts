@@ -95,36 +95,7 @@ describe('InstallSnapshot', () => {
   });
 });
 
-describe('a node rejoining with an empty log (joining)', () => {
-  it('neither campaigns nor grants votes until a leader contacts it', () => {
-    const r = newRaft(3, [1, 2, 3], { joining: true });
-    for (let i = 0; i < 100; i++) r.tick();
-    expect(r.role).toBe('follower');
-    expect(drain(r)).toEqual([]);
-    r.step(msg({ type: 'vote', from: 2, to: 3, term: 5, index: 0, logTerm: 0 }));
-    const [resp] = drain(r);
-    expect(resp).toMatchObject({ type: 'voteResp', to: 2, reject: true });
-  });
-
-  it('counts as having voted for the leader that contacts it, and joins once it holds an entry committed in that term', () => {
-    const r = newRaft(3, [1, 2, 3], { joining: true });
-    r.step(msg({ type: 'heartbeat', from: 1, to: 3, term: 4 }));
-    drain(r);
-    expect(r.status()).toMatchObject({ term: 4, vote: 1, leaderId: 1 });
-    // A candidate of the same term (a request delayed from before the wipe) is refused.
-    r.step(msg({ type: 'vote', from: 2, to: 3, term: 4, index: 9, logTerm: 4 }));
-    expect(drain(r)).toEqual([expect.objectContaining({ type: 'voteResp', to: 2, reject: true })]);
-    // Still out of elections: it holds nothing yet.
-    for (let i = 0; i < 100; i++) r.tick();
-    expect(r.role).toBe('follower');
-    // The leader's entries, up to one committed in term 4: an ordinary member from here on.
-    const es = [1, 2, 3].map((i) => ({ index: i, term: i < 3 ? 2 : 4, type: 'normal' as const, data: new Uint8Array() }));
-    r.step(msg({ type: 'app', from: 1, to: 3, term: 4, index: 0, logTerm: 0, commit: 3, entries: es }));
-    drain(r);
-    for (let i = 0; i < 100 && r.role === 'follower'; i++) r.tick();
-    expect(r.role).not.toBe('follower');
-  });
-
+describe('a follower that lost its state (a learner whose data dir was wiped)', () => {
   it('a follower that lost its log tells the leader, which probes it from scratch instead of sending a commit it cannot hold', () => {
     const net = new Network([1, 2, 3]);
     net.elect(1);
@@ -132,7 +103,7 @@ describe('a node rejoining with an empty log (joining)', () => {
     const leader = net.node(1);
     expect(leader.log.committed).toBe(6);
     // Node 3 loses its data and comes back empty.
-    net.nodes.set(3, newRaft(3, [1, 2, 3], { joining: true }, 42));
+    net.nodes.set(3, newRaft(3, [1, 2, 3], {}, 42));
     for (let i = 0; i < 3; i++) {
       leader.tick();
       net.deliverAll();
@@ -144,7 +115,7 @@ describe('a node rejoining with an empty log (joining)', () => {
 
   it('rejoins a cluster through a snapshot and the cluster keeps committing', () => {
     const net = compactedCluster(5);
-    const fresh = newRaft(3, [1, 2, 3], { joining: true }, 99);
+    const fresh = newRaft(3, [1, 2, 3], {}, 99);
     net.nodes.set(3, fresh);
     net.recover();
     net.propose(1, 'after');
@@ -154,6 +125,5 @@ describe('a node rejoining with an empty log (joining)', () => {
     }
     expect(fresh.status().snapshotIndex).toBe(6);
     expect(fresh.log.committed).toBe(net.node(1).log.committed);
-    expect(fresh.status().vote).toBe(1);
   });
 });

@@ -326,7 +326,6 @@ export class SimCluster implements LabCluster {
       snapshotThreshold: snap?.entries ?? 0,
       snapshotBytes: snap?.bytes ?? 0,
       snapshotRetain: snap?.retain ?? 0,
-      join: false,
       protocol: { preVote: this.opts.preVote, checkQuorum: this.opts.checkQuorum },
     };
   }

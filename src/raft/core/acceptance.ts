@@ -21,8 +21,9 @@ export const MAX_INDEX = 2 ** 52 - 1;
  * the other hand, is any number: refusing jumps beyond this bound means a forged message can no
  * longer push a cluster's term to the end of the range in one step (issue 11), only by up to this
  * much, and it would take 2^52 / 10^6 ≈ 4.5 · 10^9 accepted forgeries to exhaust the range.
- * A node that really fell this far behind stays out until it is replaced (`--join`): a joining
- * node has no term to compare with and takes its leader's, whatever it is (below MAX_TERM).
+ * A node that really fell this far behind stays out until it is replaced (removed, and a new
+ * member added): a node with no configuration yet (waiting to be added, on an empty data dir)
+ * has no term to compare with and takes its leader's, whatever it is (below MAX_TERM).
  */
 export const MAX_TERM_JUMP = 1_000_000;
 
@@ -40,7 +41,8 @@ export interface AcceptanceView {
   readonly term: number;
   readonly role: Role;
   readonly leaderId: NodeId;
-  readonly joining: boolean;
+  /** The node has no configuration yet: a new member waiting for the leader that adds it. */
+  readonly unconfigured: boolean;
   readonly lastIndex: number;
 }
 
@@ -60,7 +62,7 @@ export function refusal(v: AcceptanceView, m: Message): Refusal | undefined {
   if (!(Number.isSafeInteger(m.term) && m.term >= 0 && m.term <= MAX_TERM)) {
     return { kind: 'termOutOfRange', detail: `term ${m.term} is outside 0..${MAX_TERM}` };
   }
-  if (!v.joining && m.term - v.term > MAX_TERM_JUMP) {
+  if (!v.unconfigured && m.term - v.term > MAX_TERM_JUMP) {
     return { kind: 'termJump', detail: `term ${m.term} is more than ${MAX_TERM_JUMP} above ours (${v.term})` };
   }
   const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';

@@ -48,13 +48,6 @@ export interface RaftConfig {
   maxInflight?: number;
   /** Cap on the entry bytes of unacknowledged appends per follower (default 8 MiB). */
   maxInflightBytes?: number;
-  /**
-   * This node lost its state (an empty data directory rejoining its cluster): it may have voted
-   * in terms it no longer remembers, and entries may have been committed with its lost copy. It
-   * counts as having voted for each leader that contacts it in that leader's term, and neither
-   * campaigns nor grants votes until it holds an entry committed in the current leader's term.
-   */
-  joining?: boolean;
   /** Durable state to resume from after a restart: the latest snapshot, and the log after it. */
   hardState?: HardState;
   entries?: Entry[];
@@ -151,7 +144,6 @@ export class Raft {
   private snapshotToInstall: SnapshotMeta | undefined;
   private prevHardState: HardState;
   private prevSoftState: SoftState;
-  private joining: boolean;
   private stepRole: (m: Message) => void = this.stepFollower;
   private tickRole: () => void = this.tickElection;
 
@@ -171,7 +163,6 @@ export class Raft {
     this.maxMsgBytes = cfg.maxMsgBytes ?? 1024 * 1024;
     this.maxInflight = cfg.maxInflight ?? 256;
     this.maxInflightBytes = cfg.maxInflightBytes ?? 8 * 1024 * 1024;
-    this.joining = cfg.joining ?? false;
     const hs = cfg.hardState ?? { term: 0, vote: NONE, commit: 0 };
     this.log = new RaftLog(cfg.entries ?? [], hs.commit, cfg.snapshot);
     const conf = cfg.conf ?? cfg.snapshot?.conf ?? (cfg.peers ? confOfVoters(cfg.peers) : EMPTY_CONF);
@@ -310,7 +301,7 @@ export class Raft {
    */
   step(m: Message): Refusal | undefined {
     const refused = refusal(
-      { id: this.id, tracked: (id) => this.tracker.progress.has(id) || this.tracker.isVoter(id), term: this.term, role: this.role, leaderId: this.leaderId, joining: this.joining, lastIndex: this.log.lastIndex() },
+      { id: this.id, tracked: (id) => this.tracker.progress.has(id) || this.tracker.isVoter(id), term: this.term, role: this.role, leaderId: this.leaderId, unconfigured: this.tracker.conf.voters.length === 0, lastIndex: this.log.lastIndex() },
       m,
     );
     if (refused) return refused;
@@ -328,15 +319,8 @@ export class Raft {
       this.respondToStaleTerm(m);
       return undefined;
     }
-    const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
-    if (this.joining && fromLeader && this.vote === NONE) this.vote = m.from;
     if (m.type === 'vote' || m.type === 'preVote') this.handleVote(m);
     else this.stepRole(m);
-    // Joined once we hold an entry the leader committed in its own term: every entry committed
-    // before (some perhaps with our lost copy) precedes it, so our log has them all again.
-    if (this.joining && fromLeader && this.log.committed > 0 && this.log.term(this.log.committed) === this.term) {
-      this.joining = false;
-    }
     return undefined;
   }
 
@@ -474,7 +458,7 @@ export class Raft {
 
   /** Only a voter campaigns, and not while committed configuration changes wait to be applied (they may remove it). */
   private promotable(): boolean {
-    if (this.joining || !this.tracker.isVoter(this.id)) return false;
+    if (!this.tracker.isVoter(this.id)) return false;
     if (this.log.committed > this.log.applied) {
       for (const e of this.log.slice(Math.max(this.log.applied + 1, this.log.firstIndex()), this.log.committed + 1)) if (e.type === 'conf') return false;
     }
@@ -558,7 +542,6 @@ export class Raft {
   // ---- ticks --------------------------------------------------------------------------------
 
   private tickElection(): void {
-    if (this.joining) return;
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
@@ -628,10 +611,7 @@ export class Raft {
   private handleVote(m: Message): void {
     const respType: MessageType = m.type === 'vote' ? 'voteResp' : 'preVoteResp';
     const canVote =
-      !this.joining &&
-      (this.vote === m.from ||
-        (this.vote === NONE && this.leaderId === NONE) ||
-        (m.type === 'preVote' && m.term > this.term));
+      this.vote === m.from || (this.vote === NONE && this.leaderId === NONE) || (m.type === 'preVote' && m.term > this.term);
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
       // A grant echoes the request's term, so a pre-candidate can count it without a term change.
       this.send({ type: respType, to: m.from, term: m.term });
@@ -705,8 +685,8 @@ export class Raft {
     } else if (m.type === 'heartbeatResp') {
       pr.recentActive = true;
       if (m.context !== 0) this.reads.ack(m.from, m.context);
-      // The follower's log ends before what it once acknowledged: it lost its state (a wiped
-      // data dir rejoining). Lowering match is safe (commit never goes back); probe from there.
+      // The follower's log ends before what it once acknowledged: it lost its state (a learner's
+      // wiped data dir, started again). Lowering match is safe (commit never goes back); probe from there.
       if (m.reject && m.index < pr.match) pr.resetTo(m.index);
       if (pr.state === 'probe') pr.probeSent = false;
       if (pr.match < this.log.lastIndex()) {

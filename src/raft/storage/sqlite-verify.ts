@@ -17,6 +17,8 @@ import { checkWal, type WalReplay } from './wal-check.js';
 
 /** What verify() found: the state the read-write connection must find again under its lock. */
 export interface Verified {
+  /** The cluster the file belongs to (it may differ from the one asked for when that was adopted: see verify()). */
+  clusterId: string;
   schemaVersion: number;
   hardState: HardState;
   snapshot: SnapshotMeta | undefined;
@@ -93,8 +95,10 @@ export function metaInt(path: string, meta: Map<string, unknown>, key: string): 
  * Everything open() checks before writing: the raw bytes of the header and the WAL, then the
  * contents through a read-only connection (readPrivately). Throws StorageError. Changes no file
  * and creates none beside `path`, save its own private directory for the time of the check.
+ * `adoptStoredClusterId`: a file of another cluster than `id.clusterId` is taken (its cluster id
+ * is in the result) rather than refused; the node id must still match.
  */
-export function verify(path: string, id: Identity): Verified {
+export function verify(path: string, id: Identity, adoptStoredClusterId = false): Verified {
   const st = fs.statSync(path);
   if (!st.isFile()) {
     throw new StorageError('NOT_RAFTKV', path, `${path} is not a regular file. ${ADVICE_FOREIGN}`);
@@ -153,7 +157,7 @@ export function verify(path: string, id: Identity): Verified {
   }
 
   // 3. The contents, through a read-only connection.
-  return readPrivately(path, (ro) => verifyContents(path, ro, id));
+  return readPrivately(path, (ro) => verifyContents(path, ro, id, adoptStoredClusterId));
 }
 
 /**
@@ -214,7 +218,7 @@ function checkPagesPresent(path: string, size: number, pageSize: number, wal: Wa
   );
 }
 
-function verifyContents(path: string, db: Database.Database, id: Identity): Verified {
+function verifyContents(path: string, db: Database.Database, id: Identity, adoptStoredClusterId: boolean): Verified {
   const tables = new Set(
     (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as unknown[]).map(String),
   );
@@ -246,7 +250,10 @@ function verifyContents(path: string, db: Database.Database, id: Identity): Veri
   }
 
   const clusterId = meta.get('cluster_id');
-  if (clusterId !== id.clusterId) {
+  if (typeof clusterId !== 'string' || clusterId === '') {
+    throw new StorageError('CORRUPT', path, `${path}: meta 'cluster_id' is missing or invalid. ${ADVICE_CORRUPT}`);
+  }
+  if (clusterId !== id.clusterId && !adoptStoredClusterId) {
     throw new StorageError(
       'WRONG_CLUSTER',
       path,
@@ -346,7 +353,7 @@ function verifyContents(path: string, db: Database.Database, id: Identity): Veri
   for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log ORDER BY idx').raw().iterate()) {
     checkRow(path, row as Row, expect++);
   }
-  return { schemaVersion: version, hardState, snapshot, first, lastEntry };
+  return { clusterId, schemaVersion: version, hardState, snapshot, first, lastEntry };
 }
 
 /**

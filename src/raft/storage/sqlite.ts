@@ -87,6 +87,8 @@ export interface CheckedLog {
   readonly fresh: boolean;
   /** The snapshot the log was compacted into: the state up to it must come from elsewhere. */
   readonly snapshot: SnapshotMeta | undefined;
+  /** The cluster the file belongs to (for a fresh one, the one it will be created for). */
+  readonly clusterId: string;
   /** Opens the file for writing (creating it if fresh). Throws StorageError. */
   open(): SqliteStorage;
 }
@@ -94,6 +96,12 @@ export interface CheckedLog {
 export interface SqliteStorageOptions {
   clusterId: string;
   nodeId: number;
+  /**
+   * An existing file of another cluster is taken, not refused (kv-server: the cluster id was not
+   * given, and the one stored is authoritative). A fresh file needs a non-empty `clusterId` then
+   * only when it is opened.
+   */
+  adoptStoredClusterId?: boolean;
   /** Create the file if it does not exist. If false, a missing file is an error (MISSING). */
   create: boolean;
   /** synchronous=OFF and no flushes: sync() resolves at once, nothing is ever durable. Tests and benchmarks only. */
@@ -139,13 +147,14 @@ export class SqliteStorage implements Storage {
    */
   static check(path: string, options: SqliteStorageOptions): CheckedLog {
     const { clusterId, nodeId, create: mayCreate } = options;
-    if (typeof clusterId !== 'string' || clusterId === '') throw new TypeError('clusterId must be a non-empty string');
+    const adopt = options.adoptStoredClusterId === true;
+    if (typeof clusterId !== 'string' || (clusterId === '' && !adopt)) throw new TypeError('clusterId must be a non-empty string');
     if (!Number.isSafeInteger(nodeId) || nodeId < 1) throw new TypeError(`nodeId must be a positive integer, got ${nodeId}`);
     const id = { clusterId, nodeId };
     const unsafeNoFsync = options.unsafeNoFsync === true;
     const checked = (): Verified => {
       try {
-        return verify(path, id);
+        return verify(path, id, adopt);
       } catch (e) {
         throw wrapSqliteError(e, path, 'verifying it');
       }
@@ -166,14 +175,16 @@ export class SqliteStorage implements Storage {
         path,
         fresh: true,
         snapshot: undefined,
+        clusterId,
         open: () => {
+          if (clusterId === '') throw new TypeError('a new data file needs a cluster id');
           create(path, id);
           return new SqliteStorage(path, checked(), unsafeNoFsync); // checked: another process may have created it first
         },
       };
     }
     const verified = checked();
-    return { path, fresh: false, snapshot: verified.snapshot, open: () => new SqliteStorage(path, verified, unsafeNoFsync) };
+    return { path, fresh: false, snapshot: verified.snapshot, clusterId: verified.clusterId, open: () => new SqliteStorage(path, verified, unsafeNoFsync) };
   }
 
   /** check(), then open(): verifies an existing file, opens it for writing, creates one if missing and `create`. */
@@ -223,7 +234,7 @@ export class SqliteStorage implements Storage {
       const snapIndex = this.snapshot?.index ?? 0;
       this.first = min ?? snapIndex + 1;
       this.lastIndex = Math.max(max ?? 0, snapIndex);
-      const found: Verified = { schemaVersion: this.schemaVersion, hardState: this.hardState, snapshot: this.snapshot, first: this.first, lastEntry: max ?? 0 };
+      const found: Verified = { clusterId: verified.clusterId, schemaVersion: this.schemaVersion, hardState: this.hardState, snapshot: this.snapshot, first: this.first, lastEntry: max ?? 0 };
       if (!sameState(found, verified)) {
         throw new StorageError(
           'LOCKED',
