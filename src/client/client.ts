@@ -180,9 +180,12 @@ export class KvClient {
    * The membership changes, unlike writes, carry no session: the cluster cannot tell a change sent
    * again from a new one. So after an attempt whose outcome is unknown (no answer within the
    * attempt's deadline, a dropped connection, a leader that lost its leadership), the client
-   * looks at the configuration before it sends the change again: an add is done if `id` is a
-   * member with these addresses and this role, a promotion if `id` is a voter, a removal if `id` is
-   * no member. A change so found in force resolves with index 0 (its log index is not known).
+   * looks at the configuration before it sends the change again, and compares it with the one it
+   * read when the call started: an add is done if `id` is now a member with these addresses and
+   * this role, a promotion if `id` is now a voter, a removal if `id` is no longer a member. A change
+   * so found in force resolves with index 0 (its log index is not known). A change in force before
+   * the call started is sent all the same, and refused: the call means the same whichever node it
+   * first reaches.
    *
    * A change the leader refuses (one pending already, an unknown node, a removal that would leave
    * no live quorum, a learner far behind, ...) fails with MembershipRefusedError and the server's
@@ -210,7 +213,7 @@ export class KvClient {
   /**
    * Hands leadership to voter `id`, or, without one, to the voter the leader finds most up to
    * date; resolves once it leads. After an attempt whose outcome is unknown it is not asked again
-   * if `id` now leads (without `id`: if another node than the one that led at the start does).
+   * if `id` now leads (without `id`: any other node than the one that led when the call started).
    * Refused (MembershipRefusedError) for a node that is not a voter.
    */
   async transferLeader(id = 0): Promise<LeaderTransfer> {

@@ -116,20 +116,16 @@ export class MemberCalls {
     return this.change('MemberRemove', { id, force }, (m) => !m.members.some((x) => x.id === id));
   }
 
-  /**
-   * `id` 0 moves leadership away from the present leader, to the voter the leader finds most up
-   * to date: then the present leader is asked first (Status), so that an unknown outcome can be
-   * told from the leader it started with.
-   */
+  /** Leadership to `id`, or (0) away from the node that leads when the call starts, to the voter the leader finds most up to date. */
   transfer(id: number): Promise<LeaderTransfer> {
     checkMemberId('id', id, true);
     return this.router.withTurn(async (deadline) => {
-      const status = (): Promise<StatusResponse> => this.router.send<StatusResponse>('Status', () => ({}), { anyNode: true }, deadline);
-      const from = id === 0 ? (await status()).leaderId : 0;
+      const status = (d: number): Promise<StatusResponse> => this.router.send<StatusResponse>('Status', () => ({}), { anyNode: true }, d);
+      const from = (await status(deadline)).leaderId;
+      const moved = (s: StatusResponse): boolean => s.leaderId !== 0 && s.leaderId !== from && (id === 0 || s.leaderId === id);
       const settle = async (d: number): Promise<LeaderTransfer | undefined> => {
-        const s = await this.router.send<StatusResponse>('Status', () => ({}), { anyNode: true }, d);
-        const moved = s.leaderId !== 0 && (id === 0 ? s.leaderId !== from : s.leaderId === id);
-        return moved ? { leaderId: s.leaderId, term: s.term } : undefined;
+        const s = await status(d);
+        return moved(s) ? { leaderId: s.leaderId, term: s.term } : undefined;
       };
       // The old leader answers; the next call it gets will name the new one.
       const res = await this.router.send<LeaderTransfer>('LeaderTransfer', () => ({ id }), { settle, leaderOnly: true }, deadline);
@@ -137,14 +133,21 @@ export class MemberCalls {
     });
   }
 
-  /** A change routed to the leader; `inForce` says whether the configuration has it (to settle an unknown outcome). */
+  /**
+   * A change routed to the leader. `inForce` says whether a configuration has it: the change
+   * took effect if the configuration had it not when the call started and has it now. (Were it
+   * in force already, the change is sent all the same, and the leader says why it will not make
+   * it: the call means the same whichever node it first reaches.)
+   */
   private change(method: 'MemberAdd' | 'MemberPromote' | 'MemberRemove', request: object, inForce: (m: Membership) => boolean): Promise<MembershipChange> {
     return this.router.withTurn(async (deadline) => {
+      const before = await this.list(deadline);
       const settle = async (d: number): Promise<MembershipChange | undefined> => {
         const m = await this.list(d);
         return inForce(m) ? { members: m.members, index: 0 } : undefined;
       };
-      const res = await this.router.send<MembershipChange>(method, () => request, { settle, leaderOnly: true }, deadline);
+      const hooks = { settle: inForce(before) ? undefined : settle, leaderOnly: true };
+      const res = await this.router.send<MembershipChange>(method, () => request, hooks, deadline);
       this.learned(res.members);
       return { members: res.members, index: res.index };
     });

@@ -37,9 +37,10 @@ export interface Refusal {
 
 /**
  * What a node does with a call instead of the default: refuse it, never answer it (`hang`), or
- * do what it would (apply a change), run `after`, and then fail the call or leave it unanswered.
+ * do what it would (apply a change), run `after`, and then fail the call, leave it unanswered, or
+ * answer it as it would have (`answer`).
  */
-export type Scripted = { refuse: Refusal } | { hang: true } | { applyThen: Refusal | 'hang'; after?: () => void };
+export type Scripted = { refuse: Refusal } | { hang: true } | { applyThen: Refusal | 'hang' | 'answer'; after?: () => void };
 
 export interface FakeNode {
   id: number;
@@ -140,7 +141,8 @@ export class FakeCluster {
       if (err) return cb(refusal(err));
       if (scripted && 'applyThen' in scripted) {
         scripted.after?.();
-        return scripted.applyThen === 'hang' ? undefined : cb(refusal(scripted.applyThen));
+        if (scripted.applyThen === 'hang') return;
+        if (scripted.applyThen !== 'answer') return cb(refusal(scripted.applyThen));
       }
       cb(null, res);
     };

@@ -43,15 +43,17 @@ it('members(): asked of a follower, answered from the leader, with match indexes
   expect(cluster.node(1).calls.get('memberList')).toBe(1);
 });
 
-it('a change sent to a follower follows its hint to the leader, which applies it once', async () => {
+it('a change sent to a node that no longer leads follows its hint to the leader, which applies it once', async () => {
   cluster = await FakeCluster.start(3);
-  cluster.leaderId = 2;
-  const res = await client([cluster.node(1).addr]).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true });
+  const c = cluster;
+  // Node 1 leads when the client reads the configuration, and node 2 once it sends the change.
+  c.script = (_node, method) => (method === 'memberList' && c.leaderId === 1 ? { applyThen: 'answer', after: () => (c.leaderId = 2) } : undefined);
+  const res = await client([c.node(1).addr]).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true });
   expect(res.members.find((m) => m.id === 4)).toMatchObject(member4);
   expect(res.index).toBe(91);
-  expect([cluster.node(1).calls.get('memberAdd'), cluster.node(2).calls.get('memberAdd')]).toEqual([1, 1]);
-  // The hint, not the membership, led it there: the follower was not asked who leads.
-  expect(cluster.node(1).calls.get('memberList')).toBeUndefined();
+  expect([c.node(1).calls.get('memberAdd'), c.node(2).calls.get('memberAdd')]).toEqual([1, 1]);
+  // The hint, not the membership, led it there: node 1 was not asked again who leads.
+  expect(c.node(1).calls.get('memberList')).toBe(1);
   expect(cluster.members.filter((m) => m.id === 4)).toHaveLength(1);
 });
 
@@ -124,9 +126,22 @@ it('a transfer whose answer is lost is not asked again once its target leads (by
   expect(cluster.term).toBe(5);
 });
 
+it('a change in force when the call starts is refused, though it first reached a node that no longer leads', async () => {
+  cluster = await FakeCluster.start(3);
+  const c = cluster;
+  c.members.push({ ...member4 });
+  // The refusal of node 1, which led when the configuration was read, leaves the outcome unknown;
+  // the member found there must not make the call a success.
+  c.script = (_node, method) => (method === 'memberList' && c.leaderId === 1 ? { applyThen: 'answer', after: () => (c.leaderId = 2) } : undefined);
+  const err = await failure(client([c.node(1).addr]).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true }));
+  expect(err).toBeInstanceOf(MembershipRefusedError);
+  expect((err as MembershipRefusedError).reason).toBe('node 4 is a member already');
+});
+
 it('an outcome still unknown at the deadline is said to be unknown', async () => {
   cluster = await FakeCluster.start(1);
-  cluster.script = (_node, method) => (method === 'memberPromote' || method === 'memberList' ? { hang: true } : undefined);
+  // The configuration is read when the call starts, and never again.
+  cluster.script = (_node, method) => (method === 'memberPromote' || (method === 'memberList' && cluster!.count('memberList') > 1) ? { hang: true } : undefined);
   cluster.members.push({ ...member4 });
   const err = await failure(client([cluster.node(1).addr], 1_500).promoteMember(4));
   expect(err).toBeInstanceOf(ClusterUnavailableError);
