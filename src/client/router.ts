@@ -97,7 +97,7 @@ export class Router {
   private readonly channelOptions: grpc.ChannelOptions;
   /** The node believed to lead, if any. */
   private leader: string | undefined;
-  /** The last node believed to lead, kept when a failure makes the client doubt it: to see the leader move. */
+  /** The last node named as the leader, kept when a failure makes the client doubt it: to see the leader move. */
   private lastLeader: string | undefined;
   /** Whether any endpoint ever answered this client (then connection failures are an outage, not a misconfiguration). */
   private answered = false;
@@ -229,7 +229,10 @@ export class Router {
         this.noteAnswered();
         // A follower that served the call by forwarding it names the leader: go there next time,
         // if it is known to answer us.
-        if (!hooks.anyNode) this.setLeader(trailer.leader !== '' && trailer.leader !== target && this.reachable(trailer.leader) ? trailer.leader : target);
+        if (!hooks.anyNode) {
+          const named = trailer.leader !== '' ? trailer.leader : target;
+          this.setLeader(named !== target && this.reachable(named) ? named : target, named);
+        }
         return res;
       } catch (e) {
         if (this.closed) throw new ClientClosedError('the KvClient was closed during the call');
@@ -376,10 +379,15 @@ export class Router {
     this.onEvent('answered');
   }
 
-  private setLeader(endpoint: string): void {
+  /**
+   * Calls go to `endpoint` next; `named` is the leader as the cluster names it: the same, or the
+   * leader a forwarding follower named (a client served through a follower sees the leader move
+   * only so).
+   */
+  private setLeader(endpoint: string, named = endpoint): void {
     this.leader = endpoint;
-    if (this.lastLeader !== undefined && this.lastLeader !== endpoint) this.onEvent('leader-changed');
-    this.lastLeader = endpoint;
+    if (this.lastLeader !== undefined && this.lastLeader !== named) this.onEvent('leader-changed');
+    this.lastLeader = named;
   }
 
   /** Whether a connection to `endpoint` is up now (one is started if there is none). */

@@ -56,6 +56,19 @@ it("a member removed by someone else: its endpoint is dropped at the next refres
   expect(sorted(c.endpoints)).toEqual(sorted([cluster.node(1).addr, cluster.node(2).addr]));
 });
 
+it('a client served through a follower sees the leader move in the name the follower gives, and refreshes', async () => {
+  cluster = await FakeCluster.start(3);
+  cluster.forwarding = true;
+  const c = client([cluster.node(2).addr]);
+  await c.get('k');
+  await waitFor('the first refresh', () => c.endpoints.length === 3);
+  cluster.members = cluster.members.filter((m) => m.id !== 1);
+  cluster.leaderId = 3;
+  await sleep(REFRESH_MS + 20);
+  await c.get('k'); // served by node 2 again, which names node 3 now
+  await waitFor('node 1 dropped', () => !c.endpoints.includes(cluster!.node(1).addr));
+});
+
 it("the client's own removal drops the endpoint at once", async () => {
   cluster = await FakeCluster.start(3);
   const c = client([cluster.node(1).addr]);

@@ -4,7 +4,8 @@
  * in a line who leads, what a node answers and what it refuses, and count what each node was
  * asked. Like a real server: the changes and the transfer are served by the leader only (others
  * refuse with the `raftkv-leader` hint), a refused change fails with `raftkv-error: conf-refused`,
- * and Get and Put are served by the leader (no forwarding).
+ * and Get and Put are served by the leader, or, with `forwarding`, by any node, a follower naming
+ * the leader in its answer's trailer as kv-server's forwarding does.
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadKvProto, MD_ERROR, MD_LEADER } from '../../src/kv-api.js';
@@ -51,7 +52,7 @@ export interface FakeNode {
 }
 
 type Request = Record<string, unknown>;
-type Callback = (err: Partial<grpc.ServiceError> | null, res?: object) => void;
+type Callback = (err: Partial<grpc.ServiceError> | null, res?: object, trailer?: grpc.Metadata) => void;
 
 /** Answers a refusal with its trailers, as kv-server's gRPC layer does. */
 function refusal(r: Refusal): Partial<grpc.ServiceError> {
@@ -77,6 +78,8 @@ export class FakeCluster {
   index = 90;
   /** Return something to script a call; undefined: the default. */
   script: (node: FakeNode, method: FakeMethod, request: Request) => Scripted | undefined = () => undefined;
+  /** Followers serve Get and Put (as if forwarded to the leader), naming it. */
+  forwarding = false;
   /** Methods no node implements (an older server): answered UNIMPLEMENTED. */
   readonly unimplemented = new Set<FakeMethod>();
 
@@ -146,8 +149,14 @@ export class FakeCluster {
       }
       cb(null, res);
     };
-    const leaderOnly = method !== 'status' && method !== 'memberList';
+    const data = method === 'get' || method === 'put';
+    const leaderOnly = method !== 'status' && method !== 'memberList' && !(data && this.forwarding);
     if (leaderOnly && node.id !== this.leaderId) return answer(this.notLeader(node));
+    if (data && node.id !== this.leaderId) {
+      const trailer = new grpc.Metadata();
+      trailer.set(MD_LEADER, this.addrOf(this.leaderId) ?? '');
+      return cb(null, method === 'get' ? { found: false } : {}, trailer);
+    }
     switch (method) {
       case 'get':
         return answer(null, { found: false });
