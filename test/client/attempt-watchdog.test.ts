@@ -51,7 +51,8 @@ it('a call to a node that answers nothing is abandoned after the attempt timeout
       (e: unknown) => e as Error,
     );
     expect(err).toBeInstanceOf(ClusterUnavailableError);
-    expect(err!.message).toMatch(/no answer from 127\.0\.0\.1:\d+ for 200 ms/);
+    // The last attempt may start too close to the deadline for a silence to be timed: then the deadline ends it.
+    expect(err!.message).toMatch(/no answer from 127\.0\.0\.1:\d+ for 200 ms|Deadline exceeded/);
     expect(node.slowCalls()).toBeGreaterThan(1);
   } finally {
     kv.close();
