@@ -291,6 +291,32 @@ export class RaftNode implements ReplicatedLog {
     });
   }
 
+  /**
+   * Resolves once this node knows a leader that is not handing leadership over (after a
+   * transfer, the new one), or it stops, or after `timeoutMs`.
+   */
+  awaitLeader(timeoutMs: number): Promise<void> {
+    return this.waitUntil(() => this.raft.leaderId !== NONE && this.raft.status().leadTransferee === NONE, timeoutMs);
+  }
+
+  /**
+   * Leader: resolves once it has applied an entry of its own term (its no-op), and so whatever
+   * earlier leaders left in its log: only then does the core take a configuration change (one
+   * among those entries would be pending). Also once it stops leading, or stops, or after `timeoutMs`.
+   */
+  awaitTermApplied(timeoutMs: number): Promise<void> {
+    const core = this.raft;
+    return this.waitUntil(() => core.role !== 'leader' || core.log.term(core.log.applied) === core.term, timeoutMs);
+  }
+
+  /** Resolves once `done()` holds (looked at after each tick and Ready), or the node stops, or after `timeoutMs`. */
+  private waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = this.clock.now() + timeoutMs;
+    const over = (): boolean => this.stopped || this.clock.now() >= deadline || done();
+    if (over()) return Promise.resolve();
+    return new Promise((resolve) => this.watchers.add(() => over() && (resolve(), true)));
+  }
+
   /** Leader: each member's replication progress and activity; otherwise empty. */
   members(): MemberState[] {
     const now = this.clock.now();

@@ -8,6 +8,7 @@ import { ASK_AGAIN_DEADLINE_MS, askToJoin, JOIN_DEADLINE_MS, type Joined } from 
 import { KvService } from './kv-service.js';
 import { KvStore } from './kv-store.js';
 import { AddressBook, type MemberTable } from './members.js';
+import { transferTarget } from './membership.js';
 import type { Logger } from './logger.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
@@ -17,6 +18,8 @@ import { Snapshotter } from './snapshotter.js';
  * client's attempt (the client decides when to give up), shorter than forever.
  */
 const FORWARD_TIMEOUT_MS = 10_000;
+/** The longest a stopping leader waits for another to take over (kv-server's whole shutdown has 5 s). */
+const HAND_OFF_MAX_MS = 2000;
 
 /** What a KvServer runs on, injected: the real machine in kv-server, a simulated one in tests. */
 export interface KvServerDeps {
@@ -69,9 +72,13 @@ export class KvServer {
     }
   }
 
-  /** Fails requests in flight (retryable), stops taking calls, stops Raft, closes the disk. */
-  stop(): Promise<void> {
+  /**
+   * Fails requests in flight (retryable), stops taking calls, stops Raft, closes the disk;
+   * `handOff`: a leader first hands leadership over (kv-server does on SIGTERM and SIGINT).
+   */
+  stop(opts: { handOff?: boolean } = {}): Promise<void> {
     this.stopping ??= (async () => {
+      if (opts.handOff) await this.handOff();
       this.kv?.close();
       await this.listener?.close();
       if (this.node) await this.node.stop(); // closes the transport and the storage
@@ -81,6 +88,27 @@ export class KvServer {
       }
     })();
     return this.stopping;
+  }
+
+  /**
+   * A leader about to stop hands leadership to the most up-to-date voter first (thesis §3.10),
+   * so that the cluster does not wait an election timeout for a new one: a rolling restart then
+   * costs clients a moment, not an election. Meanwhile it keeps serving (writes are refused as
+   * there is no leader, then sent on to the new one). Gives up after HAND_OFF_MAX_MS.
+   */
+  private async handOff(): Promise<void> {
+    const node = this.node;
+    const log = this.deps.logger;
+    if (!node || node.status().role !== 'leader') return;
+    const to = transferTarget(node.members(), this.config.id);
+    if (to === undefined) return;
+    log.info('handing leadership over before stopping', { to });
+    try {
+      const r = await node.transferLeadership(to, Math.min(transferTimeoutMs(this.config), HAND_OFF_MAX_MS));
+      log.info('handed leadership over', { leader: r.leaderId, term: r.term });
+    } catch (e) {
+      log.warn('could not hand leadership over; stopping anyway', { error: (e as Error).message });
+    }
   }
 
   get raft(): RaftNode {

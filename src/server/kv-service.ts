@@ -49,7 +49,12 @@ export type ForwardedReply = { ok: true; response: object } | { ok: false; error
 export interface KvServiceOptions {
   store: KvStore;
   /** This node's Raft: writes, reads and membership changes go through it. */
-  raft: ReplicatedLog & MembershipRaft & { snapshot(): Promise<SnapshotMeta> };
+  raft: ReplicatedLog &
+    MembershipRaft & {
+      snapshot(): Promise<SnapshotMeta>;
+      /** Resolves once a leader is known and hands nothing over, or the node stops, or after `timeoutMs`. */
+      awaitLeader(timeoutMs: number): Promise<void>;
+    };
   /** The latest snapshot's index, for Status. */
   snapshotIndex: () => number;
   nodeId: NodeId;
@@ -167,15 +172,15 @@ export class KvService {
     this.members.transfer(req, reply);
   }
 
-  private read(req: GetRequestIn, reply: Reply<GetResponse>, forwarded: boolean): void {
+  private read(req: GetRequestIn, reply: Reply<GetResponse>, forwarded: boolean, waited = false): void {
     this.opts.store.read(this.opts.raft, req.key, (outcome) => {
-      if (!outcome.ok) return this.refuse({ method: 'get', request: req }, outcome.error, reply as Reply<object>, forwarded);
+      if (!outcome.ok) return this.refuse({ method: 'get', request: req }, outcome.error, reply as Reply<object>, forwarded, waited);
       const v = outcome.value;
       reply(null, v === undefined ? { found: false, value: EMPTY } : { found: true, value: v });
     });
   }
 
-  private write(method: Exclude<ForwardedMethod, 'get'>, req: WriteRequestIn, reply: Reply<object>, forwarded: boolean): void {
+  private write(method: Exclude<ForwardedMethod, 'get'>, req: WriteRequestIn, reply: Reply<object>, forwarded: boolean, waited = false): void {
     const s = req.session;
     if (s === null || s === undefined) {
       return reply({ code: 'INVALID_ARGUMENT', details: 'session is required on writes (client_id, seq, first_incomplete)' });
@@ -186,7 +191,7 @@ export class KvService {
     if (op === 'cas') w.expected = req.expected;
     this.opts.store.write(this.opts.raft, w, (outcome) => {
       if (outcome.ok) reply(null, answer(outcome.value));
-      else this.refuse({ method, request: req }, outcome.error, reply, forwarded);
+      else this.refuse({ method, request: req }, outcome.error, reply, forwarded, waited);
     });
   }
 
@@ -194,8 +199,21 @@ export class KvService {
    * A call this node cannot serve. Not leading, with a leader known: forwarded to it (once), so
    * that a client that cannot reach the leader is still served. Otherwise refused.
    */
-  private refuse(call: ForwardedCall, err: KvError, reply: Reply<object>, forwarded: boolean): void {
+  private refuse(call: ForwardedCall, err: KvError, reply: Reply<object>, forwarded: boolean, waited = false): void {
     const leader = err.code === 'notLeader' ? err.leaderId : 0;
+    if (leader === this.opts.nodeId && !waited) {
+      // This node leads but takes nothing new: it is handing leadership over (thesis §3.10), which
+      // takes a few milliseconds. The call waits for the new leader and goes to it, rather than
+      // sending the client off to look for one (its retries back off, and a rolling restart would
+      // cost clients more than the transfer). Served here if the transfer is abandoned.
+      void this.opts.raft.awaitLeader(HAND_OVER_WAIT_MS).then(() => {
+        const now = this.opts.raft.leaderId();
+        if (now !== this.opts.nodeId) return this.refuse(call, { code: 'notLeader', leaderId: now }, reply, forwarded, true);
+        if (call.method === 'get') this.read(call.request, reply as Reply<GetResponse>, forwarded, true);
+        else this.write(call.method, call.request as WriteRequestIn, reply, forwarded, true);
+      });
+      return;
+    }
     const forward = this.opts.forward;
     if (!forward || forwarded || leader === 0 || leader === this.opts.nodeId) return reply(this.refusal(err));
     if (this.forwarding >= MAX_FORWARDING) {
@@ -255,6 +273,8 @@ export class KvService {
 }
 
 const EMPTY = new Uint8Array(0);
+/** How long a call to a leader that is handing leadership over waits for the new one. */
+const HAND_OVER_WAIT_MS = 1000;
 /** Calls a follower forwards to the leader at once, at most (as many as the leader takes on). */
 const MAX_FORWARDING = 1024;
 

@@ -19,6 +19,8 @@ import { checkMemberTable, encodeMemberTable, type AddressBook, type MemberAddre
 /** What the membership calls need of Raft: RaftNode. */
 export interface MembershipRaft {
   status(): RaftStatus;
+  /** Leader: resolves once it has applied an entry of its term (before, the core takes no change); see RaftNode. */
+  awaitTermApplied(timeoutMs: number): Promise<void>;
   members(): MemberState[];
   proposeConfChange(cc: ConfChange, context: Uint8Array): Promise<ConfChangeDone>;
   transferLeadership(to: NodeId, timeoutMs: number): Promise<{ leaderId: NodeId; term: number }>;
@@ -70,6 +72,27 @@ export class Membership {
   }
 
   add(req: MemberAddRequestIn, reply: Reply<MemberChangeResponse>): void {
+    this.whenReady(() => this.addNow(req, reply));
+  }
+
+  promote(req: MemberPromoteRequestIn, reply: Reply<MemberChangeResponse>): void {
+    this.whenReady(() => this.promoteNow(req, reply));
+  }
+
+  remove(req: MemberRemoveRequestIn, reply: Reply<MemberChangeResponse>): void {
+    this.whenReady(() => this.removeNow(req, reply));
+  }
+
+  /**
+   * Runs a change once this node can take one. A leader just elected first applies what earlier
+   * leaders left in its log; a change asked for meanwhile waits for that (a moment) rather than
+   * being refused as pending, and is then judged against the configuration and members as they are.
+   */
+  private whenReady(change: () => void): void {
+    void this.o.raft.awaitTermApplied(this.o.transferTimeoutMs).then(change);
+  }
+
+  private addNow(req: MemberAddRequestIn, reply: Reply<MemberChangeResponse>): void {
     const checked = this.checkAdd(req, reply);
     if (!checked) return;
     const probing = this.o.probe?.(checked) ?? Promise.resolve(undefined);
@@ -118,7 +141,7 @@ export class Membership {
     return { id, peerAddr: peer.address, clientAddr: client.address };
   }
 
-  promote(req: MemberPromoteRequestIn, reply: Reply<MemberChangeResponse>): void {
+  private promoteNow(req: MemberPromoteRequestIn, reply: Reply<MemberChangeResponse>): void {
     const conf = this.leaderConf(reply);
     if (!conf) return;
     const { id } = req;
@@ -135,7 +158,7 @@ export class Membership {
     this.change({ changes: [{ type: 'addVoter', id }] }, this.o.book.table, reply);
   }
 
-  remove(req: MemberRemoveRequestIn, reply: Reply<MemberChangeResponse>): void {
+  private removeNow(req: MemberRemoveRequestIn, reply: Reply<MemberChangeResponse>): void {
     const conf = this.leaderConf(reply);
     if (!conf) return;
     const { id } = req;

@@ -12,7 +12,7 @@ import { systemClock } from '../../src/clock.js';
 import { confOfVoters, membersOf, type ConfState } from '../../src/raft/core/conf.js';
 import { decodeConfEntry } from '../../src/raft/core/conf-codec.js';
 import type { Message, NodeId } from '../../src/raft/core/types.js';
-import { MembershipError, RaftNode } from '../../src/raft/node.js';
+import { MembershipError, RaftNode, type RaftObserver } from '../../src/raft/node.js';
 import { SqliteStorage } from '../../src/raft/storage/sqlite.js';
 import type { PeerAddress, Transport } from '../../src/raft/transport/transport.js';
 import { waitFor } from '../e2e/cluster.js';
@@ -76,7 +76,7 @@ interface TestNode {
 }
 
 /** Node `id`: a bootstrap voter of `voters`, or (voters undefined) one waiting to be added that knows `known`. */
-function start(hub: Hub, id: NodeId, voters: NodeId[] | undefined, known: NodeId[] = voters ?? []): TestNode {
+function start(hub: Hub, id: NodeId, voters: NodeId[] | undefined, known: NodeId[] = voters ?? [], observer: RaftObserver = {}): TestNode {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-node-members-'));
   dirs.push(dir);
   let applied: ConfState | undefined;
@@ -101,6 +101,7 @@ function start(hub: Hub, id: NodeId, voters: NodeId[] | undefined, known: NodeId
       readConfirmed: () => {},
       leadershipLost: () => {},
     },
+    observer,
     onFatal: (e) => {
       throw e;
     },
@@ -170,6 +171,26 @@ describe('RaftNode membership', () => {
     expect(err).toBeInstanceOf(MembershipError);
     expect(err).toMatchObject({ kind: 'abandoned', message: expect.stringMatching(/did not take over/) });
     expect(f1.node.status()).toMatchObject({ role: 'leader', leadTransferee: 0 });
+  });
+
+  it('a leader just elected takes a change once it has applied an entry of its term (awaitTermApplied), not before', async () => {
+    const hub = new Hub();
+    const early: Promise<unknown>[] = [];
+    const late: Promise<unknown>[] = [];
+    const ns: TestNode[] = [];
+    const observer: RaftObserver = {
+      roleChanged: (st) => {
+        if (st.role !== 'leader' || early.length > 0) return;
+        const node = ns.find((n) => n.node.id === st.id)!.node;
+        // Its no-op is not committed yet: the core refuses, and awaitTermApplied waits.
+        early.push(node.proposeConfChange({ changes: [{ type: 'addLearner', id: 7 }] }, new Uint8Array()).catch((e: unknown) => e));
+        late.push(node.awaitTermApplied(2000).then(() => node.proposeConfChange({ changes: [{ type: 'addLearner', id: 8 }] }, new Uint8Array())));
+      },
+    };
+    for (const id of [1, 2, 3]) ns.push(start(hub, id, [1, 2, 3], [1, 2, 3], observer));
+    await waitFor('a leader', () => late.length > 0);
+    expect(await early[0]).toMatchObject({ kind: 'refused', message: expect.stringMatching(/not yet committed an entry of its term/) });
+    expect(await late[0]).toMatchObject({ conf: { learners: [8] } });
   });
 
   it('a change whose leader steps down before it applies rejects as outcomeUnknown', async () => {

@@ -43,6 +43,10 @@ class FakeRaft implements MembershipRaft {
     return { id: 1, role: this.role, term: this.term, vote: 1, leaderId: this.leader, commit: this.lastIndex, applied: this.lastIndex, lastIndex: this.lastIndex, snapshotIndex: 0, conf: this.conf, leadTransferee: 0 };
   }
 
+  awaitTermApplied(): Promise<void> {
+    return Promise.resolve();
+  }
+
   members(): MemberState[] {
     if (this.role !== 'leader') return [];
     return [...this.progress].map(([id, p]) => ({ id, voter: this.conf.voters.includes(id), match: 0, next: 0, state: 'replicate', recentActive: false, active: false, ...p }));
@@ -86,7 +90,13 @@ function setup(opts: { probe?: (m: MemberAddress) => string | undefined } = {}):
   const probed: MemberAddress[] = [];
   const service = new KvService({
     store,
-    raft: Object.assign(raft, { propose: () => undefined, readIndex: () => false, leaderId: () => raft.leader, snapshot: () => Promise.reject(new Error('no')) }),
+    raft: Object.assign(raft, {
+      propose: () => undefined,
+      readIndex: () => false,
+      leaderId: () => raft.leader,
+      awaitLeader: () => Promise.resolve(),
+      snapshot: () => Promise.reject(new Error('no')),
+    }),
     snapshotIndex: () => 0,
     nodeId: 1,
     clusterId: 'c1',
@@ -278,5 +288,35 @@ describe('LeaderTransfer', () => {
     s.raft.role = 'follower';
     s.raft.leader = 3;
     expect((await transfer(s, 2)).error).toMatchObject({ reason: 'not-leader', leaderAddr: addr(3).clientAddr });
+  });
+});
+
+describe('a leader handing leadership over (SIGTERM)', () => {
+  it('holds a write it cannot propose until the new leader is known, then forwards it there', async () => {
+    const s = setup();
+    let leader = 1;
+    const forwarded: { to: number; method: string }[] = [];
+    const service = new KvService({
+      store: s.store,
+      raft: Object.assign(s.raft, {
+        propose: () => undefined, // the core takes nothing new during a transfer
+        readIndex: () => false,
+        leaderId: () => leader,
+        awaitLeader: () => new Promise<void>((resolve) => setTimeout(() => ((leader = 2), resolve()), 20)),
+        snapshot: () => Promise.reject(new Error('no')),
+      }),
+      snapshotIndex: () => 0,
+      nodeId: 1,
+      clusterId: 'c1',
+      book: new AddressBook({ members: [], removed: [] }, () => s.store.sm.members),
+      transferTimeoutMs: 600,
+      forward: (to, call) => (forwarded.push({ to, method: call.method }), Promise.resolve({ ok: true, response: {} })),
+    });
+    const put = { session: { clientId: 7, seq: 1, firstIncomplete: 1 }, key: Buffer.from('k'), value: Buffer.from('v'), expected: Buffer.alloc(0) };
+    const answer = await new Promise<{ error: ServiceError | null; leaderAddr?: string }>((resolve) =>
+      service.put(put, (error, _res, leaderAddr) => resolve({ error, leaderAddr })),
+    );
+    expect(answer).toEqual({ error: null, leaderAddr: addr(2).clientAddr });
+    expect(forwarded).toEqual([{ to: 2, method: 'put' }]);
   });
 });
