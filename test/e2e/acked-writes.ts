@@ -20,16 +20,35 @@ export const valueFor = (key: string): string => `v-${key}`;
 export class AckedWriter {
   /** The keys whose put was acknowledged, in the order of the acknowledgements. */
   readonly acked: string[] = [];
+  /** When each acknowledgement came (Date.now()), in order: its gaps are what a client saw. */
+  readonly ackedAt: number[] = [];
   /** Puts whose outcome is unknown (the client gave up): neither required nor forbidden afterwards. */
   failed = 0;
   private next = 0;
   private stopping = false;
-  private readonly client: KvClient;
+  private client: KvClient;
+  /** Every client made, the current one last: those retired still finish their puts in flight. */
+  private readonly clients: KvClient[] = [];
   private readonly loops: Promise<void>[];
 
-  constructor(endpoints: string[], inFlight: number, timeoutMs = 20_000) {
-    this.client = new KvClient({ endpoints, timeoutMs });
+  constructor(
+    endpoints: string[],
+    inFlight: number,
+    private readonly timeoutMs = 20_000,
+  ) {
+    this.client = this.newClient(endpoints);
     this.loops = Array.from({ length: inFlight }, () => this.loop());
+  }
+
+  /** Puts from now on go to `endpoints` (the cluster's members changed). */
+  retarget(endpoints: string[]): void {
+    this.client = this.newClient(endpoints);
+  }
+
+  private newClient(endpoints: string[]): KvClient {
+    const c = new KvClient({ endpoints, timeoutMs: this.timeoutMs });
+    this.clients.push(c);
+    return c;
   }
 
   private async loop(): Promise<void> {
@@ -38,6 +57,7 @@ export class AckedWriter {
       try {
         await this.client.put(key, valueFor(key));
         this.acked.push(key);
+        this.ackedAt.push(Date.now());
       } catch {
         this.failed++;
       }
@@ -48,13 +68,21 @@ export class AckedWriter {
   async stop(): Promise<void> {
     this.stopping = true;
     await Promise.all(this.loops);
-    this.client.close();
+    for (const c of this.clients) c.close();
   }
 
   /** Stops at once (after a failure): the puts in flight fail and count as given up. */
   close(): void {
     this.stopping = true;
-    this.client.close();
+    for (const c of this.clients) c.close();
+  }
+
+  /** The longest time between two acknowledgements from `from` to `to` (the ends count as acknowledgements), and when it began. */
+  longestGap(from: number, to: number): { ms: number; at: number } {
+    const times = [from, ...this.ackedAt.filter((t) => t > from && t < to), to];
+    let gap = { ms: 0, at: from };
+    for (let i = 1; i < times.length; i++) if (times[i]! - times[i - 1]! > gap.ms) gap = { ms: times[i]! - times[i - 1]!, at: times[i - 1]! };
+    return gap;
   }
 }
 
