@@ -45,8 +45,8 @@ export class Snapshotter implements SnapshotStore {
   /**
    * At startup, before the log is opened for writing: the newest valid snapshot file. Only reads,
    * so a refusal leaves the data dir as it was. Throws if the log was compacted (up to `recorded`)
-   * past every valid snapshot file: this node's state is gone and it must rejoin empty (README:
-   * "Replacing a node's data").
+   * past every valid snapshot file: this node's state is gone, and it must be replaced by a new
+   * member (README: "Replacing a node's data").
    */
   async latest(recorded: SnapshotMeta | undefined): Promise<SnapshotFile | undefined> {
     const { files, ids } = this.opts;
@@ -55,7 +55,7 @@ export class Snapshotter implements SnapshotStore {
     if (recorded && fileIndex < recorded.index) {
       throw new Error(
         `the log was compacted up to entry ${recorded.index}, but ${file ? `the newest valid snapshot in ${SNAPSHOT_DIR}/ is at ${fileIndex}` : `${SNAPSHOT_DIR}/ holds no valid snapshot`}: ` +
-          'this data directory cannot be recovered; wipe it and let the node rejoin (README: "Replacing a node\'s data")',
+          'this data directory cannot be recovered: replace the node (remove it, add a new one; README: "Replacing a node\'s data")',
       );
     }
     return file;
