@@ -93,8 +93,8 @@ export class KvServer {
   /**
    * A leader about to stop hands leadership to the most up-to-date voter first (thesis §3.10),
    * so that the cluster does not wait an election timeout for a new one: a rolling restart then
-   * costs clients a moment, not an election. Meanwhile it keeps serving (writes are refused as
-   * there is no leader, then sent on to the new one). Gives up after HAND_OFF_MAX_MS.
+   * costs clients a moment, not an election. Meanwhile it keeps serving: calls it cannot propose
+   * wait for the new leader and go to it (KvService). Gives up after HAND_OFF_MAX_MS.
    */
   private async handOff(): Promise<void> {
     const node = this.node;
