@@ -11,15 +11,17 @@ import * as fs from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { KvClient } from '../../src/index.js';
 import { AckedWriter, clusterIdOf, durabilityViolations, readDurableState, unreadable } from './acked-writes.js';
-import { Cluster, ensureBuilt, killAll, waitFor, type Node } from './cluster.js';
+import { Cluster, ensureBuilt, freePorts, killAll, waitFor, type Node } from './cluster.js';
 import { members, Refused } from './members.js';
 
 const ELECTION_TIMEOUT_MS = 300;
 const IN_FLIGHT = 8;
 
 let cluster: Cluster | undefined;
+const others: Cluster[] = [];
 afterAll(async () => {
   await cluster?.close();
+  for (const c of others) await c.close();
   await killAll();
 });
 
@@ -157,4 +159,22 @@ it('a live cluster grows, hands over, shrinks, replaces a node and restarts ever
   expect(writer.failed).toBe(0);
   // Leadership moved by hand-over, not by an election timeout.
   expect(gap, timeline).toBeLessThan(ELECTION_TIMEOUT_MS);
+});
+
+it('MemberAdd refuses addresses where a node of another cluster answers, on its peer port or its client port', async () => {
+  await ensureBuilt();
+  const [a, b] = await Promise.all([Cluster.create('probe-a', { size: 1 }), Cluster.create('probe-b', { size: 1 })]);
+  others.push(a, b);
+  a.startAll();
+  b.startAll();
+  await Promise.all([a.waitForLeader(), b.waitForLeader()]);
+  const [p, q] = (await freePorts(2)).map((x) => `127.0.0.1:${x}`);
+  const other = b.node(1);
+  const asPeer = await members.add(a.endpoints, { id: 2, peerAddr: other.peerAddr, clientAddr: p! }, true).catch((e: unknown) => e);
+  expect(asPeer).toBeInstanceOf(Refused);
+  expect((asPeer as Refused).message).toMatch(new RegExp(`node 2's addresses: ${other.peerAddr} is the peer port of a node of another cluster`));
+  const asClient = await members.add(a.endpoints, { id: 2, peerAddr: p!, clientAddr: other.clientAddr }, true).catch((e: unknown) => e);
+  expect((asClient as Refused).message).toMatch(new RegExp(`${other.clientAddr} answers as node 1 of another cluster`));
+  // Nothing answering is fine: the node may not be started yet.
+  expect((await members.add(a.endpoints, { id: 2, peerAddr: p!, clientAddr: q! }, true)).members.map((m) => m.id)).toEqual([1, 2]);
 });
