@@ -40,7 +40,7 @@ describe('what the simulator runs has no clock of its own', () => {
   const simulated = [
     'raft/node.ts',
     ...readdirSync(join(SRC, 'server'))
-      .filter((f) => f.endsWith('.ts') && !['main.ts', 'disk.ts', 'grpc-network.ts', 'logger.ts', 'config.ts'].includes(f))
+      .filter((f) => f.endsWith('.ts') && !['main.ts', 'flags.ts', 'disk.ts', 'grpc-network.ts', 'logger.ts', 'config.ts'].includes(f))
       .map((f) => `server/${f}`),
     ...readdirSync(join(SRC, 'server/snapshot')).map((f) => `server/snapshot/${f}`),
   ];
