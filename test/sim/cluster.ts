@@ -9,7 +9,7 @@ import { snapshotFileName } from '../../src/server/snapshot/files.js';
 import type { CapturedState } from '../../src/server/state-machine.js';
 import { SNAPSHOT_DIR } from '../../src/server/snapshotter.js';
 import type { LabCluster } from './harness.js';
-import { Checker, LAB_CLIENT_ID, LAB_KEY, SimFailure } from './invariants.js';
+import { Checker, hasQuorum, LAB_CLIENT_ID, LAB_KEY, SimFailure } from './invariants.js';
 import { SimClock, SimWorld } from './sim-clock.js';
 import { SimDisk } from './sim-disk.js';
 import { SimNetwork, type NetworkFaults } from './sim-network.js';
@@ -34,6 +34,8 @@ const TICK_MS = 10;
 const CLUSTER_ID = 'raftkv-sim';
 const MAX_EVENTS = 20_000_000;
 const TRACE_LENGTH = 300;
+/** How long a node started with --join may take to hear from the cluster (kv-server gives up after 15 s). */
+const JOIN_LIMIT_MS = 20_000;
 const encoder = new TextEncoder();
 
 /** One simulated machine: a disk that outlives the KvServer incarnations running on it. */
@@ -54,6 +56,8 @@ export class SimNode {
   constructor(
     readonly id: NodeId,
     readonly disk: SimDisk,
+    /** Started with --join (added to the running cluster), not one of the bootstrap --peers. */
+    readonly joined = false,
   ) {}
 
   /** The state in this node's snapshot file at `meta`, as the node sees its files now. */
@@ -88,7 +92,7 @@ export class SimCluster implements LabCluster {
   private constructor(private readonly opts: SimOptions) {
     this.rng = seededRng(opts.seed ^ 0x5eed);
     this.electionTimeoutMs = opts.electionTimeoutMs ?? 300;
-    this.checker = new Checker(this);
+    this.checker = new Checker(this, Array.from({ length: opts.nodes }, (_, i) => i + 1));
     this.network = new SimNetwork(this.world, this.rng, (m) => this.checker.leaving(m));
     this.nodes = Array.from({ length: opts.nodes }, (_, i) => new SimNode(i + 1, new SimDisk(seededRng(this.rng.int(2 ** 31)))));
   }
@@ -97,6 +101,18 @@ export class SimCluster implements LabCluster {
     const c = new SimCluster(opts);
     for (const n of c.nodes) await c.boot(n);
     return c;
+  }
+
+  /**
+   * A new machine starts kv-server with --join, naming the client addresses of the nodes up now:
+   * it asks them for the cluster and waits to be added (kv-cli member add). Returns its index.
+   */
+  async addNode(): Promise<number> {
+    const n = new SimNode(this.nodes.length + 1, new SimDisk(seededRng(this.rng.int(2 ** 31))), true);
+    this.nodes.push(n);
+    await this.boot(n);
+    this.changeTopology(`start n${n.id} (--join)`, () => {});
+    return n.id - 1;
   }
 
   get now(): number {
@@ -292,10 +308,12 @@ export class SimCluster implements LabCluster {
       () => (started = true),
       (e: unknown) => (error = e),
     );
-    // Start-up reads the disk without waiting for it: done once its microtasks have run.
+    // Start-up reads the disk without waiting for it: done once its microtasks have run. A node
+    // started with --join asks the cluster over the network first, which takes (virtual) time.
     await new Promise((resolve) => setImmediate(resolve));
-    if (error !== undefined) this.fail(`n${n.id} refused to restart: ${(error as Error).message}`);
-    if (!started) this.fail(`n${n.id} did not start at once`);
+    for (let waited = 0; n.joined && !started && error === undefined && waited < JOIN_LIMIT_MS; waited += TICK_MS) await this.sleep(TICK_MS);
+    if (error !== undefined) this.fail(`n${n.id} refused to ${n.incarnation > 1 ? 'restart' : 'start'}: ${(error as Error).message}`);
+    if (!started) this.fail(`n${n.id} did not start ${n.joined ? `within ${JOIN_LIMIT_MS} ms` : 'at once'}`);
     // Entries up to the snapshot it restored are in its state machine: check that state, and
     // record them as applied (the lab's logs are kept across restarts).
     const restored = server.store.appliedIndex;
@@ -310,17 +328,20 @@ export class SimCluster implements LabCluster {
   private config(n: SimNode): ServerConfig {
     const addr = (id: NodeId, port: number): string => `n${id}:${port}`;
     const snap = this.opts.snapshots;
+    const bootstrap = this.nodes.filter((m) => !m.joined);
     return {
       id: n.id,
-      peers: this.nodes.map((m) => ({ id: m.id, address: addr(m.id, 7000) })),
+      // As kv-server is started: the bootstrap members with --peers, a node added later with --join.
+      peers: n.joined ? [] : bootstrap.map((m) => ({ id: m.id, address: addr(m.id, 7000) })),
+      ...(n.joined ? { join: this.nodes.filter((m) => m !== n && m.server).map((m) => addr(m.id, 9000)) } : {}),
       peerAddr: addr(n.id, 7000),
       clientAddr: addr(n.id, 9000),
       dataDir: `/n${n.id}`,
       electionTimeoutMs: this.electionTimeoutMs,
       heartbeatMs: this.opts.heartbeatMs ?? 100,
-      clusterId: CLUSTER_ID,
+      clusterId: n.joined ? '' : CLUSTER_ID,
       clusterIdDerived: false,
-      clientAddrs: new Map(this.nodes.map((m) => [m.id, addr(m.id, 9000)])),
+      clientAddrs: n.joined ? new Map() : new Map(bootstrap.map((m) => [m.id, addr(m.id, 9000)])),
       logLevel: 'info',
       unsafeNoFsync: false,
       snapshotThreshold: snap?.entries ?? 0,
@@ -382,12 +403,13 @@ export class SimCluster implements LabCluster {
     if (!hadQuorum && this.leaderLostAt !== undefined && this.reachableQuorum(undefined)) this.leaderLostAt = this.now;
   }
 
-  /** Whether `via` (or, if undefined, some live node) reaches a majority of live, connected nodes. */
+  /** Whether `via` (or, if undefined, some live node) reaches a quorum of the configuration in force among live, connected nodes. */
   private reachableQuorum(via: SimNode | undefined): boolean {
     const up = this.nodes.filter((n) => n.server && this.network.connected(n.id));
     if (via && !up.includes(via)) return false;
     const from = via ? [via] : up;
-    return from.some((a) => up.filter((b) => this.network.together(a.id, b.id)).length > this.nodes.length / 2);
+    const conf = this.checker.conf;
+    return from.some((a) => hasQuorum(conf, new Set(up.filter((b) => this.network.together(a.id, b.id)).map((b) => b.id))));
   }
 
   /** Starts the election clock when the leader everyone follows becomes unusable. */

@@ -31,15 +31,18 @@ export interface LabCluster {
  * disconnected, as in the lab.
  */
 export class Harness {
-  readonly n: number;
   private readonly rng;
 
   constructor(
     readonly cluster: LabCluster,
     seed: number,
   ) {
-    this.n = cluster.n;
     this.rng = seededRng(seed ^ 0xa11ce);
+  }
+
+  /** How many servers there are (membership scenarios start more). */
+  get n(): number {
+    return this.cluster.n;
   }
 
   /** The simulator behind this harness, for scenarios that need its fault injection. */

@@ -1,4 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
+import { confOfVoters, describeConf, isJoint, leaveJoint, sameConf, type ConfState } from '../../src/raft/core/conf.js';
+import { decodeConfEntry } from '../../src/raft/core/conf-codec.js';
 import type { Raft } from '../../src/raft/core/raft.js';
 import type { Entry, Message, NodeId, Ready, SnapshotMeta } from '../../src/raft/core/types.js';
 import type { RaftObserver } from '../../src/raft/node.js';
@@ -52,8 +54,33 @@ export class Checker {
   private readonly writes = new Map<string, { index: number; term: number }>();
   /** The first state machine state seen at recent indices (from snapshot files and restores). */
   private readonly states = new Map<number, CapturedState>();
+  /** Every committed configuration, by the index of its entry (the bootstrap one at 0), in order. */
+  private readonly confs: { index: number; conf: ConfState }[];
+  /**
+   * The configurations under which a leader committed each index: the one in force at the Ready
+   * that first carried the commit, and at the leader's Ready before (a conf entry applied in
+   * between may have changed it after the commit was counted).
+   */
+  private readonly commitConfs: (readonly [ConfState, ConfState])[] = [];
+  /** Each node's configuration at its last Ready. */
+  private readonly lastConf = new Map<NodeId, ConfState>();
 
-  constructor(private readonly sim: Checked) {}
+  constructor(
+    private readonly sim: Checked,
+    bootstrapVoters: readonly NodeId[],
+  ) {
+    this.confs = [{ index: 0, conf: confOfVoters(bootstrapVoters) }];
+  }
+
+  /** The newest committed configuration. */
+  get conf(): ConfState {
+    return this.confs[this.confs.length - 1]!.conf;
+  }
+
+  /** Every configuration committed so far, oldest first, with its entry's index. */
+  get confHistory(): readonly { index: number; conf: ConfState }[] {
+    return this.confs;
+  }
 
   /** The listener each node incarnation's RaftNode reports to. */
   observer(n: SimNode): RaftObserver {
@@ -70,6 +97,10 @@ export class Checker {
   /** The lab's record of what a node applied at an entry. */
   static labValue(e: Entry): string {
     if (e.type === 'noop') return NOOP;
+    if (e.type === 'conf') {
+      const d = decodeConfEntry(e.data);
+      return `<conf ${d.ok ? describeConf(d.entry.conf) : d.reason}>`;
+    }
     const c = decodeCommand(e.data);
     return c.clientId === LAB_CLIENT_ID ? decoder.decode(c.value) : `kv ${c.clientId}/${c.seq}`;
   }
@@ -108,17 +139,24 @@ export class Checker {
     }
   }
 
-  /** A client is told its write is done: the write must be durable on a majority (committed). */
+  /**
+   * A client is told its write is done: the write must be durable on a quorum (committed) of the
+   * configuration its leader counted it under (joint: a majority of each half).
+   */
   acknowledged(clientId: number, seq: number): void {
     const at = this.writes.get(`${clientId}/${seq}`);
     if (!at) this.sim.fail(`client ${clientId} seq ${seq} was told "ok" before any node applied its write`);
-    let durable = 0;
+    const durable = new Set<NodeId>();
     for (const n of this.sim.nodes) {
       const d = n.disk.log.durable;
-      if (at.index <= (d.snapshot?.index ?? 0) || d.termAt(at.index) === at.term) durable++;
+      if (at.index <= (d.snapshot?.index ?? 0) || d.termAt(at.index) === at.term) durable.add(n.id);
     }
-    if (durable * 2 <= this.sim.nodes.length) {
-      this.sim.fail(`client ${clientId} seq ${seq} was told "ok" while its entry ${at.index} is durable on only ${durable} nodes`);
+    const confs = this.commitConfs[at.index] ?? [this.conf, this.conf];
+    if (!confs.some((c) => hasQuorum(c, durable))) {
+      this.sim.fail(
+        `client ${clientId} seq ${seq} was told "ok" while its entry ${at.index} is durable on only ${[...durable].join(',') || 'no node'} ` +
+          `(committed under ${describeConf(confs[1])})`,
+      );
     }
   }
 
@@ -129,6 +167,7 @@ export class Checker {
     const first = this.committed[e.index];
     if (!first) {
       this.committed[e.index] = e;
+      if (e.type === 'conf') this.confCommitted(n, e);
       if (e.type === 'normal') {
         const c = decodeCommand(e.data);
         const key = `${c.clientId}/${c.seq}`;
@@ -180,15 +219,61 @@ export class Checker {
     n.lastApplied = index;
   }
 
+  // ---- configurations -----------------------------------------------------------------------
+
+  /**
+   * A conf entry is committed (first applied): its configuration must follow from the one before
+   * by a step Raft allows: at most one voter changed directly, or into a joint configuration whose
+   * outgoing half is the old voters, or out of a joint one to its incoming half.
+   */
+  private confCommitted(n: SimNode, e: Entry): void {
+    const d = decodeConfEntry(e.data);
+    if (!d.ok) this.sim.fail(`n${n.id} applied conf entry ${e.index} that does not decode: ${d.reason}`);
+    const prev = this.conf;
+    const next = d.entry.conf;
+    const step = `${describeConf(prev)} -> ${describeConf(next)} at ${e.index}`;
+    if (isJoint(prev)) {
+      if (!sameConf(next, leaveJoint(prev))) this.sim.fail(`configuration change ${step}: a joint configuration may only be left`);
+    } else if (isJoint(next)) {
+      if (!sameIds(next.votersOutgoing, prev.voters)) this.sim.fail(`configuration change ${step}: the joint configuration's outgoing half is not the old voters`);
+    } else {
+      const changed = symmetricDifference(prev.voters, next.voters);
+      if (changed > 1) this.sim.fail(`configuration change ${step}: ${changed} voters changed without a joint configuration`);
+    }
+    this.confs.push({ index: e.index, conf: next });
+    this.sim.log(`committed configuration ${describeConf(next)} at ${e.index}`);
+  }
+
+  /**
+   * A leader appended conf entries of its term: each was proposed with no other change pending
+   * (every earlier conf entry applied) and after the leader committed an entry of its own term.
+   */
+  private confProposed(n: SimNode, r: Raft, rd: Ready): void {
+    for (const e of rd.entries) {
+      if (e.type !== 'conf' || e.term !== r.term) continue;
+      if (r.log.term(r.log.committed) !== r.term) this.sim.fail(`n${n.id} proposed conf entry ${e.index} in term ${r.term} before committing an entry of that term`);
+      for (let i = Math.max(r.log.applied + 1, r.log.firstIndex()); i < e.index; i++) {
+        if (r.log.entry(i)?.type === 'conf') this.sim.fail(`n${n.id} proposed conf entry ${e.index} while conf entry ${i} was not applied`);
+      }
+    }
+  }
+
   // ---- Raft ---------------------------------------------------------------------------------
 
   /** Safety invariants visible in one Ready: Election Safety, Leader Completeness, Log Matching. */
   private ready(n: SimNode, r: Raft, rd: Ready): void {
     if (rd.hardState) this.maxTerm = Math.max(this.maxTerm, rd.hardState.term);
     // A leader's commit reaches its Ready before any message can tell another node about it.
+    const conf = r.status().conf;
+    const before = this.lastConf.get(n.id) ?? conf;
+    this.lastConf.set(n.id, conf);
     if (rd.hardState && r.role === 'leader') {
-      for (; this.commitTermKnown < rd.hardState.commit; this.commitTermKnown++) this.commitTerm[this.commitTermKnown + 1] = r.term;
+      for (; this.commitTermKnown < rd.hardState.commit; this.commitTermKnown++) {
+        this.commitTerm[this.commitTermKnown + 1] = r.term;
+        this.commitConfs[this.commitTermKnown + 1] = [before, conf];
+      }
     }
+    if (r.role === 'leader') this.confProposed(n, r, rd);
     // What a follower acknowledged to its term's leader is in that leader's log: only a leader of a
     // later term may make it truncate there (§5.3). A stale or repeated append must not.
     const lastNew = rd.entries[rd.entries.length - 1];
@@ -226,6 +311,20 @@ export class Checker {
     }
     this.sim.elected(n, r.term);
   }
+}
+
+/** Whether `ids` hold a quorum of `c`: a majority of its voters, and of the outgoing voters too if it is joint. */
+export function hasQuorum(c: ConfState, ids: ReadonlySet<NodeId>): boolean {
+  const majority = (voters: readonly NodeId[]): boolean => voters.filter((v) => ids.has(v)).length * 2 > voters.length;
+  return majority(c.voters) && (c.votersOutgoing.length === 0 || majority(c.votersOutgoing));
+}
+
+function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((id) => b.includes(id));
+}
+
+function symmetricDifference(a: readonly NodeId[], b: readonly NodeId[]): number {
+  return a.filter((id) => !b.includes(id)).length + b.filter((id) => !a.includes(id)).length;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { isResponse, type Message, type NodeId, type Rng } from '../../src/raft/core/types.js';
+import type { MemberListResponse } from '../../src/kv-api.js';
 import type { ForwardedCall, ForwardedReply, KvService } from '../../src/server/kv-service.js';
 import type { ClientListener, Network, PeerTransport } from '../../src/server/network.js';
 import type { SimClock, SimWorld } from './sim-clock.js';
@@ -64,8 +65,35 @@ export class SimNetwork {
         close: async () => void (ep.service = undefined),
       }),
       probeMember: async () => undefined,
-      memberList: () => Promise.reject(new Error('the simulator starts no node with --join')),
+      memberList: (addr, timeoutMs) => this.memberList(ep, addr, timeoutMs),
     };
+  }
+
+  /** kv-server --join asking a member (by client address, n<id>:<port>) for the membership; each leg subject to the faults. */
+  private memberList(from: Endpoint, addr: string, timeoutMs: number): Promise<MemberListResponse> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (f: () => void): void => {
+        if (!settled) f();
+        settled = true;
+      };
+      from.clock.after(timeoutMs, () => settle(() => reject(new Error(`${addr}: no answer within ${timeoutMs} ms`))));
+      const to = Number(/^n(\d+):/.exec(addr)?.[1] ?? 0);
+      const dest = this.endpoints.get(to);
+      const there = dest && this.linkUp(from.id, to) ? this.delay(false) : undefined;
+      if (!dest || there === undefined) return;
+      this.world.after(there, () => {
+        if (this.endpoints.get(to) !== dest || !dest.service || !this.linkUp(from.id, to)) return;
+        dest.service.memberList({}, (err, answer) => {
+          const back = this.linkUp(to, from.id) ? this.delay(true) : undefined;
+          if (back === undefined) return;
+          this.world.after(back, () => {
+            if (this.endpoints.get(from.id) !== from) return;
+            settle(() => (err ? reject(new Error(`${addr}: ${err.code} ${err.details}`)) : resolve(answer!)));
+          });
+        });
+      });
+    });
   }
 
   /** Node `id` crashed: its incarnation is off the network. */
