@@ -302,11 +302,17 @@ export class RaftNode implements ReplicatedLog {
   /**
    * Leader: resolves once it has applied an entry of its own term (its no-op), and so whatever
    * earlier leaders left in its log: only then does the core take a configuration change (one
-   * among those entries would be pending). Also once it stops leading, or stops, or after `timeoutMs`.
+   * among those entries would be pending). It waits, too, until the core has taken in every conf
+   * entry the state machine has applied (at advance(), after a sync): until then the member
+   * table is a change ahead of the core's configuration, and a change judged on both would see
+   * them disagree. Also resolves once it stops leading, or stops, or after `timeoutMs`.
    */
   awaitTermApplied(timeoutMs: number): Promise<void> {
     const core = this.raft;
-    return this.waitUntil(() => core.role !== 'leader' || core.log.term(core.log.applied) === core.term, timeoutMs);
+    return this.waitUntil(
+      () => core.role !== 'leader' || (core.log.term(core.log.applied) === core.term && !this.unadvanced.some((e) => e.type === 'conf')),
+      timeoutMs,
+    );
   }
 
   /** Resolves once `done()` holds (looked at after each tick and Ready), or the node stops, or after `timeoutMs`. */

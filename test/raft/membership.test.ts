@@ -59,6 +59,24 @@ describe('learners', () => {
     expect(net.node(4).term).toBe(net.node(2).term);
   });
 
+  it('whose leader has gone silent answers pre-votes from an election timeout on, at every tick', () => {
+    // A node that may not campaign must not renew its lease each timeout: a voter that does not
+    // know yet it was promoted would otherwise ignore the candidates that need its vote.
+    const r = newRaft(4, [1, 2, 3], { conf: conf([1, 2, 3], { learners: [4] }), checkQuorum: true, preVote: true });
+    r.step(msg({ type: 'heartbeat', from: 1, to: 4, term: 1 }));
+    drain(r);
+    const unanswered: number[] = [];
+    for (let tick = 1; tick <= 60; tick++) {
+      r.tick();
+      drain(r);
+      if (tick <= 10) continue;
+      r.step(msg({ type: 'preVote', from: 2, to: 4, term: 2, index: r.log.lastIndex(), logTerm: r.log.lastTerm() }));
+      if (!drain(r).some((m) => m.type === 'preVoteResp' && m.to === 2 && !m.reject)) unanswered.push(tick);
+    }
+    expect(unanswered).toEqual([]);
+    expect(r.role).toBe('follower');
+  });
+
   it('a grant from a learner does not count toward an election', () => {
     const r = newRaft(1, [1, 2, 3], { conf: conf([1, 2, 3], { learners: [4] }), preVote: false });
     while (r.role !== 'candidate') r.tick();
@@ -433,6 +451,22 @@ describe('removing the leader', () => {
     tickAll(net, 300, [1]);
     expect(r1.role).toBe('follower');
     expect(r1.term).toBe(2);
+  });
+
+  it('it tells the followers the removal committed before it steps down, so the new configuration elects the next leader', () => {
+    // Without that, followers stay in the old configuration, whose every quorum needs this
+    // node's vote or all of the others: losing one more node would stall the election.
+    const net = cluster([1, 2, 3, 4]);
+    holdBack(net, (m) => m.type === 'timeoutNow');
+    const res = changeConf(net, 1, [remove(1)]);
+    expect(net.node(1).status()).toMatchObject({ role: 'follower', conf: conf([2, 3, 4]) });
+    for (const id of [2, 3, 4]) expect(net.node(id).log.committed, `node ${id}`).toBeGreaterThanOrEqual(res.index);
+    tickAll(net, 1, [2, 3, 4]);
+    expect(everyConf(net, [2, 3, 4])).toEqual(Array(3).fill(conf([2, 3, 4])));
+    net.isolate(1);
+    net.isolate(4);
+    tickAll(net, 60, [2, 3]);
+    expect(leaders(net)).toHaveLength(1);
   });
 
   it('demoted to learner, it steps down, hands over and goes on receiving the log', () => {

@@ -277,6 +277,17 @@ export class SimCluster implements LabCluster {
     this.traceNext = (this.traceNext + 1) % TRACE_LENGTH;
   }
 
+  /** Runs a check from inside the code under test: false if it failed (the failure is recorded, and ends the run at its next step). */
+  tryCheck(check: () => void): boolean {
+    try {
+      check();
+      return true;
+    } catch (e) {
+      if (e instanceof SimFailure) return false;
+      throw e;
+    }
+  }
+
   /** Records the run's first failure (so that an error swallowed by the code under test still ends it) and throws. */
   fail(message: string): never {
     const e = new SimFailure(message);
@@ -340,8 +351,9 @@ export class SimCluster implements LabCluster {
       electionTimeoutMs: this.electionTimeoutMs,
       heartbeatMs: this.opts.heartbeatMs ?? 100,
       clusterId: n.joined ? '' : CLUSTER_ID,
-      clusterIdDerived: false,
-      clientAddrs: n.joined ? new Map() : new Map(bootstrap.map((m) => [m.id, addr(m.id, 9000)])),
+      // As kv-server's flags make it: a node that joins takes its cluster's id from its data dir once it has one.
+      clusterIdDerived: n.joined,
+      clientAddrs: new Map((n.joined ? [n] : bootstrap).map((m) => [m.id, addr(m.id, 9000)])),
       logLevel: 'info',
       unsafeNoFsync: false,
       snapshotThreshold: snap?.entries ?? 0,

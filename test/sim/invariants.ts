@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { confOfVoters, describeConf, isJoint, leaveJoint, sameConf, type ConfState } from '../../src/raft/core/conf.js';
+import { confOfVoters, describeConf, isJoint, isMember, leaveJoint, sameConf, type ConfState } from '../../src/raft/core/conf.js';
 import { decodeConfEntry } from '../../src/raft/core/conf-codec.js';
 import type { Raft } from '../../src/raft/core/raft.js';
 import type { Entry, Message, NodeId, Ready, SnapshotMeta } from '../../src/raft/core/types.js';
@@ -89,8 +89,12 @@ export class Checker {
       applied: (e) => this.applied(n, e),
       snapshotTaken: (meta) => this.snapshotTaken(n, meta),
       snapshotInstalled: (meta) => this.installed(n, meta),
-      // Only a forgery or a bug makes the core refuse a message: the simulator forges none.
-      refused: (m, kind, detail) => this.sim.fail(`n${n.id} refused ${m.type} from n${m.from} in term ${m.term}: ${kind}: ${detail}`),
+      // Only a forgery or a bug makes the core refuse a message (the simulator forges none), or a
+      // late answer from a node no longer in the configuration.
+      refused: (m, kind, detail) => {
+        if (kind === 'notPeer' && !isMember(n.server!.raft.conf, m.from)) return;
+        this.sim.fail(`n${n.id} refused ${m.type} from n${m.from} in term ${m.term}: ${kind}: ${detail}`);
+      },
     };
   }
 

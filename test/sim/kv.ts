@@ -237,7 +237,8 @@ export class KvLab {
       this.serve(service, ck, input, seq, (r) => {
         // The answer leaves only from the incarnation that took the request, if it is still up.
         if (node.incarnation !== incarnation || !node.server) return;
-        if (r.ok && input.op !== 'get') this.sim.checker.acknowledged(ck.clientId, seq);
+        // A violation is recorded for the run to end on; thrown here it would only reach the server's promise chain.
+        if (r.ok && input.op !== 'get' && !this.sim.tryCheck(() => this.sim.checker.acknowledged(ck.clientId, seq))) return;
         const back = this.transit(ck, i);
         if (back === undefined) return;
         this.sim.at(back, () => {

@@ -41,6 +41,9 @@ export async function runScenario(name: string, seed: number, overrides: Partial
     if (scenario.maxTerm !== undefined && sim.maxTerm > scenario.maxTerm) {
       throw new SimFailure(`terms climbed to ${sim.maxTerm}, above this scenario's bound of ${scenario.maxTerm}`);
     }
+    if (scenario.maxElectionMs !== undefined && sim.worstElectionMs > scenario.maxElectionMs) {
+      throw new SimFailure(`the cluster was without a usable leader for ${sim.worstElectionMs} ms, above this scenario's bound of ${scenario.maxElectionMs} ms`);
+    }
     return result(true);
   } catch (e) {
     return result(false, e instanceof Error ? (e.stack ?? e.message) : String(e));

@@ -3,10 +3,11 @@ import type { SimOptions } from './cluster.js';
 import { NOOP } from './cluster.js';
 import { KV_OUR_SCENARIOS, KV_SCENARIOS } from './kv.js';
 import { KV_SNAPSHOT_SCENARIOS } from './kv-snapshots.js';
+import { MEMBERSHIP_SCENARIOS } from './membership.js';
 
 export interface Scenario {
   name: string;
-  suite: '2A' | '2B' | '2C' | '2D' | '3A' | '3B' | 'ours';
+  suite: '2A' | '2B' | '2C' | '2D' | '3A' | '3B' | 'ours' | 'members';
   nodes: number;
   options?: Partial<SimOptions>;
   /**
@@ -14,6 +15,8 @@ export interface Scenario {
    * network; a node that raised terms it should not (on a pre-vote, say) shows up here first.
    */
   maxTerm?: number;
+  /** The longest the cluster may be without a usable leader while a quorum could elect one (availability). */
+  maxElectionMs?: number;
   run(h: Harness): Promise<void>;
 }
 
@@ -913,6 +916,7 @@ export const SCENARIOS: readonly Scenario[] = [
   ...KV_SCENARIOS,
   ...KV_OUR_SCENARIOS,
   ...KV_SNAPSHOT_SCENARIOS,
+  ...MEMBERSHIP_SCENARIOS,
 ];
 
 export function findScenario(name: string): Scenario {

@@ -28,15 +28,18 @@ export class SimDisk {
     return {
       files: this.files.mount(scheduler),
       checkLog: (ids) => {
-        if (this.ids && (this.ids.clusterId !== ids.clusterId || this.ids.nodeId !== ids.nodeId)) {
-          throw new Error(`the disk belongs to node ${this.ids.nodeId} of ${this.ids.clusterId}`);
+        // As the SQLite log: a cluster id that was not given (a node that joined) is the disk's.
+        const mine = this.ids;
+        if (mine && ((!ids.adoptStoredClusterId && mine.clusterId !== ids.clusterId) || mine.nodeId !== ids.nodeId)) {
+          throw new Error(`the disk belongs to node ${mine.nodeId} of ${mine.clusterId}`);
         }
         const { snapshot } = this.log.view.load(); // with the checks SqliteStorage.check makes
         return {
-          fresh: this.ids === undefined,
+          fresh: mine === undefined,
+          ...(mine ? { clusterId: mine.clusterId } : {}),
           snapshot,
           open: () => {
-            this.ids = ids;
+            this.ids = mine ?? { clusterId: ids.clusterId, nodeId: ids.nodeId };
             this.storage = new SimStorage(this.log, scheduler);
             return this.storage;
           },

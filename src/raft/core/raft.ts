@@ -453,6 +453,11 @@ export class Raft {
       if (id !== this.id && this.tracker.isVoter(id) && pr.match > bestMatch) [best, bestMatch] = [id, pr.match];
     }
     if (best !== NONE && bestMatch === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: best });
+    // Then tell everyone the removal committed: a follower that has not heard it is still in the
+    // old configuration, where this node's vote is missing from every quorum, so electing the
+    // next leader would need all the others (and take several timeouts on a lossy network).
+    // After timeoutNow: a target that knew of a committed conf entry not yet applied would not campaign.
+    this.broadcastHeartbeat(0);
     this.becomeFollower(this.term, NONE);
   }
 
@@ -543,9 +548,12 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    // A node that may not campaign (a learner, or one that does not know yet it was promoted)
+    // lets the count run on: restarting it would renew its lease on a leader that is gone, and
+    // it would ignore the votes of the candidates that need it, every other timeout.
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.promotable()) {
       this.electionElapsed = 0;
-      if (this.promotable()) this.campaign(this.preVote ? 'preVote' : 'vote');
+      this.campaign(this.preVote ? 'preVote' : 'vote');
     }
   }
 
