@@ -160,6 +160,8 @@ export class RaftNode implements ReplicatedLog {
   private sinceSnapshot = { entries: 0, bytes: 0 };
   /** Entries the handler has applied that the core has not been told of yet (advance() follows the sync). */
   private unadvanced: readonly Entry[] = [];
+  /** The term on disk: `durable` runs ahead of it while the Ready that changed it is being flushed. */
+  private syncedTerm: number;
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -181,6 +183,7 @@ export class RaftNode implements ReplicatedLog {
     this.peerAddresses = opts.peerAddresses;
     this.electionTimeoutMs = electionTick * tickMs;
     this.durable = { term: hardState.term, vote: hardState.vote };
+    this.syncedTerm = hardState.term;
     this.raft = new Raft({
       id: opts.id,
       peers: opts.peers,
@@ -197,6 +200,7 @@ export class RaftNode implements ReplicatedLog {
       if (this.stopped) return;
       this.heard.set(m.from, this.clock.now());
       this.step(m);
+      this.sendHeartbeats();
     });
     this.transport.onSnapshot((m, data) => {
       if (this.stopped || !this.snapshots) return;
@@ -205,6 +209,7 @@ export class RaftNode implements ReplicatedLog {
     });
     this.ticker = this.clock.setInterval(() => {
       this.raft.tick();
+      this.sendHeartbeats();
       this.schedule();
       this.checkWatchers();
     }, tickMs);
@@ -269,8 +274,8 @@ export class RaftNode implements ReplicatedLog {
 
   /**
    * Hands leadership to voter `to` (thesis §3.10). Resolves once this node hears of another
-   * leader; rejects with a MembershipError if the core refuses, or abandons the transfer (after
-   * an election timeout), or no other leader is known within `timeoutMs`.
+   * leader; rejects with a MembershipError if the core refuses, or if no other leader is known
+   * within `timeoutMs` (the core abandons the transfer after an election timeout, and leads on).
    */
   transferLeadership(to: NodeId, timeoutMs: number): Promise<{ leaderId: NodeId; term: number }> {
     if (this.stopped) return Promise.reject(new MembershipError('refused', `node ${this.id} is stopping`, NONE));
@@ -284,9 +289,11 @@ export class RaftNode implements ReplicatedLog {
         const abandoned = (why: string): true => (reject(new MembershipError('abandoned', `the transfer to node ${to} was abandoned: ${why}`, core.leaderId)), true);
         if (core.leaderId !== NONE && core.leaderId !== this.id) return (resolve({ leaderId: core.leaderId, term: core.term }), true);
         if (this.stopped) return abandoned(`node ${this.id} is stopping`);
-        if (core.role === 'leader' && core.status().leadTransferee === NONE) return abandoned('it did not take over within an election timeout (is it running and reachable?)');
-        if (this.clock.now() > deadline) return abandoned(`no leader was known within ${timeoutMs} ms`);
-        return false;
+        // The core gives up after an election timeout, but a target told to campaign just before
+        // may still win (its vote requests wait for its disk): only the deadline decides.
+        if (this.clock.now() <= deadline) return false;
+        if (core.role === 'leader') return abandoned(`it did not take over within ${timeoutMs} ms (is it running and reachable?)`);
+        return abandoned(`no leader was known within ${timeoutMs} ms`);
       });
     });
   }
@@ -434,6 +441,7 @@ export class RaftNode implements ReplicatedLog {
       }
       if (this.needsSync(rd)) await this.storage.sync();
       if (this.stopped) return;
+      this.syncedTerm = this.durable.term;
       for (const m of late) this.send(m);
       this.raft.advance(rd);
       this.unadvanced = [];
@@ -483,6 +491,16 @@ export class RaftNode implements ReplicatedLog {
     const changed = hs !== undefined && (hs.term !== this.durable.term || hs.vote !== this.durable.vote);
     if (changed) this.durable = { term: hs.term, vote: hs.vote };
     return changed || rd.entries.length > 0;
+  }
+
+  /**
+   * While a Ready waits on the disk, heartbeats and their answers go at once instead of after
+   * the flush: a slow fsync on the leader (or on a quorum of followers) must not look like a dead
+   * node and cost an election (heartbeats are never starved by client work).
+   */
+  private sendHeartbeats(): void {
+    if (!this.running || this.stopped) return;
+    for (const m of this.raft.takeHeartbeats(this.syncedTerm)) this.send(m);
   }
 
   private send(m: Message): void {
@@ -535,7 +553,11 @@ export class RaftNode implements ReplicatedLog {
   }
 }
 
-/** Messages only a leader sends. */
+/**
+ * Messages only a leader sends. They depend on nothing the leader has not made durable: its term
+ * was durable before it asked for votes, and timeoutNow goes to a follower that holds the whole
+ * log already (held back behind a slow flush, it would eat into the transfer's election timeout).
+ */
 function isLeaderMessage(m: Message): boolean {
-  return m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
+  return m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap' || m.type === 'timeoutNow';
 }

@@ -96,6 +96,26 @@ describe('leadership transfer', () => {
     expect(r1.log.committed).toBe(r1.log.lastIndex());
   });
 
+  it('a target that catches up late still has an election timeout from its timeoutNow to win', () => {
+    // Its vote requests wait for its disk: a leader taking proposals again meanwhile would leave it
+    // behind, and its campaign would depose the leader and win nothing.
+    const net = cluster([1, 2, 3]);
+    const r1 = net.node(1);
+    net.isolate(2);
+    write(net, 1, 3);
+    expect(r1.transferLeadership(2).ok).toBe(true);
+    tickAll(net, 8, [1, 3]); // node 2 cut off for most of an election timeout
+    net.recover();
+    const held = holdBack(net, (m) => m.type === 'timeoutNow');
+    for (let t = 0; t < 3 && held.length === 0; t++) tickAll(net, 1, [1, 3]);
+    expect(held).toHaveLength(1);
+    tickAll(net, 9, [1, 3]); // more than an election timeout from the request, less from timeoutNow
+    expect(r1.status().leadTransferee).toBe(2);
+    expect(r1.propose(bytes('x')).ok).toBe(false);
+    tickAll(net, 1, [1, 3]);
+    expect(r1.status()).toMatchObject({ role: 'leader', leadTransferee: NONE });
+  });
+
   it('does not hold off check-quorum: a leader cut off from everyone steps down even while transfers keep being asked for', () => {
     const net = cluster([1, 2, 3]);
     const r1 = net.node(1);

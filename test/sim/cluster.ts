@@ -110,8 +110,9 @@ export class SimCluster implements LabCluster {
   async addNode(): Promise<number> {
     const n = new SimNode(this.nodes.length + 1, new SimDisk(seededRng(this.rng.int(2 ** 31))), true);
     this.nodes.push(n);
+    const hadQuorum = this.reachableQuorum(undefined);
     await this.boot(n);
-    this.changeTopology(`start n${n.id} (--join)`, () => {});
+    this.changeTopology(`start n${n.id} (--join)`, () => {}, hadQuorum);
     return n.id - 1;
   }
 
@@ -164,8 +165,10 @@ export class SimCluster implements LabCluster {
   async restart(i: number): Promise<void> {
     const n = this.nodes[i]!;
     if (n.server) this.crash(i);
+    // The node is up from its boot on: whether a quorum was reachable is judged before it.
+    const hadQuorum = this.reachableQuorum(undefined);
     await this.boot(n);
-    this.changeTopology(`restart n${n.id}`, () => {});
+    this.changeTopology(`restart n${n.id}`, () => {}, hadQuorum);
   }
 
   disconnect(i: number): void {
@@ -302,6 +305,8 @@ export class SimCluster implements LabCluster {
     const clock = new SimClock(this.world, this.rng.int(TICK_MS));
     n.clock = clock;
     n.incarnation++;
+    // A new incarnation applies from its snapshot on (or from the start).
+    n.lastApplied = 0;
     const server = new KvServer(this.config(n), {
       clock,
       disk: n.disk.attach(clock),
@@ -316,7 +321,16 @@ export class SimCluster implements LabCluster {
     let started = false;
     let error: unknown;
     server.start().then(
-      () => (started = true),
+      () => {
+        started = true;
+        // Entries up to the snapshot it restored are in its state machine: check that state, and
+        // record them as applied (the lab's logs are kept across restarts). Done here, before
+        // the node applies anything more (one that joined starts after virtual time has passed).
+        const restored = server.store.appliedIndex;
+        if (restored === 0) return;
+        const meta = { index: restored, term: server.store.appliedTerm };
+        if (this.tryCheck(() => this.checker.sameStateAt(n, meta, server.store.capture().state, 'state restored at restart'))) this.checker.restoredTo(n, restored);
+      },
       (e: unknown) => (error = e),
     );
     // Start-up reads the disk without waiting for it: done once its microtasks have run. A node
@@ -325,15 +339,7 @@ export class SimCluster implements LabCluster {
     for (let waited = 0; n.joined && !started && error === undefined && waited < JOIN_LIMIT_MS; waited += TICK_MS) await this.sleep(TICK_MS);
     if (error !== undefined) this.fail(`n${n.id} refused to ${n.incarnation > 1 ? 'restart' : 'start'}: ${(error as Error).message}`);
     if (!started) this.fail(`n${n.id} did not start ${n.joined ? `within ${JOIN_LIMIT_MS} ms` : 'at once'}`);
-    // Entries up to the snapshot it restored are in its state machine: check that state, and
-    // record them as applied (the lab's logs are kept across restarts).
-    const restored = server.store.appliedIndex;
-    if (restored > 0) {
-      const meta = { index: restored, term: server.store.appliedTerm };
-      this.checker.sameStateAt(n, meta, server.store.capture().state, 'state restored at restart');
-      n.lastApplied = 0;
-      this.checker.restoredTo(n, restored);
-    } else n.lastApplied = 0;
+    if (this.failure) throw this.failure;
   }
 
   private config(n: SimNode): ServerConfig {
@@ -399,8 +405,7 @@ export class SimCluster implements LabCluster {
    * Applies a fault or repair and keeps the election clock honest: it runs from the moment the
    * leader became unusable, or from when a quorum became reachable again, whichever is later.
    */
-  private changeTopology(what: string, change: () => void): void {
-    const hadQuorum = this.reachableQuorum(undefined);
+  private changeTopology(what: string, change: () => void, hadQuorum = this.reachableQuorum(undefined)): void {
     change();
     this.log(what);
     if (this.current && !this.reachableQuorum(this.nodes[this.current.id - 1]!)) this.noteLeaderLoss(this.nodes[this.current.id - 1]!);

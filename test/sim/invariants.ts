@@ -62,8 +62,9 @@ export class Checker {
    * between may have changed it after the commit was counted).
    */
   private readonly commitConfs: (readonly [ConfState, ConfState])[] = [];
-  /** Each node's configuration at its last Ready. */
+  /** Each node's configuration at its last Ready, and the term it led then (-1: it did not). */
   private readonly lastConf = new Map<NodeId, ConfState>();
+  private readonly ledTerm = new Map<NodeId, number>();
 
   constructor(
     private readonly sim: Checked,
@@ -267,11 +268,14 @@ export class Checker {
   /** Safety invariants visible in one Ready: Election Safety, Leader Completeness, Log Matching. */
   private ready(n: SimNode, r: Raft, rd: Ready): void {
     if (rd.hardState) this.maxTerm = Math.max(this.maxTerm, rd.hardState.term);
-    // A leader's commit reaches its Ready before any message can tell another node about it.
+    // A leader's commit reaches its Ready before any message can tell another node about it
+    // (also when applying its own removal made it step down since the Ready before).
     const conf = r.status().conf;
     const before = this.lastConf.get(n.id) ?? conf;
+    const led = this.ledTerm.get(n.id) === r.term;
     this.lastConf.set(n.id, conf);
-    if (rd.hardState && r.role === 'leader') {
+    this.ledTerm.set(n.id, r.role === 'leader' ? r.term : -1);
+    if (rd.hardState && (r.role === 'leader' || led)) {
       for (; this.commitTermKnown < rd.hardState.commit; this.commitTermKnown++) {
         this.commitTerm[this.commitTermKnown + 1] = r.term;
         this.commitConfs[this.commitTermKnown + 1] = [before, conf];

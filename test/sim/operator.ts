@@ -15,6 +15,8 @@ import type { Clerk, KvLab } from './kv.js';
 const OP_LIMIT_MS = 30_000;
 /** One attempt: longer than a leader waits to apply its term's entry or for a transfer (2 election timeouts). */
 const ATTEMPT_MS = 1500;
+/** How long a chaos operator (`must` false) keeps at a change: a minority may hold no leader for long. */
+const TRY_LIMIT_MS = 3000;
 /** Refusals that say "not now": the change is tried again. */
 const PASSING = /pending|retry|being transferred|far behind|has not been heard|not the leader|no live quorum|would be live/;
 
@@ -79,7 +81,13 @@ export class Operator {
    * done already (after an attempt whose outcome was unknown) taken as done. Returns false if it
    * was refused for good or not done within `limitMs`; `must`: fails the run instead.
    */
-  async change(what: string, invoke: (s: KvService, reply: Reply<MemberChangeResponse>) => void, doneAlready: RegExp, must = true, limitMs = OP_LIMIT_MS): Promise<boolean> {
+  async change(
+    what: string,
+    invoke: (s: KvService, reply: Reply<MemberChangeResponse>) => void,
+    doneAlready: RegExp,
+    must = true,
+    limitMs = must ? OP_LIMIT_MS : TRY_LIMIT_MS,
+  ): Promise<boolean> {
     const deadline = this.sim.now + limitMs;
     const no = (why: string): false => {
       this.sim.log(`operator: ${what}: ${why}`);
@@ -148,10 +156,7 @@ export class Operator {
    */
   async converged(limitMs = 30_000): Promise<void> {
     const sim = this.sim;
-    sim.heal();
-    sim.faults.reliable = true;
-    sim.faults.longReordering = false;
-    sim.faults.duplicateRate = 0;
+    await this.recover();
     const deadline = sim.now + limitMs;
     let why = '';
     for (;;) {
@@ -162,6 +167,16 @@ export class Operator {
       if (sim.now >= deadline) this.h.fail(`the members did not converge within ${limitMs} ms: ${why}`);
       await this.h.sleep(20);
     }
+  }
+
+  /** The faults end: the network heals and is reliable again, and every member is up. */
+  async recover(): Promise<void> {
+    const sim = this.sim;
+    sim.heal();
+    sim.faults.reliable = true;
+    sim.faults.longReordering = false;
+    sim.faults.duplicateRate = 0;
+    for (const id of membersOf(sim.checker.conf)) if (!sim.alive(id - 1)) await sim.restart(id - 1);
   }
 
   /** Why the members have not converged yet, or '' once they have. */

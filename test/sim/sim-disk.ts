@@ -59,8 +59,17 @@ export class SimDisk {
     this.files.crash(kind, this.rng);
   }
 
+  /** The next flush takes `ms` (a disk that stalls: a test's fault). */
+  stallNextFlush(ms: number): void {
+    this.stall = ms;
+  }
+
+  private stall: number | undefined;
+
   /** fsync time: usually 0–20 ms, one flush in a hundred 200 ms. */
   private latency(): number {
-    return this.rng.int(100) === 0 ? 200 : this.rng.int(21);
+    const stall = this.stall;
+    this.stall = undefined;
+    return stall ?? (this.rng.int(100) === 0 ? 200 : this.rng.int(21));
   }
 }

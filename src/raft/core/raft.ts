@@ -112,6 +112,8 @@ export class Raft {
   private leadTransferee: NodeId = NONE;
   /** Leader: ticks since the transfer began; at electionTick it is abandoned. */
   private transferElapsed = 0;
+  /** Whether the transfer's target has been sent timeoutNow. */
+  private transferTold = false;
   private readonly electionTick: number;
   private readonly heartbeatTick: number;
   private readonly rng: Rng;
@@ -227,13 +229,25 @@ export class Raft {
     if (!this.tracker.isVoter(to)) return no(`node ${to} is not a voter`);
     if (this.leadTransferee === to) return { ok: true };
     this.leadTransferee = to;
-    // The transfer must finish within an election timeout from now. (Its own count: restarting
-    // the check-quorum round instead would let repeated transfers keep a cut-off leader in place.)
+    // The target has an election timeout to catch up, and another from timeoutNow to win: its
+    // vote requests wait for its disk, and a leader taking proposals again meanwhile would leave
+    // it behind, lose the election to nobody and cost the cluster an election timeout. (Its own
+    // count: restarting the check-quorum round instead would let repeated transfers keep a
+    // cut-off leader in place.)
     this.transferElapsed = 0;
+    this.transferTold = false;
     const pr = this.tracker.progress.get(to)!;
-    if (pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to });
+    if (pr.match === this.log.lastIndex()) this.tellTransferee(to);
     else this.maybeSendAppend(to, true);
     return { ok: true };
+  }
+
+  /** The transfer's target is up to date: it campaigns at once; the first time, its election timeout starts now. */
+  private tellTransferee(to: NodeId): void {
+    this.send({ type: 'timeoutNow', to });
+    if (this.transferTold) return;
+    this.transferTold = true;
+    this.transferElapsed = 0;
   }
 
   /** The configuration in force as of applied index `index` (at or after the latest snapshot). */
@@ -366,6 +380,20 @@ export class Raft {
     this.prevHardState = hs;
     this.prevSoftState = ss;
     return rd;
+  }
+
+  /**
+   * The heartbeats (a leader's) and heartbeat answers queued since the last ready(), taken out
+   * ahead of it: a driver whose Ready waits on a slow disk sends them at once, so that a slow
+   * flush does not pass for a dead leader, or a dead follower (check-quorum). They carry no
+   * entries and acknowledge none; answers go only in `durableTerm`, the term on disk.
+   */
+  takeHeartbeats(durableTerm: number): Message[] {
+    const urgent = (m: Message): boolean => (m.type === 'heartbeat' && this.role === 'leader') || (m.type === 'heartbeatResp' && m.term === durableTerm);
+    if (!this.msgs.some(urgent)) return [];
+    const taken = this.msgs.filter(urgent);
+    this.msgs = this.msgs.filter((m) => !urgent(m));
+    return taken;
   }
 
   /** The Ready has been persisted, sent and applied. */
@@ -773,7 +801,7 @@ export class Raft {
     else pr.acked(m.index);
     this.maybeCommit();
     if (this.role !== 'leader') return;
-    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: m.from });
+    if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.tellTransferee(m.from);
     this.sendAppends(m.from, false);
   }
 
