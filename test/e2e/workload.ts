@@ -87,21 +87,22 @@ export class Workload {
   /**
    * Over [fromMs, toMs] of the history's clock (now()): the calls that succeeded, and the longest
    * stretch without one (from the start of the window to the first, between two, or from the last
-   * to the end of the window).
+   * to the end of the window), and when that stretch began.
    */
-  successesBetween(fromMs: number, toMs: number): { ok: number; longestGapMs: number } {
+  successesBetween(fromMs: number, toMs: number): { ok: number; longestGapMs: number; gapFromMs: number } {
     const done = this.history
       .operations()
       .map((o) => o.ret)
       .filter((t) => t >= fromMs && t <= toMs)
       .sort((a, b) => a - b);
     let longestGapMs = 0;
+    let gapFromMs = fromMs;
     let last = fromMs;
     for (const t of [...done, toMs]) {
-      longestGapMs = Math.max(longestGapMs, t - last);
+      if (t - last > longestGapMs) [longestGapMs, gapFromMs] = [t - last, last];
       last = t;
     }
-    return { ok: done.length, longestGapMs: Math.round(longestGapMs) };
+    return { ok: done.length, longestGapMs: Math.round(longestGapMs), gapFromMs };
   }
 
   /** ms since the workload began, to 10 µs: the clock of its history (rounding can only make calls look concurrent). */
