@@ -15,7 +15,10 @@ export const MD_LEADER = 'raftkv-leader';
  * RESOURCE_EXHAUSTED: too much work in flight, retry after a pause; without it, RESOURCE_EXHAUSTED
  * is gRPC's own refusal of a message over its size limit), and `conf-refused` (on
  * FAILED_PRECONDITION: a membership change or leadership transfer the leader refused, having
- * changed nothing; the details say why; not worth retrying as it is).
+ * changed nothing; the details say why; not worth retrying as it is), and `outcome-unknown` (on
+ * UNAVAILABLE: the node proposed the membership change and stopped leading, or stopped, before it
+ * applied it; it may still take effect: the member list tells). UNAVAILABLE without a reason: the
+ * node did not answer (gRPC's own status), or is still starting; either way it cannot serve yet.
  */
 export const MD_ERROR = 'raftkv-error';
 

@@ -179,7 +179,8 @@ export class KvClient {
    *
    * The membership changes, unlike writes, carry no session: the cluster cannot tell a change sent
    * again from a new one. So after an attempt whose outcome is unknown (no answer within the
-   * attempt's deadline, a dropped connection, a leader that lost its leadership), the client
+   * attempt's deadline, a dropped connection, a leader that lost its leadership: it answers
+   * UNAVAILABLE with `raftkv-error: outcome-unknown`, and is not taken for unreachable), the client
    * looks at the configuration before it sends the change again, and compares it with the one it
    * read when the call started: an add is done if `id` is now a member with these addresses and
    * this role, a promotion if `id` is now a voter, a removal if `id` is no longer a member. A change

@@ -250,8 +250,9 @@ export class Router {
           if (done !== undefined && done !== 'unknown') return done.result;
           throw new MembershipRefusedError(details(err), everUnsure);
         }
-        // Sent, and no answer that says it was not applied: a refusal as not leader may come from
-        // a leader that lost its leadership with the request in its log.
+        // Sent, and no answer that says it was not applied: a leader that lost its leadership with
+        // the change in its log answers outcome-unknown (and a refusal as not leader is not taken
+        // to say more).
         if (hooks.settle && !isConnectFailure(err) && !(err.code === grpc.status.RESOURCE_EXHAUSTED && kind === 'overloaded')) {
           unsure = everUnsure = true;
         }
@@ -291,7 +292,8 @@ export class Router {
           case grpc.status.CANCELLED:
           case grpc.status.ABORTED:
           case grpc.status.INTERNAL:
-            // No refusal from a node that answered (those carry a reason): it did not answer.
+            // No refusal from a node that answered (those carry a reason: no-leader, shutting-down,
+            // outcome-unknown): it did not answer, and is avoided for a while.
             if (kind === '') {
               this.endpoints.suspect(target);
               this.onEvent('endpoint-failed');

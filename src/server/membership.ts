@@ -231,7 +231,7 @@ export class Membership {
 
   private failed(e: unknown, reply: Reply<never>): void {
     if (!(e instanceof MembershipError)) return reply({ code: 'INTERNAL', details: (e as Error).message });
-    if (e.kind === 'outcomeUnknown') return reply({ code: 'UNAVAILABLE', details: `${e.message}: see the member list` });
+    if (e.kind === 'outcomeUnknown') return reply(outcomeUnknown(e.message));
     if (e.kind === 'refused' && this.o.raft.status().role !== 'leader') return reply(this.o.notLeader(e.leaderId));
     this.refuser(reply)(e.message);
   }
@@ -262,6 +262,17 @@ export class Membership {
       };
     });
   }
+}
+
+/**
+ * The answer to a change this node proposed and stopped leading (or stopped) before it applied:
+ * it may still take effect under the next leader. UNAVAILABLE, so that clients try again, and
+ * with the reason, so that they know this node answered: without it a client takes the call for
+ * one the node never answered, and avoids a live node for a while (the SDK avoids a node that
+ * failed to answer, and does not follow hints to it, for 10 s).
+ */
+export function outcomeUnknown(why: string): ServiceError {
+  return { code: 'UNAVAILABLE', reason: 'outcome-unknown', details: `${why}: see the member list` };
 }
 
 /** The voter to hand leadership to: the most up to date of those heard from lately, then of all; undefined if there is none. */

@@ -9,6 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadKvProto, MD_ERROR, MD_LEADER } from '../../src/kv-api.js';
+import { outcomeUnknown as serverOutcomeUnknown } from '../../src/server/membership.js';
 
 export interface FakeMember {
   id: number;
@@ -63,6 +64,15 @@ function refusal(r: Refusal): Partial<grpc.ServiceError> {
 }
 
 const confRefused = (details: string): Refusal => ({ code: grpc.status.FAILED_PRECONDITION, details, kind: 'conf-refused' });
+
+/**
+ * What kv-server answers for a change it proposed and stopped leading before it applied, built by
+ * the server's own code (membership.ts), so that the SDK is tested against the real answer.
+ */
+export function outcomeUnknown(nodeId: number): Refusal {
+  const e = serverOutcomeUnknown(`node ${nodeId} stopped leading before the change was applied here; it may still take effect`);
+  return { code: grpc.status[e.code], details: e.details, kind: e.reason };
+}
 
 export class FakeCluster {
   readonly nodes: FakeNode[] = [];

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, expect, it } from 'vitest';
 import { ClusterUnavailableError, KvClient, MembershipRefusedError } from '../../src/index.js';
-import { FakeCluster } from './fake-cluster.js';
+import { FakeCluster, outcomeUnknown } from './fake-cluster.js';
 
 let cluster: FakeCluster | undefined;
 let kv: KvClient | undefined;
@@ -112,6 +112,46 @@ it('a promotion refused as not leader by a leader that lost its leadership after
   const res = await client([c.node(1).addr]).promoteMember(4);
   expect(res.members.find((m) => m.id === 4)?.learner).toBe(false);
   expect(c.count('memberPromote')).toBe(1);
+});
+
+it('a leader that says the outcome is unknown has answered: the change is found in the members, not sent again, and the leader is not avoided', async () => {
+  cluster = await FakeCluster.start(3);
+  const c = cluster;
+  // Node 1 applies the add and answers as kv-server does when it stopped leading first; it leads
+  // again by the time the client looks (it lost its leadership and won it back).
+  c.script = (node, method) => (method === 'memberAdd' && node.id === 1 ? { applyThen: outcomeUnknown(1) } : undefined);
+  const kv = client(c.nodes.map((n) => n.addr));
+  const res = await kv.addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true });
+  expect(res.index).toBe(0); // found in force
+  expect(res.members.find((m) => m.id === 4)).toMatchObject(member4);
+  expect(c.count('memberAdd')).toBe(1);
+  // Taken for a node that did not answer, node 1 would be avoided for 10 s, its followers' hints to
+  // it not followed (and this fake's followers do not forward): the put would fail at its deadline.
+  await kv.put('k', 'v');
+  expect(c.nodes.map((n) => n.calls.get('put') ?? 0)).toEqual([1, 0, 0]);
+});
+
+it('a change the old leader left pending takes effect under the next: looked for, sent again, refused as in force, looked for again, found; applied once', async () => {
+  cluster = await FakeCluster.start(3);
+  const c = cluster;
+  let pending = false;
+  c.script = (node, method) => {
+    if (method !== 'memberAdd') return undefined;
+    if (node.id === 1) {
+      // Node 1 proposes the add, hands leadership to node 2, and answers before applying it.
+      c.leaderId = 2;
+      pending = true;
+      return { refuse: outcomeUnknown(1) };
+    }
+    // Node 2, a new leader, first applies what earlier leaders left in its log: the add.
+    if (pending) c.members.push({ ...member4 });
+    pending = false;
+    return undefined;
+  };
+  const res = await client([c.node(1).addr]).addMember(4, member4.peerAddr, { clientAddr: member4.clientAddr, learner: true });
+  expect(res.index).toBe(0);
+  expect([c.node(1).calls.get('memberAdd'), c.node(2).calls.get('memberAdd')]).toEqual([1, 1]);
+  expect(c.members.filter((m) => m.id === 4)).toEqual([member4]);
 });
 
 it('a transfer whose answer is lost is not asked again once its target leads (by id, and with no id)', async () => {

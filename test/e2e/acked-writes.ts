@@ -20,8 +20,6 @@ export const valueFor = (key: string): string => `v-${key}`;
 export class AckedWriter {
   /** The keys whose put was acknowledged, in the order of the acknowledgements. */
   readonly acked: string[] = [];
-  /** When each acknowledgement came (Date.now()), in order: its gaps are what a client saw. */
-  readonly ackedAt: number[] = [];
   /** Puts whose outcome is unknown (the client gave up): neither required nor forbidden afterwards. */
   failed = 0;
   private next = 0;
@@ -57,7 +55,6 @@ export class AckedWriter {
       try {
         await this.client.put(key, valueFor(key));
         this.acked.push(key);
-        this.ackedAt.push(Date.now());
       } catch {
         this.failed++;
       }
@@ -75,14 +72,6 @@ export class AckedWriter {
   close(): void {
     this.stopping = true;
     for (const c of this.clients) c.close();
-  }
-
-  /** The longest time between two acknowledgements from `from` to `to` (the ends count as acknowledgements), and when it began. */
-  longestGap(from: number, to: number): { ms: number; at: number } {
-    const times = [from, ...this.ackedAt.filter((t) => t > from && t < to), to];
-    let gap = { ms: 0, at: from };
-    for (let i = 1; i < times.length; i++) if (times[i]! - times[i - 1]! > gap.ms) gap = { ms: times[i]! - times[i - 1]!, at: times[i - 1]! };
-    return gap;
   }
 }
 

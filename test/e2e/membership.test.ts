@@ -2,10 +2,12 @@
  * Cluster membership with real processes, under a writer: grow a 3-node cluster with a learner
  * (started with --join, promoted once caught up) and a voter, transfer leadership, remove the
  * leader and a member, replace a wiped node (remove it; a new node joins, is added as a learner
- * and promoted), then restart every node with SIGTERM one by one. The writer must see no gap as
- * long as an election timeout during the rolling restart (a stopping leader hands leadership
- * over first), and at the end every acknowledged write is on every member: read back through
- * each, and in each one's committed log or snapshot, with committed entries agreeing across them.
+ * and promoted), then restart every node with SIGTERM one by one: nodes that joined, and one
+ * started from --peers that no longer match the members; a stopping leader hands leadership over.
+ * At the end every acknowledged write is on every member: read back through each, and in each
+ * one's committed log or snapshot, with committed entries agreeing across them. (How long clients
+ * wait during a rolling restart, and whether their history stays linearizable, is
+ * rolling-restart.test.ts's.)
  */
 import * as fs from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
@@ -14,7 +16,6 @@ import { AckedWriter, clusterIdOf, durabilityViolations, readDurableState, unrea
 import { Cluster, ensureBuilt, freePorts, killAll, waitFor, type Node } from './cluster.js';
 import { members, Refused } from './members.js';
 
-const ELECTION_TIMEOUT_MS = 300;
 const IN_FLIGHT = 8;
 
 let cluster: Cluster | undefined;
@@ -108,27 +109,19 @@ it('a live cluster grows, hands over, shrinks, replaces a node and restarts ever
   }
 
   // Rolling restart: each member in turn stops with SIGTERM (a leader hands over first) and comes back.
-  const rollFrom = Date.now();
   const handedOver: number[] = [];
-  const events: [number, string][] = [];
   for (const n of c.members) {
     const wasLeader = (await c.waitForLeader()) === n.id;
     const logBefore = n.log.length;
-    events.push([Date.now(), `SIGTERM ${n.id}${wasLeader ? ' (leader)' : ''}`]);
     expect(await c.stop(n.id, 'SIGTERM')).toEqual({ code: 0, signal: null });
-    events.push([Date.now(), `${n.id} exited`]);
     if (wasLeader) {
       expect(n.log.slice(logBefore)).toMatch(/handed leadership over .*leader=\d+/);
       handedOver.push(n.id);
     }
     c.start(n.id);
     await c.waitCaughtUp(20_000);
-    events.push([Date.now(), `${n.id} back`]);
   }
-  const rollTo = Date.now();
-  const { ms: gap, at: gapAt } = writer.longestGap(rollFrom, rollTo);
-  const timeline = events.map(([t, what]) => `${t - rollFrom} ms ${what}`).join(', ') + `; the longest gap began at ${gapAt - rollFrom} ms`;
-  await settled('every member restarted');
+  await settled(`every member restarted (${c.members.map((n) => `${n.id}${n.joins ? ' joined' : ''}`).join(', ')})`);
   expect(handedOver.length).toBeGreaterThan(0);
 
   await writer.stop();
@@ -151,14 +144,11 @@ it('a live cluster grows, hands over, shrinks, replaces a node and restarts ever
 
   const wall = (Date.now() - started) / 1000;
   console.log(
-    `membership: ${writer.acked.length} writes acknowledged, ${writer.failed} gave up; leaders handed over on SIGTERM: ${handedOver.join(', ')}; longest gap in acknowledged writes during the ` +
-      `rolling restart of ${c.members.length} nodes (${((rollTo - rollFrom) / 1000).toFixed(1)} s): ${gap} ms; wall time ${wall.toFixed(1)} s\n  ` +
-      `rolling restart: ${timeline}\n  ` +
+    `membership: ${writer.acked.length} writes acknowledged, ${writer.failed} gave up; leaders handed over on SIGTERM: ${handedOver.join(', ')}; ` +
+      `wall time ${wall.toFixed(1)} s\n  ` +
       steps.join('\n  '),
   );
   expect(writer.failed).toBe(0);
-  // Leadership moved by hand-over, not by an election timeout.
-  expect(gap, timeline).toBeLessThan(ELECTION_TIMEOUT_MS);
 });
 
 it('MemberAdd refuses addresses where a node of another cluster answers, on its peer port or its client port', async () => {

@@ -87,21 +87,29 @@ export class Workload {
   /**
    * Over [fromMs, toMs] of the history's clock (now()): the calls that succeeded, and the longest
    * stretch without one (from the start of the window to the first, between two, or from the last
-   * to the end of the window).
+   * to the end of the window), and when that stretch began. `unseen(from, to)`: how much of a
+   * stretch this process could not have seen an answer in (its event loop was blocked), taken
+   * off its length.
    */
-  successesBetween(fromMs: number, toMs: number): { ok: number; longestGapMs: number } {
+  successesBetween(
+    fromMs: number,
+    toMs: number,
+    unseen: (from: number, to: number) => number = () => 0,
+  ): { ok: number; longestGapMs: number; gapFromMs: number; gapToMs: number } {
     const done = this.history
       .operations()
       .map((o) => o.ret)
       .filter((t) => t >= fromMs && t <= toMs)
       .sort((a, b) => a - b);
     let longestGapMs = 0;
+    let gap = { gapFromMs: fromMs, gapToMs: fromMs };
     let last = fromMs;
     for (const t of [...done, toMs]) {
-      longestGapMs = Math.max(longestGapMs, t - last);
+      const ms = t - last - unseen(last, t);
+      if (ms > longestGapMs) [longestGapMs, gap] = [ms, { gapFromMs: last, gapToMs: t }];
       last = t;
     }
-    return { ok: done.length, longestGapMs: Math.round(longestGapMs) };
+    return { ok: done.length, longestGapMs: Math.round(longestGapMs), ...gap };
   }
 
   /** ms since the workload began, to 10 µs: the clock of its history (rounding can only make calls look concurrent). */

@@ -262,11 +262,12 @@ describe('MemberRemove', () => {
     expect((await remove(s, 3, true)).error).toBeNull();
   });
 
-  it('a change whose outcome became unknown (leadership lost before it applied) answers UNAVAILABLE, not a refusal', async () => {
+  it('a change whose outcome became unknown (leadership lost before it applied) answers UNAVAILABLE outcome-unknown, not a refusal', async () => {
     const s = setup();
     s.raft.proposeConfChange = () => Promise.reject(new MembershipError('outcomeUnknown', 'node 1 stopped leading before the change was applied here; it may still take effect', 2));
     const r = await remove(s, 3);
-    expect(r.error).toMatchObject({ code: 'UNAVAILABLE', details: expect.stringMatching(/may still take effect: see the member list/) });
+    // The reason says that this node answered: a client must not take it for one that did not.
+    expect(r.error).toMatchObject({ code: 'UNAVAILABLE', reason: 'outcome-unknown', details: expect.stringMatching(/may still take effect: see the member list/) });
   });
 });
 

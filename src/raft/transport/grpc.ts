@@ -333,6 +333,9 @@ export class GrpcTransport implements Transport {
     if (finish === undefined) return;
     // Response headers now: the sender's signal that the stream is accepted.
     call.sendMetadata(new grpc.Metadata());
+    const link = this.links.get(Number(String(call.metadata.get(MD_FROM)[0])));
+    const newClient = this.newClient;
+    if (link && newClient) link.peerIsUp(() => newClient(link.address));
     const peer = call.getPeer();
     call.on('data', (batch: RaftBatch__Output) => {
       if (!done) this.receiveBatch(batch, finish, peer);

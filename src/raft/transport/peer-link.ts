@@ -177,6 +177,23 @@ export class PeerLink {
     }
   }
 
+  /**
+   * The peer opened a stream to this node, so it is up: a link waiting out its backoff reconnects
+   * now, on a fresh channel (grpc's own reconnect backoff grew too), instead of up to
+   * BACKOFF_MAX_MS later. A restarted peer was otherwise out of this node's reach for as long as
+   * the backoff that grew while it was down; should this node be made leader meanwhile (a
+   * stopping leader hands over to it in a rolling restart), it could not reach a quorum and the
+   * cluster waited for an election.
+   */
+  peerIsUp(freshClient: () => RaftClient): void {
+    if (this.state !== 'backoff') return;
+    clearTimeout(this.timer);
+    this.backoffMs = BACKOFF_INITIAL_MS;
+    this.client?.close();
+    this.client = freshClient();
+    this.openStream();
+  }
+
   /** Stops for good: drops the queue, fails the snapshot in flight, ends the stream. */
   close(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
