@@ -54,3 +54,11 @@ export function parseHeader(bytes: Uint8Array): HeaderCheck {
   }
   return { ok: true, bodyLength: v.getUint32(8, true) + v.getUint32(12, true) * 2 ** 32, bodyCrc: v.getUint32(16, true) };
 }
+
+/**
+ * The largest backup a leader streams and kv-server --restore reads, header included: as large as
+ * the largest snapshot a follower takes (the transport's DEFAULT_MAX_SNAPSHOT_BYTES). A state any
+ * larger could not be installed on the followers of the cluster restored from it anyway, and
+ * restore reads the whole file to verify it.
+ */
+export const MAX_BACKUP_BYTES = 1024 * 1024 * 1024;

@@ -191,6 +191,7 @@ export class KvServer {
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
     const transport = this.transport;
+    const node = this.node;
     const api = (this.api = new KvService({
       store,
       raft: this.node,
@@ -201,6 +202,7 @@ export class KvServer {
       transferTimeoutMs: transferTimeoutMs(cfg),
       probe: (m) => network.probeMember({ clusterId, ...m }),
       forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
+      backup: { confAt: (index) => node.confAt(index), slicer: () => clock.slicer() },
     }));
     transport.onForward((call) => api.serveForwarded(call));
     this.listener.serve(api);
