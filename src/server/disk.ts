@@ -18,6 +18,12 @@ export interface Disk {
   checkLog(ids: LogIds): LogToOpen;
   /** The node's files (its snapshots), relative to the data dir. */
   readonly files: FileSystem;
+  /**
+   * The backup kv-server --restore names (a path anywhere, not in the data dir), read whole: a
+   * regular file of at most `maxBytes`, refused before it is read otherwise. Throws an Error that
+   * names the file and says what is wrong. A disk without it cannot restore.
+   */
+  readBackup?(path: string, maxBytes: number): Promise<Uint8Array>;
 }
 
 /** Whose log it must be. */
@@ -50,6 +56,18 @@ export const DB_FILE = 'raft.db';
 export function dataDirDisk(dataDir: string, opts: { unsafeNoFsync: boolean }): Disk {
   return {
     files: nodeFileSystem(dataDir),
+    async readBackup(path, maxBytes) {
+      const st = await fs.promises.stat(path).catch((e: NodeJS.ErrnoException) => {
+        throw new Error(`--restore ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      });
+      if (!st.isFile()) throw new Error(`--restore ${path} is not a regular file`);
+      if (st.size > maxBytes) throw new Error(`--restore ${path} is ${st.size} bytes, over the ${maxBytes}-byte limit of a backup: it is not one (or not whole)`);
+      const bytes = await fs.promises.readFile(path).catch((e: Error) => {
+        throw new Error(`--restore ${path}: cannot read it: ${e.message}`);
+      });
+      if (bytes.length > maxBytes) throw new Error(`--restore ${path} grew past the ${maxBytes}-byte limit while it was read`);
+      return bytes;
+    },
     checkLog(ids) {
       const path = nodePath.join(dataDir, DB_FILE);
       if (!fs.existsSync(path) && fs.existsSync(dataDir)) {

@@ -7,9 +7,10 @@ import type { Disk, LogIds, LogToOpen } from './disk.js';
 import { ASK_AGAIN_DEADLINE_MS, askToJoin, JOIN_DEADLINE_MS, type Joined } from './join.js';
 import { KvService } from './kv-service.js';
 import { KvStore } from './kv-store.js';
-import { AddressBook, type MemberTable } from './members.js';
+import { AddressBook, bootstrapTable, type MemberTable } from './members.js';
 import { transferTarget } from './membership.js';
 import type { Logger } from './logger.js';
+import { restoreFromBackup } from './restore.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
 
@@ -218,6 +219,11 @@ export class KvServer {
   private async identity(): Promise<{ logToOpen: LogToOpen; clusterId: string; bootstrap: MemberTable; asked: boolean }> {
     const cfg = this.config;
     const log = this.deps.logger;
+    if (cfg.restore) {
+      const { disk, clock } = this.deps;
+      const restored = await restoreFromBackup({ cfg, disk, clock, logger: log, checkLog: (ids) => this.checkLog(ids) });
+      return { ...restored, bootstrap: bootstrapTable(cfg.peers, cfg.clientAddrs), asked: false };
+    }
     const logToOpen = this.checkLog({ clusterId: cfg.clusterId, nodeId: cfg.id, adoptStoredClusterId: cfg.clusterIdDerived });
     if (logToOpen.fresh && cfg.join) {
       const joined = await this.ask(cfg.join, true);
@@ -242,7 +248,7 @@ export class KvServer {
       }
       log.info('--peers differs from when the cluster was created: the data dir\'s cluster id and configuration are used', { cluster: clusterId, from_peers: cfg.clusterId });
     }
-    return { logToOpen, clusterId, bootstrap: bootstrapTable(cfg), asked: false };
+    return { logToOpen, clusterId, bootstrap: bootstrapTable(cfg.peers, cfg.clientAddrs), asked: false };
   }
 
   /**
@@ -342,12 +348,6 @@ export class KvServer {
     if (part === undefined) throw new Error(`node ${this.config.id} has not started`);
     return part;
   }
-}
-
-/** The members' addresses from the flags: --peers, and --client-peers where it names them. */
-function bootstrapTable(cfg: ServerConfig): MemberTable {
-  const members = [...cfg.peers].sort((a, b) => a.id - b.id).map((p) => ({ id: p.id, peerAddr: p.address, clientAddr: cfg.clientAddrs.get(p.id) ?? '' }));
-  return { members, removed: [] };
 }
 
 /** How long a leadership transfer may take: the core gives up after an election timeout, and the new leader needs a moment to be heard of. */

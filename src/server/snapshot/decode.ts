@@ -65,6 +65,19 @@ export async function decodeSnapshotAsync(
   slicer: Slicer,
   options: DecodeOptions = {},
 ): Promise<DecodedSnapshot> {
+  return checkIds(await decodeAnyAsync(bytes, slicer, options), ids);
+}
+
+/**
+ * A snapshot of any cluster and node, verified and decoded in time slices: a backup that kv-server
+ * --restore starts a new cluster from (whose it was is for the caller to report). Throws
+ * SnapshotError: CORRUPT (damaged, truncated) or VERSION.
+ */
+export function decodeBackupAsync(bytes: Uint8Array, slicer: Slicer, options: DecodeOptions = {}): Promise<DecodedSnapshot> {
+  return decodeAnyAsync(bytes, slicer, options);
+}
+
+async function decodeAnyAsync(bytes: Uint8Array, slicer: Slicer, options: DecodeOptions): Promise<DecodedSnapshot> {
   const h = readHeader(bytes);
   let body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
   const step = 1 << 20;
@@ -84,7 +97,7 @@ export async function decodeSnapshotAsync(
   }
   const parser = new BodyParser(asBuffer(body));
   while (!parser.run(slicer)) await slicer.next();
-  return checkIds(parser.result(), ids);
+  return parser.result();
 }
 
 function asBuffer(b: Uint8Array): Buffer {
