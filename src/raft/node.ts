@@ -309,6 +309,11 @@ export class RaftNode implements ReplicatedLog {
     return this.waitUntil(() => core.role !== 'leader' || core.log.term(core.log.applied) === core.term, timeoutMs);
   }
 
+  /** Resolves once the core has applied entry `index` (or the node stops, or after `timeoutMs`). */
+  awaitApplied(index: number, timeoutMs: number): Promise<void> {
+    return this.waitUntil(() => this.raft.log.applied >= index, timeoutMs);
+  }
+
   /** Resolves once `done()` holds (looked at after each tick and Ready), or the node stops, or after `timeoutMs`. */
   private waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
     const deadline = this.clock.now() + timeoutMs;

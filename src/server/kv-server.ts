@@ -10,6 +10,7 @@ import { KvStore } from './kv-store.js';
 import { AddressBook, bootstrapTable, type MemberTable } from './members.js';
 import { transferTarget } from './membership.js';
 import type { Logger } from './logger.js';
+import { forceNewCluster } from './force-new-cluster.js';
 import { restoreFromBackup } from './restore.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
@@ -159,7 +160,7 @@ export class KvServer {
     await this.transport.start();
     if (this.stopping) return;
 
-    const ids = { clusterId, nodeId: cfg.id };
+    const ids = { clusterId, nodeId: cfg.id, formerClusterIds: logToOpen.formerClusterIds };
     const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, retain: cfg.snapshotRetain, log: (line) => log.info(line) });
     const file = await snapshotter.latest(logToOpen.snapshot);
@@ -191,6 +192,7 @@ export class KvServer {
     });
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
+    if (logToOpen.formerClusterIds?.length && file?.meta.clusterId !== clusterId) void this.snapshotForked(this.node, st.commit);
     const transport = this.transport;
     const node = this.node;
     const api = (this.api = new KvService({
@@ -219,10 +221,15 @@ export class KvServer {
   private async identity(): Promise<{ logToOpen: LogToOpen; clusterId: string; bootstrap: MemberTable; asked: boolean }> {
     const cfg = this.config;
     const log = this.deps.logger;
+    const { disk, clock } = this.deps;
     if (cfg.restore) {
-      const { disk, clock } = this.deps;
       const restored = await restoreFromBackup({ cfg, disk, clock, logger: log, checkLog: (ids) => this.checkLog(ids) });
       return { ...restored, bootstrap: bootstrapTable(cfg.peers, cfg.clientAddrs), asked: false };
+    }
+    if (cfg.forceNewCluster) {
+      const forced = forceNewCluster({ cfg, disk, logger: log, checkLog: (ids) => this.checkLog(ids) });
+      const self = { id: cfg.id, peerAddr: cfg.peerAddr, clientAddr: cfg.clientAddr };
+      return { ...forced, bootstrap: { members: [self], removed: [] }, asked: false };
     }
     const logToOpen = this.checkLog({ clusterId: cfg.clusterId, nodeId: cfg.id, adoptStoredClusterId: cfg.clusterIdDerived });
     if (logToOpen.fresh && cfg.join) {
@@ -238,8 +245,10 @@ export class KvServer {
     if (cfg.peers.length > 0 && clusterId !== cfg.clusterId) {
       // --peers was edited since the cluster was created. That is harmless once a snapshot
       // records the configuration; before, the log starts from --peers' voters, which must be
-      // the original ones (other voters could elect a second leader).
-      if (!logToOpen.snapshot?.conf) {
+      // the original ones (other voters could elect a second leader). A log forked by
+      // --force-new-cluster has a configuration of its own committed (the fork's conf entry),
+      // which the node applies before it can campaign.
+      if (!logToOpen.snapshot?.conf && !logToOpen.formerClusterIds?.length) {
         throw new StartError(
           `${cfg.dataDir} belongs to cluster ${JSON.stringify(clusterId)}, but --peers describes another (${JSON.stringify(cfg.clusterId)}): ` +
             'this node\'s log still starts from the members --peers listed when the cluster was created. Start it with that --peers ' +
@@ -249,6 +258,23 @@ export class KvServer {
       log.info('--peers differs from when the cluster was created: the data dir\'s cluster id and configuration are used', { cluster: clusterId, from_peers: cfg.clusterId });
     }
     return { logToOpen, clusterId, bootstrap: bootstrapTable(cfg.peers, cfg.clientAddrs), asked: false };
+  }
+
+  /**
+   * A node forked by --force-new-cluster holds snapshot files of its former cluster, which its
+   * followers would refuse as another cluster's: once it has applied the fork (`index`), it takes
+   * a snapshot of its new cluster, which replaces them and records the new configuration.
+   */
+  private async snapshotForked(node: RaftNode, index: number): Promise<void> {
+    const log = this.deps.logger;
+    await node.awaitApplied(index, 60_000);
+    if (this.stopping || node.status().applied < index) return;
+    try {
+      const meta = await node.snapshot();
+      log.info('took a snapshot of the forced cluster: followers receive it rather than the former cluster\'s', { index: meta.index, term: meta.term });
+    } catch (e) {
+      log.warn('could not take a snapshot of the forced cluster (kv-cli snapshot takes one)', { error: (e as Error).message });
+    }
   }
 
   /**

@@ -46,7 +46,7 @@ export interface DecodeOptions {
  */
 export function decodeSnapshot(
   bytes: Uint8Array,
-  ids: { clusterId: string; nodeId?: number },
+  ids: { clusterId: string; nodeId?: number; formerClusterIds?: readonly string[] },
   options: DecodeOptions = {},
 ): DecodedSnapshot {
   const h = readHeader(bytes);
@@ -104,9 +104,9 @@ function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function checkIds(decoded: DecodedSnapshot, ids: { clusterId: string; nodeId?: number }): DecodedSnapshot {
+function checkIds(decoded: DecodedSnapshot, ids: { clusterId: string; nodeId?: number; formerClusterIds?: readonly string[] }): DecodedSnapshot {
   const { meta } = decoded;
-  if (meta.clusterId !== ids.clusterId) {
+  if (meta.clusterId !== ids.clusterId && !ids.formerClusterIds?.includes(meta.clusterId)) {
     throw new SnapshotError(
       'WRONG_CLUSTER',
       `snapshot belongs to cluster ${JSON.stringify(meta.clusterId)} (written by node ${meta.nodeId}), but this node is in cluster ` +

@@ -29,6 +29,11 @@ export const DEFAULT_KEEP_SNAPSHOTS = 2;
 export interface SnapshotIds {
   clusterId: string;
   nodeId: number;
+  /**
+   * Reading only: the clusters this node's log was forked from (--force-new-cluster), whose
+   * snapshot files are accepted as its own until a snapshot of its new cluster replaces them.
+   */
+  formerClusterIds?: readonly string[];
 }
 
 /** What a snapshot says about itself (its `conf` included, when it has one). */
