@@ -192,7 +192,9 @@ export class KvServer {
     });
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
-    if (logToOpen.formerClusterIds?.length && file?.meta.clusterId !== clusterId) void this.snapshotForked(this.node, st.commit);
+    // Before clients are served, so no member can be added (and sent a snapshot) before it is done.
+    if (logToOpen.formerClusterIds?.length && file?.meta.clusterId !== clusterId) await this.snapshotForked(this.node, st.commit);
+    if (this.stopping) return;
     const transport = this.transport;
     const node = this.node;
     const api = (this.api = new KvService({
@@ -261,9 +263,9 @@ export class KvServer {
   }
 
   /**
-   * A node forked by --force-new-cluster holds snapshot files of its former cluster, which its
-   * followers would refuse as another cluster's: once it has applied the fork (`index`), it takes
-   * a snapshot of its new cluster, which replaces them and records the new configuration.
+   * A node forked by --force-new-cluster holds snapshot files of its former cluster, which a new
+   * member would refuse as another cluster's (and stop): once it has applied the fork (`index`),
+   * it takes a snapshot of its new cluster, which replaces them and records the new configuration.
    */
   private async snapshotForked(node: RaftNode, index: number): Promise<void> {
     const log = this.deps.logger;
