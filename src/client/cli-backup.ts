@@ -7,7 +7,7 @@ import type { CliIo } from './cli-main.js';
 import type { BackupResult, KvClient } from './client.js';
 
 export const BACKUP_USAGE = 'backup FILE [--force]';
-export const BACKUP_ABOUT = "write a consistent backup of the cluster's state to FILE, from the leader (--force: replace FILE)";
+export const BACKUP_ABOUT = 'write a consistent backup of the cluster to FILE, for kv-server --restore';
 
 export interface BackupCommand {
   file: string;

@@ -55,7 +55,8 @@ export class Snapshotter implements SnapshotStore {
     if (recorded && fileIndex < recorded.index) {
       throw new Error(
         `the log was compacted up to entry ${recorded.index}, but ${file ? `the newest valid snapshot in ${SNAPSHOT_DIR}/ is at ${fileIndex}` : `${SNAPSHOT_DIR}/ holds no valid snapshot`}: ` +
-          'this data directory cannot be recovered: replace the node (remove it, add a new one; README: "Replacing a node\'s data")',
+          'this data directory cannot be recovered: replace the node (remove it, add a new one; README: "Replacing a node\'s data"), ' +
+          'or, if the cluster has lost its quorum, use kv-server --force-new-cluster on a surviving member or --restore from a backup (README: "Disaster recovery")',
       );
     }
     return file;
