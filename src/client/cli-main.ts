@@ -4,8 +4,8 @@
  * Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key, a backup that could not
  * be written (or an unexpected server error); 2 usage error (bad command or flags, an unreadable
  * --value-file, a request the server refuses as invalid, such as an empty or oversized key, or a
- * backup FILE that exists, without --force); 3 cluster unavailable within the
- * deadline, or `status` finds no leader; 4 the cluster refused a membership change or a leadership
+ * backup FILE that exists, without --force); 3 cluster unavailable within the deadline, or
+ * `status` finds no leader; 4 the cluster refused a membership change or a leadership
  * transfer (one pending already, an unknown node, no live quorum left, ...): the reason is printed.
  *
  * The command line is parsed with node:util's parseArgs rather than a framework: "--" ends the
@@ -114,8 +114,9 @@ A KEY or VALUE that starts with "-" goes after "--":  kv-cli put KEY -- -VALUE
 The contents of a file are taken as they are (bytes, any trailing newline included).
 
 Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key, or a backup not written; 2
-usage error (also a key or value over the limits, a backup FILE that exists without --force); 3 cluster unavailable within the deadline, or status finds no leader;
-4 the cluster refused a membership change or leadership transfer.
+usage error (also a key or value over the limits, a backup FILE that exists without --force); 3
+cluster unavailable within the deadline, or status finds no leader; 4 the cluster refused a
+membership change or leadership transfer.
 
 Examples:
   kv-cli --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 put hello world
