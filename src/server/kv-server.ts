@@ -129,7 +129,8 @@ export class KvServer {
     const cfg = this.config;
     const { clock, disk, network, logger: log } = this.deps;
     log.info('starting', {
-      cluster: cfg.clusterId === '' ? undefined : cfg.clusterId,
+      // With --restore or --force-new-cluster the cluster is a new one, named once it is made.
+      cluster: cfg.clusterId === '' || cfg.restore || cfg.forceNewCluster ? undefined : cfg.clusterId,
       peer_addr: cfg.peerAddr,
       client_addr: cfg.clientAddr,
       peers: cfg.peers.length > 0 ? cfg.peers.map((p) => `${p.id}=${p.address}`).join(',') : undefined,
