@@ -115,8 +115,8 @@ The contents of a file are taken as they are (bytes, any trailing newline includ
 
 Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key, or a backup not written; 2
 usage error (also a key or value over the limits, a backup FILE that exists without --force); 3
-cluster unavailable within the deadline, or status finds no leader; 4 the cluster refused a
-membership change or leadership transfer.
+cluster unavailable within the deadline, or status finds no leader;
+4 the cluster refused a membership change or leadership transfer.
 
 Examples:
   kv-cli --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 put hello world
