@@ -2,6 +2,8 @@
 export { KvClient, parseEndpoints } from './client/client.js';
 export type {
   AddMemberOptions,
+  BackupOptions,
+  BackupResult,
   Bytes,
   EndpointStatus,
   KvClientOptions,
@@ -12,6 +14,7 @@ export type {
   NodeStatus,
 } from './client/client.js';
 export {
+  BackupError,
   ClientClosedError,
   ClusterOverloadedError,
   ClusterUnavailableError,

@@ -1,10 +1,11 @@
 /**
  * kv-cli: one command against a raftkv cluster. cli.ts runs it as a process; tests call main().
  *
- * Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key (or an unexpected server
- * error); 2 usage error (bad command or flags, an unreadable --value-file, or a request the server
- * refuses as invalid, such as an empty or oversized key); 3 cluster unavailable within the
- * deadline, or `status` finds no leader; 4 the cluster refused a membership change or a leadership
+ * Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key, a backup that could not
+ * be written (or an unexpected server error); 2 usage error (bad command or flags, an unreadable
+ * --value-file, a request the server refuses as invalid, such as an empty or oversized key, or a
+ * backup FILE that exists, without --force); 3 cluster unavailable within the deadline, or
+ * `status` finds no leader; 4 the cluster refused a membership change or a leadership
  * transfer (one pending already, an unknown node, no live quorum left, ...): the reason is printed.
  *
  * The command line is parsed with node:util's parseArgs rather than a framework: "--" ends the
@@ -14,11 +15,12 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_LIMITS } from '../limits.js';
 import { packageVersion } from '../version.js';
 import { resolveEndpoints, UsageError } from './address.js';
+import { BACKUP_ABOUT, BACKUP_USAGE, parseBackup, runBackup, type BackupCommand } from './cli-backup.js';
 import { MEMBER_FLAGS, MEMBER_GROUPS, memberHelp, parseMember, runMember, type MemberCommand, type MemberGroup } from './cli-member.js';
 import { formatTable } from './cli-table.js';
 import { describe, fromText, jsonValue, readValue, type Operand } from './cli-values.js';
 import type { EndpointStatus } from './client.js';
-import { ClusterUnavailableError, InvalidArgumentError, MembershipRefusedError } from './errors.js';
+import { BackupError, ClusterUnavailableError, InvalidArgumentError, MembershipRefusedError } from './errors.js';
 
 const EXIT_OK = 0;
 const EXIT_NOT_FOUND = 1;
@@ -51,7 +53,7 @@ const COMMANDS: Record<string, { operands: Operand[]; about: string }> = {
   status: { operands: [], about: "show every node's view of the cluster (exit 3 if no node leads)" },
   snapshot: { operands: [], about: 'make each node in --endpoints snapshot its state and compact its log now' },
 };
-const COMMAND_LIST = [...Object.keys(COMMANDS), ...MEMBER_GROUPS].join(', ');
+const COMMAND_LIST = [...Object.keys(COMMANDS), 'backup', ...MEMBER_GROUPS].join(', ');
 
 /** Operands that may come from a file (or stdin) instead of the command line, and the option. */
 const FROM_FILE: Partial<Record<Operand, 'value-file' | 'expected-file'>> = {
@@ -80,34 +82,40 @@ Commands:
 ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${[name, ...c.operands].join(' ').padEnd(22)} ${c.about}`)
   .join('\n')}
+  ${BACKUP_USAGE.padEnd(22)} ${BACKUP_ABOUT}
 
 Membership (changes and transfers go to the leader; a refused one exits 4 and says why):
 ${memberHelp()}
 
 Options:
   --endpoints HOST:PORT,...  client addresses of the nodes (default: $RAFTKV_ENDPOINTS)
-  --timeout MS               deadline of the command, retries included (default ${DEFAULT_TIMEOUT_MS}; at most ${MAX_TIMEOUT_MS})
+  --timeout MS               deadline of the command, retries included (default ${DEFAULT_TIMEOUT_MS}; at most ${MAX_TIMEOUT_MS});
+                             backup: to find a leader that streams, and the longest silence once
+                             it streams (a large backup takes longer in all)
   --value-file FILE          put, append: read VALUE from FILE; cas: read NEW from it. "-" reads stdin.
   --expected-file FILE       cas: read EXPECTED from FILE ("-": stdin)
   --hex                      KEY, VALUE, EXPECTED and NEW are given in hex; get prints the value in hex
   --client-addr HOST:PORT    member add: the new node's client address
   --learner                  member add: add it as a learner (promote it once it has caught up)
-  --force                    member remove: even if the voters left would have no live quorum
+  --force                    member remove: even if the voters left would have no live quorum;
+                             backup: replace FILE if it exists
   --json                     print the result as JSON; get gives "value" (UTF-8 text), or
                              "value_base64" when the value is not UTF-8 ("value_hex" with --hex);
                              member list gives {members:[{id, peerAddr, clientAddr, learner,
                              matchIndex, lag, active}], leaderId, clusterId, joint, ...} (matchIndex,
                              lag and active are null unless the leader answered); member add,
                              promote and remove give {members, index} (add: and startCommand);
-                             leader transfer gives {leaderId, term}
+                             leader transfer gives {leaderId, term}; backup gives {path, bytes,
+                             index, term, keys, clusterId, nodeId, voters, learners, endpoint}
   -h, --help                 print this help
   --version                  print the version of raftkv
 
 A KEY or VALUE that starts with "-" goes after "--":  kv-cli put KEY -- -VALUE
 The contents of a file are taken as they are (bytes, any trailing newline included).
 
-Exit codes: 0 ok; 1 key not found, cas mismatch or del of a missing key; 2 usage error (also a key
-or value over the limits); 3 cluster unavailable within the deadline, or status finds no leader;
+Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key, or a backup not written; 2
+usage error (also a key or value over the limits, a backup FILE that exists without --force); 3
+cluster unavailable within the deadline, or status finds no leader;
 4 the cluster refused a membership change or leadership transfer.
 
 Examples:
@@ -121,6 +129,7 @@ Examples:
   kv-cli member add 4 127.0.0.1:7004 --client-addr 127.0.0.1:9004 --learner
   kv-cli member promote 4
   kv-cli leader transfer 2
+  kv-cli backup raftkv-backup.snap
 `;
 
 /** What every command that talks to the cluster has. */
@@ -142,7 +151,8 @@ type Request =
   | { kind: 'help' }
   | { kind: 'version' }
   | { kind: 'run'; parsed: Parsed }
-  | { kind: 'member'; target: Target; command: MemberCommand };
+  | { kind: 'member'; target: Target; command: MemberCommand }
+  | { kind: 'backup'; target: Target; command: BackupCommand };
 
 type Values = ReturnType<typeof parseOptions>['values'];
 
@@ -162,6 +172,7 @@ async function parse(argv: string[]): Promise<Request> {
   const [command, ...rest] = positionals;
   if (command === undefined) throw new UsageError(`give a command: ${COMMAND_LIST}`);
   if ((MEMBER_GROUPS as readonly string[]).includes(command)) return parseMemberRequest(command as MemberGroup, rest, values);
+  if (command === 'backup') return parseBackupRequest(rest, values);
   const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (spec === undefined) throw new UsageError(`unknown command "${command}" (commands: ${COMMAND_LIST})`);
   for (const flag of ['value-file', 'expected-file'] as const) {
@@ -207,6 +218,13 @@ function parseMemberRequest(group: MemberGroup, rest: string[], values: Values):
     if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with ${group} ${rest[0]}`);
   }
   return { kind: 'member', target: parseTarget(values), command };
+}
+
+function parseBackupRequest(rest: string[], values: Values): Request {
+  for (const flag of ['value-file', 'expected-file', 'hex', 'client-addr', 'learner'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with backup`);
+  }
+  return { kind: 'backup', target: parseTarget(values), command: parseBackup(rest, values.force) };
 }
 
 function parseTarget(values: Values): Target {
@@ -337,6 +355,16 @@ async function execute(p: Parsed, io: CliIo): Promise<number> {
   }
 }
 
+async function executeBackup(target: Target, command: BackupCommand, io: CliIo): Promise<number> {
+  const client = await connect(target);
+  try {
+    await runBackup(command, client, target.json, io);
+    return EXIT_OK;
+  } finally {
+    client.close();
+  }
+}
+
 async function executeMember(target: Target, command: MemberCommand, io: CliIo): Promise<number> {
   const client = await connect(target);
   try {
@@ -366,8 +394,14 @@ export async function main(argv: string[], io: CliIo = PROCESS_IO): Promise<numb
     return EXIT_OK;
   }
   try {
-    return req.kind === 'member' ? await executeMember(req.target, req.command, io) : await execute(req.parsed, io);
+    if (req.kind === 'member') return await executeMember(req.target, req.command, io);
+    if (req.kind === 'backup') return await executeBackup(req.target, req.command, io);
+    return await execute(req.parsed, io);
   } catch (e) {
+    if (e instanceof BackupError) {
+      io.err(`kv-cli: backup failed: ${e.message}\n`);
+      return e.kind === 'exists' ? EXIT_USAGE : EXIT_NOT_FOUND;
+    }
     if (e instanceof InvalidArgumentError) {
       io.err(`kv-cli: invalid request: ${e.message}\n`);
       return EXIT_USAGE;

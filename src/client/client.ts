@@ -1,5 +1,6 @@
 import type { CasResponse, DeleteResponse, GetResponse, SnapshotResponse, StatusResponse } from '../kv-api.js';
 import { parseEndpoints } from './address.js';
+import { backupToFile, type BackupOptions, type BackupResult } from './backup.js';
 import { EndpointRefresh } from './endpoint-refresh.js';
 import { InvalidArgumentError } from './errors.js';
 import { MemberCalls, type AddMemberOptions, type LeaderTransfer, type Membership, type MembershipChange } from './membership.js';
@@ -43,6 +44,7 @@ export type EndpointStatus =
   | { endpoint: string; ok: false; error: string };
 
 export type { EndpointResult };
+export type { BackupOptions, BackupResult } from './backup.js';
 export type { AddMemberOptions, LeaderTransfer, Member, Membership, MembershipChange } from './membership.js';
 
 /** What a node's snapshot covers: every entry up to and including (index, term). */
@@ -161,6 +163,20 @@ export class KvClient {
    */
   async snapshot(): Promise<EndpointResult<SnapshotResponse>[]> {
     return this.router.everyEndpoint<SnapshotResponse>('Snapshot', 30_000);
+  }
+
+  /**
+   * Writes a backup of the cluster's whole state to `path`: a snapshot file the leader streams,
+   * consistent (it holds every write acknowledged before the call) and checksummed, for
+   * `kv-server --restore`. Written to `path`.tmp, checked as it arrives, fsynced and only then
+   * renamed to `path`; refuses to replace an existing file unless `overwrite`. Resolves with what
+   * the file holds (index, term, keys, configuration, the cluster it came from) and its size.
+   * Fails with BackupError (a local file problem; a stream that is not sound after every attempt;
+   * a state over the 1 GiB backup limit), or ClusterUnavailableError when no leader streamed one
+   * and nothing progressed for `timeoutMs` (default: the client's).
+   */
+  async backup(path: string, options: BackupOptions = {}): Promise<BackupResult> {
+    return this.router.withTurn(() => backupToFile(this.router, path, options));
   }
 
   /**

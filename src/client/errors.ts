@@ -77,3 +77,20 @@ export class MembershipRefusedError extends RaftkvError {
     );
   }
 }
+
+/**
+ * A backup could not be written (`io`: the local file system refused; `exists`: the file is
+ * there and overwriting was not asked for), or what arrived is not a sound backup (`damaged`,
+ * after every attempt), or the cluster's state is over the backup size limit (`tooLarge`).
+ * Nothing is left under the backup's name: a file there is complete and verified.
+ */
+export class BackupError extends RaftkvError {
+  override name = 'BackupError';
+  constructor(
+    readonly kind: 'io' | 'exists' | 'damaged' | 'tooLarge',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -105,7 +105,7 @@ export class Router {
   /** When each endpoint last answered a call of this client (an answer or a refusal): it is alive. */
   private readonly heard = new Map<string, number>();
   /** Calls on the wire, cancelled by close(): grpc-js lets a started call run on after its channel closes. */
-  private readonly active = new Set<grpc.ClientUnaryCall>();
+  private readonly active = new Set<{ cancel(): void }>();
   private closed = false;
   /** Told of the events that may change where calls should go (the endpoint refresh listens). */
   onEvent: (event: RouterEvent) => void = () => {};
@@ -179,6 +179,34 @@ export class Router {
   /** `endpoint` leads, as the cluster's answer says: calls go there first (unless it failed to answer lately). */
   noteLeader(endpoint: string): void {
     if (!this.endpoints.isSuspect(endpoint)) this.setLeader(endpoint);
+  }
+
+  /** Where a call only the leader serves goes next: the leader as far as this client knows, else the next endpoint. */
+  nextTarget(): string {
+    this.checkOpen();
+    return this.endpoints.pick(this.leader);
+  }
+
+  /** `target` did not answer (or answered that it cannot serve and named no leader): the next call goes elsewhere. */
+  noteFailure(target: string, answered: boolean): void {
+    if (!answered) {
+      this.endpoints.suspect(target);
+      this.onEvent('endpoint-failed');
+    } else this.noteAnswered();
+    this.forget(target);
+  }
+
+  /**
+   * A server-streaming call to `target` (Backup), without a deadline: its caller watches it.
+   * close() cancels it, as it does the unary calls.
+   */
+  stream<Res>(target: string, method: 'Backup', request: object): grpc.ClientReadableStream<Res> {
+    const client = this.clientFor(target);
+    const fn = (client as unknown as Record<string, (req: object, md: grpc.Metadata) => grpc.ClientReadableStream<Res>>)[method]!;
+    const call = fn.call(client, request, new grpc.Metadata());
+    this.active.add(call);
+    call.on('status', () => this.active.delete(call));
+    return call;
   }
 
   /** One call to each configured endpoint, not retried, within the client's timeout (at least `minMs`). */

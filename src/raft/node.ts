@@ -322,6 +322,11 @@ export class RaftNode implements ReplicatedLog {
     );
   }
 
+  /** Resolves once the core has applied entry `index` (or the node stops, or after `timeoutMs`). */
+  awaitApplied(index: number, timeoutMs: number): Promise<void> {
+    return this.waitUntil(() => this.raft.log.applied >= index, timeoutMs);
+  }
+
   /** Resolves once `done()` holds (looked at after each tick and Ready), or the node stops, or after `timeoutMs`. */
   private waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
     const deadline = this.clock.now() + timeoutMs;
@@ -361,11 +366,12 @@ export class RaftNode implements ReplicatedLog {
   }
 
   /**
-   * The configuration in force as of applied entry `index`. The core learns that the handler
-   * applied a conf entry only at advance(), after the sync that follows apply(): a snapshot
-   * captured in between holds entries the core's confAt() does not count yet, so they count here.
+   * The configuration in force as of applied entry `index` (a state captured from the handler
+   * now: a snapshot's, a backup's). The core learns that the handler applied a conf entry only at
+   * advance(), after the sync that follows apply(): a state captured in between holds entries the
+   * core's confAt() does not count yet, so they count here.
    */
-  private confAt(index: number): ConfState {
+  confAt(index: number): ConfState {
     for (let i = this.unadvanced.length - 1; i >= 0; i--) {
       const e = this.unadvanced[i]!;
       if (e.type !== 'conf' || e.index > index) continue;

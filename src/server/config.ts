@@ -41,6 +41,17 @@ export interface ServerConfig {
    * them for the cluster id and the members' addresses and waits to be added; ignored otherwise.
    */
   join?: string[];
+  /**
+   * --restore: the backup (kv-cli backup's file, an absolute path) a new cluster starts from. On
+   * an empty data dir the node writes the backup's state as its snapshot, with --peers as the
+   * configuration and a new cluster id, then starts as a bootstrapped node (restore.ts).
+   */
+  restore?: string;
+  /**
+   * --force-new-cluster: after a loss of quorum, this node's data dir becomes a cluster of this
+   * node alone, under a new cluster id, keeping its whole log (force-new-cluster.ts).
+   */
+  forceNewCluster?: boolean;
   /** Raft's switches; kv-server leaves them on (the simulator turns them off to show what they prevent). */
   protocol?: { preVote?: boolean; checkQuorum?: boolean };
 }
@@ -61,6 +72,8 @@ export interface ServerFlags {
   snapshotThreshold: unknown;
   snapshotRetain: unknown;
   unsafeNoFsync: boolean;
+  restore?: unknown;
+  forceNewCluster?: boolean;
 }
 
 export class UsageError extends Error {
@@ -86,6 +99,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
   if (join && peerMap.size > 0) {
     throw new UsageError('--join adds this node to a running cluster and --peers bootstraps a new one: give one of them');
   }
+  const restore = checkRestore(f, peerMap.size > 0, join !== undefined);
   const client = checkAddress(String(f.clientAddr));
   if (!client.ok) throw new UsageError(`--client-addr: ${client.error}`);
   for (const [pid, addr] of [...peerMap, [id, peerAddr] as const]) {
@@ -143,7 +157,23 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     snapshotBytes: 0,
     snapshotRetain: wholeNumber('snapshot-retain', f.snapshotRetain, LOG_ENTRIES, 'entries'),
     ...(join ? { join } : {}),
+    ...(restore !== undefined ? { restore } : {}),
+    ...(f.forceNewCluster === true ? { forceNewCluster: true } : {}),
   };
+}
+
+/** --restore FILE as an absolute path, and what it does not go with (--force-new-cluster likewise). */
+function checkRestore(f: ServerFlags, peers: boolean, join: boolean): string | undefined {
+  if (f.forceNewCluster === true) {
+    if (join) throw new UsageError('--force-new-cluster starts a cluster of this node alone from its own data dir: it does not go with --join');
+    if (f.restore !== undefined) throw new UsageError('--force-new-cluster starts from this node\'s data dir, --restore from a backup: give one of them');
+  }
+  if (f.restore === undefined) return undefined;
+  const text = String(f.restore);
+  if (text.trim() === '') throw new UsageError('--restore is empty: give the backup file (kv-cli backup FILE)');
+  if (join) throw new UsageError('--restore bootstraps a new cluster from a backup: it goes with --peers, not --join');
+  if (!peers) throw new UsageError('--restore needs --peers: the members of the new cluster, each started with the same backup');
+  return nodePath.resolve(text);
 }
 
 /** This node's peer address: --peer-addr, or its entry in --peers (which must agree when both are given). */

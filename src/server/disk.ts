@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { nodeFileSystem, type FileSystem } from '../files.js';
 import type { SnapshotMeta } from '../raft/core/types.js';
+import { forkCluster, type Fork, type ForkResult, type ForkView } from '../raft/storage/sqlite-fork.js';
 import { SqliteStorage } from '../raft/storage/sqlite.js';
 import type { Storage } from '../raft/storage/storage.js';
 import { SNAPSHOT_DIR } from './snapshotter.js';
@@ -18,6 +19,18 @@ export interface Disk {
   checkLog(ids: LogIds): LogToOpen;
   /** The node's files (its snapshots), relative to the data dir. */
   readonly files: FileSystem;
+  /**
+   * The backup kv-server --restore names (a path anywhere, not in the data dir), read whole: a
+   * regular file of at most `maxBytes`, refused before it is read otherwise. Throws an Error that
+   * names the file and says what is wrong. A disk without it cannot restore.
+   */
+  readBackup?(path: string, maxBytes: number): Promise<Uint8Array>;
+  /**
+   * kv-server --force-new-cluster: forks node `nodeId`'s log into a new cluster, in one durable
+   * step: `decide` sees the log and returns what to append (a conf entry) and the new cluster id,
+   * or undefined for nothing (see raft/storage/sqlite-fork.ts). A disk without it cannot fork.
+   */
+  forkCluster?(nodeId: number, decide: (view: ForkView) => Fork | undefined): ForkResult;
 }
 
 /** Whose log it must be. */
@@ -40,6 +53,8 @@ export interface LogToOpen {
   readonly clusterId?: string;
   /** The snapshot the log was compacted into: a snapshot file must cover it. */
   readonly snapshot: SnapshotMeta | undefined;
+  /** The clusters the log was forked from (--force-new-cluster): snapshot files written under them are this node's too. */
+  readonly formerClusterIds?: readonly string[];
   /** Opens the log for writing (creating it if fresh). Throws if that fails. */
   open(): Storage;
 }
@@ -50,6 +65,19 @@ export const DB_FILE = 'raft.db';
 export function dataDirDisk(dataDir: string, opts: { unsafeNoFsync: boolean }): Disk {
   return {
     files: nodeFileSystem(dataDir),
+    forkCluster: (nodeId, decide) => forkCluster(nodePath.join(dataDir, DB_FILE), nodeId, decide),
+    async readBackup(path, maxBytes) {
+      const st = await fs.promises.stat(path).catch((e: NodeJS.ErrnoException) => {
+        throw new Error(`--restore ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      });
+      if (!st.isFile()) throw new Error(`--restore ${path} is not a regular file`);
+      if (st.size > maxBytes) throw new Error(`--restore ${path} is ${st.size} bytes, over the ${maxBytes}-byte limit of a backup: it is not one (or not whole)`);
+      const bytes = await fs.promises.readFile(path).catch((e: Error) => {
+        throw new Error(`--restore ${path}: cannot read it: ${e.message}`);
+      });
+      if (bytes.length > maxBytes) throw new Error(`--restore ${path} grew past the ${maxBytes}-byte limit while it was read`);
+      return bytes;
+    },
     checkLog(ids) {
       const path = nodePath.join(dataDir, DB_FILE);
       if (!fs.existsSync(path) && fs.existsSync(dataDir)) {
@@ -66,6 +94,7 @@ export function dataDirDisk(dataDir: string, opts: { unsafeNoFsync: boolean }): 
         fresh: log.fresh,
         clusterId: log.clusterId,
         snapshot: log.snapshot,
+        formerClusterIds: log.formerClusterIds,
         open() {
           fs.mkdirSync(dataDir, { recursive: true });
           return log.open();

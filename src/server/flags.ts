@@ -11,6 +11,8 @@ import { DEFAULT_SNAPSHOT_RETAIN, DEFAULT_SNAPSHOT_THRESHOLD } from './snapshott
 export const EXAMPLE =
   'kv-server --id 1 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --client-addr 127.0.0.1:9001 --data-dir data/1';
 const JOIN_EXAMPLE = 'kv-server --id 4 --peer-addr 127.0.0.1:7004 --client-addr 127.0.0.1:9004 --data-dir data/4 --join 127.0.0.1:9001,127.0.0.1:9002';
+const RESTORE_EXAMPLE = `${EXAMPLE} --restore backup.snap   (each node of the new cluster, the same file)`;
+const FORCE_EXAMPLE = `${EXAMPLE} --force-new-cluster   (the one survivor of a lost quorum)`;
 
 /** Parses the command line; throws UsageError. (`--help`/`--version` print and exit 0.) */
 export function parseArgs(argv: string[]): ServerConfig {
@@ -21,7 +23,11 @@ export function parseArgs(argv: string[]): ServerConfig {
         '$0 --id N --peer-addr HOST:PORT --client-addr HOST:PORT --data-dir DIR --join HOST:PORT,... [options]\n\n' +
         'Runs one raftkv node. --peers bootstraps a new cluster; --join starts a node to be added to a running one ' +
         '(kv-cli member add). Once a data dir holds state, the cluster it belongs to and the members it has ' +
-        'replicated decide: --join is then ignored, and --peers is used only until the first membership change.',
+        'replicated decide: --join is then ignored, and --peers is used only until the first membership change.\n\n' +
+        'Disaster recovery (README: "Disaster recovery"): --restore FILE starts a new cluster, with a new cluster id, from ' +
+        'a backup (kv-cli backup FILE), each of its --peers on an empty data dir with the same file. --force-new-cluster ' +
+        'turns the data dir of a surviving member of a cluster that lost its quorum into a cluster of this node alone, ' +
+        'with a new cluster id; add members again with kv-cli member add. Both refuse rather than guess.',
     )
     .options({
       // Numbers stay as typed (parse-numbers off) for checkFlags, which checks them and quotes them.
@@ -52,10 +58,23 @@ export function parseArgs(argv: string[]): ServerConfig {
         default: DEFAULT_SNAPSHOT_RETAIN,
         describe: 'log entries kept behind a snapshot for followers that are a little behind',
       },
+      restore: {
+        type: 'string',
+        describe: 'on an empty data dir: start a new cluster (new cluster id, --peers as its members) from this backup file (kv-cli backup)',
+      },
+      'force-new-cluster': {
+        type: 'boolean',
+        default: false,
+        describe:
+          "make this node's data dir a cluster of this node alone, under a new cluster id, keeping its log (after a loss of quorum; " +
+          'may lose writes the node did not have: README). Idempotent; remove the flag once members are added again',
+      },
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
     .example(JOIN_EXAMPLE, '')
+    .example(RESTORE_EXAMPLE, '')
+    .example(FORCE_EXAMPLE, '')
     // Our version: yargs would search for a package.json from where it is installed, which in a
     // project that depends on raftkv is the project's own.
     .version(packageVersion())
@@ -82,6 +101,8 @@ export function parseArgs(argv: string[]): ServerConfig {
     snapshotThreshold: args['snapshot-threshold'],
     snapshotRetain: args['snapshot-retain'],
     unsafeNoFsync: args['unsafe-no-fsync'] === true,
+    restore: args.restore,
+    forceNewCluster: args['force-new-cluster'] === true,
   });
 }
 

@@ -3,6 +3,8 @@ import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type
 import type { NodeId } from '../raft/core/types.js';
 import { CLUSTER_MISMATCH, MD_CLUSTER } from '../raft/transport/call-metadata.js';
 import { GrpcTransport, loadRaftProto } from '../raft/transport/grpc.js';
+import type { BackupChunk } from '../generated/raftkv/kv/BackupChunk.js';
+import type { BackupSink } from './backup.js';
 import type { ForwardedCall, ForwardedMethod, ForwardedReply, KvService, Reply, ServiceError } from './kv-service.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 
@@ -53,6 +55,11 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
     };
     handlers[name] = handler;
   }
+  handlers['Backup'] = (call: grpc.ServerWritableStream<object, BackupChunk>) => {
+    const fail = (e: ServiceError): void => void call.emit('error', toStatus(e));
+    if (!service) return fail({ code: 'UNAVAILABLE', details: 'the node is starting' });
+    service.backup(call.request, streamSink(call), (err) => (err ? fail(err) : call.end()));
+  };
   const server = new grpc.Server(kvServerOptions(limits));
   server.addService(loadKvProto().Kv.service, handlers);
   await new Promise<void>((resolve, reject) => {
@@ -73,6 +80,34 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
           clearTimeout(force);
           resolve();
         });
+      }),
+  };
+}
+
+/**
+ * A server stream as a backup's sink: send() waits while the stream's buffer is full (its
+ * high-water mark, 16 messages), so a slow client slows the encoder rather than filling memory,
+ * and rejects once the client has gone.
+ */
+function streamSink(call: grpc.ServerWritableStream<object, BackupChunk>): BackupSink {
+  const gone = (): Error => new Error('the client cancelled the backup');
+  return {
+    send: (chunk) =>
+      new Promise<void>((resolve, reject) => {
+        if (call.cancelled || call.destroyed) return reject(gone());
+        if (call.write(chunk)) return resolve();
+        const settle = (ok: boolean): void => {
+          call.off('drain', onDrain);
+          call.off('cancelled', onGone);
+          call.off('close', onGone);
+          if (ok) resolve();
+          else reject(gone());
+        };
+        const onDrain = (): void => settle(true);
+        const onGone = (): void => settle(false);
+        call.on('drain', onDrain);
+        call.on('cancelled', onGone);
+        call.on('close', onGone);
       }),
   };
 }

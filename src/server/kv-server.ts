@@ -7,9 +7,11 @@ import type { Disk, LogIds, LogToOpen } from './disk.js';
 import { ASK_AGAIN_DEADLINE_MS, askToJoin, JOIN_DEADLINE_MS, type Joined } from './join.js';
 import { KvService } from './kv-service.js';
 import { KvStore } from './kv-store.js';
-import { AddressBook, type MemberTable } from './members.js';
+import { AddressBook, bootstrapTable, type MemberTable } from './members.js';
 import { transferTarget } from './membership.js';
 import type { Logger } from './logger.js';
+import { forceNewCluster } from './force-new-cluster.js';
+import { restoreFromBackup } from './restore.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
 
@@ -127,7 +129,8 @@ export class KvServer {
     const cfg = this.config;
     const { clock, disk, network, logger: log } = this.deps;
     log.info('starting', {
-      cluster: cfg.clusterId === '' ? undefined : cfg.clusterId,
+      // With --restore or --force-new-cluster the cluster is a new one, named once it is made.
+      cluster: cfg.clusterId === '' || cfg.restore || cfg.forceNewCluster ? undefined : cfg.clusterId,
       peer_addr: cfg.peerAddr,
       client_addr: cfg.clientAddr,
       peers: cfg.peers.length > 0 ? cfg.peers.map((p) => `${p.id}=${p.address}`).join(',') : undefined,
@@ -158,7 +161,7 @@ export class KvServer {
     await this.transport.start();
     if (this.stopping) return;
 
-    const ids = { clusterId, nodeId: cfg.id };
+    const ids = { clusterId, nodeId: cfg.id, formerClusterIds: logToOpen.formerClusterIds };
     const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, retain: cfg.snapshotRetain, log: (line) => log.info(line) });
     const file = await snapshotter.latest(logToOpen.snapshot);
@@ -190,7 +193,11 @@ export class KvServer {
     });
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
+    // Before clients are served, so no member can be added (and sent a snapshot) before it is done.
+    if (logToOpen.formerClusterIds?.length && file?.meta.clusterId !== clusterId) await this.snapshotForked(this.node, st.commit);
+    if (this.stopping) return;
     const transport = this.transport;
+    const node = this.node;
     const api = (this.api = new KvService({
       store,
       raft: this.node,
@@ -201,6 +208,7 @@ export class KvServer {
       transferTimeoutMs: transferTimeoutMs(cfg),
       probe: (m) => network.probeMember({ clusterId, ...m }),
       forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
+      backup: { confAt: (index) => node.confAt(index), slicer: () => clock.slicer() },
     }));
     transport.onForward((call) => api.serveForwarded(call));
     this.listener.serve(api);
@@ -216,6 +224,16 @@ export class KvServer {
   private async identity(): Promise<{ logToOpen: LogToOpen; clusterId: string; bootstrap: MemberTable; asked: boolean }> {
     const cfg = this.config;
     const log = this.deps.logger;
+    const { disk, clock } = this.deps;
+    if (cfg.restore) {
+      const restored = await restoreFromBackup({ cfg, disk, clock, logger: log, checkLog: (ids) => this.checkLog(ids) });
+      return { ...restored, bootstrap: bootstrapTable(cfg.peers, cfg.clientAddrs), asked: false };
+    }
+    if (cfg.forceNewCluster) {
+      const forced = forceNewCluster({ cfg, disk, logger: log, checkLog: (ids) => this.checkLog(ids) });
+      const self = { id: cfg.id, peerAddr: cfg.peerAddr, clientAddr: cfg.clientAddr };
+      return { ...forced, bootstrap: { members: [self], removed: [] }, asked: false };
+    }
     const logToOpen = this.checkLog({ clusterId: cfg.clusterId, nodeId: cfg.id, adoptStoredClusterId: cfg.clusterIdDerived });
     if (logToOpen.fresh && cfg.join) {
       const joined = await this.ask(cfg.join, true);
@@ -230,8 +248,10 @@ export class KvServer {
     if (cfg.peers.length > 0 && clusterId !== cfg.clusterId) {
       // --peers was edited since the cluster was created. That is harmless once a snapshot
       // records the configuration; before, the log starts from --peers' voters, which must be
-      // the original ones (other voters could elect a second leader).
-      if (!logToOpen.snapshot?.conf) {
+      // the original ones (other voters could elect a second leader). A log forked by
+      // --force-new-cluster has a configuration of its own committed (the fork's conf entry),
+      // which the node applies before it can campaign.
+      if (!logToOpen.snapshot?.conf && !logToOpen.formerClusterIds?.length) {
         throw new StartError(
           `${cfg.dataDir} belongs to cluster ${JSON.stringify(clusterId)}, but --peers describes another (${JSON.stringify(cfg.clusterId)}): ` +
             'this node\'s log still starts from the members --peers listed when the cluster was created. Start it with that --peers ' +
@@ -240,7 +260,24 @@ export class KvServer {
       }
       log.info('--peers differs from when the cluster was created: the data dir\'s cluster id and configuration are used', { cluster: clusterId, from_peers: cfg.clusterId });
     }
-    return { logToOpen, clusterId, bootstrap: bootstrapTable(cfg), asked: false };
+    return { logToOpen, clusterId, bootstrap: bootstrapTable(cfg.peers, cfg.clientAddrs), asked: false };
+  }
+
+  /**
+   * A node forked by --force-new-cluster holds snapshot files of its former cluster, which a new
+   * member would refuse as another cluster's (and stop): once it has applied the fork (`index`),
+   * it takes a snapshot of its new cluster, which replaces them and records the new configuration.
+   */
+  private async snapshotForked(node: RaftNode, index: number): Promise<void> {
+    const log = this.deps.logger;
+    await node.awaitApplied(index, 60_000);
+    if (this.stopping || node.status().applied < index) return;
+    try {
+      const meta = await node.snapshot();
+      log.info('took a snapshot of the forced cluster: followers receive it rather than the former cluster\'s', { index: meta.index, term: meta.term });
+    } catch (e) {
+      log.warn('could not take a snapshot of the forced cluster (kv-cli snapshot takes one)', { error: (e as Error).message });
+    }
   }
 
   /**
@@ -340,12 +377,6 @@ export class KvServer {
     if (part === undefined) throw new Error(`node ${this.config.id} has not started`);
     return part;
   }
-}
-
-/** The members' addresses from the flags: --peers, and --client-peers where it names them. */
-function bootstrapTable(cfg: ServerConfig): MemberTable {
-  const members = [...cfg.peers].sort((a, b) => a.id - b.id).map((p) => ({ id: p.id, peerAddr: p.address, clientAddr: cfg.clientAddrs.get(p.id) ?? '' }));
-  return { members, removed: [] };
 }
 
 /** How long a leadership transfer may take: the core gives up after an election timeout, and the new leader needs a moment to be heard of. */

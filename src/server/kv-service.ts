@@ -16,6 +16,9 @@ import type {
   StatusResponse,
   WriteRequestIn,
 } from '../kv-api.js';
+import type { Slicer } from '../clock.js';
+import type { ConfState } from '../raft/core/conf.js';
+import { streamBackup, type BackupSink } from './backup.js';
 import type { WriteOp } from './command.js';
 import type { KvError, KvStore, WriteRequest } from './kv-store.js';
 import type { AddressBook, MemberAddress } from './members.js';
@@ -73,6 +76,8 @@ export interface KvServiceOptions {
    * node is still served. Without it, a follower answers "not leader" with a hint.
    */
   forward?: (leader: NodeId, call: ForwardedCall) => Promise<ForwardedReply>;
+  /** What Backup needs beyond the store: the configuration as of an applied index, and time slices to encode in. Without it, Backup is UNIMPLEMENTED. */
+  backup?: { confAt(index: number): ConfState; slicer(): Slicer; maxBytes?: number };
 }
 
 /**
@@ -83,6 +88,8 @@ export interface KvServiceOptions {
 export class KvService {
   /** Calls forwarded to the leader and not yet answered: capped like the store's own work. */
   private forwarding = 0;
+  /** Backups being streamed: each holds a capture of the whole state until it is done. */
+  private backups = 0;
   private readonly members: Membership;
 
   constructor(private readonly opts: KvServiceOptions) {
@@ -148,6 +155,31 @@ export class KvService {
       (meta) => reply(null, { index: meta.index, term: meta.term }),
       (e: unknown) => reply({ code: 'INTERNAL', details: `snapshot failed: ${(e as Error).message}` }),
     );
+  }
+
+  /**
+   * Streams a consistent backup of the whole state to `sink` (backup.ts), then `done(null)`; or
+   * `done(refusal)`. The leader's only: other nodes refuse it with the leader hint (a stream does
+   * not go through the peer connection's forwarding), and the client follows the hint.
+   */
+  backup(_req: object, sink: BackupSink, done: (error: ServiceError | null) => void): void {
+    const b = this.opts.backup;
+    if (!b) return done({ code: 'UNIMPLEMENTED', details: `node ${this.opts.nodeId} does not serve backups` });
+    if (this.backups >= MAX_BACKUPS) {
+      return done(this.refusal({ code: 'overloaded', message: `${this.backups} backups are being streamed (the limit is ${MAX_BACKUPS})` }));
+    }
+    this.backups++;
+    const { store, raft, nodeId, clusterId, book } = this.opts;
+    streamBackup({ store, log: raft, ids: { clusterId, nodeId }, confAt: (i) => b.confAt(i), table: () => book.table, slicer: () => b.slicer(), maxBytes: b.maxBytes }, sink)
+      .finally(() => this.backups--)
+      .then(
+        (r) => {
+          if (r.ok) done(null);
+          else if ('error' in r) done(this.refusal(r.error));
+          else done({ code: 'RESOURCE_EXHAUSTED', details: `backup refused: ${r.tooLarge}` });
+        },
+        (e: unknown) => done({ code: 'INTERNAL', details: `backup failed: ${(e as Error).message}` }),
+      );
   }
 
   // Membership (membership.ts): the list from any node, the changes and transfers on the leader only.
@@ -275,6 +307,8 @@ export class KvService {
 const EMPTY = new Uint8Array(0);
 /** How long a call to a leader that is handing leadership over waits for the new one. */
 const HAND_OVER_WAIT_MS = 1000;
+/** Backups one node streams at once: each holds its own capture of the state (O(keys) memory) until done. */
+const MAX_BACKUPS = 2;
 /** Calls a follower forwards to the leader at once, at most (as many as the leader takes on). */
 const MAX_FORWARDING = 1024;
 

@@ -86,9 +86,10 @@ export class KvStore implements ReadyHandler {
   private queue: { log: ReplicatedLog; req: WriteRequest; done: Done<WriteResult>; bytes: number; at: number }[] = [];
   private queueHead = 0;
   private queuedBytes = 0;
-  private readonly reads = new Map<number, { key: Uint8Array; done: Done<Uint8Array | undefined> }>();
+  /** Reads waiting for their ReadIndex round; a barrier's has no key. */
+  private readonly reads = new Map<number, { key: Uint8Array | undefined; done: Done<Uint8Array | undefined> }>();
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
-  private readonly confirmed: { index: number; key: Uint8Array; done: Done<Uint8Array | undefined> }[] = [];
+  private readonly confirmed: { index: number; key: Uint8Array | undefined; done: Done<Uint8Array | undefined> }[] = [];
   private nextCtx = 1;
   private closed = false;
 
@@ -212,6 +213,20 @@ export class KvStore implements ReadyHandler {
   read(log: ReplicatedLog, key: Uint8Array, done: Done<Uint8Array | undefined>): void {
     const invalid = this.validate(key);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
+    this.confirm(log, key, done);
+  }
+
+  /**
+   * Calls `done` once this store has applied every write committed before the call: the ReadIndex
+   * round of a read, without the read. What a backup captures then holds every write acknowledged
+   * before it began, and a leader that was deposed without knowing it refuses instead of handing
+   * out its stale state. Refused as a read is (not leader, overloaded, shutting down).
+   */
+  barrier(log: ReplicatedLog, done: Done<undefined>): void {
+    this.confirm(log, undefined, done as Done<Uint8Array | undefined>);
+  }
+
+  private confirm(log: ReplicatedLog, key: Uint8Array | undefined, done: Done<Uint8Array | undefined>): void {
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
     const pending = this.reads.size + this.confirmed.length;
     if (pending >= this.admission.maxPendingReads) {
@@ -271,7 +286,7 @@ export class KvStore implements ReadyHandler {
   private answerConfirmedReads(): void {
     while (this.confirmed.length > 0 && this.confirmed[0]!.index <= this.appliedIndex) {
       const r = this.confirmed.shift()!;
-      r.done({ ok: true, value: this.sm.get(r.key) });
+      r.done({ ok: true, value: r.key && this.sm.get(r.key) });
     }
   }
 
@@ -279,7 +294,7 @@ export class KvStore implements ReadyHandler {
     const r = this.reads.get(rs.ctx);
     if (!r) return;
     this.reads.delete(rs.ctx);
-    if (rs.index <= this.appliedIndex) r.done({ ok: true, value: this.sm.get(r.key) });
+    if (rs.index <= this.appliedIndex) r.done({ ok: true, value: r.key && this.sm.get(r.key) });
     else this.confirmed.push({ index: rs.index, key: r.key, done: r.done });
   }
 

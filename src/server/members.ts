@@ -94,6 +94,12 @@ export function checkMemberTable(members: unknown, removed: unknown): TableCheck
   return { ok: true, table: { members: out, removed: [...(removed as NodeId[])] } };
 }
 
+/** The members' addresses from the flags: --peers, and --client-peers where it names them ("" elsewhere). */
+export function bootstrapTable(peers: readonly { id: NodeId; address: string }[], clientAddrs: ReadonlyMap<NodeId, string>): MemberTable {
+  const members = [...peers].sort((a, b) => a.id - b.id).map((p) => ({ id: p.id, peerAddr: p.address, clientAddr: clientAddrs.get(p.id) ?? '' }));
+  return { members, removed: [] };
+}
+
 function isNodeId(v: unknown): v is NodeId {
   return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
 }

@@ -55,7 +55,8 @@ export class Snapshotter implements SnapshotStore {
     if (recorded && fileIndex < recorded.index) {
       throw new Error(
         `the log was compacted up to entry ${recorded.index}, but ${file ? `the newest valid snapshot in ${SNAPSHOT_DIR}/ is at ${fileIndex}` : `${SNAPSHOT_DIR}/ holds no valid snapshot`}: ` +
-          'this data directory cannot be recovered: replace the node (remove it, add a new one; README: "Replacing a node\'s data")',
+          'this data directory cannot be recovered: replace the node (remove it, add a new one; README: "Replacing a node\'s data"), ' +
+          'or, if the cluster has lost its quorum, use kv-server --force-new-cluster on a surviving member or --restore from a backup (README: "Disaster recovery")',
       );
     }
     return file;
@@ -82,6 +83,15 @@ export class Snapshotter implements SnapshotStore {
       if (matching?.term === meta.term) storage.compact(meta, Math.max(meta.index - this.opts.retain, 0));
       else storage.installSnapshot(meta);
       this.opts.log(`snapshot: the log now starts after snapshot ${meta.index}, written before a restart`);
+      const hs = persisted.hardState;
+      if (hs.term < meta.term) {
+        // The node's term is behind its log's (a data dir kv-server --restore made holds term 0;
+        // a crash may also fall between installing a leader's snapshot and saving the term that
+        // came with it). It takes the snapshot's term, with no vote (as a message of that term
+        // would bring it): a leader it elects must not append entries below its log's last term.
+        storage.save({ term: meta.term, vote: 0, commit: hs.commit }, []);
+        await storage.sync();
+      }
     }
     store.restore({ meta, state: file.state });
     this.lastIndex = meta.index;

@@ -60,3 +60,23 @@ describe('Snapshotter.restore: a snapshot file ahead of the log (a crash between
     expect((await restoreWith(5, 30, 40)).calls).toEqual(['install 40']);
   });
 });
+
+describe('Snapshotter.restore: a log whose term is behind its snapshot file (a data dir made by kv-server --restore)', () => {
+  it('takes the snapshot term, with no vote, durably, so that a leader it elects never appends below its log', async () => {
+    const root = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'raftkv-snapshotter-'));
+    dirs.push(root);
+    const files = nodeFileSystem(root);
+    await writeSnapshot(files, SNAPSHOT_DIR, { index: 40, term: 7 }, STATE, IDS, systemClock.slicer());
+    const calls: string[] = [];
+    const storage = {
+      load: () => ({ hardState: { term: 0, vote: 0, commit: 0 }, entries: [] }),
+      installSnapshot: (meta: SnapshotMeta) => calls.push(`install ${meta.index}`),
+      save: (hs: { term: number; vote: number; commit: number } | undefined, entries: Entry[]) => calls.push(`save ${JSON.stringify(hs)} ${entries.length}`),
+      sync: () => (calls.push('sync'), Promise.resolve()),
+    } as unknown as Storage;
+    const store = { restore: () => undefined } as unknown as KvStore;
+    const snapshotter = new Snapshotter({ files, ids: IDS, store, clock: systemClock, retain: 0, log: () => {} });
+    await snapshotter.restore(storage, await snapshotter.latest(undefined));
+    expect(calls).toEqual(['install 40', 'save {"term":7,"vote":0,"commit":0} 0', 'sync']);
+  });
+});

@@ -25,6 +25,30 @@ export interface Verified {
   /** The stored entries are [first, lastEntry]; none when lastEntry < first. */
   first: number;
   lastEntry: number;
+  /** The clusters this node's log was forked from (--force-new-cluster), oldest first; usually none. */
+  formerClusterIds?: string[];
+}
+
+/**
+ * meta key of the clusters a node's log was forked from (sqlite-fork.ts), a JSON list, oldest
+ * first: the snapshot files written under them are still this node's state.
+ */
+export const FORMER_CLUSTER_IDS_KEY = 'former_cluster_ids';
+/** The most former ids a file keeps (older ones name snapshot files long replaced). */
+export const MAX_FORMER_CLUSTER_IDS = 16;
+
+/** meta 'former_cluster_ids': a JSON list of non-empty strings; anything else is damage. */
+export function parseFormerClusterIds(path: string, v: unknown): string[] {
+  let list: unknown;
+  try {
+    list = typeof v === 'string' ? JSON.parse(v) : undefined;
+  } catch {
+    list = undefined;
+  }
+  if (!Array.isArray(list) || list.length > MAX_FORMER_CLUSTER_IDS || !list.every((x) => typeof x === 'string' && x !== '' && x.length <= 128)) {
+    throw new StorageError('CORRUPT', path, `${path}: meta '${FORMER_CLUSTER_IDS_KEY}' is not a list of cluster ids. ${ADVICE_CORRUPT}`);
+  }
+  return list as string[];
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
@@ -353,7 +377,8 @@ function verifyContents(path: string, db: Database.Database, id: Identity, adopt
   for (const row of db.prepare('SELECT idx, term, type, data, crc FROM log ORDER BY idx').raw().iterate()) {
     checkRow(path, row as Row, expect++);
   }
-  return { clusterId, schemaVersion: version, hardState, snapshot, first, lastEntry };
+  const former = meta.has(FORMER_CLUSTER_IDS_KEY) ? parseFormerClusterIds(path, meta.get(FORMER_CLUSTER_IDS_KEY)) : [];
+  return { clusterId, schemaVersion: version, hardState, snapshot, first, lastEntry, ...(former.length > 0 ? { formerClusterIds: former } : {}) };
 }
 
 /**

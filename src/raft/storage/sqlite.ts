@@ -89,6 +89,8 @@ export interface CheckedLog {
   readonly snapshot: SnapshotMeta | undefined;
   /** The cluster the file belongs to (for a fresh one, the one it will be created for). */
   readonly clusterId: string;
+  /** The clusters its log was forked from (--force-new-cluster), whose snapshot files are still its own. */
+  readonly formerClusterIds: readonly string[];
   /** Opens the file for writing (creating it if fresh). Throws StorageError. */
   open(): SqliteStorage;
 }
@@ -176,6 +178,7 @@ export class SqliteStorage implements Storage {
         fresh: true,
         snapshot: undefined,
         clusterId,
+        formerClusterIds: [],
         open: () => {
           if (clusterId === '') throw new TypeError('a new data file needs a cluster id');
           create(path, id);
@@ -184,7 +187,14 @@ export class SqliteStorage implements Storage {
       };
     }
     const verified = checked();
-    return { path, fresh: false, snapshot: verified.snapshot, clusterId: verified.clusterId, open: () => new SqliteStorage(path, verified, unsafeNoFsync) };
+    return {
+      path,
+      fresh: false,
+      snapshot: verified.snapshot,
+      clusterId: verified.clusterId,
+      formerClusterIds: verified.formerClusterIds ?? [],
+      open: () => new SqliteStorage(path, verified, unsafeNoFsync),
+    };
   }
 
   /** check(), then open(): verifies an existing file, opens it for writing, creates one if missing and `create`. */

@@ -30,10 +30,12 @@ export const ADVICE_FOREIGN =
   'Check the data directory option: it must point at this node\'s own raftkv data directory. ' +
   'Move the file away if it belongs to something else.';
 export const ADVICE_CORRUPT =
-  'The file is damaged; raftkv will not guess at its contents. Keep it for inspection and restore ' +
-  'the data directory from a backup. If there is none, do NOT just delete it and restart under the same ' +
-  'node id (this node may have voted and acknowledged entries that the cluster relies on): remove this ' +
-  'node from the cluster and add a replacement with a fresh data directory and a new node id.';
+  'The file is damaged; raftkv will not guess at its contents. Keep it for inspection, and do NOT just delete it and ' +
+  'restart under the same node id (this node may have voted and acknowledged entries that the cluster relies on). ' +
+  'If the other members have a quorum, replace this node: kv-cli member remove ID, then add a new node with a fresh ' +
+  'data directory and a new id (README: "Replacing a node\'s data"). If the cluster has lost its quorum, start one ' +
+  'surviving member with kv-server --force-new-cluster, or a new cluster from a backup (kv-cli backup FILE) with ' +
+  'kv-server --restore FILE (README: "Disaster recovery").';
 
 export function isSqliteError(e: unknown): e is Error & { code: string } {
   const code: unknown = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;

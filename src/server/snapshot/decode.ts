@@ -1,12 +1,12 @@
 import type { Slicer } from '../../clock.js';
 import { MAX_MEMBERS, type ConfState } from '../../raft/core/conf.js';
 import { checkConf } from '../../raft/conf-input.js';
-import { crc32c } from '../../raft/storage/crc32c.js';
+import { crc32c } from '../../crc32c.js';
+import { parseHeader } from '../../snapshot-header.js';
 import { checkMemberTable, MAX_REMOVED_IDS, type MemberTable } from '../members.js';
 import type { CapturedSession, WriteResult } from '../state-machine.js';
 import {
   KIND_OF,
-  MAGIC,
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
   SnapshotError,
@@ -46,7 +46,7 @@ export interface DecodeOptions {
  */
 export function decodeSnapshot(
   bytes: Uint8Array,
-  ids: { clusterId: string; nodeId?: number },
+  ids: { clusterId: string; nodeId?: number; formerClusterIds?: readonly string[] },
   options: DecodeOptions = {},
 ): DecodedSnapshot {
   const h = readHeader(bytes);
@@ -65,6 +65,19 @@ export async function decodeSnapshotAsync(
   slicer: Slicer,
   options: DecodeOptions = {},
 ): Promise<DecodedSnapshot> {
+  return checkIds(await decodeAnyAsync(bytes, slicer, options), ids);
+}
+
+/**
+ * A snapshot of any cluster and node, verified and decoded in time slices: a backup that kv-server
+ * --restore starts a new cluster from (whose it was is for the caller to report). Throws
+ * SnapshotError: CORRUPT (damaged, truncated) or VERSION.
+ */
+export function decodeBackupAsync(bytes: Uint8Array, slicer: Slicer, options: DecodeOptions = {}): Promise<DecodedSnapshot> {
+  return decodeAnyAsync(bytes, slicer, options);
+}
+
+async function decodeAnyAsync(bytes: Uint8Array, slicer: Slicer, options: DecodeOptions): Promise<DecodedSnapshot> {
   const h = readHeader(bytes);
   let body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
   const step = 1 << 20;
@@ -84,16 +97,16 @@ export async function decodeSnapshotAsync(
   }
   const parser = new BodyParser(asBuffer(body));
   while (!parser.run(slicer)) await slicer.next();
-  return checkIds(parser.result(), ids);
+  return parser.result();
 }
 
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
-function checkIds(decoded: DecodedSnapshot, ids: { clusterId: string; nodeId?: number }): DecodedSnapshot {
+function checkIds(decoded: DecodedSnapshot, ids: { clusterId: string; nodeId?: number; formerClusterIds?: readonly string[] }): DecodedSnapshot {
   const { meta } = decoded;
-  if (meta.clusterId !== ids.clusterId) {
+  if (meta.clusterId !== ids.clusterId && !ids.formerClusterIds?.includes(meta.clusterId)) {
     throw new SnapshotError(
       'WRONG_CLUSTER',
       `snapshot belongs to cluster ${JSON.stringify(meta.clusterId)} (written by node ${meta.nodeId}), but this node is in cluster ` +
@@ -116,27 +129,15 @@ function bodyCrcMismatch(): SnapshotError {
 
 /** Checks the header and that the body is exactly as long as it says. */
 function readHeader(bytes: Uint8Array): { bodyCrc: number } {
-  if (bytes.length < SNAPSHOT_HEADER_BYTES) {
-    throw new SnapshotError('CORRUPT', `truncated: ${bytes.length} bytes, shorter than the ${SNAPSHOT_HEADER_BYTES}-byte header`);
+  const h = parseHeader(bytes);
+  if (!h.ok) {
+    if (h.problem === 'damaged') throw new SnapshotError('CORRUPT', h.message);
+    throw new SnapshotError('VERSION', `${h.message}. Run the raftkv version that wrote it, or remove the snapshot and let the node catch up from the leader.`);
   }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (v.getUint32(0, true) !== MAGIC) throw new SnapshotError('CORRUPT', 'not a raftkv snapshot (bad magic number)');
-  if (v.getUint32(20, true) !== crc32c(bytes.subarray(0, 20))) {
-    throw new SnapshotError('CORRUPT', 'header checksum mismatch: the header is damaged');
-  }
-  const version = v.getUint32(4, true);
-  if (version !== SNAPSHOT_FORMAT_VERSION) {
-    throw new SnapshotError(
-      'VERSION',
-      `snapshot format version ${version}; this build reads version ${SNAPSHOT_FORMAT_VERSION}. ` +
-        'Run the raftkv version that wrote it, or remove the snapshot and let the node catch up from the leader.',
-    );
-  }
-  const bodyLength = v.getUint32(8, true) + v.getUint32(12, true) * 2 ** 32;
   const actual = bytes.length - SNAPSHOT_HEADER_BYTES;
-  if (actual < bodyLength) throw new SnapshotError('CORRUPT', `truncated: body is ${actual} of ${bodyLength} bytes`);
-  if (actual > bodyLength) throw new SnapshotError('CORRUPT', `${actual - bodyLength} unexpected bytes after the body`);
-  return { bodyCrc: v.getUint32(16, true) };
+  if (actual < h.bodyLength) throw new SnapshotError('CORRUPT', `truncated: body is ${actual} of ${h.bodyLength} bytes`);
+  if (actual > h.bodyLength) throw new SnapshotError('CORRUPT', `${actual - h.bodyLength} unexpected bytes after the body`);
+  return { bodyCrc: h.bodyCrc };
 }
 
 

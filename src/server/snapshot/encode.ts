@@ -2,11 +2,11 @@ import type { Slicer } from '../../clock.js';
 import type { ConfState } from '../../raft/core/conf.js';
 import type { SnapshotMeta } from '../../raft/core/types.js';
 import { checkConf } from '../../raft/conf-input.js';
-import { crc32c } from '../../raft/storage/crc32c.js';
+import { crc32c } from '../../crc32c.js';
+import { encodeHeader } from '../../snapshot-header.js';
 import { checkMemberTable, type MemberTable } from '../members.js';
 import type { CapturedSession, CapturedState } from '../state-machine.js';
 import {
-  MAGIC,
   RESULT_KIND,
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
@@ -71,17 +71,7 @@ export async function encodeSnapshot(
   return new Uint8Array(out.buffer, 0, at);
 }
 
-export function header(bodyLength: number, bodyCrc: number): Uint8Array {
-  const h = new Uint8Array(SNAPSHOT_HEADER_BYTES);
-  const v = new DataView(h.buffer);
-  v.setUint32(0, MAGIC, true);
-  v.setUint32(4, SNAPSHOT_FORMAT_VERSION, true);
-  v.setUint32(8, bodyLength >>> 0, true);
-  v.setUint32(12, Math.floor(bodyLength / 2 ** 32), true);
-  v.setUint32(16, bodyCrc, true);
-  v.setUint32(20, crc32c(h.subarray(0, 20)), true);
-  return h;
-}
+export const header = encodeHeader;
 
 export type Sink = (chunk: Uint8Array) => void | Promise<void>;
 

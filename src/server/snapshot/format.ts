@@ -4,13 +4,9 @@ import type { CapturedState } from '../state-machine.js';
 /**
  * KV state machine snapshots: a captured state (KvStateMachine.capture()) as bytes and as files.
  *
- * Layout (integers little-endian):
- *   0   "RKVS"                      magic
- *   4   u32 format version          SNAPSHOT_FORMAT_VERSION
- *   8   u64 body length
- *   16  u32 CRC-32C of the body
- *   20  u32 CRC-32C of bytes 0..19  (so a damaged length or version reads as damage)
- *   24  body: a protobuf raftkv.snapshot.Snapshot (proto/snapshot.proto)
+ * Layout: a 24-byte header (src/snapshot-header.ts: magic, format version, body length, the
+ * body's CRC-32C and the header's own), then the body: a protobuf raftkv.snapshot.Snapshot
+ * (proto/snapshot.proto).
  * The body is encoded here by hand, streaming and in time slices, so that serializing a large
  * state never holds the event loop for more than a few milliseconds at a time. The same bytes
  * are a snapshot file and what a leader streams to a follower.
@@ -25,17 +21,19 @@ import type { CapturedState } from '../state-machine.js';
  * Modules: format (this: layout, ids, errors), encode, decode, files.
  */
 
-export const SNAPSHOT_FORMAT_VERSION = 1;
-export const SNAPSHOT_HEADER_BYTES = 24;
+export { MAGIC, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_BYTES } from '../../snapshot-header.js';
 /** How many snapshot files writeSnapshot keeps by default (the new one and the one before). */
 export const DEFAULT_KEEP_SNAPSHOTS = 2;
-
-export const MAGIC = 0x53564b52; // "RKVS" read as a little-endian u32
 
 /** Who a snapshot belongs to. */
 export interface SnapshotIds {
   clusterId: string;
   nodeId: number;
+  /**
+   * Reading only: the clusters this node's log was forked from (--force-new-cluster), whose
+   * snapshot files are accepted as its own until a snapshot of its new cluster replaces them.
+   */
+  formerClusterIds?: readonly string[];
 }
 
 /** What a snapshot says about itself (its `conf` included, when it has one). */

@@ -1,0 +1,8 @@
+// Original file: proto/kv.proto
+
+
+export interface PutResponse {
+}
+
+export interface PutResponse__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: proto/kv.proto
+
+
+export interface SnapshotRequest {
+}
+
+export interface SnapshotRequest__Output {
+}
