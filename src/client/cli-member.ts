@@ -2,6 +2,9 @@
  * kv-cli's membership commands (issue 12): `member list|add|promote|remove` and `leader transfer`,
  * their operands and flags, and what they print. The SDK does the work (membership.ts).
  */
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { checkAddress } from '../address.js';
 import { UsageError } from './address.js';
 import type { CliIo } from './cli-main.js';
@@ -137,11 +140,34 @@ const at = (index: number): string => (index > 0 ? ` at log index ${index}` : ''
  * The command that starts the added node, joining through the client addresses of the other
  * members (the CLI's own endpoints if the configuration names none).
  */
-export function kvServerCommand(cmd: { id: number; peerAddr: string; clientAddr: string }, members: Member[], fallback: readonly string[]): string {
+export function kvServerCommand(
+  cmd: { id: number; peerAddr: string; clientAddr: string },
+  members: Member[],
+  fallback: readonly string[],
+  server: string = kvServerInvocation(),
+): string {
   const others = members.filter((m) => m.id !== cmd.id && checkAddress(m.clientAddr).ok).map((m) => m.clientAddr);
   const join = (others.length > 0 ? others : fallback).join(',');
   const args = ['--id', String(cmd.id), '--peer-addr', cmd.peerAddr, '--client-addr', cmd.clientAddr, '--data-dir', `./data/node-${cmd.id}`, '--join', join];
-  return ['kv-server', ...args.map(shellWord)].join(' ');
+  return [server, ...args.map(shellWord)].join(' ');
+}
+
+/**
+ * How to start kv-server from here, so that the printed command works when pasted: `kv-server` if
+ * the shell finds it on PATH (an installed package), else node and the kv-server beside this kv-cli
+ * (a checkout, as after `make run`, where nothing is on PATH).
+ */
+export function kvServerInvocation(path = process.env['PATH'] ?? ''): string {
+  for (const dir of path.split(nodePath.delimiter)) {
+    if (dir === '') continue;
+    try {
+      fs.accessSync(nodePath.join(dir, 'kv-server'), fs.constants.X_OK);
+      return 'kv-server';
+    } catch {
+      // not there
+    }
+  }
+  return `node ${shellWord(fileURLToPath(new URL('../server/main.js', import.meta.url)))}`;
 }
 
 /** A word a POSIX shell takes as it is: quoted when it has anything but plain address characters (an IPv6 address's brackets). */

@@ -5,8 +5,12 @@
  * starts the new node.
  */
 import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as nodePath from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { main } from '../../src/client/cli-main.js';
+import { kvServerInvocation } from '../../src/client/cli-member.js';
 import { FakeCluster } from './fake-cluster.js';
 
 let cluster: FakeCluster | undefined;
@@ -90,7 +94,7 @@ it('member add: the resulting members and the kv-server command that starts the 
   cluster = await FakeCluster.start(3);
   cluster.leaderId = 3; // asked of a follower: the hint is followed
   const join = addrs().join(',');
-  const command = `kv-server --id 4 --peer-addr 127.0.0.1:7004 --client-addr 127.0.0.1:9004 --data-dir ./data/node-4 --join ${join}`;
+  const command = `${kvServerInvocation()} --id 4 --peer-addr 127.0.0.1:7004 --client-addr 127.0.0.1:9004 --data-dir ./data/node-4 --join ${join}`;
   let r = await cli('member', 'add', '4', '127.0.0.1:7004', '--client-addr', '127.0.0.1:9004', '--learner');
   expect([r.code, r.stderr]).toEqual([0, '']);
   expect(r.stdout).toMatch(/^added node 4 as a learner at log index 91\nID {2}PEER ADDRESS {4}CLIENT ADDRESS/);
@@ -105,8 +109,21 @@ it('member add: the resulting members and the kv-server command that starts the 
   expect(out.members.at(-1)).toEqual({ id: 5, peerAddr: '[::1]:7005', clientAddr: '[::1]:9005', learner: false });
   // The other members' client addresses, the learner 4 included; brackets quoted for the shell.
   expect(out.startCommand).toBe(
-    `kv-server --id 5 --peer-addr '[::1]:7005' --client-addr '[::1]:9005' --data-dir ./data/node-5 --join ${join},127.0.0.1:9004`,
+    `${kvServerInvocation()} --id 5 --peer-addr '[::1]:7005' --client-addr '[::1]:9005' --data-dir ./data/node-5 --join ${join},127.0.0.1:9004`,
   );
+});
+
+it('the printed start command works when pasted: kv-server if the shell finds it, else node and the kv-server beside kv-cli', () => {
+  const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'raftkv-path-'));
+  try {
+    fs.writeFileSync(nodePath.join(dir, 'kv-server'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(kvServerInvocation(`/nonexistent${nodePath.delimiter}${dir}`)).toBe('kv-server');
+    fs.chmodSync(nodePath.join(dir, 'kv-server'), 0o644); // not executable: not what a shell runs
+    expect(kvServerInvocation(dir)).toMatch(/^node \/.*\/server\/main\.js$/);
+    expect(kvServerInvocation('')).toBe(kvServerInvocation(dir));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('member promote and member remove: the resulting members, in text and JSON', async () => {
