@@ -320,7 +320,7 @@ export class Router {
           case grpc.status.CANCELLED:
           case grpc.status.ABORTED:
           case grpc.status.INTERNAL:
-            // No refusal from a node that answered (those carry a reason: no-leader, shutting-down,
+            // No refusal from a node that answered (those carry a reason: no-leader, shutting-down, starting,
             // outcome-unknown): it did not answer, and is avoided for a while.
             if (kind === '') {
               this.endpoints.suspect(target);

@@ -42,7 +42,7 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(METHODS)) {
     const handler: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
-      if (!service) return callback({ code: grpc.status.UNAVAILABLE, details: 'the node is starting', metadata: new grpc.Metadata() });
+      if (!service) return callback(toStatus(STARTING));
       const reply: Reply<unknown> = (err, res, leaderAddr) => {
         if (err) return callback(toStatus(err));
         if (!leaderAddr) return callback(null, res);
@@ -57,7 +57,7 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
   }
   handlers['Backup'] = (call: grpc.ServerWritableStream<object, BackupChunk>) => {
     const fail = (e: ServiceError): void => void call.emit('error', toStatus(e));
-    if (!service) return fail({ code: 'UNAVAILABLE', details: 'the node is starting' });
+    if (!service) return fail(STARTING);
     service.backup(call.request, streamSink(call), (err) => (err ? fail(err) : call.end()));
   };
   const server = new grpc.Server(kvServerOptions(limits));
@@ -149,7 +149,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
 
 const EMPTY = Buffer.alloc(0);
 const CODES = new Set(['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'INTERNAL', 'UNIMPLEMENTED']);
-const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'overloaded', 'conf-refused', 'outcome-unknown']);
+const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'starting', 'overloaded', 'conf-refused', 'outcome-unknown']);
 
 /** A refusal sent by a peer: checked, since it comes from the network. */
 function parseRefusal(text: string): ServiceError {
@@ -168,6 +168,13 @@ function parseRefusal(text: string): ServiceError {
   if (typeof o['leaderAddr'] === 'string' && o['leaderAddr'].length <= 512) e.leaderAddr = o['leaderAddr'];
   return e;
 }
+
+/**
+ * What a node answers before it serves (its data dir is being checked, its snapshot restored): with
+ * a reason, so that the SDK knows the node answered (and is worth trying again soon), rather than
+ * taking it for unreachable.
+ */
+const STARTING: ServiceError = { code: 'UNAVAILABLE', reason: 'starting', details: 'the node is starting' };
 
 function toStatus(e: ServiceError): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();

@@ -33,7 +33,7 @@ export interface ServiceError {
   code: ServiceCode;
   details: string;
   /** Tells apart refusals that share a code (the `raftkv-error` trailer). */
-  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'overloaded' | 'conf-refused' | 'outcome-unknown';
+  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'starting' | 'overloaded' | 'conf-refused' | 'outcome-unknown';
   /** On not-leader: the leader's client address, when known (the `raftkv-leader` trailer). */
   leaderAddr?: string;
 }
