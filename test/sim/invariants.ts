@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { confOfVoters, describeConf, isJoint, isMember, leaveJoint, sameConf, type ConfState } from '../../src/raft/core/conf.js';
 import { decodeConfEntry } from '../../src/raft/core/conf-codec.js';
 import type { Raft } from '../../src/raft/core/raft.js';
-import type { Entry, Message, NodeId, Ready, SnapshotMeta } from '../../src/raft/core/types.js';
+import { isResponse, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from '../../src/raft/core/types.js';
 import type { RaftObserver } from '../../src/raft/node.js';
 import { decodeCommand } from '../../src/server/command.js';
 import type { CapturedState } from '../../src/server/state-machine.js';
@@ -91,9 +91,10 @@ export class Checker {
       snapshotTaken: (meta) => this.snapshotTaken(n, meta),
       snapshotInstalled: (meta) => this.installed(n, meta),
       // Only a forgery or a bug makes the core refuse a message (the simulator forges none), or a
-      // late answer from a node no longer in the configuration.
+      // late answer to a node that no longer tracks the sender (it was removed, or this node no
+      // longer leads).
       refused: (m, kind, detail) => {
-        if (kind === 'notPeer' && !isMember(n.server!.raft.conf, m.from)) return;
+        if (kind === 'notPeer' && (isResponse(m.type) || !isMember(n.server!.raft.conf, m.from))) return;
         this.sim.fail(`n${n.id} refused ${m.type} from n${m.from} in term ${m.term}: ${kind}: ${detail}`);
       },
     };
