@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import { describeFailure, details, isConnectFailure, isWrongPlace } from './grpc-errors.js';
 import { Turns } from './turns.js';
+import { staticChannelCredentials } from '../tls-credentials.js';
 
 export type Method =
   | 'Get'
@@ -59,6 +60,15 @@ export interface RouterOptions {
   timeoutMs: number;
   attemptTimeoutMs: number | undefined;
   maxInflight: number;
+  /** TLS to the endpoints; plaintext without. */
+  tls?: RouterTls;
+}
+
+export interface RouterTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  serverName?: string;
 }
 
 /** What the router tells its owner: something answered for the first time, the leader moved, an endpoint failed. */
@@ -95,6 +105,7 @@ export class Router {
   private readonly turns: Turns;
   private readonly clients = new Map<string, grpc.Client>();
   private readonly channelOptions: grpc.ChannelOptions;
+  private readonly credentials: grpc.ChannelCredentials;
   /** The node believed to lead, if any. */
   private leader: string | undefined;
   /** The last node named as the leader, kept when a failure makes the client doubt it: to see the leader move. */
@@ -129,7 +140,9 @@ export class Router {
       'grpc.enable_retries': 0,
       // Connections belong to this client: close() really closes them.
       'grpc.use_local_subchannel_pool': 1,
+      ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
     };
+    this.credentials = options.tls ? staticChannelCredentials(options.tls) : grpc.credentials.createInsecure();
   }
 
   checkOpen(): void {
@@ -477,7 +490,7 @@ export class Router {
     let c = this.clients.get(address);
     if (c === undefined) {
       const Kv = loadKvProto().Kv;
-      c = new Kv(address, grpc.credentials.createInsecure(), this.channelOptions);
+      c = new Kv(address, this.credentials, this.channelOptions);
       this.clients.set(address, c);
     }
     return c;
