@@ -110,7 +110,7 @@ it('a plaintext call to the peer port is refused before any message is read', as
   try {
     const err = await new Promise<grpc.ServiceError | null>((resolve) => {
       const call = client.Stream({ deadline: Date.now() + 2000 }, (e) => resolve(e));
-      call.write({ clusterId: CLUSTER, from: 2, messages: [] });
+      call.write({ clusterId: CLUSTER, messages: [] });
       call.end();
     });
     expect(err?.code).toBe(grpc.status.UNAVAILABLE);
