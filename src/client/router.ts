@@ -236,7 +236,8 @@ export class Router {
           const value = await this.attempt<Res>(endpoint, method, {}, Date.now() + deadlineMs);
           return { endpoint, ok: true, value };
         } catch (e) {
-          return { endpoint, ok: false, error: describeFailure(e as grpc.ServiceError) };
+          const tls = tlsProblem(e as grpc.ServiceError, this.tlsOn);
+          return { endpoint, ok: false, error: describeFailure(e as grpc.ServiceError) + (tls ? ` (${tls.hint})` : '') };
         }
       }),
     );
