@@ -47,13 +47,19 @@ function mtlsNode(): Promise<string> {
 const pem = (p: string): Buffer => fs.readFileSync(p);
 const withCert = (c: Issued): ClientTls => ({ ca: pem(ca.cert), cert: pem(c.cert), key: pem(c.key) });
 
-async function failure(endpoint: string, tls: ClientTls | undefined): Promise<string> {
-  const kv = new KvClient({ endpoints: [endpoint], timeoutMs: 1500, ...(tls ? { tls } : {}) });
+/**
+ * The error of a get; `fast`: a handshake that failed outright, which must fail the call at once
+ * (well before its deadline), not be retried until the deadline.
+ */
+async function failure(endpoint: string, tls: ClientTls | undefined, fast = false): Promise<string> {
+  const kv = new KvClient({ endpoints: [endpoint], timeoutMs: fast ? 5000 : 1500, ...(tls ? { tls } : {}) });
+  const started = Date.now();
   try {
     await kv.get('k');
     return 'no error';
   } catch (e) {
     expect(e).toBeInstanceOf(ClusterUnavailableError);
+    if (fast) expect(Date.now() - started, (e as Error).message).toBeLessThan(2500);
     return (e as Error).message;
   } finally {
     kv.close();
@@ -71,7 +77,7 @@ describe('the SDK over TLS', () => {
   });
 
   it('without a certificate, against a port that requires one: says a client certificate is required', async () => {
-    expect(await failure(await mtlsNode(), { ca: pem(ca.cert) })).toMatch(/requires a client certificate/);
+    expect(await failure(await mtlsNode(), { ca: pem(ca.cert) }, true)).toMatch(/requires a client certificate/);
   });
 
   it("with a certificate of another CA: says the node closed the TLS handshake", async () => {
@@ -83,13 +89,13 @@ describe('the SDK over TLS', () => {
   });
 
   it('over TLS, against a plaintext port: says the node does not speak TLS', async () => {
-    expect(await failure(await fakeNode(grpc.ServerCredentials.createInsecure()), withCert(client))).toMatch(/does not speak TLS on this port/);
+    expect(await failure(await fakeNode(grpc.ServerCredentials.createInsecure()), withCert(client), true)).toMatch(/does not speak TLS on this port/);
   });
 
   it("against a node whose certificate has expired: says so", async () => {
     const expired = issue(ca, 'expired', { dates: { start: '20200101000000Z', end: '20200102000000Z' } });
     const creds = grpc.ServerCredentials.createSsl(pem(ca.cert), [{ cert_chain: pem(expired.cert), private_key: pem(expired.key) }], false);
-    expect(await failure(await fakeNode(creds), withCert(client))).toMatch(/certificate has expired/);
+    expect(await failure(await fakeNode(creds), withCert(client), true)).toMatch(/certificate has expired/);
   });
 
   it('refuses a certificate without its key', () => {
