@@ -16,10 +16,12 @@ import { createLogger } from './logger.js';
 import { sqliteProblem } from './preflight.js';
 import { loadServerTls, plaintextWarnings, reloadServerTls, type ServerTls } from './server-tls.js';
 import { CertificateError } from '../tls-files.js';
+import { dropIpServerNameWarning } from '../quiet-warnings.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 
 async function main(): Promise<void> {
+  dropIpServerNameWarning();
   let cfg: ServerConfig;
   try {
     cfg = parseArgs(hideBin(process.argv));

@@ -25,6 +25,7 @@ import { hideBin } from 'yargs/helpers';
 import { resolveEndpoints, UsageError } from '../client/address.js';
 import { KvClient, type ClientTls } from '../client/client.js';
 import { tlsFromFlags } from '../client/cli-tls.js';
+import { dropIpServerNameWarning } from '../quiet-warnings.js';
 import { fmtInt, formatResult } from './bench-report.js';
 
 const EXIT_OK = 0;
@@ -571,6 +572,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  dropIpServerNameWarning();
   main(hideBin(process.argv)).then(
     (code) => {
       process.exitCode = code;

@@ -88,6 +88,7 @@ describe('a 3-node cluster with mutual TLS on both ports', () => {
     const env = { ...process.env, RAFTKV_ENDPOINTS: c.endpoints.join(','), RAFTKV_CACERT: ca.cert, RAFTKV_CERT: clientCert.cert, RAFTKV_KEY: clientCert.key };
     const got = await cli(['get', 'tls-key'], { env });
     expect(got.stdout).toBe('over-tls\n');
+    expect(got.stderr, 'no warning about an IP address as the TLS server name').toBe('');
   });
 
   it('refuses a client without a certificate, and a plaintext client, saying why; kv-cli refuses an expired certificate naming the file', { timeout: 20_000 }, async () => {
