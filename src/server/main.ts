@@ -14,7 +14,7 @@ import { dataDirAccessProblem, UsageError, type ServerConfig } from './config.js
 import { EXAMPLE, parseArgs } from './flags.js';
 import { createLogger } from './logger.js';
 import { sqliteProblem } from './preflight.js';
-import { loadServerTls, plaintextWarnings, reloadServerTls, type ServerTls } from './server-tls.js';
+import type { ServerTls } from './server-tls.js';
 import { CertificateError } from '../tls-files.js';
 import { dropIpServerNameWarning } from '../quiet-warnings.js';
 
@@ -37,6 +37,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   // Certificates are read before anything else is opened: a bad one refuses the start, naming the file.
+  // (Loaded here, not with the flags: it loads gRPC, and --help or a bad flag should not wait for it.)
+  const { loadServerTls, plaintextWarnings, reloadServerTls } = await import('./server-tls.js');
   let tls: ServerTls;
   try {
     tls = loadServerTls(cfg);
