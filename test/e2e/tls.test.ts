@@ -31,7 +31,7 @@ beforeAll(async () => {
   clientCert = issue(ca, 'client');
   expired = issue(ca, 'expired', { dates: { start: '20200101000000Z', end: '20200102000000Z' } });
   // Each node has its own files, so that one of them can be rotated alone.
-  for (const id of [1, 2, 3]) {
+  for (const id of [1, 2, 3, 4]) {
     const n = issue(ca, `node-${id}`);
     fs.copyFileSync(n.cert, nodeFile(id, 'crt'));
     fs.copyFileSync(n.key, nodeFile(id, 'key'));
@@ -143,6 +143,18 @@ describe('a 3-node cluster with mutual TLS on both ports', () => {
     await waitFor('the bad rotation to be refused', () => /certificates not reloaded.*expired/.test(n1.log.slice(badFrom)), 5000);
     expect(await servedSerial(n1.clientAddr)).toBe('4242');
     expect((await cli(['--endpoints', n1.clientAddr, ...cliTls(), 'get', 'tls-key'])).stdout).toBe('over-tls\n');
+  });
+});
+
+describe('membership over TLS', () => {
+  it('a node started with --join asks the cluster over TLS, is added by kv-cli and catches up', { timeout: 30_000 }, async () => {
+    const c = cluster!;
+    const n4 = await c.addNode();
+    expect(n4.id).toBe(4);
+    c.start(4, tlsArgs(4));
+    const add = await cli(['--endpoints', c.endpoints.slice(0, 3).join(','), ...cliTls(), 'member', 'add', '4', n4.peerAddr, '--client-addr', n4.clientAddr, '--learner']);
+    expect(add.code, add.stderr).toBe(0);
+    await c.waitCaughtUp();
   });
 });
 

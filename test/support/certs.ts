@@ -57,7 +57,9 @@ export function issue(ca: Ca, name: string, opts: { serial?: number; dates?: { s
   // x509 -req cannot date a certificate in the past (OpenSSL 3.0); openssl ca can (-startdate/-enddate).
   const db = path.join(dir, `${name}.db`);
   fs.writeFileSync(db, '');
-  fs.writeFileSync(path.join(dir, `${name}.serial`), Number(serial).toString(16).padStart(2, '0').padStart(4, '0') + '\n');
+  // openssl ca reads the serial as hex of an even number of digits.
+  const hex = Number(serial).toString(16);
+  fs.writeFileSync(path.join(dir, `${name}.serial`), (hex.length % 2 === 1 ? '0' + hex : hex) + '\n');
   const conf = path.join(dir, `${name}.cnf`);
   fs.writeFileSync(
     conf,
