@@ -29,8 +29,10 @@ soak: build
 	node build/test/sim/soak.js --seeds $(SEEDS) $(if $(SCENARIO),--scenario $(SCENARIO))
 
 ## A local 3-node cluster (peers 7001-7003, clients 9001-9003, data in ./data); Ctrl-C stops it.
+## TLS=1: mutual TLS on both ports, with a throwaway CA and certificates made by openssl in ./data/certs.
+TLS ?=
 run: build
-	node scripts/run-cluster.mjs
+	RAFTKV_TLS=$(TLS) node scripts/run-cluster.mjs
 
 ## Every benchmark; the figures and the machine they were measured on are kept in BENCHMARKS.md.
 bench: bench-kv bench-sim bench-storage bench-checker bench-snapshot bench-overload

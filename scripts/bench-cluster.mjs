@@ -15,10 +15,12 @@
 //   BENCH_WORKLOADS=...   comma list of workload ids (put1,put16,put64,put256,get1,get64,mixed64,sget64)
 //   BENCH_CPU_PROF=DIR    run the raftkv servers under node --cpu-prof, profiles kept in DIR
 //   BENCH_JSON=FILE       also write every run's kv-bench JSON (and samples) to FILE
+//   BENCH_TLS=1           raftkv with mutual TLS on both ports (certificates by openssl, scripts/make-certs.mjs)
 import {
   benchJs, envNumber, exited, indexJs, killAllNow, live, makeTempDir, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild, root,
   serverJs, sleep, startRaftkv as startRaftkvCluster, track,
 } from './cluster-procs.mjs';
+import { makeCerts } from './make-certs.mjs';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,6 +42,9 @@ if (DURATION <= 0) fail('BENCH_DURATION must be > 0');
 const TARGETS = (process.env.BENCH_TARGETS || 'raftkv').split(',').map((s) => s.trim()).filter(Boolean);
 for (const t of TARGETS) if (t !== 'raftkv' && t !== 'etcd') fail(`BENCH_TARGETS: unknown target ${t} (raftkv, etcd)`);
 const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
+const TLS = process.env.BENCH_TLS === '1';
+/** The certificates of the raftkv cluster being measured, with BENCH_TLS=1. */
+let certs;
 const JSON_OUT = process.env.BENCH_JSON ? path.resolve(process.env.BENCH_JSON) : undefined;
 
 /** The standard table of issue 6; `etcdOnly` rows run against etcd only. */
@@ -128,7 +133,14 @@ class Sampler {
 function startRaftkv(dir) {
   if (CPU_PROF) fs.mkdirSync(CPU_PROF, { recursive: true });
   const nodeArgs = (id) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', `raftkv-node${id}-${Date.now()}.cpuprofile`] : []);
-  return startRaftkvCluster({ dir, n: N, say, nodeArgs, isInterrupted, leaderDeadlineMs: LEADER_DEADLINE_MS });
+  if (!TLS) return startRaftkvCluster({ dir, n: N, say, nodeArgs, isInterrupted, leaderDeadlineMs: LEADER_DEADLINE_MS });
+  certs = makeCerts(path.join(dir, 'certs'), N);
+  const serverArgs = (id) => [
+    '--cert-file', certs.node(id).cert, '--key-file', certs.node(id).key, '--trusted-ca-file', certs.ca, '--client-cert-auth',
+    '--peer-cert-file', certs.node(id).cert, '--peer-key-file', certs.node(id).key, '--peer-trusted-ca-file', certs.ca,
+  ];
+  const clientTls = { ca: fs.readFileSync(certs.ca), cert: fs.readFileSync(certs.client.cert), key: fs.readFileSync(certs.client.key) };
+  return startRaftkvCluster({ dir, n: N, say, nodeArgs, serverArgs, clientTls, isInterrupted, leaderDeadlineMs: LEADER_DEADLINE_MS });
 }
 
 async function startEtcd(dir) {
@@ -158,7 +170,8 @@ async function startEtcd(dir) {
  * wall time between its 'start' and 'end' marks (fd 3), i.e. over exactly the measured window.
  */
 function runBench(target, endpoints, w, sampler) {
-  const args = [benchJs, '--target', target, '--endpoints', endpoints.join(','), ...COMMON, ...w.args, '--json', '--progress', process.stderr.isTTY ? 'bar' : 'none'];
+  const tlsArgs = TLS && target === 'raftkv' ? ['--cacert', certs.ca, '--cert', certs.client.cert, '--key', certs.client.key] : [];
+  const args = [benchJs, '--target', target, '--endpoints', endpoints.join(','), ...COMMON, ...w.args, ...tlsArgs, '--json', '--progress', process.stderr.isTTY ? 'bar' : 'none'];
   const child = track(
     spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'pipe'], env: { ...process.env, KV_BENCH_MARK_FD: '3' } }),
   );

@@ -172,7 +172,7 @@ export async function memberCall(endpoints, method, request, deadlineMs = 15_000
   }
 }
 
-export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], isInterrupted = () => false, leaderDeadlineMs = 30_000 }) {
+export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], serverArgs = () => [], clientTls, isInterrupted = () => false, leaderDeadlineMs = 30_000 }) {
   const { KvClient } = await import(indexJs);
   const ports = await freePorts(2 * n);
   const ids = Array.from({ length: n }, (_, i) => i + 1);
@@ -189,7 +189,7 @@ export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], isInte
     const membership = node.joins
       ? ['--peer-addr', node.peerAddr, '--join', nodes.filter((x) => x !== node && !x.removed).map((x) => x.clientAddr).join(',')]
       : ['--peers', peers, '--client-peers', clientPeers];
-    const args = [...nodeArgs(id), serverJs, '--id', String(id), ...membership, '--client-addr', node.clientAddr, '--data-dir', node.dataDir, ...extraArgs];
+    const args = [...nodeArgs(id), serverJs, '--id', String(id), ...membership, '--client-addr', node.clientAddr, '--data-dir', node.dataDir, ...serverArgs(id), ...extraArgs];
     node.proc = track(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', out, out] }));
     fs.closeSync(out);
     return node.proc;
@@ -202,7 +202,7 @@ export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], isInte
 
   /** The id of a leader that every running node follows, or undefined at the deadline. */
   const waitForLeader = async (deadlineMs = leaderDeadlineMs) => {
-    const kv = new KvClient({ endpoints, timeoutMs: 2000 });
+    const kv = new KvClient({ endpoints, timeoutMs: 2000, ...(clientTls ? { tls: clientTls } : {}) });
     const deadline = Date.now() + deadlineMs;
     try {
       while (!isInterrupted() && Date.now() < deadline && procs().every(running)) {

@@ -5,13 +5,15 @@
 // leader, prints how to use kv-cli, and on Ctrl-C (SIGINT/SIGTERM) stops every node by PID and
 // exits, leaving no process behind; it exits 1 if no leader comes or every node dies. Needs the
 // build (npx tsc -p .). Elsewhere: RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101 RAFTKV_DATA=data2
-// (the first of the three ports of each kind, and the data dir).
+// (the first of the three ports of each kind, and the data dir). RAFTKV_TLS=1 (make run TLS=1):
+// mutual TLS on both ports, with a throwaway CA and certificates made by openssl in DATA/certs.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { makeCerts } from './make-certs.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const serverJs = path.join(root, 'build/src/server/main.js');
@@ -46,10 +48,30 @@ const dataShown = `./${path.relative(process.cwd(), dataRoot) || '.'}`;
 const LEADER_DEADLINE_MS = 20_000;
 const STOP_DEADLINE_MS = 8_000;
 
+const TLS = process.env['RAFTKV_TLS'] === '1';
+let certs;
+if (TLS) {
+  try {
+    certs = makeCerts(path.join(dataRoot, 'certs'), N);
+  } catch (e) {
+    fail(`cannot make the certificates for TLS: ${e.message}`);
+  }
+}
+/** A node's TLS flags: its certificate on both ports, clients and peers checked against the CA. */
+const tlsArgs = (id) =>
+  TLS
+    ? [
+        '--cert-file', certs.node(id).cert, '--key-file', certs.node(id).key, '--trusted-ca-file', certs.ca, '--client-cert-auth',
+        '--peer-cert-file', certs.node(id).cert, '--peer-key-file', certs.node(id).key, '--peer-trusted-ca-file', certs.ca,
+      ]
+    : [];
+
 const color = process.stdout.isTTY ? (n, s) => `\x1b[${[36, 33, 35, 32, 34][n % 5]}m${s}\x1b[0m` : (_n, s) => s;
 
 if (!existsSync(serverJs)) fail(`${serverJs} not found: build first (npx tsc -p .)`);
 const { KvClient } = await import(indexJs);
+const { readFileSync } = await import('node:fs');
+const clientTls = TLS ? { tls: { ca: readFileSync(certs.ca), cert: readFileSync(certs.client.cert), key: readFileSync(certs.client.key) } } : {};
 
 /** Why `port` cannot be listened on (e.g. another `make run` has it), or undefined if it can. */
 function portProblem(port) {
@@ -88,6 +110,7 @@ function start(id) {
     '--client-addr', clientAddr(id),
     '--client-peers', clientPeers,
     '--data-dir', dataDir,
+    ...tlsArgs(id),
   ];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const node = { child, running: true, exited: undefined };
@@ -169,7 +192,7 @@ say(existsSync(path.join(dataRoot, '1', 'raft.db')) ? `reusing ${dataShown}` : `
 for (const id of ids) start(id);
 
 // Wait for a leader that a majority agrees on.
-const client = new KvClient({ endpoints, timeoutMs: 2000 });
+const client = new KvClient({ endpoints, timeoutMs: 2000, ...clientTls });
 const deadline = Date.now() + LEADER_DEADLINE_MS;
 let leader;
 while (!stopping && Date.now() < deadline) {
@@ -191,11 +214,13 @@ if (!leader) {
   await stop(1);
 }
 ready = true;
-const cli = `node ${path.relative(process.cwd(), path.join(root, 'build/src/client/cli.js')) || 'build/src/client/cli.js'} --endpoints ${endpoints}`;
+const rel = (p) => path.relative(process.cwd(), p) || p;
+const tlsFlags = TLS ? ` --cacert ${rel(certs.ca)} --cert ${rel(certs.client.cert)} --key ${rel(certs.client.key)}` : '';
+const cli = `node ${rel(path.join(root, 'build/src/client/cli.js'))}${tlsFlags} --endpoints ${endpoints}`;
 process.stdout.write(
   [
     '',
-    `raftkv cluster ready: leader is node ${leader.status.nodeId} (term ${leader.status.term}).`,
+    `raftkv cluster ready: leader is node ${leader.status.nodeId} (term ${leader.status.term})${TLS ? ', mutual TLS on both ports' : ''}.`,
     `Client endpoints: ${endpoints}`,
     '',
     'Try, in another terminal:',
@@ -206,7 +231,9 @@ process.stdout.write(
     `  ${cli} get hello`,
     `  ${cli} status`,
     `  ${cli} del hello`,
-    `  (or: export RAFTKV_ENDPOINTS=${endpoints}, then ${cli.replace(/ --endpoints \S+$/, '')} status)`,
+    TLS
+      ? `  (or: export RAFTKV_ENDPOINTS=${endpoints} RAFTKV_CACERT=${rel(certs.ca)} RAFTKV_CERT=${rel(certs.client.cert)} RAFTKV_KEY=${rel(certs.client.key)}, then ${cli.replace(/ --cacert .*$/, '')} status)`
+      : `  (or: export RAFTKV_ENDPOINTS=${endpoints}, then ${cli.replace(/ --endpoints \S+$/, '')} status)`,
     '',
     `Ctrl-C stops the cluster; data stays in ${dataShown} for the next run.`,
     '',

@@ -5,6 +5,7 @@ export type {
   BackupOptions,
   BackupResult,
   Bytes,
+  ClientTls,
   EndpointStatus,
   KvClientOptions,
   LeaderTransfer,

@@ -19,7 +19,8 @@ import { BACKUP_ABOUT, BACKUP_USAGE, parseBackup, runBackup, type BackupCommand 
 import { MEMBER_FLAGS, MEMBER_GROUPS, memberHelp, parseMember, runMember, type MemberCommand, type MemberGroup } from './cli-member.js';
 import { formatTable } from './cli-table.js';
 import { describe, fromText, jsonValue, readValue, type Operand } from './cli-values.js';
-import type { EndpointStatus } from './client.js';
+import type { ClientTls, EndpointStatus } from './client.js';
+import { TLS_HELP, TLS_OPTIONS, tlsFromFlags } from './cli-tls.js';
 import { BackupError, ClusterUnavailableError, InvalidArgumentError, MembershipRefusedError } from './errors.js';
 
 const EXIT_OK = 0;
@@ -74,6 +75,7 @@ const OPTIONS = {
   force: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
+  ...TLS_OPTIONS,
 } as const;
 
 const HELP = `Usage: kv-cli [options] <command> [operands]
@@ -107,6 +109,7 @@ Options:
                              promote and remove give {members, index} (add: and startCommand);
                              leader transfer gives {leaderId, term}; backup gives {path, bytes,
                              index, term, keys, clusterId, nodeId, voters, learners, endpoint}
+${TLS_HELP}
   -h, --help                 print this help
   --version                  print the version of raftkv
 
@@ -130,11 +133,13 @@ Examples:
   kv-cli member promote 4
   kv-cli leader transfer 2
   kv-cli backup raftkv-backup.snap
+  kv-cli --cacert ca.crt --cert client.crt --key client.key get hello     (TLS; README: "Security")
 `;
 
 /** What every command that talks to the cluster has. */
 interface Target {
   endpoints: string[];
+  tls: ClientTls | undefined;
   timeoutMs: number;
   json: boolean;
 }
@@ -228,7 +233,12 @@ function parseBackupRequest(rest: string[], values: Values): Request {
 }
 
 function parseTarget(values: Values): Target {
-  return { timeoutMs: parseTimeout(values.timeout), endpoints: resolveEndpoints(values.endpoints), json: values.json === true };
+  return {
+    timeoutMs: parseTimeout(values.timeout),
+    endpoints: resolveEndpoints(values.endpoints),
+    json: values.json === true,
+    tls: tlsFromFlags(values),
+  };
 }
 
 /** parseArgs's errors, reworded where they would mislead (a value that starts with "-"). */
@@ -292,7 +302,7 @@ function noLeader(rows: EndpointStatus[]): string | undefined {
 /** A client for the command's target. gRPC takes most of the start-up time: loaded only once the command line is known to be good. */
 async function connect(t: Target): Promise<import('./client.js').KvClient> {
   const { KvClient } = await import('./client.js');
-  return new KvClient({ endpoints: t.endpoints, timeoutMs: t.timeoutMs });
+  return new KvClient({ endpoints: t.endpoints, timeoutMs: t.timeoutMs, ...(t.tls ? { tls: t.tls } : {}) });
 }
 
 async function execute(p: Parsed, io: CliIo): Promise<number> {

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 /** kv-cli as a process (the `kv-cli` bin): the program is cli-main.ts; see its exit codes. */
 import { main } from './cli-main.js';
+import { dropIpServerNameWarning } from '../quiet-warnings.js';
+
+dropIpServerNameWarning();
 
 // A reader that stops early (kv-cli get k | head -c 10) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

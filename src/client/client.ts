@@ -4,7 +4,7 @@ import { backupToFile, type BackupOptions, type BackupResult } from './backup.js
 import { EndpointRefresh } from './endpoint-refresh.js';
 import { InvalidArgumentError } from './errors.js';
 import { MemberCalls, type AddMemberOptions, type LeaderTransfer, type Membership, type MembershipChange } from './membership.js';
-import { Router, type EndpointResult, type Method } from './router.js';
+import { Router, type EndpointResult, type Method, type RouterTls } from './router.js';
 import { Session, type Ticket } from './session.js';
 
 /** Keys and values: strings are sent as UTF-8. */
@@ -34,6 +34,20 @@ export interface KvClientOptions {
    * the configured endpoints are all it uses.
    */
   endpointRefreshMs?: number;
+  /**
+   * TLS to the nodes' client ports (default: plaintext). `ca`: the CA that signed the nodes'
+   * certificates (PEM; default: the system's CAs); `cert` and `key`: this client's certificate
+   * and key (PEM), for a cluster started with --client-cert-auth; `serverName`: the name to check
+   * the nodes' certificates against, if not the endpoints' host.
+   */
+  tls?: ClientTls;
+}
+
+export interface ClientTls {
+  ca?: Bytes;
+  cert?: Bytes;
+  key?: Bytes;
+  serverName?: string;
 }
 
 /** One node's view, as its Status answer gives it (leaderId 0 and leaderAddr '' when unknown). */
@@ -60,6 +74,22 @@ function toBytes(what: string, v: Bytes): Buffer {
   if (typeof v === 'string') return Buffer.from(v, 'utf8');
   if (v instanceof Uint8Array) return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   throw new InvalidArgumentError(`${what} must be a string or a Uint8Array, got ${typeof v}`);
+}
+
+/** The `tls` option, checked: PEM as bytes, a certificate with its key. */
+function checkTls(tls: ClientTls | undefined): RouterTls | undefined {
+  if (tls === undefined) return undefined;
+  if (tls === null || typeof tls !== 'object') throw new InvalidArgumentError('tls must be an object: { ca?, cert?, key?, serverName? }');
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new InvalidArgumentError('tls: give cert and key together');
+  if (tls.serverName !== undefined && (typeof tls.serverName !== 'string' || tls.serverName === '')) {
+    throw new InvalidArgumentError('tls.serverName must be a non-empty string');
+  }
+  return {
+    ...(tls.ca !== undefined ? { ca: toBytes('tls.ca', tls.ca) } : {}),
+    ...(tls.cert !== undefined ? { cert: toBytes('tls.cert', tls.cert) } : {}),
+    ...(tls.key !== undefined ? { key: toBytes('tls.key', tls.key) } : {}),
+    ...(tls.serverName !== undefined ? { serverName: tls.serverName } : {}),
+  };
 }
 
 function keyBytes(key: Bytes): Buffer {
@@ -100,7 +130,8 @@ export class KvClient {
     if (!(Number.isFinite(refreshMs) && refreshMs >= 0)) {
       throw new InvalidArgumentError(`endpointRefreshMs must be a number from 0, got ${String(options.endpointRefreshMs)}`);
     }
-    this.router = new Router({ endpoints, timeoutMs: this.timeoutMs, attemptTimeoutMs, maxInflight: this.maxInflight });
+    const tls = checkTls(options.tls);
+    this.router = new Router({ endpoints, timeoutMs: this.timeoutMs, attemptTimeoutMs, maxInflight: this.maxInflight, ...(tls ? { tls } : {}) });
     const refresh = new EndpointRefresh(this.router, refreshMs);
     this.memberCalls = new MemberCalls(this.router, (members) => refresh.learned(members));
   }

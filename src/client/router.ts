@@ -12,8 +12,9 @@ import {
   RaftkvError,
   UnexpectedServerError,
 } from './errors.js';
-import { describeFailure, details, isConnectFailure, isWrongPlace } from './grpc-errors.js';
+import { describeFailure, details, isConnectFailure, isWrongPlace, tlsProblem } from './grpc-errors.js';
 import { Turns } from './turns.js';
+import { staticChannelCredentials } from '../tls-credentials.js';
 
 export type Method =
   | 'Get'
@@ -59,6 +60,15 @@ export interface RouterOptions {
   timeoutMs: number;
   attemptTimeoutMs: number | undefined;
   maxInflight: number;
+  /** TLS to the endpoints; plaintext without. */
+  tls?: RouterTls;
+}
+
+export interface RouterTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  serverName?: string;
 }
 
 /** What the router tells its owner: something answered for the first time, the leader moved, an endpoint failed. */
@@ -95,6 +105,10 @@ export class Router {
   private readonly turns: Turns;
   private readonly clients = new Map<string, grpc.Client>();
   private readonly channelOptions: grpc.ChannelOptions;
+  private readonly credentials: grpc.ChannelCredentials;
+  private readonly tlsOn: boolean;
+  /** The last TLS problem a connection showed, said in the user's terms, for the error at the deadline. */
+  private tlsHint: string | undefined;
   /** The node believed to lead, if any. */
   private leader: string | undefined;
   /** The last node named as the leader, kept when a failure makes the client doubt it: to see the leader move. */
@@ -129,7 +143,10 @@ export class Router {
       'grpc.enable_retries': 0,
       // Connections belong to this client: close() really closes them.
       'grpc.use_local_subchannel_pool': 1,
+      ...(options.tls?.serverName ? { 'grpc.ssl_target_name_override': options.tls.serverName } : {}),
     };
+    this.credentials = options.tls ? staticChannelCredentials(options.tls) : grpc.credentials.createInsecure();
+    this.tlsOn = options.tls !== undefined;
   }
 
   checkOpen(): void {
@@ -219,7 +236,8 @@ export class Router {
           const value = await this.attempt<Res>(endpoint, method, {}, Date.now() + deadlineMs);
           return { endpoint, ok: true, value };
         } catch (e) {
-          return { endpoint, ok: false, error: describeFailure(e as grpc.ServiceError) };
+          const tls = tlsProblem(e as grpc.ServiceError, this.tlsOn);
+          return { endpoint, ok: false, error: describeFailure(e as grpc.ServiceError) + (tls ? ` (${tls.hint})` : '') };
         }
       }),
     );
@@ -357,7 +375,11 @@ export class Router {
     const nothing = !this.answered && lastErr !== undefined && isConnectFailure(lastErr as grpc.ServiceError);
     throw new ClusterUnavailableError(
       `no leader answered within ${this.timeoutMs} ms (${attempts} attempts over ${this.endpoints.list.join(',')}); last: ${last}` +
-        (nothing ? ' (no endpoint ever answered: is the cluster up, and are these its client addresses?)' : '') +
+        (nothing
+          ? this.tlsHint !== undefined
+            ? ` (no endpoint ever answered: ${this.tlsHint})`
+            : ' (no endpoint ever answered: is the cluster up, and are these its client addresses?)'
+          : '') +
         (everUnsure ? '. The outcome is unknown: the change may yet take effect (see the members)' : ''),
       attempts,
       { cause: lastErr },
@@ -371,13 +393,18 @@ export class Router {
    * until its deadline. (A refused connection is not enough: the cluster may still be starting.)
    */
   private noteConnectFailure(target: string, err: grpc.ServiceError): void {
-    if (this.answered || !isWrongPlace(err)) return;
+    const tls = tlsProblem(err, this.tlsOn);
+    if (tls) this.tlsHint = tls.hint;
+    // A failed TLS handshake is a misconfiguration, like a wrong address: said at once, not retried until the deadline.
+    if (this.answered || !(isWrongPlace(err) || tls?.definite)) return;
     const seen = this.connectFailures.get(target);
-    this.connectFailures.set(target, { count: (seen?.count ?? 0) + 1, why: details(err) });
+    this.connectFailures.set(target, { count: (seen?.count ?? 0) + 1, why: details(err) + (tls ? ` (${tls.hint})` : '') });
     const all = this.endpoints.list.map((e) => [e, this.connectFailures.get(e)] as const);
     if (all.some(([, f]) => (f?.count ?? 0) < 2)) return;
     throw new ClusterUnavailableError(
-      `no endpoint is a raftkv node (${all.map(([e, f]) => `${e}: ${f!.why}`).join('; ')}): check the endpoints (the nodes' client addresses)`,
+      tls
+        ? `cannot connect over TLS: ${all.map(([e, f]) => `${e}: ${f!.why}`).join('; ')}`
+        : `no endpoint is a raftkv node (${all.map(([e, f]) => `${e}: ${f!.why}`).join('; ')}): check the endpoints (the nodes' client addresses)`,
       all.length * 2,
       { cause: err },
     );
@@ -477,7 +504,7 @@ export class Router {
     let c = this.clients.get(address);
     if (c === undefined) {
       const Kv = loadKvProto().Kv;
-      c = new Kv(address, grpc.credentials.createInsecure(), this.channelOptions);
+      c = new Kv(address, this.credentials, this.channelOptions);
       this.clients.set(address, c);
     }
     return c;

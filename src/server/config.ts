@@ -4,6 +4,7 @@ import * as nodePath from 'node:path';
 import { checkAddress } from '../address.js';
 import type { NodeId } from '../raft/core/types.js';
 import type { Level } from './logger.js';
+import type { TlsFiles } from '../tls-files.js';
 
 /** What one kv-server node is: everything KvServer needs to know, checked. */
 export interface ServerConfig {
@@ -52,6 +53,13 @@ export interface ServerConfig {
    * node alone, under a new cluster id, keeping its whole log (force-new-cluster.ts).
    */
   forceNewCluster?: boolean;
+  /**
+   * TLS on the client port (--cert-file, --key-file; --trusted-ca-file and --client-cert-auth
+   * for clients' certificates). Absent: plaintext.
+   */
+  clientTls?: { files: TlsFiles; clientCertAuth: boolean };
+  /** Mutual TLS on the peer port and to peers (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file). Absent: plaintext. */
+  peerTls?: TlsFiles;
   /** Raft's switches; kv-server leaves them on (the simulator turns them off to show what they prevent). */
   protocol?: { preVote?: boolean; checkQuorum?: boolean };
 }
@@ -74,6 +82,13 @@ export interface ServerFlags {
   unsafeNoFsync: boolean;
   restore?: unknown;
   forceNewCluster?: boolean;
+  certFile?: unknown;
+  keyFile?: unknown;
+  trustedCaFile?: unknown;
+  clientCertAuth?: boolean;
+  peerCertFile?: unknown;
+  peerKeyFile?: unknown;
+  peerTrustedCaFile?: unknown;
 }
 
 export class UsageError extends Error {
@@ -159,7 +174,43 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     ...(join ? { join } : {}),
     ...(restore !== undefined ? { restore } : {}),
     ...(f.forceNewCluster === true ? { forceNewCluster: true } : {}),
+    ...tlsFlags(f),
   };
+}
+
+/**
+ * The TLS flags, as files to read at start (tls-files.ts checks their contents): which go
+ * together. The peer port's TLS is always mutual: a peer is a node of the cluster or nothing.
+ */
+function tlsFlags(f: ServerFlags): Pick<ServerConfig, 'clientTls' | 'peerTls'> {
+  const file = (flag: string, v: unknown): { flag: string; path: string } | undefined => {
+    if (v === undefined) return undefined;
+    const text = String(v);
+    if (text.trim() === '') throw new UsageError(`--${flag} is empty: give a PEM file`);
+    return { flag: `--${flag}`, path: nodePath.resolve(text) };
+  };
+  const out: Pick<ServerConfig, 'clientTls' | 'peerTls'> = {};
+  const cert = file('cert-file', f.certFile);
+  const key = file('key-file', f.keyFile);
+  const ca = file('trusted-ca-file', f.trustedCaFile);
+  if (cert || key || ca || f.clientCertAuth === true) {
+    if (!cert || !key) throw new UsageError('TLS on the client port needs both --cert-file and --key-file');
+    if (f.clientCertAuth === true && !ca) throw new UsageError('--client-cert-auth needs --trusted-ca-file: the CA that signs the clients\' certificates');
+    if (ca && f.clientCertAuth !== true) {
+      throw new UsageError('--trusted-ca-file goes with --client-cert-auth (to accept only clients with a certificate it signed)');
+    }
+    out.clientTls = { files: { cert, key, ...(ca ? { ca } : {}) }, clientCertAuth: f.clientCertAuth === true };
+  }
+  const peerCert = file('peer-cert-file', f.peerCertFile);
+  const peerKey = file('peer-key-file', f.peerKeyFile);
+  const peerCa = file('peer-trusted-ca-file', f.peerTrustedCaFile);
+  if (peerCert || peerKey || peerCa) {
+    if (!peerCert || !peerKey || !peerCa) {
+      throw new UsageError('mutual TLS between peers needs all of --peer-cert-file, --peer-key-file and --peer-trusted-ca-file');
+    }
+    out.peerTls = { cert: peerCert, key: peerKey, ca: peerCa };
+  }
+  return out;
 }
 
 /** --restore FILE as an absolute path, and what it does not go with (--force-new-cluster likewise). */

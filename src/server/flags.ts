@@ -69,6 +69,13 @@ export function parseArgs(argv: string[]): ServerConfig {
           "make this node's data dir a cluster of this node alone, under a new cluster id, keeping its log (after a loss of quorum; " +
           'may lose writes the node did not have: README). Idempotent; remove the flag once members are added again',
       },
+      'cert-file': { type: 'string', group: 'TLS:', describe: 'client port: serve TLS with this certificate (PEM; re-read on SIGHUP)' },
+      'key-file': { type: 'string', group: 'TLS:', describe: "client port: the certificate's private key (PEM)" },
+      'trusted-ca-file': { type: 'string', group: 'TLS:', describe: "client port: the CA that signs clients' certificates (with --client-cert-auth)" },
+      'client-cert-auth': { type: 'boolean', default: false, group: 'TLS:', describe: 'client port: refuse clients without a certificate signed by --trusted-ca-file' },
+      'peer-cert-file': { type: 'string', group: 'TLS:', describe: 'peer port: mutual TLS with this certificate (PEM; re-read on SIGHUP)' },
+      'peer-key-file': { type: 'string', group: 'TLS:', describe: "peer port: the certificate's private key (PEM)" },
+      'peer-trusted-ca-file': { type: 'string', group: 'TLS:', describe: "peer port: the CA that signs every member's peer certificate" },
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
@@ -103,6 +110,13 @@ export function parseArgs(argv: string[]): ServerConfig {
     unsafeNoFsync: args['unsafe-no-fsync'] === true,
     restore: args.restore,
     forceNewCluster: args['force-new-cluster'] === true,
+    certFile: args['cert-file'],
+    keyFile: args['key-file'],
+    trustedCaFile: args['trusted-ca-file'],
+    clientCertAuth: args['client-cert-auth'] === true,
+    peerCertFile: args['peer-cert-file'],
+    peerKeyFile: args['peer-key-file'],
+    peerTrustedCaFile: args['peer-trusted-ca-file'],
   });
 }
 

@@ -7,6 +7,8 @@ import type { BackupChunk } from '../generated/raftkv/kv/BackupChunk.js';
 import type { BackupSink } from './backup.js';
 import type { ForwardedCall, ForwardedMethod, ForwardedReply, KvService, Reply, ServiceError } from './kv-service.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
+import { channelCredentials, serverCredentials } from '../tls-credentials.js';
+import type { ServerTls } from './server-tls.js';
 
 /** How long the look at a new member's addresses waits for an answer: an operator waits on it. */
 const PROBE_TIMEOUT_MS = 1000;
@@ -27,17 +29,47 @@ const METHODS = {
   LeaderTransfer: 'leaderTransfer',
 } as const satisfies Record<string, keyof KvService>;
 
-/** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto). */
-export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS): Network {
+/** The credentials of each port, and of this node's own calls to others' ports. */
+interface Credentials {
+  clientServer: grpc.ServerCredentials;
+  /** To other nodes' client ports (--join, the look at a new member): this node's client-port certificate and CA. */
+  clientChannel: grpc.ChannelCredentials;
+  peer?: { server: grpc.ServerCredentials; channel: grpc.ChannelCredentials };
+  peerChannel: grpc.ChannelCredentials;
+}
+
+function credentialsOf(tls: ServerTls): Credentials {
+  const peer = tls.peer ? { server: serverCredentials(tls.peer, true), channel: channelCredentials(tls.peer) } : undefined;
   return {
-    peerTransport: (o) => forwarding(new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log })),
-    listenClients: (addr) => listenClients(addr, limits),
-    probeMember: (member) => probeMember(member, PROBE_TIMEOUT_MS),
-    memberList,
+    clientServer: tls.client ? serverCredentials(tls.client.tls, tls.client.clientCertAuth) : grpc.ServerCredentials.createInsecure(),
+    clientChannel: tls.client ? channelCredentials(tls.client.tls) : grpc.credentials.createInsecure(),
+    ...(peer ? { peer } : {}),
+    peerChannel: peer?.channel ?? grpc.credentials.createInsecure(),
   };
 }
 
-async function listenClients(addr: string, limits: KvLimits): Promise<ClientListener> {
+/** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto); TLS where `tls` says. */
+export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS, tls: ServerTls = {}): Network {
+  const creds = credentialsOf(tls);
+  return {
+    peerTransport: (o) =>
+      forwarding(
+        new GrpcTransport({
+          clusterId: o.clusterId,
+          self: o.self,
+          listen: o.listen,
+          peers: o.peers,
+          logger: o.log,
+          ...(creds.peer ? { credentials: creds.peer } : {}),
+        }),
+      ),
+    listenClients: (addr) => listenClients(addr, limits, creds.clientServer),
+    probeMember: (member) => probeMember(member, PROBE_TIMEOUT_MS, creds),
+    memberList: (addr, timeoutMs) => memberList(addr, timeoutMs, creds.clientChannel),
+  };
+}
+
+async function listenClients(addr: string, limits: KvLimits, credentials: grpc.ServerCredentials): Promise<ClientListener> {
   let service: KvService | undefined;
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(METHODS)) {
@@ -63,7 +95,7 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
   const server = new grpc.Server(kvServerOptions(limits));
   server.addService(loadKvProto().Kv.service, handlers);
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => {
+    server.bindAsync(addr, credentials, (err) => {
       if (err) reject(new Error(`cannot listen for clients on ${addr} (port already in use?): ${err.message}`));
       else resolve();
     });
@@ -208,8 +240,8 @@ export function kvServerOptions(limits: KvLimits = DEFAULT_LIMITS): grpc.ServerO
 // asks its cluster for, and the look at a new member's addresses before it is added.
 
 /** Calls `method` of the client API at `addr`; rejects with the gRPC error, or after `timeoutMs`. */
-function callKv<Res>(addr: string, method: 'Status' | 'MemberList', timeoutMs: number): Promise<Res> {
-  const client = new (loadKvProto().Kv)(addr, grpc.credentials.createInsecure());
+function callKv<Res>(addr: string, method: 'Status' | 'MemberList', timeoutMs: number, creds: grpc.ChannelCredentials): Promise<Res> {
+  const client = new (loadKvProto().Kv)(addr, creds);
   return new Promise<Res>((resolve, reject) => {
     const call = (client as unknown as Record<string, (req: object, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => void>)[method]!;
     call.call(client, {}, { deadline: Date.now() + timeoutMs }, (err, res) => (err || !res ? reject(err ?? new Error('empty answer')) : resolve(res)));
@@ -217,8 +249,8 @@ function callKv<Res>(addr: string, method: 'Status' | 'MemberList', timeoutMs: n
 }
 
 /** The membership as the node at client address `addr` has applied it. */
-function memberList(addr: string, timeoutMs: number): Promise<MemberListResponse> {
-  return callKv<MemberListResponse>(addr, 'MemberList', timeoutMs);
+function memberList(addr: string, timeoutMs: number, creds: grpc.ChannelCredentials): Promise<MemberListResponse> {
+  return callKv<MemberListResponse>(addr, 'MemberList', timeoutMs, creds);
 }
 
 /**
@@ -226,11 +258,15 @@ function memberList(addr: string, timeoutMs: number): Promise<MemberListResponse
  * cluster, or another node of this one), or undefined, also when nothing answers (the node may
  * not be started yet) or something that is no raftkv node does. Looks within `timeoutMs`.
  */
-async function probeMember(o: { clusterId: string; id: NodeId; peerAddr: string; clientAddr: string }, timeoutMs: number): Promise<string | undefined> {
+async function probeMember(
+  o: { clusterId: string; id: NodeId; peerAddr: string; clientAddr: string },
+  timeoutMs: number,
+  creds: Credentials,
+): Promise<string | undefined> {
   const [peerStatus, clientStatus, peerRaft] = await Promise.all([
-    statusAt(o.peerAddr, timeoutMs),
-    statusAt(o.clientAddr, timeoutMs),
-    raftClusterCheck(o.peerAddr, o.clusterId, timeoutMs),
+    statusAt(o.peerAddr, timeoutMs, creds.peerChannel),
+    statusAt(o.clientAddr, timeoutMs, creds.clientChannel),
+    raftClusterCheck(o.peerAddr, o.clusterId, timeoutMs, creds.peerChannel),
   ]);
   for (const [addr, st] of [
     [o.peerAddr, peerStatus],
@@ -243,16 +279,16 @@ async function probeMember(o: { clusterId: string; id: NodeId; peerAddr: string;
   return peerRaft;
 }
 
-async function statusAt(addr: string, timeoutMs: number): Promise<StatusResponse | undefined> {
-  return callKv<StatusResponse>(addr, 'Status', timeoutMs).catch(() => undefined);
+async function statusAt(addr: string, timeoutMs: number, creds: grpc.ChannelCredentials): Promise<StatusResponse | undefined> {
+  return callKv<StatusResponse>(addr, 'Status', timeoutMs, creds).catch(() => undefined);
 }
 
 /**
  * Whether the Raft port at `addr` belongs to another cluster: our transport refuses a call
  * announcing another cluster before anything else (a call of no known method, to learn only that).
  */
-function raftClusterCheck(addr: string, clusterId: string, timeoutMs: number): Promise<string | undefined> {
-  const client = new (loadRaftProto().raftkv.raft.Raft)(addr, grpc.credentials.createInsecure());
+function raftClusterCheck(addr: string, clusterId: string, timeoutMs: number, creds: grpc.ChannelCredentials): Promise<string | undefined> {
+  const client = new (loadRaftProto().raftkv.raft.Raft)(addr, creds);
   const md = new grpc.Metadata();
   md.set(MD_CLUSTER, clusterId);
   return new Promise<string | undefined>((resolve) => {

@@ -5,7 +5,8 @@
  * This file is the command line and the signals; KvServer (kv-server.ts) is the node.
  *
  * Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 1 when the node cannot run (data dir
- * refused or not permitted, port taken, better-sqlite3 missing, a fatal disk error), 2 for bad flags.
+ * refused or not permitted, a certificate file that does not check, port taken, better-sqlite3
+ * missing, a fatal disk error), 2 for bad flags. SIGHUP reads the certificate files again.
  */
 import { randomInt } from 'node:crypto';
 import { hideBin } from 'yargs/helpers';
@@ -13,10 +14,14 @@ import { dataDirAccessProblem, UsageError, type ServerConfig } from './config.js
 import { EXAMPLE, parseArgs } from './flags.js';
 import { createLogger } from './logger.js';
 import { sqliteProblem } from './preflight.js';
+import type { ServerTls } from './server-tls.js';
+import { CertificateError } from '../tls-files.js';
+import { dropIpServerNameWarning } from '../quiet-warnings.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 
 async function main(): Promise<void> {
+  dropIpServerNameWarning();
   let cfg: ServerConfig;
   try {
     cfg = parseArgs(hideBin(process.argv));
@@ -31,6 +36,18 @@ async function main(): Promise<void> {
     process.stderr.write(`kv-server: ${refusal}\n`);
     process.exit(1);
   }
+  // Certificates are read before anything else is opened: a bad one refuses the start, naming the file.
+  // (Loaded here, not with the flags: it loads gRPC, and --help or a bad flag should not wait for it.)
+  const { loadServerTls, plaintextWarnings, reloadServerTls } = await import('./server-tls.js');
+  let tls: ServerTls;
+  try {
+    tls = loadServerTls(cfg);
+  } catch (e) {
+    if (!(e instanceof CertificateError)) throw e;
+    process.stderr.write(`kv-server: cannot start: ${e.message}\n`);
+    process.exit(1);
+  }
+  for (const warning of plaintextWarnings(cfg)) process.stderr.write(`kv-server: ${warning}\n`);
   const log = createLogger(cfg.logLevel, { node: cfg.id });
   // Loaded after the flags are checked: gRPC and SQLite take most of the start-up time.
   const [grpc, { KvServer, StartError }, { systemClock }, { dataDirDisk }, { grpcNetwork }] = await Promise.all([
@@ -49,7 +66,7 @@ async function main(): Promise<void> {
   const server = new KvServer(cfg, {
     clock: systemClock,
     disk: dataDirDisk(cfg.dataDir, { unsafeNoFsync: cfg.unsafeNoFsync }),
-    network: grpcNetwork(),
+    network: grpcNetwork(undefined, tls),
     logger: log,
     seed: randomInt(2 ** 31),
     onFatal: () => exit(1),
@@ -76,6 +93,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Certificate rotation without a restart: new connections use the files' new contents.
+  process.on('SIGHUP', () => reloadServerTls(tls, log));
 
   try {
     await server.start();

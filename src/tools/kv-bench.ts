@@ -23,7 +23,9 @@ import * as hdr from 'hdr-histogram-js';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { resolveEndpoints, UsageError } from '../client/address.js';
-import { KvClient } from '../client/client.js';
+import { KvClient, type ClientTls } from '../client/client.js';
+import { tlsFromFlags } from '../client/cli-tls.js';
+import { dropIpServerNameWarning } from '../quiet-warnings.js';
 import { fmtInt, formatResult } from './bench-report.js';
 
 const EXIT_OK = 0;
@@ -83,6 +85,8 @@ export interface BenchOptions {
   spread: boolean;
   json: boolean;
   progress: 'auto' | 'bar' | 'lines' | 'none';
+  /** TLS to the nodes (--cacert, --cert, --key or their RAFTKV_ variables, as kv-cli's); plaintext without. */
+  tls?: ClientTls;
   intervalS: number;
 }
 
@@ -158,6 +162,9 @@ function parser(argv: string[]) {
       json: { type: 'boolean', default: false, describe: 'print the result as one JSON object' },
       progress: { choices: ['auto', 'bar', 'lines', 'none'] as const, default: 'auto' as const, describe: 'progress on stderr (auto: a live line on a TTY, plain lines otherwise)' },
       interval: { type: 'number', default: 1, describe: 'seconds between progress updates' },
+      cacert: { type: 'string', describe: "TLS: the CA that signed the nodes' certificates (default: $RAFTKV_CACERT)" },
+      cert: { type: 'string', describe: "TLS: this client's certificate, for --client-cert-auth (default: $RAFTKV_CERT)" },
+      key: { type: 'string', describe: "TLS: this client's key (default: $RAFTKV_KEY)" },
     })
     .example('$0 --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 --op put --clients 64 --duration 8', '')
     .example('$0 --endpoints 127.0.0.1:9001 --op mixed --read-ratio 0.9 --clients 64 --total 100000 --json', '')
@@ -199,7 +206,10 @@ export function parseArgs(argv: string[]): BenchOptions {
   if (intervalS < 0.05) throw new UsageError('--interval must be at least 0.05 s');
   const target = a.target as TargetName;
   if (target !== 'etcd' && (a.serializable || a.spread)) throw new UsageError('--serializable and --spread are for --target etcd');
+  const tls = tlsFromFlags({ cacert: a.cacert, cert: a.cert, key: a.key });
+  if (tls && target !== 'raftkv') throw new UsageError('--cacert, --cert and --key are for --target raftkv');
   return {
+    ...(tls ? { tls } : {}),
     target,
     endpoints,
     op: a.op as Op,
@@ -229,9 +239,9 @@ class RaftkvTarget implements BenchTarget {
   readonly description: string;
   private readonly kvs: KvClient[];
 
-  constructor(endpoints: string[], readonly connections: number, timeoutMs: number) {
-    this.kvs = Array.from({ length: connections }, () => new KvClient({ endpoints, timeoutMs }));
-    this.description = `raftkv at ${endpoints.join(',')}: ${connections} KvClient(s), linearizable reads (ReadIndex)`;
+  constructor(endpoints: string[], readonly connections: number, timeoutMs: number, tls: ClientTls | undefined) {
+    this.kvs = Array.from({ length: connections }, () => new KvClient({ endpoints, timeoutMs, ...(tls ? { tls } : {}) }));
+    this.description = `raftkv at ${endpoints.join(',')}${tls ? ' over TLS' : ''}: ${connections} KvClient(s), linearizable reads (ReadIndex)`;
   }
 
   put(conn: number, key: Buffer, value: Buffer): Promise<void> {
@@ -248,7 +258,7 @@ class RaftkvTarget implements BenchTarget {
 }
 
 async function createTarget(o: BenchOptions): Promise<BenchTarget> {
-  if (o.target === 'raftkv') return new RaftkvTarget(o.endpoints, o.connections, o.timeoutMs);
+  if (o.target === 'raftkv') return new RaftkvTarget(o.endpoints, o.connections, o.timeoutMs, o.tls);
   // The etcd driver and its .proto live in test/bench/etcd/ (dev-only, not in the package).
   let mod: typeof import('../../test/bench/etcd/etcd-target.js');
   try {
@@ -562,6 +572,7 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  dropIpServerNameWarning();
   main(hideBin(process.argv)).then(
     (code) => {
       process.exitCode = code;

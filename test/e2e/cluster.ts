@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KvClient, type EndpointStatus } from '../../src/index.js';
+import { KvClient, type ClientTls, type EndpointStatus } from '../../src/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SERVER_JS = path.join(ROOT, 'build/src/server/main.js');
@@ -201,6 +201,8 @@ export interface ClusterOptions {
   extraArgs?: string[];
   /** Pass --client-peers, so that followers name the leader's client address (default true). */
   leaderHints?: boolean;
+  /** TLS of the helper's own client (status, waits): for a cluster with TLS on its client port. */
+  clientTls?: ClientTls;
 }
 
 export class Cluster {
@@ -313,7 +315,7 @@ export class Cluster {
   }
 
   async status(): Promise<EndpointStatus[]> {
-    this.statusClient ??= new KvClient({ endpoints: this.endpoints, timeoutMs: 1000 });
+    this.statusClient ??= new KvClient({ endpoints: this.endpoints, timeoutMs: 1000, ...(this.opts.clientTls ? { tls: this.opts.clientTls } : {}) });
     return this.statusClient.status();
   }
 

@@ -5,12 +5,12 @@
  * On free ports and a temp data dir, so that it runs beside a real `make run`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT, runNode, tempDir, waitFor } from './cluster.js';
+import { freeRange } from '../support/ports.js';
 
 const RUN_JS = path.join(ROOT, 'scripts/run-cluster.mjs');
 const sh = promisify(execFile);
@@ -20,26 +20,6 @@ let env: NodeJS.ProcessEnv;
 let first: ChildProcess;
 let output = '';
 let exited: Promise<number | null>;
-
-/** Whether `port` can be listened on, on loopback, right now. */
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** The first of `n` consecutive free loopback ports. */
-async function freeRange(n: number, avoid: number[] = []): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const ports = Array.from({ length: n }, (_, i) => base + i);
-    if (ports.some((p) => avoid.includes(p))) continue;
-    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
-  }
-  throw new Error(`no ${n} consecutive free ports found`);
-}
 
 beforeAll(async () => {
   await ensureBuilt();

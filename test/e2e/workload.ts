@@ -9,7 +9,7 @@
  * effect), and its client continues under a new id, as Jepsen does with a crashed process. A
  * failed get is left out: it changed nothing and showed nothing.
  */
-import { KvClient } from '../../src/index.js';
+import { KvClient, type ClientTls } from '../../src/index.js';
 import { seededRng } from '../../src/raft/core/rng.js';
 import { HistoryRecorder, type KvInput, type KvOutput } from '../support/linearizability.js';
 import { sleep } from './cluster.js';
@@ -28,6 +28,8 @@ export interface WorkloadOptions {
   timeoutMs: readonly [number, number];
   /** Pause between a client's calls, drawn from [0, thinkMs] ms: keeps the history checkable. */
   thinkMs: number;
+  /** TLS to the nodes (the SDK's option); plaintext without. */
+  tls?: ClientTls;
 }
 
 export interface WorkloadFigures {
@@ -55,6 +57,10 @@ export class Workload {
   private workers: Promise<void>[] = [];
 
   constructor(private readonly opts: WorkloadOptions) {}
+
+  private tlsOption(): { tls?: ClientTls } {
+    return this.opts.tls ? { tls: this.opts.tls } : {};
+  }
 
   start(): void {
     const { registerClients, ledgerWriters } = this.opts;
@@ -123,7 +129,7 @@ export class Workload {
    * and the shared keys' values.
    */
   async readBack(timeoutMs = 20_000): Promise<{ lost: string[]; shared: Map<string, string | undefined> }> {
-    const client = new KvClient({ endpoints: this.opts.endpoints, timeoutMs });
+    const client = new KvClient({ endpoints: this.opts.endpoints, timeoutMs, ...this.tlsOption() });
     const shared = new Map<string, string | undefined>();
     const lost: string[] = [];
     try {
@@ -154,7 +160,7 @@ export class Workload {
   ): Promise<void> {
     const rng = seededRng(this.opts.seed * 1009 + index + 1);
     const [lo, hi] = this.opts.timeoutMs;
-    const client = new KvClient({ endpoints, timeoutMs: lo + rng.int(hi - lo + 1) });
+    const client = new KvClient({ endpoints, timeoutMs: lo + rng.int(hi - lo + 1), ...this.tlsOption() });
     try {
       await loop(client, rng);
     } finally {

@@ -63,6 +63,11 @@ export interface GrpcTransportOptions {
   snapshotTimeoutMs?: number;
   /** Receives one line per notable event (refusals, drops, stream up/down). Default: console.error. */
   logger?: (line: string) => void;
+  /**
+   * TLS for the peer port and the connections to peers (default: plaintext). With mutual TLS a
+   * peer whose certificate the CA did not sign is refused in the handshake, before any message.
+   */
+  credentials?: { server: grpc.ServerCredentials; channel: grpc.ChannelCredentials };
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -86,6 +91,7 @@ export class GrpcTransport implements Transport {
   private readonly self: NodeId;
   private readonly listen: string;
   private readonly grpcLimit: number;
+  private readonly credentials: { server: grpc.ServerCredentials; channel: grpc.ChannelCredentials };
   private readonly maxMessageBytes: number;
   private readonly log: RateLimitedLog;
   private readonly flushes = new FlushScheduler();
@@ -116,6 +122,7 @@ export class GrpcTransport implements Transport {
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (!(maxMessageBytes >= 1024)) throw new Error('raft transport: maxMessageBytes must be ≥ 1024');
     this.grpcLimit = maxMessageBytes + GRPC_LIMIT_SLACK;
+    this.credentials = options.credentials ?? { server: grpc.ServerCredentials.createInsecure(), channel: grpc.credentials.createInsecure() };
     this.maxMessageBytes = maxMessageBytes;
     // A chunk's envelope (cluster id, snap message, offsets) fits in GRPC_LIMIT_SLACK.
     const snapshotChunkBytes = options.snapshotChunkBytes ?? Math.min(DEFAULT_SNAPSHOT_CHUNK_BYTES, maxMessageBytes);
@@ -181,7 +188,7 @@ export class GrpcTransport implements Transport {
     this.server = server;
     try {
       this.boundPort = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(this.listen, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        server.bindAsync(this.listen, this.credentials.server, (err, port) =>
           err ? reject(err) : resolve(port),
         );
       });
@@ -209,7 +216,7 @@ export class GrpcTransport implements Transport {
       // One connection per (transport, peer), never shared with other transports in the process.
       'grpc.use_local_subchannel_pool': 1,
     };
-    this.newClient = (address) => new proto.raftkv.raft.Raft(address, grpc.credentials.createInsecure(), channelOptions);
+    this.newClient = (address) => new proto.raftkv.raft.Raft(address, this.credentials.channel, channelOptions);
     for (const link of this.links.values()) link.start(this.newClient(link.address));
   }
 
