@@ -113,11 +113,26 @@ export interface RaftObserver {
   applied?(entry: Entry): void;
   /** Role, term or leader changed (once the change is durable). */
   roleChanged?(status: RaftStatus): void;
-  snapshotTaken?(meta: SnapshotMeta): void;
+  /**
+   * The leader this node knows of changed (NONE: it knows of none now), in `term`; called after
+   * roleChanged. A metric of leader changes counts these, not role changes (etcd's meaning).
+   */
+  leaderChanged?(leaderId: NodeId, term: number): void;
+  /**
+   * A Ready's write reached the disk (the storage's sync): how long the flush took and how many
+   * entries it made durable (0: a term or vote only). etcd's wal_fsync_duration.
+   */
+  synced?(durationMs: number, entries: number): void;
+  /** A heartbeat to `peer` was answered `durationMs` after it was sent: the round trip over the transport. */
+  roundTrip?(peer: NodeId, durationMs: number): void;
+  /** A ReadIndex round this node started was confirmed, `durationMs` after it started. */
+  readConfirmed?(durationMs: number): void;
+  /** A snapshot was taken and the log compacted behind it; `durationMs` from the start of the capture. */
+  snapshotTaken?(meta: SnapshotMeta, durationMs: number): void;
   snapshotSent?(to: NodeId, meta: SnapshotMeta, bytes: number): void;
   snapshotFailed?(what: string, error: unknown): void;
   /** A snapshot from the leader is durable and the state machine was restored from it. */
-  snapshotInstalled?(meta: SnapshotMeta): void;
+  snapshotInstalled?(meta: SnapshotMeta, bytes: number): void;
   fatal?(error: unknown): void;
   /** A peer's message the core refused (one no peer could have sent: a forgery, or a bug). */
   refused?(m: Message, kind: string, detail: string): void;
@@ -162,6 +177,12 @@ export class RaftNode implements ReplicatedLog {
   private unadvanced: readonly Entry[] = [];
   /** The term on disk: `durable` runs ahead of it while the Ready that changed it is being flushed. */
   private syncedTerm: number;
+  /** When each ReadIndex round started, by ctx (only while an observer times them). */
+  private readonly readsStarted = new Map<number, number>();
+  /** When the heartbeat being timed to each peer was sent (only while an observer times them). */
+  private readonly pinged = new Map<NodeId, number>();
+  /** The leader last reported to the observer's leaderChanged. */
+  private knownLeader: NodeId = NONE;
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -199,6 +220,7 @@ export class RaftNode implements ReplicatedLog {
     this.transport.onMessage((m) => {
       if (this.stopped) return;
       this.heard.set(m.from, this.clock.now());
+      if (m.type === 'heartbeatResp' && this.pinged.size > 0) this.pong(m.from);
       this.step(m);
       this.sendHeartbeats();
     });
@@ -236,6 +258,7 @@ export class RaftNode implements ReplicatedLog {
    */
   readIndex(ctx: number): boolean {
     if (this.stopped || !this.raft.readIndex(ctx)) return false;
+    if (this.observer.readConfirmed) this.readsStarted.set(ctx, this.clock.now());
     this.schedule();
     return true;
   }
@@ -247,10 +270,11 @@ export class RaftNode implements ReplicatedLog {
   snapshot(): Promise<SnapshotMeta> {
     const snapshots = this.snapshots;
     if (!snapshots) return Promise.reject(new Error(`node ${this.id} keeps no snapshots`));
+    const started = this.clock.now();
     this.taking ??= snapshots
       .take((index) => this.confAt(index))
       .then((meta) => {
-        this.compact(meta);
+        this.compact(meta, started);
         return meta;
       })
       .finally(() => (this.taking = undefined));
@@ -382,7 +406,7 @@ export class RaftNode implements ReplicatedLog {
   }
 
   /** A durable snapshot covers `meta` (an applied entry): the log may forget what it covers. */
-  private compact(taken: SnapshotMeta): void {
+  private compact(taken: SnapshotMeta, started: number): void {
     this.sinceSnapshot = { entries: 0, bytes: 0 };
     const retain = this.policy?.retain ?? 0;
     if (this.stopped || !this.raft.compact(taken, retain)) return;
@@ -390,7 +414,7 @@ export class RaftNode implements ReplicatedLog {
     // the configuration a restart from this snapshot must find again.
     const meta: SnapshotMeta = { index: taken.index, term: taken.term, conf: this.raft.confAt(taken.index) };
     this.storage.compact(meta, Math.max(meta.index - retain, 0));
-    this.observer.snapshotTaken?.(meta);
+    this.observer.snapshotTaken?.(meta, this.clock.now() - started);
   }
 
   /** After a Ready is done: a snapshot if the policy says one is due. */
@@ -441,21 +465,65 @@ export class RaftNode implements ReplicatedLog {
       this.unadvanced = rd.committedEntries;
       this.apply(rd.committedEntries);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
+      if (this.readsStarted.size > 0) this.timeReads(rd);
       if (rd.softState && rd.softState.role !== 'leader') {
         this.handler.leadershipLost(rd.softState.leaderId);
         this.failConfWaits(`node ${this.id} stopped leading`);
       }
-      if (this.needsSync(rd)) await this.storage.sync();
+      if (this.needsSync(rd)) await this.sync(rd.entries.length);
       if (this.stopped) return;
       this.syncedTerm = this.durable.term;
       for (const m of late) this.send(m);
       this.raft.advance(rd);
       this.unadvanced = [];
       if (rd.snapshot || rd.committedEntries.some((e) => e.type === 'conf')) this.syncPeers();
-      if (rd.softState) this.observer.roleChanged?.(this.raft.status());
+      if (rd.softState) this.roleChanged();
       this.maybeSnapshot();
       this.checkWatchers();
     }
+  }
+
+  /** The storage's flush, timed for the observer (a clock read each side: one per Ready, not per entry). */
+  private async sync(entries: number): Promise<void> {
+    const synced = this.observer.synced;
+    if (!synced) return this.storage.sync();
+    const started = this.clock.now();
+    await this.storage.sync();
+    synced(this.clock.now() - started, entries);
+  }
+
+  /** Reads confirmed in `rd`, timed for the observer; those of a lost leadership never will be. */
+  private timeReads(rd: Ready): void {
+    const now = this.clock.now();
+    for (const rs of rd.readStates) {
+      const started = this.readsStarted.get(rs.ctx);
+      if (started === undefined) continue;
+      this.readsStarted.delete(rs.ctx);
+      this.observer.readConfirmed?.(now - started);
+    }
+    if (rd.softState && rd.softState.role !== 'leader') this.readsStarted.clear();
+  }
+
+  /** One heartbeat per peer in flight is timed; one unanswered for an election timeout was lost, and a new one is timed. */
+  private ping(to: NodeId): void {
+    const now = this.clock.now();
+    const sent = this.pinged.get(to);
+    if (sent === undefined || now - sent > this.electionTimeoutMs) this.pinged.set(to, now);
+  }
+
+  private pong(from: NodeId): void {
+    const sent = this.pinged.get(from);
+    if (sent === undefined) return;
+    this.pinged.delete(from);
+    this.observer.roundTrip?.(from, this.clock.now() - sent);
+  }
+
+  private roleChanged(): void {
+    const s = this.raft.status();
+    this.observer.roleChanged?.(s);
+    if (s.leaderId === this.knownLeader) return;
+    this.knownLeader = s.leaderId;
+    this.observer.leaderChanged?.(s.leaderId, s.term);
   }
 
   /** The transport's peers follow the members the state machine knows of. */
@@ -510,6 +578,7 @@ export class RaftNode implements ReplicatedLog {
   }
 
   private send(m: Message): void {
+    if (m.type === 'heartbeat' && this.observer.roundTrip) this.ping(m.to);
     if (m.type === 'snap') void this.sendSnapshot(m);
     else this.transport.send(m);
   }
@@ -547,7 +616,7 @@ export class RaftNode implements ReplicatedLog {
     if (this.stopped) return;
     this.storage.installSnapshot(meta);
     this.sinceSnapshot = { entries: 0, bytes: 0 };
-    this.observer.snapshotInstalled?.(meta);
+    this.observer.snapshotInstalled?.(meta, got.data.length);
   }
 
   /** A failed disk write leaves the disk's state unknown: stop rather than risk acting on it. */

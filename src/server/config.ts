@@ -52,6 +52,8 @@ export interface ServerConfig {
    * node alone, under a new cluster id, keeping its whole log (force-new-cluster.ts).
    */
   forceNewCluster?: boolean;
+  /** --metrics-addr: where to serve /metrics, /health, /livez, /readyz and /status over HTTP (none if absent). */
+  metricsAddr?: string;
   /** Raft's switches; kv-server leaves them on (the simulator turns them off to show what they prevent). */
   protocol?: { preVote?: boolean; checkQuorum?: boolean };
 }
@@ -74,6 +76,7 @@ export interface ServerFlags {
   unsafeNoFsync: boolean;
   restore?: unknown;
   forceNewCluster?: boolean;
+  metricsAddr?: unknown;
 }
 
 export class UsageError extends Error {
@@ -107,6 +110,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
       throw new UsageError(`--client-addr ${client.address} is also the peer address of node ${pid}: use another port`);
     }
   }
+  const metricsAddr = checkMetricsAddr(f.metricsAddr, [...peerMap.values(), peerAddr, client.address]);
   const electionTimeoutMs = wholeNumber('election-timeout', f.electionTimeout, ELECTION_TIMEOUT_MS, 'ms');
   const heartbeatMs = wholeNumber('heartbeat', f.heartbeat, { min: 1, max: ELECTION_TIMEOUT_MS.max - 1 }, 'ms');
   if (heartbeatMs >= electionTimeoutMs) {
@@ -159,7 +163,17 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     ...(join ? { join } : {}),
     ...(restore !== undefined ? { restore } : {}),
     ...(f.forceNewCluster === true ? { forceNewCluster: true } : {}),
+    ...(metricsAddr !== undefined ? { metricsAddr } : {}),
   };
+}
+
+/** --metrics-addr: a host:port of its own (HTTP on a gRPC port would answer neither). */
+function checkMetricsAddr(flag: unknown, taken: string[]): string | undefined {
+  if (flag === undefined) return undefined;
+  const a = checkAddress(String(flag));
+  if (!a.ok) throw new UsageError(`--metrics-addr: ${a.error}`);
+  if (taken.includes(a.address)) throw new UsageError(`--metrics-addr ${a.address} is also a client or peer address: use another port`);
+  return a.address;
 }
 
 /** --restore FILE as an absolute path, and what it does not go with (--force-new-cluster likewise). */

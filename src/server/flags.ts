@@ -69,6 +69,10 @@ export function parseArgs(argv: string[]): ServerConfig {
           "make this node's data dir a cluster of this node alone, under a new cluster id, keeping its log (after a loss of quorum; " +
           'may lose writes the node did not have: README). Idempotent; remove the flag once members are added again',
       },
+      'metrics-addr': {
+        type: 'string',
+        describe: 'serve HTTP on host:port: /metrics (Prometheus), /health, /livez, /readyz, /status (README: Observability)',
+      },
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
@@ -103,6 +107,7 @@ export function parseArgs(argv: string[]): ServerConfig {
     unsafeNoFsync: args['unsafe-no-fsync'] === true,
     restore: args.restore,
     forceNewCluster: args['force-new-cluster'] === true,
+    metricsAddr: args['metrics-addr'],
   });
 }
 

@@ -1,4 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { service as healthService } from 'grpc-health-check';
+import { PROTO_OPTIONS, protoPath } from '../proto.js';
+import type { Health } from './health.js';
 import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type KvLimits, type MemberListResponse, type StatusResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
 import { CLUSTER_MISMATCH, MD_CLUSTER } from '../raft/transport/call-metadata.js';
@@ -27,21 +32,29 @@ const METHODS = {
   LeaderTransfer: 'leaderTransfer',
 } as const satisfies Record<string, keyof KvService>;
 
-/** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto). */
-export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS): Network {
+/** Hears each client call once answered: kv.proto's method name, the gRPC status code's name, seconds taken. */
+export type CallListener = (method: string, code: string, seconds: number) => void;
+
+/**
+ * kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto, with
+ * grpc.health.v1 and server reflection beside it). `onCall`: metrics of client calls.
+ */
+export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS, onCall?: CallListener): Network {
   return {
     peerTransport: (o) => forwarding(new GrpcTransport({ clusterId: o.clusterId, self: o.self, listen: o.listen, peers: o.peers, logger: o.log })),
-    listenClients: (addr) => listenClients(addr, limits),
+    listenClients: (addr) => listenClients(addr, limits, onCall),
     probeMember: (member) => probeMember(member, PROBE_TIMEOUT_MS),
     memberList,
   };
 }
 
-async function listenClients(addr: string, limits: KvLimits): Promise<ClientListener> {
+async function listenClients(addr: string, limits: KvLimits, onCall: CallListener | undefined): Promise<ClientListener> {
   let service: KvService | undefined;
+  let health: (() => Promise<Health>) | undefined;
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(METHODS)) {
-    const handler: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
+    const handler: grpc.handleUnaryCall<unknown, unknown> = (call, answer) => {
+      const callback = onCall ? timed(name, answer, onCall) : answer;
       if (!service) return callback(toStatus(STARTING));
       const reply: Reply<unknown> = (err, res, leaderAddr) => {
         if (err) return callback(toStatus(err));
@@ -62,6 +75,9 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
   };
   const server = new grpc.Server(kvServerOptions(limits));
   server.addService(loadKvProto().Kv.service, handlers);
+  server.addService(healthService, healthHandlers(() => health));
+  // Reflection, so that grpcurl lists and calls the API without kv.proto at hand.
+  new ReflectionService(protoLoader.loadSync(protoPath('kv.proto'), PROTO_OPTIONS)).addToServer(server);
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err) => {
       if (err) reject(new Error(`cannot listen for clients on ${addr} (port already in use?): ${err.message}`));
@@ -69,7 +85,10 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
     });
   });
   return {
-    serve: (s) => void (service = s),
+    serve: (s, h) => {
+      service = s;
+      health = h;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => {
@@ -81,6 +100,45 @@ async function listenClients(addr: string, limits: KvLimits): Promise<ClientList
           resolve();
         });
       }),
+  };
+}
+
+/** A unary callback that reports the call's outcome and duration first. */
+function timed(method: string, callback: grpc.sendUnaryData<unknown>, onCall: CallListener): grpc.sendUnaryData<unknown> {
+  const started = performance.now();
+  return (err, ...rest) => {
+    const code = err ? (grpc.status[err.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN') : 'OK';
+    onCall(method, code, (performance.now() - started) / 1000);
+    callback(err, ...rest);
+  };
+}
+
+/** The services grpc.health.v1 answers for: the server as a whole ("") and the KV API. */
+const HEALTH_SERVICES = new Set(['', 'raftkv.kv.Kv']);
+
+/**
+ * grpc.health.v1 (grpc-health-check's service definition): Check is SERVING when a leader exists
+ * and can commit (the node's health(), a ReadIndex round), NOT_SERVING otherwise, also while the
+ * node starts. Watch is UNIMPLEMENTED (allowed by the protocol; probes use Check): a stream would
+ * need the node to re-check on its own, with no one asking.
+ */
+function healthHandlers(health: () => (() => Promise<Health>) | undefined): grpc.UntypedServiceImplementation {
+  const status = async (): Promise<'SERVING' | 'NOT_SERVING'> => {
+    const h = health();
+    return h && (await h()).ok ? 'SERVING' : 'NOT_SERVING';
+  };
+  return {
+    check: (call: grpc.ServerUnaryCall<{ service?: unknown }, object>, callback: grpc.sendUnaryData<object>) => {
+      const name = typeof call.request.service === 'string' ? call.request.service : '';
+      if (!HEALTH_SERVICES.has(name)) return callback({ code: grpc.status.NOT_FOUND, details: `no health status for service ${JSON.stringify(name.slice(0, 200))}` });
+      void status().then((s) => callback(null, { status: s }));
+    },
+    watch: (call: grpc.ServerWritableStream<object, object>) => {
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'Watch is not served; call Check' });
+    },
+    list: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
+      void status().then((s) => callback(null, { statuses: Object.fromEntries([...HEALTH_SERVICES].map((n) => [n, { status: s }])) }));
+    },
   };
 }
 

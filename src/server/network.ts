@@ -1,6 +1,7 @@
 import type { MemberListResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
 import type { Transport } from '../raft/transport/transport.js';
+import type { Health } from './health.js';
 import type { ForwardedCall, ForwardedReply, KvService } from './kv-service.js';
 
 /**
@@ -49,7 +50,8 @@ export interface PeerTransport extends Transport {
 }
 
 export interface ClientListener {
-  serve(service: KvService): void;
+  /** `health`: whether a leader exists and can commit, for grpc.health.v1 (kv-server's listener serves it). */
+  serve(service: KvService, health?: () => Promise<Health>): void;
   /** Stops taking calls; calls in flight get a moment to finish. */
   close(): Promise<void>;
 }
