@@ -104,7 +104,7 @@ export class ServerMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The running node, read at each scrape; until attached the state gauges are absent. */
+  /** The running node, read at each scrape; until attached the state gauges read 0. */
   attach(source: MetricsSource): void {
     this.source = source;
   }
