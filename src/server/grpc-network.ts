@@ -186,6 +186,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
     sendSnapshot: (m, data) => t.sendSnapshot(m, data),
     onSnapshot: (h) => t.onSnapshot(h),
     setPeers: (peers) => t.setPeers(peers),
+    stats: () => t.stats(),
     async forward(to, call, timeoutMs): Promise<ForwardedReply> {
       const wire = WIRE_NAME[call.method];
       const def = definition(wire);

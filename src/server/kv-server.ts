@@ -226,6 +226,7 @@ export class KvServer {
       onFatal: (e) => this.fatal(e),
     });
     const started = this.node;
+    const transport = this.transport;
     metrics?.attach({
       status: () => started.status(),
       pendingProposals: () => store.pendingProposals,
@@ -233,13 +234,13 @@ export class KvServer {
       keys: () => store.sm.size,
       bytes: () => store.sm.bytes,
       sessions: () => store.sm.sessionCount,
+      peers: () => transport.stats?.() ?? new Map(),
     });
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
     // Before clients are served, so no member can be added (and sent a snapshot) before it is done.
     if (logToOpen.formerClusterIds?.length && file?.meta.clusterId !== clusterId) await this.snapshotForked(this.node, st.commit);
     if (this.stopping) return;
-    const transport = this.transport;
     const node = this.node;
     const api = (this.api = new KvService({
       store,

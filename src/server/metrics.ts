@@ -12,13 +12,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { RaftObserver } from '../raft/node.js';
 import { NONE, type NodeId } from '../raft/core/types.js';
 import type { RaftStatus } from '../raft/core/raft.js';
-
-/** What a transport has sent to and received from one peer, as running totals. */
-export interface PeerStats {
-  sentBytes: number;
-  receivedBytes: number;
-  sentFailures: number;
-}
+import type { PeerStats } from '../raft/transport/transport.js';
 
 /** What the metrics read at scrape time: the running node's parts (KvServer attaches them once started). */
 export interface MetricsSource {

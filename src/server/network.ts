@@ -1,6 +1,6 @@
 import type { MemberListResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
-import type { Transport } from '../raft/transport/transport.js';
+import type { PeerStats, Transport } from '../raft/transport/transport.js';
 import type { Health } from './health.js';
 import type { ForwardedCall, ForwardedReply, KvService } from './kv-service.js';
 
@@ -47,6 +47,8 @@ export interface PeerTransport extends Transport {
   forward(to: NodeId, call: ForwardedCall, timeoutMs: number): Promise<ForwardedReply>;
   /** Serves the calls peers forward here. */
   onForward(handler: (call: ForwardedCall, from: NodeId) => Promise<ForwardedReply>): void;
+  /** Each peer's bytes sent and received and messages dropped, as running totals (metrics); optional. */
+  stats?(): ReadonlyMap<NodeId, PeerStats>;
 }
 
 export interface ClientListener {

@@ -110,6 +110,10 @@ describe('kv-server --metrics-addr', () => {
     expect(all.join('')).toMatch(/raftkv_server_client_request_duration_seconds_count\{method="Put"\} [1-9]/);
     expect(after).toMatch(/raftkv_network_peer_round_trip_time_seconds_count\{To="\d"\} [1-9]/);
     expect(after).toMatch(/raftkv_server_read_index_duration_seconds_count [1-9]/);
+    const follower0 = cluster.nodes.find((n) => n.id !== leader)!.id;
+    expect(sample(after, `raftkv_network_peer_sent_bytes_total{To="${follower0}"}`)).toBeGreaterThan(0);
+    const followerMetrics = (await get(follower0, '/metrics')).body;
+    expect(sample(followerMetrics, `raftkv_network_peer_received_bytes_total{From="${leader}"}`)).toBeGreaterThan(0);
 
     const status = JSON.parse((await get(leader, '/status')).body) as { node: { role: string; leaderId: number }; members: { id: number; match: number | null; lag: number | null }[] };
     expect(status.node).toMatchObject({ role: 'leader', leaderId: leader });
@@ -146,6 +150,9 @@ describe('kv-server --metrics-addr', () => {
     expect(tookMs).toBeLessThan(ELECTION_TIMEOUT_MS + MARGIN_MS);
     expect(await healthCheck(leader)).toBe('NOT_SERVING');
     expect((await get(leader, '/livez')).status).toBe(200);
+    const down = (await get(leader, '/metrics')).body;
+    expect(sample(down, `raftkv_network_peer_sent_failures_total{To="${followers[0]}"}`)).toBeGreaterThan(0);
+    expect(sample(down, 'raftkv_server_has_leader')).toBe(0);
 
     for (const id of followers) startNode(id);
     await waitFor('/health to turn 200 again', async () => (await get(leader, '/health')).status === 200, 15_000, 50);

@@ -95,4 +95,16 @@ describe('ServerMetrics', () => {
     expect(withProcess).toContain('process_cpu_user_seconds_total');
     expect(withProcess).toContain('nodejs_eventloop_lag_seconds');
   });
+
+  it('counts each peer\'s bytes sent and received and send failures from the transport\'s totals, labelled as etcd does', async () => {
+    const m = new ServerMetrics({ processMetrics: false });
+    const peers = new Map([[2, { sentBytes: 100, receivedBytes: 50, sentFailures: 0 }]]);
+    m.attach(source({ peers: () => peers }));
+    await m.scrape();
+    peers.set(2, { sentBytes: 300, receivedBytes: 80, sentFailures: 4 });
+    const text = (await m.scrape()).body;
+    expect(value(text, 'raftkv_network_peer_sent_bytes_total{To="2"}')).toBe(300);
+    expect(value(text, 'raftkv_network_peer_received_bytes_total{From="2"}')).toBe(80);
+    expect(value(text, 'raftkv_network_peer_sent_failures_total{To="2"}')).toBe(4);
+  });
 });
