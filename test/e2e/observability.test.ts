@@ -134,6 +134,22 @@ describe('kv-server --metrics-addr', () => {
     expect(await reflectionServices(1)).toContain('raftkv.kv.Kv');
   });
 
+  it('a follower whose leader dies is unhealthy at once: its ReadIndex round cannot reach the leader, though it still names it', async () => {
+    const leader = await cluster.waitForLeader();
+    const follower = cluster.nodes.find((n) => n.id !== leader)!.id;
+    expect((await get(follower, '/health')).status).toBe(200);
+    await cluster.stop(leader);
+    const died = Date.now();
+    await waitFor('/health on the follower to turn 503', async () => (await get(follower, '/health')).status === 503, 5000, 10);
+    const tookMs = Date.now() - died;
+    console.log(`/health on a follower turned 503 ${tookMs} ms after its leader died`);
+    // Before the follower's election timeout (at least ELECTION_TIMEOUT_MS) could make it forget the leader.
+    expect(tookMs).toBeLessThan(ELECTION_TIMEOUT_MS - 50);
+    await waitFor('/health 200 under the new leader', async () => (await get(follower, '/health')).status === 200, 15_000, 50);
+    startNode(leader);
+    await cluster.waitForLeader();
+  });
+
   it('/health turns 503 within an election timeout once the leader loses its quorum, and 200 once it is back', async () => {
     const leader = await cluster.waitForLeader();
     expect((await get(leader, '/health')).status).toBe(200);
