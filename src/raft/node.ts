@@ -5,8 +5,11 @@ import { Raft, type MemberProgress, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
 import { NONE, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from './core/types.js';
 import type { ReadyHandler, ReplicatedLog } from './replicated-log.js';
+import { Timings, type RaftObserver } from './observer.js';
 import type { Storage } from './storage/storage.js';
 import type { PeerAddress, Transport } from './transport/transport.js';
+
+export type { RaftObserver } from './observer.js';
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -105,38 +108,6 @@ export interface ConfChangeDone {
 /** A member as the leader sees it, and whether it was heard from within the last election timeout. */
 export type MemberState = MemberProgress & { active: boolean };
 
-/** Everything optional: each listener takes what it needs. Called synchronously; must not throw. */
-export interface RaftObserver {
-  /** Each Ready as the core hands it over, before anything in it is acted on. */
-  ready?(rd: Ready, core: Raft): void;
-  /** A committed entry is being handed to the state machine (just before it is). */
-  applied?(entry: Entry): void;
-  /** Role, term or leader changed (once the change is durable). */
-  roleChanged?(status: RaftStatus): void;
-  /**
-   * The leader this node knows of changed (NONE: it knows of none now), in `term`; called after
-   * roleChanged. A metric of leader changes counts these, not role changes (etcd's meaning).
-   */
-  leaderChanged?(leaderId: NodeId, term: number): void;
-  /**
-   * A Ready's write reached the disk (the storage's sync): how long the flush took and how many
-   * entries it made durable (0: a term or vote only). etcd's wal_fsync_duration.
-   */
-  synced?(durationMs: number, entries: number): void;
-  /** A heartbeat to `peer` was answered `durationMs` after it was sent: the round trip over the transport. */
-  roundTrip?(peer: NodeId, durationMs: number): void;
-  /** A ReadIndex round this node started was confirmed, `durationMs` after it started. */
-  readConfirmed?(durationMs: number): void;
-  /** A snapshot was taken and the log compacted behind it; `durationMs` from the start of the capture. */
-  snapshotTaken?(meta: SnapshotMeta, durationMs: number): void;
-  snapshotSent?(to: NodeId, meta: SnapshotMeta, bytes: number): void;
-  snapshotFailed?(what: string, error: unknown): void;
-  /** A snapshot from the leader is durable and the state machine was restored from it. */
-  snapshotInstalled?(meta: SnapshotMeta, bytes: number): void;
-  fatal?(error: unknown): void;
-  /** A peer's message the core refused (one no peer could have sent: a forgery, or a bug). */
-  refused?(m: Message, kind: string, detail: string): void;
-}
 
 /**
  * A Raft core made into a running node: it owns the core, a Storage, a Transport and a clock,
@@ -177,10 +148,8 @@ export class RaftNode implements ReplicatedLog {
   private unadvanced: readonly Entry[] = [];
   /** The term on disk: `durable` runs ahead of it while the Ready that changed it is being flushed. */
   private syncedTerm: number;
-  /** When each ReadIndex round started, by ctx (only while an observer times them). */
-  private readonly readsStarted = new Map<number, number>();
-  /** When the heartbeat being timed to each peer was sent (only while an observer times them). */
-  private readonly pinged = new Map<NodeId, number>();
+  /** Round trips and ReadIndex rounds, timed for the observer. */
+  private readonly timings: Timings;
   /** The leader last reported to the observer's leaderChanged. */
   private knownLeader: NodeId = NONE;
   private scheduled = false;
@@ -203,6 +172,7 @@ export class RaftNode implements ReplicatedLog {
     this.onFatal = opts.onFatal;
     this.peerAddresses = opts.peerAddresses;
     this.electionTimeoutMs = electionTick * tickMs;
+    this.timings = new Timings(this.clock, this.observer, this.electionTimeoutMs);
     this.durable = { term: hardState.term, vote: hardState.vote };
     this.syncedTerm = hardState.term;
     this.raft = new Raft({
@@ -220,7 +190,7 @@ export class RaftNode implements ReplicatedLog {
     this.transport.onMessage((m) => {
       if (this.stopped) return;
       this.heard.set(m.from, this.clock.now());
-      if (m.type === 'heartbeatResp' && this.pinged.size > 0) this.pong(m.from);
+      this.timings.received(m);
       this.step(m);
       this.sendHeartbeats();
     });
@@ -258,7 +228,7 @@ export class RaftNode implements ReplicatedLog {
    */
   readIndex(ctx: number): boolean {
     if (this.stopped || !this.raft.readIndex(ctx)) return false;
-    if (this.observer.readConfirmed) this.readsStarted.set(ctx, this.clock.now());
+    this.timings.readStarted(ctx);
     this.schedule();
     return true;
   }
@@ -465,7 +435,7 @@ export class RaftNode implements ReplicatedLog {
       this.unadvanced = rd.committedEntries;
       this.apply(rd.committedEntries);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
-      if (this.readsStarted.size > 0) this.timeReads(rd);
+      this.timings.readsConfirmed(rd);
       if (rd.softState && rd.softState.role !== 'leader') {
         this.handler.leadershipLost(rd.softState.leaderId);
         this.failConfWaits(`node ${this.id} stopped leading`);
@@ -490,32 +460,6 @@ export class RaftNode implements ReplicatedLog {
     const started = this.clock.now();
     await this.storage.sync();
     synced(this.clock.now() - started, entries);
-  }
-
-  /** Reads confirmed in `rd`, timed for the observer; those of a lost leadership never will be. */
-  private timeReads(rd: Ready): void {
-    const now = this.clock.now();
-    for (const rs of rd.readStates) {
-      const started = this.readsStarted.get(rs.ctx);
-      if (started === undefined) continue;
-      this.readsStarted.delete(rs.ctx);
-      this.observer.readConfirmed?.(now - started);
-    }
-    if (rd.softState && rd.softState.role !== 'leader') this.readsStarted.clear();
-  }
-
-  /** One heartbeat per peer in flight is timed; one unanswered for an election timeout was lost, and a new one is timed. */
-  private ping(to: NodeId): void {
-    const now = this.clock.now();
-    const sent = this.pinged.get(to);
-    if (sent === undefined || now - sent > this.electionTimeoutMs) this.pinged.set(to, now);
-  }
-
-  private pong(from: NodeId): void {
-    const sent = this.pinged.get(from);
-    if (sent === undefined) return;
-    this.pinged.delete(from);
-    this.observer.roundTrip?.(from, this.clock.now() - sent);
   }
 
   private roleChanged(): void {
@@ -578,7 +522,7 @@ export class RaftNode implements ReplicatedLog {
   }
 
   private send(m: Message): void {
-    if (m.type === 'heartbeat' && this.observer.roundTrip) this.ping(m.to);
+    this.timings.sent(m);
     if (m.type === 'snap') void this.sendSnapshot(m);
     else this.transport.send(m);
   }

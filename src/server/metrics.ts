@@ -54,17 +54,36 @@ export class ServerMetrics {
   private readonly requestSeconds: Histogram<'method'>;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
-    const r = this.registers();
+    const r = [this.registry];
+    const source = (): MetricsSource | undefined => this.source;
+    // A gauge read from the node at scrape time.
     const state = (name: string, help: string, read: (s: MetricsSource) => number): void => {
-      const get = (): number | undefined => (this.source ? read(this.source) : undefined);
-      new Gauge({ name, help, registers: r, collect() { const v = get(); if (v !== undefined) this.set(v); } });
+      new Gauge({
+        name,
+        help,
+        registers: r,
+        collect() {
+          const s = source();
+          if (s) this.set(read(s));
+        },
+      });
     };
     // A counter read from a running total elsewhere (prom-client counters only inc(), so by the difference).
     const total = (name: string, help: string, read: (s: MetricsSource) => number): void => {
       let seen = 0;
-      new Counter({ name, help, registers: r, collect() { const s = metrics.source; if (!s) return; const v = read(s); if (v > seen) this.inc(v - seen); seen = v; } });
+      new Counter({
+        name,
+        help,
+        registers: r,
+        collect() {
+          const s = source();
+          if (!s) return;
+          const v = read(s);
+          if (v > seen) this.inc(v - seen);
+          seen = v;
+        },
+      });
     };
-    const metrics = this;
     state('raftkv_server_has_leader', 'Whether a leader exists (1) or not (0), as this node knows.', (s) => (s.status().leaderId !== NONE ? 1 : 0));
     state('raftkv_server_is_leader', 'Whether this node is the leader (1) or not (0).', (s) => (s.status().role === 'leader' ? 1 : 0));
     state('raftkv_server_proposals_committed_total', 'The commit index: entries committed (etcd: a gauge of the same name).', (s) => s.status().commit);
@@ -141,22 +160,18 @@ export class ServerMetrics {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 
-  private registers(): Registry[] {
-    return [this.registry];
-  }
-
   /** Per-peer transport figures, read from the transport's running totals at scrape time. */
   private peerMetrics(r: Registry[]): void {
+    const source = (): MetricsSource | undefined => this.source;
     const peerTotal = (name: string, help: string, label: 'To' | 'From', read: (p: PeerStats) => number): void => {
       const seen = new Map<NodeId, number>();
-      const metrics = this;
       new Counter({
         name,
         help,
         labelNames: [label],
         registers: r,
         collect() {
-          const peers = metrics.source?.peers?.();
+          const peers = source()?.peers?.();
           if (!peers) return;
           for (const [id, p] of peers) {
             const v = read(p);
