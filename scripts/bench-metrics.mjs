@@ -3,7 +3,7 @@
 // fresh local 3-node cluster without metrics and with them (every node scraped once a second,
 // far more often than Prometheus' default 15 s), alternating, BENCH_ROUNDS rounds of each. Prints
 // each run's puts/s and the medians. Nothing is left running. Needs the build (npx tsc -p .).
-//   BENCH_ROUNDS=3  BENCH_DURATION=8  BENCH_CLIENTS=64
+//   BENCH_ROUNDS=3  BENCH_DURATION=8  BENCH_CLIENTS=64  BENCH_SCRAPE_MS=1000 (0: metrics on, never scraped)
 import { spawn } from 'node:child_process';
 import { freePorts } from '../build/test/support/ports.js';
 import { benchJs, envNumber, exited, killAllNow, makeTempDir, onInterrupt, removeTempDir, reporter, sleep, startRaftkv } from './cluster-procs.mjs';
@@ -12,6 +12,7 @@ const { say, fail } = reporter('bench-metrics');
 const ROUNDS = Math.max(1, Math.round(envNumber('BENCH_ROUNDS', 3, fail)));
 const DURATION = envNumber('BENCH_DURATION', 8, fail);
 const CLIENTS = Math.round(envNumber('BENCH_CLIENTS', 64, fail));
+const SCRAPE_MS = envNumber('BENCH_SCRAPE_MS', 1000, fail);
 let interrupted = false;
 onInterrupt(say, () => (interrupted = true));
 
@@ -20,11 +21,11 @@ async function run(metrics) {
   const ports = metrics ? await freePorts(3) : [];
   const addr = (id) => `127.0.0.1:${ports[id - 1]}`;
   const cluster = await startRaftkv({ dir, say, serverArgs: (id) => (metrics ? ['--metrics-addr', addr(id)] : []), isInterrupted: () => interrupted });
-  let scraping = metrics;
+  let scraping = metrics && SCRAPE_MS > 0;
   const scraper = (async () => {
     while (scraping) {
       await Promise.all([1, 2, 3].map((id) => fetch(`http://${addr(id)}/metrics`).then((r) => r.text()).catch(() => '')));
-      await sleep(1000);
+      await sleep(SCRAPE_MS);
     }
   })();
   try {
