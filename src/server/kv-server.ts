@@ -234,6 +234,7 @@ export class KvServer {
       keys: () => store.sm.size,
       bytes: () => store.sm.bytes,
       sessions: () => store.sm.sessionCount,
+      snapshotBytes: () => snapshotter.lastBytes,
       peers: () => transport.stats?.() ?? new Map(),
     });
     const st = this.node.status();

@@ -24,6 +24,8 @@ export interface MetricsSource {
   keys(): number;
   bytes(): number;
   sessions(): number;
+  /** Size of the latest snapshot written (taken, or installed from the leader); 0 if none yet. */
+  snapshotBytes(): number;
   /** Per peer: what the transport sent and received (counters: they only grow). */
   peers?(): ReadonlyMap<NodeId, PeerStats>;
 }
@@ -48,7 +50,6 @@ export class ServerMetrics {
   private readonly snapshotsReceived: Counter;
   private readonly snapshotSentBytes: Counter;
   private readonly snapshotReceivedBytes: Counter;
-  private readonly lastSnapshotBytes: Gauge;
   private readonly roundTrip: Histogram<'To'>;
   private readonly requests: Counter<'method' | 'code'>;
   private readonly requestSeconds: Histogram<'method'>;
@@ -97,6 +98,7 @@ export class ServerMetrics {
     state('raftkv_server_snapshot_index', 'The last index covered by this node\'s latest snapshot.', (s) => s.status().snapshotIndex);
     state('raftkv_kv_keys', 'Keys in the state machine.', (s) => s.keys());
     state('raftkv_kv_bytes', 'Bytes of keys and values in the state machine.', (s) => s.bytes());
+    state('raftkv_snapshot_size_bytes', 'Size of the latest snapshot file this node wrote (taken, or installed from the leader).', (s) => s.snapshotBytes());
     state('raftkv_kv_sessions', 'Live client sessions in the state machine.', (s) => s.sessions());
     this.peerMetrics(r);
 
@@ -106,7 +108,6 @@ export class ServerMetrics {
     this.applyBatch = new Histogram({ name: 'raftkv_server_apply_batch_entries', help: 'Committed entries applied per Ready.', buckets: BATCH_BUCKETS, registers: r });
     this.readIndex = new Histogram({ name: 'raftkv_server_read_index_duration_seconds', help: 'ReadIndex rounds started on this node (as leader), until confirmed.', buckets: LATENCY_BUCKETS, registers: r });
     this.snapshotSave = new Histogram({ name: 'raftkv_snapshot_save_duration_seconds', help: 'Taking a snapshot: capture, write and sync, until the log is compacted.', buckets: SNAPSHOT_SECONDS, registers: r });
-    this.lastSnapshotBytes = new Gauge({ name: 'raftkv_snapshot_size_bytes', help: 'Size of the latest snapshot sent or installed.', registers: r });
     this.snapshotsSent = new Counter({ name: 'raftkv_snapshots_sent_total', help: 'Snapshots sent to followers.', registers: r });
     this.snapshotsReceived = new Counter({ name: 'raftkv_snapshots_received_total', help: 'Snapshots received from the leader and installed.', registers: r });
     this.snapshotSentBytes = new Counter({ name: 'raftkv_snapshot_sent_bytes_total', help: 'Bytes of snapshots sent to followers.', registers: r });
@@ -139,12 +140,10 @@ export class ServerMetrics {
       snapshotSent: (_to, _meta, bytes) => {
         this.snapshotsSent.inc();
         this.snapshotSentBytes.inc(bytes);
-        this.lastSnapshotBytes.set(bytes);
       },
       snapshotInstalled: (_meta, bytes) => {
         this.snapshotsReceived.inc();
         this.snapshotReceivedBytes.inc(bytes);
-        this.lastSnapshotBytes.set(bytes);
       },
     };
   }

@@ -13,7 +13,7 @@ const status = (over: Partial<RaftStatus> = {}): RaftStatus => ({
 });
 
 function source(over: Partial<MetricsSource> = {}): MetricsSource {
-  return { status: () => status(), pendingProposals: () => 3, proposalsFailed: () => 0, keys: () => 5, bytes: () => 99, sessions: () => 2, ...over };
+  return { status: () => status(), pendingProposals: () => 3, proposalsFailed: () => 0, keys: () => 5, bytes: () => 99, sessions: () => 2, snapshotBytes: () => 4096, ...over };
 }
 
 function value(text: string, series: string): number | undefined {
@@ -38,6 +38,7 @@ describe('ServerMetrics', () => {
     expect(value(text, 'raftkv_kv_keys')).toBe(5);
     expect(value(text, 'raftkv_kv_bytes')).toBe(99);
     expect(value(text, 'raftkv_kv_sessions')).toBe(2);
+    expect(value(text, 'raftkv_snapshot_size_bytes')).toBe(4096);
     st = status({ role: 'follower', leaderId: 0 });
     const later = (await m.scrape()).body;
     expect(value(later, 'raftkv_server_has_leader')).toBe(0);
