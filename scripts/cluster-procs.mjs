@@ -136,7 +136,7 @@ export function tail(file, lines = 12) {
 /**
  * Starts an `n`-node kv-server cluster on free loopback ports, data and logs (node<id>.log) in
  * `dir`, and waits for a leader every node follows. `nodeArgs(id)`: node options before the
- * script (e.g. --cpu-prof). Returns a cluster:
+ * script (e.g. --cpu-prof); `serverArgs(id)`: kv-server flags of its first start. Returns a cluster:
  *   endpoints, leader (node id), nodes: [{ id, dataDir, logFile, peerAddr, clientAddr, proc }],
  *   servers: [{ name, pid }] (as started), start(id, extraArgs) (spawns node `id` again, with
  *   the same flags plus `extraArgs`; its log is appended to), join() (spawns a new node, the next
@@ -194,7 +194,7 @@ export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], server
     fs.closeSync(out);
     return node.proc;
   };
-  for (const id of ids) start(id);
+  for (const id of ids) start(id, serverArgs(id));
 
   const endpoints = nodes.map((x) => x.clientAddr);
   const tailLogs = () => nodes.map((x) => `[node ${x.id}] ${tail(x.logFile)}`).join('\n');

@@ -4,9 +4,11 @@
 // `make run` fails at once and says why), forwards the nodes' logs prefixed by node, waits for a
 // leader, prints how to use kv-cli, and on Ctrl-C (SIGINT/SIGTERM) stops every node by PID and
 // exits, leaving no process behind; it exits 1 if no leader comes or every node dies. Needs the
-// build (npx tsc -p .). Elsewhere: RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101 RAFTKV_DATA=data2
-// (the first of the three ports of each kind, and the data dir). RAFTKV_TLS=1 (make run TLS=1):
-// mutual TLS on both ports, with a throwaway CA and certificates made by openssl in DATA/certs.
+// build (npx tsc -p .). Each node serves /metrics, /health, /livez, /readyz and /status over HTTP
+// on 127.0.0.1:9091-9093 (--metrics-addr). Elsewhere: RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101
+// RAFTKV_METRICS_PORT=9191 RAFTKV_DATA=data2 (the first of the three ports of each kind, and the data dir).
+// RAFTKV_TLS=1 (make run TLS=1): mutual TLS on both ports, with a throwaway CA and certificates made
+// by openssl in DATA/certs.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -36,10 +38,14 @@ function basePort(name, dflt) {
 }
 const peerPort = basePort('RAFTKV_PEER_PORT', 7001);
 const clientPort = basePort('RAFTKV_CLIENT_PORT', 9001);
-if (Math.abs(peerPort - clientPort) < N) fail(`RAFTKV_PEER_PORT (${peerPort}) and RAFTKV_CLIENT_PORT (${clientPort}) overlap`);
+const metricsPort = basePort('RAFTKV_METRICS_PORT', 9091);
+for (const [a, b] of [[['RAFTKV_PEER_PORT', peerPort], ['RAFTKV_CLIENT_PORT', clientPort]], [['RAFTKV_PEER_PORT', peerPort], ['RAFTKV_METRICS_PORT', metricsPort]], [['RAFTKV_CLIENT_PORT', clientPort], ['RAFTKV_METRICS_PORT', metricsPort]]]) {
+  if (Math.abs(a[1] - b[1]) < N) fail(`${a[0]} (${a[1]}) and ${b[0]} (${b[1]}) overlap`);
+}
 const ids = Array.from({ length: N }, (_, i) => i + 1);
 const peerAddr = (id) => `${HOST}:${peerPort + id - 1}`;
 const clientAddr = (id) => `${HOST}:${clientPort + id - 1}`;
+const metricsAddr = (id) => `${HOST}:${metricsPort + id - 1}`;
 const peers = ids.map((id) => `${id}=${peerAddr(id)}`).join(',');
 const clientPeers = ids.map((id) => `${id}=${clientAddr(id)}`).join(',');
 const endpoints = ids.map(clientAddr).join(',');
@@ -85,14 +91,14 @@ function portProblem(port) {
 // Before anything starts: a cluster already on these ports (another `make run`) would answer
 // our leader check, while our own nodes die on EADDRINUSE with its data dir open.
 const taken = [];
-for (const addr of [...ids.map(peerAddr), ...ids.map(clientAddr)]) {
+for (const addr of [...ids.map(peerAddr), ...ids.map(clientAddr), ...ids.map(metricsAddr)]) {
   const why = await portProblem(Number(addr.split(':')[1]));
   if (why !== undefined) taken.push(`${addr} (${why})`);
 }
 if (taken.length > 0) {
   fail(
     `cannot start: ${taken.join(', ')}. Another \`make run\` (or another program) is using ${taken.length === 1 ? 'this port' : 'these ports'}: ` +
-      'stop it first, or run on other ports with other data: make run RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101 RAFTKV_DATA=data2',
+      'stop it first, or run on other ports with other data: make run RAFTKV_PEER_PORT=7101 RAFTKV_CLIENT_PORT=9101 RAFTKV_METRICS_PORT=9191 RAFTKV_DATA=data2',
   );
 }
 
@@ -111,6 +117,7 @@ function start(id) {
     '--client-peers', clientPeers,
     '--data-dir', dataDir,
     ...tlsArgs(id),
+    '--metrics-addr', metricsAddr(id),
   ];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const node = { child, running: true, exited: undefined };
@@ -135,7 +142,7 @@ function start(id) {
   });
   child.on('error', (err) => say(`node ${id}: cannot start: ${err.message}`));
   nodes.set(id, node);
-  say(`started node ${id} (pid ${child.pid}): peer ${peerAddr(id)}, client ${clientAddr(id)}, data ${path.relative(root, dataDir) || '.'}`);
+  say(`started node ${id} (pid ${child.pid}): peer ${peerAddr(id)}, client ${clientAddr(id)}, metrics http://${metricsAddr(id)}, data ${path.relative(root, dataDir) || '.'}`);
 }
 
 async function stop(code) {
@@ -234,6 +241,9 @@ process.stdout.write(
     TLS
       ? `  (or: export RAFTKV_ENDPOINTS=${endpoints} RAFTKV_CACERT=${rel(certs.ca)} RAFTKV_CERT=${rel(certs.client.cert)} RAFTKV_KEY=${rel(certs.client.key)}, then ${cli.replace(/ --cacert .*$/, '')} status)`
       : `  (or: export RAFTKV_ENDPOINTS=${endpoints}, then ${cli.replace(/ --endpoints \S+$/, '')} status)`,
+    '',
+    'Metrics and health (HTTP), per node:',
+    ...ids.map((id) => `  curl ${metricsAddr(id)}/metrics   curl ${metricsAddr(id)}/health   curl ${metricsAddr(id)}/status`),
     '',
     `Ctrl-C stops the cluster; data stays in ${dataShown} for the next run.`,
     '',

@@ -5,8 +5,11 @@ import { Raft, type MemberProgress, type RaftStatus } from './core/raft.js';
 import { seededRng } from './core/rng.js';
 import { NONE, type Entry, type Message, type NodeId, type Ready, type SnapshotMeta } from './core/types.js';
 import type { ReadyHandler, ReplicatedLog } from './replicated-log.js';
+import { Timings, type RaftObserver } from './observer.js';
 import type { Storage } from './storage/storage.js';
 import type { PeerAddress, Transport } from './transport/transport.js';
+
+export type { RaftObserver } from './observer.js';
 
 export interface RaftNodeOptions {
   id: NodeId;
@@ -105,23 +108,6 @@ export interface ConfChangeDone {
 /** A member as the leader sees it, and whether it was heard from within the last election timeout. */
 export type MemberState = MemberProgress & { active: boolean };
 
-/** Everything optional: each listener takes what it needs. Called synchronously; must not throw. */
-export interface RaftObserver {
-  /** Each Ready as the core hands it over, before anything in it is acted on. */
-  ready?(rd: Ready, core: Raft): void;
-  /** A committed entry is being handed to the state machine (just before it is). */
-  applied?(entry: Entry): void;
-  /** Role, term or leader changed (once the change is durable). */
-  roleChanged?(status: RaftStatus): void;
-  snapshotTaken?(meta: SnapshotMeta): void;
-  snapshotSent?(to: NodeId, meta: SnapshotMeta, bytes: number): void;
-  snapshotFailed?(what: string, error: unknown): void;
-  /** A snapshot from the leader is durable and the state machine was restored from it. */
-  snapshotInstalled?(meta: SnapshotMeta): void;
-  fatal?(error: unknown): void;
-  /** A peer's message the core refused (one no peer could have sent: a forgery, or a bug). */
-  refused?(m: Message, kind: string, detail: string): void;
-}
 
 /**
  * A Raft core made into a running node: it owns the core, a Storage, a Transport and a clock,
@@ -162,6 +148,10 @@ export class RaftNode implements ReplicatedLog {
   private unadvanced: readonly Entry[] = [];
   /** The term on disk: `durable` runs ahead of it while the Ready that changed it is being flushed. */
   private syncedTerm: number;
+  /** Round trips and ReadIndex rounds, timed for the observer. */
+  private readonly timings: Timings;
+  /** The leader last reported to the observer's leaderChanged. */
+  private knownLeader: NodeId = NONE;
   private scheduled = false;
   private running = false;
   private stopped = false;
@@ -182,6 +172,7 @@ export class RaftNode implements ReplicatedLog {
     this.onFatal = opts.onFatal;
     this.peerAddresses = opts.peerAddresses;
     this.electionTimeoutMs = electionTick * tickMs;
+    this.timings = new Timings(this.clock, this.observer, this.electionTimeoutMs);
     this.durable = { term: hardState.term, vote: hardState.vote };
     this.syncedTerm = hardState.term;
     this.raft = new Raft({
@@ -199,6 +190,7 @@ export class RaftNode implements ReplicatedLog {
     this.transport.onMessage((m) => {
       if (this.stopped) return;
       this.heard.set(m.from, this.clock.now());
+      this.timings.received(m);
       this.step(m);
       this.sendHeartbeats();
     });
@@ -236,6 +228,7 @@ export class RaftNode implements ReplicatedLog {
    */
   readIndex(ctx: number): boolean {
     if (this.stopped || !this.raft.readIndex(ctx)) return false;
+    this.timings.readStarted(ctx);
     this.schedule();
     return true;
   }
@@ -247,10 +240,11 @@ export class RaftNode implements ReplicatedLog {
   snapshot(): Promise<SnapshotMeta> {
     const snapshots = this.snapshots;
     if (!snapshots) return Promise.reject(new Error(`node ${this.id} keeps no snapshots`));
+    const started = this.clock.now();
     this.taking ??= snapshots
       .take((index) => this.confAt(index))
       .then((meta) => {
-        this.compact(meta);
+        this.compact(meta, started);
         return meta;
       })
       .finally(() => (this.taking = undefined));
@@ -382,7 +376,7 @@ export class RaftNode implements ReplicatedLog {
   }
 
   /** A durable snapshot covers `meta` (an applied entry): the log may forget what it covers. */
-  private compact(taken: SnapshotMeta): void {
+  private compact(taken: SnapshotMeta, started: number): void {
     this.sinceSnapshot = { entries: 0, bytes: 0 };
     const retain = this.policy?.retain ?? 0;
     if (this.stopped || !this.raft.compact(taken, retain)) return;
@@ -390,7 +384,7 @@ export class RaftNode implements ReplicatedLog {
     // the configuration a restart from this snapshot must find again.
     const meta: SnapshotMeta = { index: taken.index, term: taken.term, conf: this.raft.confAt(taken.index) };
     this.storage.compact(meta, Math.max(meta.index - retain, 0));
-    this.observer.snapshotTaken?.(meta);
+    this.observer.snapshotTaken?.(meta, this.clock.now() - started);
   }
 
   /** After a Ready is done: a snapshot if the policy says one is due. */
@@ -441,21 +435,39 @@ export class RaftNode implements ReplicatedLog {
       this.unadvanced = rd.committedEntries;
       this.apply(rd.committedEntries);
       for (const rs of rd.readStates) this.handler.readConfirmed(rs);
+      this.timings.readsConfirmed(rd);
       if (rd.softState && rd.softState.role !== 'leader') {
         this.handler.leadershipLost(rd.softState.leaderId);
         this.failConfWaits(`node ${this.id} stopped leading`);
       }
-      if (this.needsSync(rd)) await this.storage.sync();
+      if (this.needsSync(rd)) await this.sync(rd.entries.length);
       if (this.stopped) return;
       this.syncedTerm = this.durable.term;
       for (const m of late) this.send(m);
       this.raft.advance(rd);
       this.unadvanced = [];
       if (rd.snapshot || rd.committedEntries.some((e) => e.type === 'conf')) this.syncPeers();
-      if (rd.softState) this.observer.roleChanged?.(this.raft.status());
+      if (rd.softState) this.roleChanged();
       this.maybeSnapshot();
       this.checkWatchers();
     }
+  }
+
+  /** The storage's flush, timed for the observer (a clock read each side: one per Ready, not per entry). */
+  private async sync(entries: number): Promise<void> {
+    const synced = this.observer.synced;
+    if (!synced) return this.storage.sync();
+    const started = this.clock.now();
+    await this.storage.sync();
+    synced(this.clock.now() - started, entries);
+  }
+
+  private roleChanged(): void {
+    const s = this.raft.status();
+    this.observer.roleChanged?.(s);
+    if (s.leaderId === this.knownLeader) return;
+    this.knownLeader = s.leaderId;
+    this.observer.leaderChanged?.(s.leaderId, s.term);
   }
 
   /** The transport's peers follow the members the state machine knows of. */
@@ -510,6 +522,7 @@ export class RaftNode implements ReplicatedLog {
   }
 
   private send(m: Message): void {
+    this.timings.sent(m);
     if (m.type === 'snap') void this.sendSnapshot(m);
     else this.transport.send(m);
   }
@@ -547,7 +560,7 @@ export class RaftNode implements ReplicatedLog {
     if (this.stopped) return;
     this.storage.installSnapshot(meta);
     this.sinceSnapshot = { entries: 0, bytes: 0 };
-    this.observer.snapshotInstalled?.(meta);
+    this.observer.snapshotInstalled?.(meta, got.data.length);
   }
 
   /** A failed disk write leaves the disk's state unknown: stop rather than risk acting on it. */

@@ -60,6 +60,8 @@ export interface ServerConfig {
   clientTls?: { files: TlsFiles; clientCertAuth: boolean };
   /** Mutual TLS on the peer port and to peers (--peer-cert-file, --peer-key-file, --peer-trusted-ca-file). Absent: plaintext. */
   peerTls?: TlsFiles;
+  /** --metrics-addr: where to serve /metrics, /health, /livez, /readyz and /status over HTTP (none if absent). */
+  metricsAddr?: string;
   /** Raft's switches; kv-server leaves them on (the simulator turns them off to show what they prevent). */
   protocol?: { preVote?: boolean; checkQuorum?: boolean };
 }
@@ -89,6 +91,7 @@ export interface ServerFlags {
   peerCertFile?: unknown;
   peerKeyFile?: unknown;
   peerTrustedCaFile?: unknown;
+  metricsAddr?: unknown;
 }
 
 export class UsageError extends Error {
@@ -122,6 +125,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
       throw new UsageError(`--client-addr ${client.address} is also the peer address of node ${pid}: use another port`);
     }
   }
+  const metricsAddr = checkMetricsAddr(f.metricsAddr, [...peerMap.values(), peerAddr, client.address]);
   const electionTimeoutMs = wholeNumber('election-timeout', f.electionTimeout, ELECTION_TIMEOUT_MS, 'ms');
   const heartbeatMs = wholeNumber('heartbeat', f.heartbeat, { min: 1, max: ELECTION_TIMEOUT_MS.max - 1 }, 'ms');
   if (heartbeatMs >= electionTimeoutMs) {
@@ -175,6 +179,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     ...(restore !== undefined ? { restore } : {}),
     ...(f.forceNewCluster === true ? { forceNewCluster: true } : {}),
     ...tlsFlags(f),
+    ...(metricsAddr !== undefined ? { metricsAddr } : {}),
   };
 }
 
@@ -211,6 +216,15 @@ function tlsFlags(f: ServerFlags): Pick<ServerConfig, 'clientTls' | 'peerTls'> {
     out.peerTls = { cert: peerCert, key: peerKey, ca: peerCa };
   }
   return out;
+}
+
+/** --metrics-addr: a host:port of its own (HTTP on a gRPC port would answer neither). */
+function checkMetricsAddr(flag: unknown, taken: string[]): string | undefined {
+  if (flag === undefined) return undefined;
+  const a = checkAddress(String(flag));
+  if (!a.ok) throw new UsageError(`--metrics-addr: ${a.error}`);
+  if (taken.includes(a.address)) throw new UsageError(`--metrics-addr ${a.address} is also a client or peer address: use another port`);
+  return a.address;
 }
 
 /** --restore FILE as an absolute path, and what it does not go with (--force-new-cluster likewise). */

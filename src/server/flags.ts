@@ -76,6 +76,10 @@ export function parseArgs(argv: string[]): ServerConfig {
       'peer-cert-file': { type: 'string', group: 'TLS:', describe: 'peer port: mutual TLS with this certificate (PEM; re-read on SIGHUP)' },
       'peer-key-file': { type: 'string', group: 'TLS:', describe: "peer port: the certificate's private key (PEM)" },
       'peer-trusted-ca-file': { type: 'string', group: 'TLS:', describe: "peer port: the CA that signs every member's peer certificate" },
+      'metrics-addr': {
+        type: 'string',
+        describe: 'serve HTTP on host:port: /metrics (Prometheus), /health, /livez, /readyz, /status (README: Observability)',
+      },
       'unsafe-no-fsync': { type: 'boolean', default: false, describe: 'do not wait for the disk (tests, benchmarks only: may lose committed data)' },
     })
     .example(EXAMPLE, '')
@@ -117,6 +121,7 @@ export function parseArgs(argv: string[]): ServerConfig {
     peerCertFile: args['peer-cert-file'],
     peerKeyFile: args['peer-key-file'],
     peerTrustedCaFile: args['peer-trusted-ca-file'],
+    metricsAddr: args['metrics-addr'],
   });
 }
 

@@ -1,4 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { service as healthService } from 'grpc-health-check';
+import { PROTO_OPTIONS, protoPath } from '../proto.js';
+import type { Health } from './health.js';
 import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type KvLimits, type MemberListResponse, type StatusResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
 import { CLUSTER_MISMATCH, MD_CLUSTER } from '../raft/transport/call-metadata.js';
@@ -29,6 +34,9 @@ const METHODS = {
   LeaderTransfer: 'leaderTransfer',
 } as const satisfies Record<string, keyof KvService>;
 
+/** Hears each client call once answered: kv.proto's method name, the gRPC status code's name, seconds taken. */
+export type CallListener = (method: string, code: string, seconds: number) => void;
+
 /** The credentials of each port, and of this node's own calls to others' ports. */
 interface Credentials {
   clientServer: grpc.ServerCredentials;
@@ -48,8 +56,11 @@ function credentialsOf(tls: ServerTls): Credentials {
   };
 }
 
-/** kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto); TLS where `tls` says. */
-export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS, tls: ServerTls = {}): Network {
+/**
+ * kv-server's network: gRPC for the peers (GrpcTransport) and for clients (proto/kv.proto, with
+ * grpc.health.v1 and server reflection beside it); TLS where `tls` says. `onCall`: metrics of client calls.
+ */
+export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS, tls: ServerTls = {}, onCall?: CallListener): Network {
   const creds = credentialsOf(tls);
   return {
     peerTransport: (o) =>
@@ -63,17 +74,19 @@ export function grpcNetwork(limits: KvLimits = DEFAULT_LIMITS, tls: ServerTls = 
           ...(creds.peer ? { credentials: creds.peer } : {}),
         }),
       ),
-    listenClients: (addr) => listenClients(addr, limits, creds.clientServer),
+    listenClients: (addr) => listenClients(addr, limits, creds.clientServer, onCall),
     probeMember: (member) => probeMember(member, PROBE_TIMEOUT_MS, creds),
     memberList: (addr, timeoutMs) => memberList(addr, timeoutMs, creds.clientChannel),
   };
 }
 
-async function listenClients(addr: string, limits: KvLimits, credentials: grpc.ServerCredentials): Promise<ClientListener> {
+async function listenClients(addr: string, limits: KvLimits, credentials: grpc.ServerCredentials, onCall: CallListener | undefined): Promise<ClientListener> {
   let service: KvService | undefined;
+  let health: (() => Promise<Health>) | undefined;
   const handlers: grpc.UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(METHODS)) {
-    const handler: grpc.handleUnaryCall<unknown, unknown> = (call, callback) => {
+    const handler: grpc.handleUnaryCall<unknown, unknown> = (call, answer) => {
+      const callback = onCall ? timed(name, answer, onCall) : answer;
       if (!service) return callback(toStatus(STARTING));
       const reply: Reply<unknown> = (err, res, leaderAddr) => {
         if (err) return callback(toStatus(err));
@@ -94,6 +107,9 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
   };
   const server = new grpc.Server(kvServerOptions(limits));
   server.addService(loadKvProto().Kv.service, handlers);
+  server.addService(healthService, healthHandlers(() => health));
+  // Reflection, so that grpcurl lists and calls the API without kv.proto at hand.
+  new ReflectionService(protoLoader.loadSync(protoPath('kv.proto'), PROTO_OPTIONS)).addToServer(server);
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(addr, credentials, (err) => {
       if (err) reject(new Error(`cannot listen for clients on ${addr} (port already in use?): ${err.message}`));
@@ -101,7 +117,10 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
     });
   });
   return {
-    serve: (s) => void (service = s),
+    serve: (s, h) => {
+      service = s;
+      health = h;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => {
@@ -113,6 +132,45 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
           resolve();
         });
       }),
+  };
+}
+
+/** A unary callback that reports the call's outcome and duration first. */
+function timed(method: string, callback: grpc.sendUnaryData<unknown>, onCall: CallListener): grpc.sendUnaryData<unknown> {
+  const started = performance.now();
+  return (err, ...rest) => {
+    const code = err ? (grpc.status[err.code ?? grpc.status.UNKNOWN] ?? 'UNKNOWN') : 'OK';
+    onCall(method, code, (performance.now() - started) / 1000);
+    callback(err, ...rest);
+  };
+}
+
+/** The services grpc.health.v1 answers for: the server as a whole ("") and the KV API. */
+const HEALTH_SERVICES = new Set(['', 'raftkv.kv.Kv']);
+
+/**
+ * grpc.health.v1 (grpc-health-check's service definition): Check is SERVING when a leader exists
+ * and can commit (the node's health(), a ReadIndex round), NOT_SERVING otherwise, also while the
+ * node starts. Watch is UNIMPLEMENTED (allowed by the protocol; probes use Check): a stream would
+ * need the node to re-check on its own, with no one asking.
+ */
+function healthHandlers(health: () => (() => Promise<Health>) | undefined): grpc.UntypedServiceImplementation {
+  const status = async (): Promise<'SERVING' | 'NOT_SERVING'> => {
+    const h = health();
+    return h && (await h()).ok ? 'SERVING' : 'NOT_SERVING';
+  };
+  return {
+    check: (call: grpc.ServerUnaryCall<{ service?: unknown }, object>, callback: grpc.sendUnaryData<object>) => {
+      const name = typeof call.request.service === 'string' ? call.request.service : '';
+      if (!HEALTH_SERVICES.has(name)) return callback({ code: grpc.status.NOT_FOUND, details: `no health status for service ${JSON.stringify(name.slice(0, 200))}` });
+      void status().then((s) => callback(null, { status: s }));
+    },
+    watch: (call: grpc.ServerWritableStream<object, object>) => {
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'Watch is not served; call Check' });
+    },
+    list: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
+      void status().then((s) => callback(null, { statuses: Object.fromEntries([...HEALTH_SERVICES].map((n) => [n, { status: s }])) }));
+    },
   };
 }
 
@@ -160,6 +218,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
     sendSnapshot: (m, data) => t.sendSnapshot(m, data),
     onSnapshot: (h) => t.onSnapshot(h),
     setPeers: (peers) => t.setPeers(peers),
+    stats: () => t.stats(),
     async forward(to, call, timeoutMs): Promise<ForwardedReply> {
       const wire = WIRE_NAME[call.method];
       const def = definition(wire);

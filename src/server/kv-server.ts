@@ -14,12 +14,16 @@ import { forceNewCluster } from './force-new-cluster.js';
 import { restoreFromBackup } from './restore.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
+import { probeHealth, readiness, statusReport, type Health, type StatusReport } from './health.js';
+import type { ServerMetrics } from './metrics.js';
 
 /**
  * How long a follower waits for the leader's answer to a call it forwarded: longer than a
  * client's attempt (the client decides when to give up), shorter than forever.
  */
 const FORWARD_TIMEOUT_MS = 10_000;
+/** The shortest a health check waits for its ReadIndex round (a loaded leader answers in well under this). */
+const HEALTH_MIN_TIMEOUT_MS = 1000;
 /** The longest a stopping leader waits for another to take over (kv-server's whole shutdown has 5 s). */
 const HAND_OFF_MAX_MS = 2000;
 
@@ -35,6 +39,8 @@ export interface KvServerDeps {
   onFatal(error: unknown): void;
   /** Hears the Raft node's events beside the server's own logging (the simulator's checks). */
   observer?: RaftObserver;
+  /** Counts what the node does (kv-server --metrics-addr); without it, nothing is counted. */
+  metrics?: ServerMetrics;
 }
 
 /** The server could not start; the message says what and where. Nothing it was given was changed. */
@@ -58,6 +64,11 @@ export class KvServer {
   private kv: KvStore | undefined;
   private api: KvService | undefined;
   private stopping: Promise<void> | undefined;
+  private book: AddressBook | undefined;
+  private clusterId = '';
+  private leaderChanges = 0;
+  /** The health check in flight: concurrent probes share its ReadIndex round. */
+  private probing: Promise<Health> | undefined;
 
   constructor(
     readonly config: ServerConfig,
@@ -111,6 +122,26 @@ export class KvServer {
     } catch (e) {
       log.warn('could not hand leadership over; stopping anyway', { error: (e as Error).message });
     }
+  }
+
+  /** Whether a leader exists and can commit (a ReadIndex round completes); concurrent calls share one round. */
+  health(): Promise<Health> {
+    const [node, api] = [this.node, this.api];
+    if (!node || !api || this.stopping) return Promise.resolve({ ok: false, reason: this.stopping ? 'stopping' : 'starting' });
+    const timeoutMs = Math.max(this.config.electionTimeoutMs, HEALTH_MIN_TIMEOUT_MS);
+    this.probing ??= probeHealth({ raft: node, service: api, clock: this.deps.clock, timeoutMs }).finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  /** Serving clients and caught up enough to (health.ts readiness). */
+  ready(): Health {
+    return this.stopping ? { ok: false, reason: 'stopping' } : readiness(this.node, this.api !== undefined);
+  }
+
+  /** This node's view of the cluster, for /status; undefined until it runs. */
+  statusReport(): StatusReport | undefined {
+    if (!this.node || !this.book) return undefined;
+    return statusReport({ raft: this.node, book: this.book, clusterId: this.clusterId, leaderChanges: this.leaderChanges });
   }
 
   get raft(): RaftNode {
@@ -172,6 +203,9 @@ export class KvServer {
     const book = new AddressBook(store.sm.members || asked ? bootstrap : await this.askAgain(clusterId, bootstrap), () => store.sm.members);
     if (this.stopping) return;
     this.noteStaleFlags(book);
+    this.book = book;
+    this.clusterId = clusterId;
+    const metrics = this.deps.metrics;
     this.node = new RaftNode({
       id: cfg.id,
       // Without --peers (a node that joined): no configuration until the leader's log or snapshot brings one.
@@ -188,15 +222,26 @@ export class KvServer {
       snapshots: snapshotter,
       snapshotPolicy: { entries: cfg.snapshotThreshold, bytes: cfg.snapshotBytes, retain: cfg.snapshotRetain },
       peerAddresses: () => book.peers(),
-      observer: alongside(this.logEvents(), this.deps.observer),
+      observer: alongside(alongside(this.logEvents(), metrics?.observer()), this.deps.observer),
       onFatal: (e) => this.fatal(e),
+    });
+    const started = this.node;
+    const transport = this.transport;
+    metrics?.attach({
+      status: () => started.status(),
+      pendingProposals: () => store.pendingProposals,
+      proposalsFailed: () => store.proposalsFailed,
+      keys: () => store.sm.size,
+      bytes: () => store.sm.bytes,
+      sessions: () => store.sm.sessionCount,
+      snapshotBytes: () => snapshotter.lastBytes,
+      peers: () => transport.stats?.() ?? new Map(),
     });
     const st = this.node.status();
     log.info('node started', { term: st.term, last_log_index: st.lastIndex, commit: st.commit });
     // Before clients are served, so no member can be added (and sent a snapshot) before it is done.
     if (logToOpen.formerClusterIds?.length && file?.meta.clusterId !== clusterId) await this.snapshotForked(this.node, st.commit);
     if (this.stopping) return;
-    const transport = this.transport;
     const node = this.node;
     const api = (this.api = new KvService({
       store,
@@ -211,7 +256,7 @@ export class KvServer {
       backup: { confAt: (index) => node.confAt(index), slicer: () => clock.slicer() },
     }));
     transport.onForward((call) => api.serveForwarded(call));
-    this.listener.serve(api);
+    this.listener.serve(api, () => this.health());
     log.info('serving clients', { client_addr: cfg.clientAddr });
   }
 
@@ -352,6 +397,7 @@ export class KvServer {
     let lastLeader = -1;
     const refusalLogged = new Map<string, number>();
     return {
+      leaderChanged: () => void this.leaderChanges++,
       roleChanged: (s) => {
         const fields = { role: s.role, term: s.term, leader: s.leaderId === 0 ? 'none' : s.leaderId };
         if (s.role === 'leader') log.info('became leader', fields);

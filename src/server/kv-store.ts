@@ -92,6 +92,8 @@ export class KvStore implements ReadyHandler {
   private readonly confirmed: { index: number; key: Uint8Array | undefined; done: Done<Uint8Array | undefined> }[] = [];
   private nextCtx = 1;
   private closed = false;
+  /** Proposals that failed after reaching the log (lost with a leadership, or replaced): etcd's proposals_failed. */
+  proposalsFailed = 0;
 
   /** `now`: the clock a leader stamps its writes with (ms since the epoch), for session expiry. */
   constructor(
@@ -101,6 +103,11 @@ export class KvStore implements ReadyHandler {
     private readonly admission: Admission = DEFAULT_ADMISSION,
   ) {
     this.machine = new KvStateMachine(sessionTtlMs);
+  }
+
+  /** Writes proposed and not applied yet, and writes waiting for a turn. */
+  get pendingProposals(): number {
+    return this.writes.size + this.queue.length - this.queueHead;
   }
 
   /** The state machine; replaced by restore(). */
@@ -128,6 +135,7 @@ export class KvStore implements ReadyHandler {
     for (const [index, w] of this.writes) {
       if (index > this.appliedIndex) continue;
       this.forget(index, w);
+      this.proposalsFailed++;
       w.done({ ok: false, error: { code: 'notLeader', leaderId: w.log.leaderId() } });
     }
     this.admitQueued();
@@ -250,6 +258,7 @@ export class KvStore implements ReadyHandler {
       if (waiting) {
         if (cmd.clientId !== waiting.clientId || cmd.seq !== waiting.seq) {
           // Another leader's entry took this index: ours was lost with our leadership.
+          this.proposalsFailed++;
           waiting.done({ ok: false, error: { code: 'notLeader', leaderId: waiting.log.leaderId() } });
         } else if (result.kind === 'sessionExpired') {
           waiting.done({ ok: false, error: { code: 'sessionExpired' } });
@@ -312,6 +321,7 @@ export class KvStore implements ReadyHandler {
   }
 
   private failAll(error: KvError): void {
+    this.proposalsFailed += this.writes.size;
     for (const w of this.writes.values()) w.done({ ok: false, error });
     this.writes.clear();
     this.pendingWriteBytes = 0;

@@ -63,10 +63,12 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const exit = (code: number): never => process.exit(code);
+  const metrics = cfg.metricsAddr !== undefined ? new (await import('./metrics.js')).ServerMetrics() : undefined;
   const server = new KvServer(cfg, {
     clock: systemClock,
     disk: dataDirDisk(cfg.dataDir, { unsafeNoFsync: cfg.unsafeNoFsync }),
-    network: grpcNetwork(undefined, tls),
+    network: grpcNetwork(undefined, tls, metrics && ((method, code, s) => metrics.clientCall(method, code, s))),
+    metrics,
     logger: log,
     seed: randomInt(2 ** 31),
     onFatal: () => exit(1),
@@ -95,6 +97,23 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   // Certificate rotation without a restart: new connections use the files' new contents.
   process.on('SIGHUP', () => reloadServerTls(tls, log));
+
+  if (metrics && cfg.metricsAddr !== undefined) {
+    // Bound before the node starts: /livez answers, and /readyz says "starting", while it does.
+    const { listenObservability } = await import('./metrics-http.js');
+    try {
+      const http = await listenObservability(cfg.metricsAddr, {
+        metrics: () => metrics.scrape(),
+        health: () => server.health(),
+        ready: () => server.ready(),
+        status: () => server.statusReport(),
+      });
+      log.info('serving metrics', { metrics_addr: http.address });
+    } catch (e) {
+      process.stderr.write(`kv-server: ${(e as Error).message}\n`);
+      exit(1);
+    }
+  }
 
   try {
     await server.start();

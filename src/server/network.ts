@@ -1,6 +1,7 @@
 import type { MemberListResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
-import type { Transport } from '../raft/transport/transport.js';
+import type { PeerStats, Transport } from '../raft/transport/transport.js';
+import type { Health } from './health.js';
 import type { ForwardedCall, ForwardedReply, KvService } from './kv-service.js';
 
 /**
@@ -46,10 +47,13 @@ export interface PeerTransport extends Transport {
   forward(to: NodeId, call: ForwardedCall, timeoutMs: number): Promise<ForwardedReply>;
   /** Serves the calls peers forward here. */
   onForward(handler: (call: ForwardedCall, from: NodeId) => Promise<ForwardedReply>): void;
+  /** Each peer's bytes sent and received and messages dropped, as running totals (metrics); optional. */
+  stats?(): ReadonlyMap<NodeId, PeerStats>;
 }
 
 export interface ClientListener {
-  serve(service: KvService): void;
+  /** `health`: whether a leader exists and can commit, for grpc.health.v1 (kv-server's listener serves it). */
+  serve(service: KvService, health?: () => Promise<Health>): void;
   /** Stops taking calls; calls in flight get a moment to finish. */
   close(): Promise<void>;
 }

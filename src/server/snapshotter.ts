@@ -39,6 +39,8 @@ export class Snapshotter implements SnapshotStore {
   /** The write in progress (or the last one): writes run one after another. */
   private writing: Promise<unknown> = Promise.resolve();
   private lastIndex = 0;
+  /** Size of the latest snapshot file this process wrote (0: none yet), for raftkv_snapshot_size_bytes. */
+  lastBytes = 0;
 
   constructor(private readonly opts: SnapshotterOptions) {}
 
@@ -138,6 +140,7 @@ export class Snapshotter implements SnapshotStore {
       const started = clock.now();
       const { bytes } = await writeSnapshot(files, SNAPSHOT_DIR, meta, state, ids, clock.slicer(), { keep: 1 });
       this.lastIndex = meta.index;
+      this.lastBytes = bytes;
       this.opts.log(
         `snapshot ${meta.index} (term ${meta.term}): ${state.keys.length} keys, ${bytes} bytes, ${(clock.now() - started).toFixed(0)} ms`,
       );

@@ -26,7 +26,15 @@ beforeAll(async () => {
   dataDir = tempDir('run');
   const peer = await freeRange(3);
   const client = await freeRange(3, [peer, peer + 1, peer + 2]);
-  env = { ...process.env, RAFTKV_PEER_PORT: String(peer), RAFTKV_CLIENT_PORT: String(client), RAFTKV_DATA: dataDir, RAFTKV_ENDPOINTS: '' };
+  const metrics = await freeRange(3, [peer, peer + 1, peer + 2, client, client + 1, client + 2]);
+  env = {
+    ...process.env,
+    RAFTKV_PEER_PORT: String(peer),
+    RAFTKV_CLIENT_PORT: String(client),
+    RAFTKV_METRICS_PORT: String(metrics),
+    RAFTKV_DATA: dataDir,
+    RAFTKV_ENDPOINTS: '',
+  };
   // Its own process group, like a shell job: Ctrl-C goes to the script and its nodes alike.
   first = spawn(process.execPath, [RUN_JS], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   first.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -45,6 +53,17 @@ afterAll(async () => {
 });
 
 describe('make run', () => {
+  it('prints each node\'s metrics address, and curl of /metrics and /health there answers 200', async () => {
+    const printed = [...output.matchAll(/curl (127\.0\.0\.1:\d+)\/metrics/g)].map((m) => m[1]!);
+    expect(printed).toHaveLength(3);
+    for (const addr of printed) {
+      const m = await fetch(`http://${addr}/metrics`);
+      expect(m.status).toBe(200);
+      expect(await m.text()).toContain('raftkv_server_has_leader 1');
+      await waitFor(`${addr}/health to answer 200`, async () => (await fetch(`http://${addr}/health`)).status === 200, 10_000);
+    }
+  });
+
   it('a second run while one runs: exit 1 at once, naming the ports in use; the first keeps running', async () => {
     const second = await runNode(RUN_JS, [], { env });
     expect(second.code, second.stdout + second.stderr).toBe(1);

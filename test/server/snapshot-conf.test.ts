@@ -149,6 +149,16 @@ describe('Snapshotter: the configuration', () => {
     expect((await latest())?.meta).toMatchObject({ index: 7, term: 2, conf: JOINT });
   });
 
+  it('lastBytes is the size of the file it wrote (raftkv_snapshot_size_bytes)', async () => {
+    const { snapshotter, root } = setUp(7);
+    expect(snapshotter.lastBytes).toBe(0);
+    await snapshotter.take(() => JOINT);
+    const dir = nodePath.join(root, SNAPSHOT_DIR);
+    const sizes = fs.readdirSync(dir).map((f) => fs.statSync(nodePath.join(dir, f)).size);
+    expect(sizes).toContain(snapshotter.lastBytes);
+    expect(snapshotter.lastBytes).toBeGreaterThan(0);
+  });
+
   it("install() keeps the configuration the node adopted (the snap message's), not the leader file's", async () => {
     const { snapshotter, restored, latest } = setUp();
     const fromLeader = await encode({ index: 9, term: 2 }); // a leader from before membership

@@ -2,7 +2,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import * as grpc from '@grpc/grpc-js';
 import { loadProto } from '../../proto.js';
 import type { Message, NodeId } from '../core/types.js';
-import type { PeerAddress, Transport } from './transport.js';
+import type { PeerAddress, PeerStats, Transport } from './transport.js';
 import { CLUSTER_MISMATCH, MD_CLUSTER, MD_FROM, MD_TO } from './call-metadata.js';
 import { batchOverheadBytes, decodeMessage, encodeMessage, MAX_MESSAGES_PER_BATCH } from './grpc-codec.js';
 import { deliver, isRefusal, malformed, precondition, type InboundFinisher, type Refusal } from './inbound.js';
@@ -177,7 +177,7 @@ export class GrpcTransport implements Transport {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
     });
-    server.addService(proto.raftkv.raft.Raft.service, {
+    server.addService(countingBatchBytes(proto.raftkv.raft.Raft.service), {
       Stream: (call: grpc.ServerReadableStream<RaftBatch__Output, StreamAck>, callback: grpc.sendUnaryData<StreamAck>) =>
         this.acceptStream(call, callback),
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk__Output, SnapshotAck>, callback: grpc.sendUnaryData<SnapshotAck>) =>
@@ -241,6 +241,11 @@ export class GrpcTransport implements Transport {
       if (this.newClient) link.start(this.newClient(address));
     }
     this.peerList = [...this.links.keys()].join(', ');
+  }
+
+  /** Each peer's running totals of bytes sent and received and messages dropped (for metrics). */
+  stats(): ReadonlyMap<NodeId, PeerStats> {
+    return new Map([...this.links].map(([id, link]) => [id, link.stats]));
   }
 
   onMessage(handler: (m: Message) => void): void {
@@ -345,6 +350,7 @@ export class GrpcTransport implements Transport {
     if (link && newClient) link.peerIsUp(() => newClient(link.address));
     const peer = call.getPeer();
     call.on('data', (batch: RaftBatch__Output) => {
+      if (link) link.stats.receivedBytes += (batch as WithWireBytes)[WIRE_BYTES] ?? 0;
       if (!done) this.receiveBatch(batch, finish, peer);
     });
     call.on('end', () => finish(null));
@@ -456,4 +462,28 @@ export class GrpcTransport implements Transport {
       for (const finish of [...this.inbound]) finish(status);
     });
   }
+}
+
+/** Where a decoded RaftBatch carries the size it had on the wire (countingBatchBytes). */
+const WIRE_BYTES = Symbol('wireBytes');
+type WithWireBytes = { [WIRE_BYTES]?: number };
+
+/**
+ * The Raft service with Stream's decoder noting each batch's encoded size on what it decodes: the
+ * bytes received from a peer, exactly, without encoding anything again.
+ */
+function countingBatchBytes(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const stream = service['Stream']!;
+  const decode = stream.requestDeserialize;
+  return {
+    ...service,
+    Stream: {
+      ...stream,
+      requestDeserialize: (buf: Buffer) => {
+        const batch = decode(buf) as WithWireBytes;
+        batch[WIRE_BYTES] = buf.length;
+        return batch;
+      },
+    },
+  };
 }

@@ -3,6 +3,7 @@ import type { Message, NodeId } from '../core/types.js';
 import { callMetadata } from './call-metadata.js';
 import { encodeMessage, MAX_MESSAGES_PER_BATCH, type EncodedMessage } from './grpc-codec.js';
 import type { RateLimitedLog } from './rate-limited-log.js';
+import type { PeerStats } from './transport.js';
 import type { RaftClient } from './generated/raftkv/raft/Raft.js';
 import type { RaftBatch } from './generated/raftkv/raft/RaftBatch.js';
 import type { RaftMessage } from './generated/raftkv/raft/RaftMessage.js';
@@ -81,6 +82,8 @@ export class PeerLink {
   /** Whether the stream was ever up, and since when the link has been trying: a peer that is still starting is not news. */
   private everUp = false;
   private trying = Date.now();
+  /** Running totals for metrics; receivedBytes is counted by the transport's receiving side. */
+  readonly stats: PeerStats = { sentBytes: 0, receivedBytes: 0, sentFailures: 0 };
   /** Cancels the snapshot transfer in flight to this peer (at most one), failing it with `reason`. */
   snapshot: ((reason: string) => void) | undefined = undefined;
 
@@ -99,26 +102,26 @@ export class PeerLink {
   /** Queues `m` for the stream; drops it while the stream is down, or when it is too big or the queue is full. */
   send(m: Message): void {
     // Disconnected (or not started, or closed): drop; Raft retries.
-    if (this.state !== 'up' && this.state !== 'connecting') return;
+    if (this.state !== 'up' && this.state !== 'connecting') return void this.stats.sentFailures++;
     const { log, maxMessageBytes } = this.config;
     const encoded = encodeMessage(m);
     if (encoded === undefined) {
       log.log(`type:${String(m.type)}`, `dropped message to ${m.to}: unknown type ${String(m.type)}`);
-      return;
+      return void this.stats.sentFailures++;
     }
     if (this.config.overhead + encoded.batchBytes > maxMessageBytes) {
       log.log(
         `big:${m.to}`,
         `dropped ${m.type} to ${m.to}: ${encoded.batchBytes} bytes with ${m.entries.length} entries exceeds maxMessageBytes ${maxMessageBytes}`,
       );
-      return;
+      return void this.stats.sentFailures++;
     }
     if (this.queue.length >= this.config.queueLimit || this.queuedBytes + encoded.batchBytes > this.config.queueBytes) {
       log.log(
         `full:${m.to}`,
         `dropped ${m.type} to ${m.to}: queue full (${this.queue.length} messages, ${this.queuedBytes} bytes; peer slow or stream stalled)`,
       );
-      return;
+      return void this.stats.sentFailures++;
     }
     this.queue.push(encoded);
     this.queuedBytes += encoded.batchBytes;
@@ -161,6 +164,7 @@ export class PeerLink {
       }
       this.queuedBytes -= queued;
       this.inflightBytes += bytes;
+      this.stats.sentBytes += bytes;
       const ok = call.write({ clusterId, messages }, () => {
         if (this.call !== call) return;
         this.inflightBytes -= bytes;
@@ -247,6 +251,7 @@ export class PeerLink {
     if (this.call !== call) return;
     const wasUp = this.state === 'up';
     this.call = undefined;
+    this.stats.sentFailures += this.queue.length;
     this.queue = [];
     this.queuedBytes = 0;
     this.inflightBytes = 0;

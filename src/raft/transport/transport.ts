@@ -26,6 +26,16 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** What a transport has sent to and received from one peer, as running totals (for metrics). */
+export interface PeerStats {
+  /** Encoded bytes of Raft messages handed to the connection. */
+  sentBytes: number;
+  /** Encoded bytes of Raft message batches received. */
+  receivedBytes: number;
+  /** Messages dropped instead of sent: the peer unreachable, its queue full, or its stream lost with them. */
+  sentFailures: number;
+}
+
 export interface PeerAddress {
   id: NodeId;
   /** host:port */
