@@ -189,7 +189,8 @@ export async function startRaftkv({ dir, n = 3, say, nodeArgs = () => [], server
     const membership = node.joins
       ? ['--peer-addr', node.peerAddr, '--join', nodes.filter((x) => x !== node && !x.removed).map((x) => x.clientAddr).join(',')]
       : ['--peers', peers, '--client-peers', clientPeers];
-    const args = [...nodeArgs(id), serverJs, '--id', String(id), ...membership, '--client-addr', node.clientAddr, '--data-dir', node.dataDir, ...serverArgs(id), ...extraArgs];
+    // Text logs: people read node<id>.log, and bench-snapshot matches its lines.
+    const args = [...nodeArgs(id), serverJs, '--id', String(id), ...membership, '--client-addr', node.clientAddr, '--data-dir', node.dataDir, '--log-format', 'text', ...serverArgs(id), ...extraArgs];
     node.proc = track(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', out, out] }));
     fs.closeSync(out);
     return node.proc;

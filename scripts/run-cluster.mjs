@@ -118,6 +118,8 @@ function start(id) {
     '--data-dir', dataDir,
     ...tlsArgs(id),
     '--metrics-addr', metricsAddr(id),
+    // Text: the nodes' lines are interleaved, prefixed, for a person (JSON is for a log pipeline).
+    '--log-format', 'text',
   ];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const node = { child, running: true, exited: undefined };

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { checkAddress } from '../address.js';
 import type { NodeId } from '../raft/core/types.js';
-import type { Level } from './logger.js';
+import type { Format, Level } from './logger.js';
 import type { TlsFiles } from '../tls-files.js';
 
 /** What one kv-server node is: everything KvServer needs to know, checked. */
@@ -31,6 +31,7 @@ export interface ServerConfig {
   /** Client addresses of the --peers for leader hints, from --client-peers (this node's included). */
   clientAddrs: Map<NodeId, string>;
   logLevel: Level;
+  logFormat?: Format;
   unsafeNoFsync: boolean;
   /** Entries since the last snapshot that trigger the next (0: only on demand). */
   snapshotThreshold: number;
@@ -79,6 +80,7 @@ export interface ServerFlags {
   clusterId?: unknown;
   clientPeers?: unknown;
   logLevel: Level;
+  logFormat?: Format;
   snapshotThreshold: unknown;
   snapshotRetain: unknown;
   unsafeNoFsync: boolean;
@@ -171,6 +173,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     clusterIdDerived,
     clientAddrs,
     logLevel: f.logLevel,
+    logFormat: f.logFormat ?? 'auto',
     unsafeNoFsync: f.unsafeNoFsync,
     snapshotThreshold: wholeNumber('snapshot-threshold', f.snapshotThreshold, LOG_ENTRIES, 'entries'),
     snapshotBytes: 0,

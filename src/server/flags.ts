@@ -5,7 +5,7 @@
 import yargs from 'yargs';
 import { packageVersion } from '../version.js';
 import { checkFlags, UsageError, type ServerConfig } from './config.js';
-import { LEVELS, type Level } from './logger.js';
+import { FORMATS, LEVELS, type Format, type Level } from './logger.js';
 import { DEFAULT_SNAPSHOT_RETAIN, DEFAULT_SNAPSHOT_THRESHOLD } from './snapshotter.js';
 
 export const EXAMPLE =
@@ -48,6 +48,7 @@ export function parseArgs(argv: string[]): ServerConfig {
         describe: 'client addresses of the --peers, for leader hints: 1=127.0.0.1:9001,2=... (members added later bring theirs)',
       },
       'log-level': { choices: LEVELS, default: 'info' as Level, describe: 'lowest level logged' },
+      'log-format': { choices: FORMATS, default: 'auto' as Format, describe: 'log lines as JSON or text (auto: JSON unless stderr is a terminal)' },
       'snapshot-threshold': {
         requiresArg: true,
         default: DEFAULT_SNAPSHOT_THRESHOLD,
@@ -109,6 +110,7 @@ export function parseArgs(argv: string[]): ServerConfig {
     clusterId: args['cluster-id'],
     clientPeers: args['client-peers'],
     logLevel: args['log-level'] as Level,
+    logFormat: args['log-format'] as Format,
     snapshotThreshold: args['snapshot-threshold'],
     snapshotRetain: args['snapshot-retain'],
     unsafeNoFsync: args['unsafe-no-fsync'] === true,

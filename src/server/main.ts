@@ -47,8 +47,11 @@ async function main(): Promise<void> {
     process.stderr.write(`kv-server: cannot start: ${e.message}\n`);
     process.exit(1);
   }
-  for (const warning of plaintextWarnings(cfg)) process.stderr.write(`kv-server: ${warning}\n`);
-  const log = createLogger(cfg.logLevel, { node: cfg.id });
+  const log = createLogger({ min: cfg.logLevel, base: { node: cfg.id }, format: cfg.logFormat ?? 'auto' });
+  // Term and role on every line once the node knows them, fed by its observer below.
+  let status: { term?: number; role?: string } = {};
+  log.bind(() => status);
+  for (const warning of plaintextWarnings(cfg)) log.warn(warning);
   // Loaded after the flags are checked: gRPC and SQLite take most of the start-up time.
   const [grpc, { KvServer, StartError }, { systemClock }, { dataDirDisk }, { grpcNetwork }] = await Promise.all([
     import('@grpc/grpc-js'),
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     network: grpcNetwork(undefined, tls, metrics && ((method, code, s) => metrics.clientCall(method, code, s))),
     metrics,
     logger: log,
+    observer: { roleChanged: (s) => void (status = { term: s.term, role: s.role }) },
     seed: randomInt(2 ** 31),
     onFatal: () => exit(1),
   });

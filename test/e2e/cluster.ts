@@ -174,7 +174,8 @@ export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?:
 }
 
 export function server(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunResult> {
-  return runNode(SERVER_JS, args, opts);
+  // Text lines, as a person reads them: tests match messages (one e2e test checks the JSON default).
+  return runNode(SERVER_JS, ['--log-format', 'text', ...args], opts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,6 +200,8 @@ export interface ClusterOptions {
   electionTimeoutMs?: number;
   heartbeatMs?: number;
   extraArgs?: string[];
+  /** kv-server's --log-format; `auto` passes none (stderr is a pipe here: JSON). Default `text`. */
+  logFormat?: 'auto' | 'text';
   /** Pass --client-peers, so that followers name the leader's client address (default true). */
   leaderHints?: boolean;
   /** TLS of the helper's own client (status, waits): for a cluster with TLS on its client port. */
@@ -281,6 +284,8 @@ export class Cluster {
       '--data-dir', node.dataDir,
       '--election-timeout', String(this.opts.electionTimeoutMs ?? 300),
       '--heartbeat', String(this.opts.heartbeatMs ?? 50),
+      // Text lines, which the tests match messages in; kv-server.test checks the JSON default.
+      ...(this.opts.logFormat === 'auto' ? [] : ['--log-format', 'text']),
       ...(this.opts.extraArgs ?? []),
     ];
   }

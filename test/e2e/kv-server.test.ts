@@ -135,6 +135,7 @@ describe('flags', () => {
       ],
       ['missing data dir parent', withFlag('--data-dir', path.join(root, 'no', 'such', 'dir')), /parent directory .* does not exist/],
       ['bad log level', [...good, '--log-level', 'chatty'], /Invalid values/],
+      ['bad log format', [...good, '--log-format', 'yaml'], /Invalid values/],
       ['client peer not in peers', [...good, '--client-peers', '5=127.0.0.1:9999'], /node 5 is not in --peers/],
       ['--join with --peers', [...good, '--join', c1!], /--join adds this node to a running cluster and --peers bootstraps a new one: give one of them/],
       ['neither --peers nor --peer-addr', ['--id', '4', '--client-addr', c1!, '--data-dir', dataDir], /give --peers \(to bootstrap a new cluster\) or --peer-addr/],
