@@ -69,6 +69,19 @@ export interface StatusResponse {
   lastLogIndex: number;
   clusterId: string;
   snapshotIndex: number;
+  /** Unset unless the node counts (kv-server --metrics-addr). */
+  load?: Load | null;
+}
+
+/** kv.proto's Load: a node's client calls and disk flushes since it started, as running totals. */
+export interface Load {
+  reads: number;
+  writes: number;
+  latencyBoundsSeconds: number[];
+  /** Calls within each bound, cumulative. */
+  latencyCounts: number[];
+  fsyncs: number;
+  fsyncSeconds: number;
 }
 
 export interface SnapshotResponse {

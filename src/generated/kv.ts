@@ -15,6 +15,7 @@ import type { GetResponse as _raftkv_kv_GetResponse, GetResponse__Output as _raf
 import type { KvClient as _raftkv_kv_KvClient, KvDefinition as _raftkv_kv_KvDefinition } from './raftkv/kv/Kv.js';
 import type { LeaderTransferRequest as _raftkv_kv_LeaderTransferRequest, LeaderTransferRequest__Output as _raftkv_kv_LeaderTransferRequest__Output } from './raftkv/kv/LeaderTransferRequest.js';
 import type { LeaderTransferResponse as _raftkv_kv_LeaderTransferResponse, LeaderTransferResponse__Output as _raftkv_kv_LeaderTransferResponse__Output } from './raftkv/kv/LeaderTransferResponse.js';
+import type { Load as _raftkv_kv_Load, Load__Output as _raftkv_kv_Load__Output } from './raftkv/kv/Load.js';
 import type { Member as _raftkv_kv_Member, Member__Output as _raftkv_kv_Member__Output } from './raftkv/kv/Member.js';
 import type { MemberAddRequest as _raftkv_kv_MemberAddRequest, MemberAddRequest__Output as _raftkv_kv_MemberAddRequest__Output } from './raftkv/kv/MemberAddRequest.js';
 import type { MemberChangeResponse as _raftkv_kv_MemberChangeResponse, MemberChangeResponse__Output as _raftkv_kv_MemberChangeResponse__Output } from './raftkv/kv/MemberChangeResponse.js';
@@ -51,6 +52,7 @@ export interface ProtoGrpcType {
       Kv: SubtypeConstructor<typeof grpc.Client, _raftkv_kv_KvClient> & { service: _raftkv_kv_KvDefinition }
       LeaderTransferRequest: MessageTypeDefinition<_raftkv_kv_LeaderTransferRequest, _raftkv_kv_LeaderTransferRequest__Output>
       LeaderTransferResponse: MessageTypeDefinition<_raftkv_kv_LeaderTransferResponse, _raftkv_kv_LeaderTransferResponse__Output>
+      Load: MessageTypeDefinition<_raftkv_kv_Load, _raftkv_kv_Load__Output>
       Member: MessageTypeDefinition<_raftkv_kv_Member, _raftkv_kv_Member__Output>
       MemberAddRequest: MessageTypeDefinition<_raftkv_kv_MemberAddRequest, _raftkv_kv_MemberAddRequest__Output>
       MemberChangeResponse: MessageTypeDefinition<_raftkv_kv_MemberChangeResponse, _raftkv_kv_MemberChangeResponse__Output>

@@ -210,6 +210,7 @@ const BY_WIRE_NAME = new Map(Object.entries(WIRE_NAME).map(([method, wire]) => [
 function forwarding(t: GrpcTransport): PeerTransport {
   const definition = (wire: string): grpc.MethodDefinition<object, object> =>
     loadKvProto().Kv.service[wire] as unknown as grpc.MethodDefinition<object, object>;
+  let statusHandler: (() => StatusResponse) | undefined;
   return {
     start: () => t.start(),
     close: () => t.close(),
@@ -226,8 +227,21 @@ function forwarding(t: GrpcTransport): PeerTransport {
       if (reply.refusal !== '') return { ok: false, error: parseRefusal(reply.refusal) };
       return { ok: true, response: def.responseDeserialize(Buffer.from(reply.response)) };
     },
+    async peerStatus(to, timeoutMs): Promise<StatusResponse> {
+      const def = definition('Status');
+      const reply = await t.forward(to, { method: 'Status', request: def.requestSerialize({}) }, timeoutMs);
+      if (reply.refusal !== '') throw new Error(parseRefusal(reply.refusal).details);
+      return def.responseDeserialize(Buffer.from(reply.response)) as StatusResponse;
+    },
+    onPeerStatus(handler): void {
+      statusHandler = handler;
+    },
     onForward(handler): void {
       t.onForward(async ({ method: wire, request }, from) => {
+        if (wire === 'Status') {
+          if (!statusHandler) return { response: EMPTY, refusal: JSON.stringify({ code: 'UNAVAILABLE', details: 'the node is starting' }) };
+          return { response: definition('Status').responseSerialize(statusHandler()), refusal: '' };
+        }
         const method = BY_WIRE_NAME.get(wire);
         if (!method) throw new Error(`cannot forward ${wire}`);
         const def = definition(wire);

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import type { StatusResponse } from '../kv-api.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 import { RaftNode, type RaftObserver } from '../raft/node.js';
 import type { Storage } from '../raft/storage/storage.js';
@@ -16,6 +17,7 @@ import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
 import { probeHealth, readiness, statusReport, type Health, type StatusReport } from './health.js';
 import type { ServerMetrics } from './metrics.js';
+import { ClusterViews, type ClusterView } from './cluster-view.js';
 
 /**
  * How long a follower waits for the leader's answer to a call it forwarded: longer than a
@@ -26,6 +28,8 @@ const FORWARD_TIMEOUT_MS = 10_000;
 const HEALTH_MIN_TIMEOUT_MS = 1000;
 /** The longest a stopping leader waits for another to take over (kv-server's whole shutdown has 5 s). */
 const HAND_OFF_MAX_MS = 2000;
+/** How long the status page waits for a peer's Status before showing it down. */
+const PEER_STATUS_TIMEOUT_MS = 800;
 
 /** What a KvServer runs on, injected: the real machine in kv-server, a simulated one in tests. */
 export interface KvServerDeps {
@@ -69,6 +73,7 @@ export class KvServer {
   private leaderChanges = 0;
   /** The health check in flight: concurrent probes share its ReadIndex round. */
   private probing: Promise<Health> | undefined;
+  private views: ClusterViews | undefined;
 
   constructor(
     readonly config: ServerConfig,
@@ -136,6 +141,11 @@ export class KvServer {
   /** Serving clients and caught up enough to (health.ts readiness). */
   ready(): Health {
     return this.stopping ? { ok: false, reason: 'stopping' } : readiness(this.node, this.api !== undefined);
+  }
+
+  /** Every member's own Status, for the status page (GET /cluster); undefined until the node runs. */
+  clusterView(): Promise<ClusterView | undefined> {
+    return this.views?.get() ?? Promise.resolve(undefined);
   }
 
   /** This node's view of the cluster, for /status; undefined until it runs. */
@@ -254,8 +264,19 @@ export class KvServer {
       probe: (m) => network.probeMember({ clusterId, ...m }),
       forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
       backup: { confAt: (index) => node.confAt(index), slicer: () => clock.slicer() },
+      load: metrics && (() => metrics.load()),
     }));
     transport.onForward((call) => api.serveForwarded(call));
+    const statusOf = (): StatusResponse => {
+      let answer: StatusResponse | undefined;
+      api.status({}, (_e, r) => (answer = r));
+      return answer!;
+    };
+    transport.onPeerStatus?.(statusOf);
+    if (transport.peerStatus) {
+      const ask = transport.peerStatus.bind(transport);
+      this.views = new ClusterViews({ report: () => this.statusReport(), self: statusOf, ask, clock, timeoutMs: PEER_STATUS_TIMEOUT_MS });
+    }
     this.listener.serve(api, () => this.health());
     log.info('serving clients', { client_addr: cfg.clientAddr });
   }

@@ -14,6 +14,7 @@ import type {
   MemberRemoveRequestIn,
   SnapshotResponse,
   StatusResponse,
+  Load,
   WriteRequestIn,
 } from '../kv-api.js';
 import type { Slicer } from '../clock.js';
@@ -76,6 +77,8 @@ export interface KvServiceOptions {
    * node is still served. Without it, a follower answers "not leader" with a hint.
    */
   forward?: (leader: NodeId, call: ForwardedCall) => Promise<ForwardedReply>;
+  /** This node's client load (kv.proto's Load) for Status; without it, Status reports none. */
+  load?: () => Load;
   /** What Backup needs beyond the store: the configuration as of an applied index, and time slices to encode in. Without it, Backup is UNIMPLEMENTED. */
   backup?: { confAt(index: number): ConfState; slicer(): Slicer; maxBytes?: number };
 }
@@ -146,6 +149,7 @@ export class KvService {
       lastLogIndex: s.lastIndex,
       clusterId: this.opts.clusterId,
       snapshotIndex: this.opts.snapshotIndex(),
+      load: this.opts.load?.() ?? null,
     });
   }
 

@@ -111,6 +111,7 @@ async function main(): Promise<void> {
         health: () => server.health(),
         ready: () => server.ready(),
         status: () => server.statusReport(),
+        cluster: () => server.clusterView(),
       });
       log.info('serving metrics', { metrics_addr: http.address });
     } catch (e) {

@@ -1,13 +1,18 @@
 /**
- * kv-server --metrics-addr: a small HTTP server for Prometheus and probes. GET (or HEAD) only,
- * no request body read, unknown paths 404; it answers from what the node holds, so a flood of
- * scrapes cannot reach Raft except through /health, whose concurrent calls share one round.
+ * kv-server --metrics-addr: a small HTTP server for Prometheus, probes and people. GET (or HEAD)
+ * only, no request body read, unknown paths 404; it answers from what the node holds, so a flood
+ * of requests cannot reach Raft except through /health, whose concurrent calls share one round,
+ * and /cluster, whose gatherings are shared and cached (cluster-view.ts).
  *
- *   /metrics  Prometheus text format          /livez   200 while the process serves HTTP
- *   /health   200 if a leader can commit       /readyz  200 once serving and caught up
+ *   /         the status page (static/status.html)   /livez   200 while the process serves HTTP
+ *   /metrics  Prometheus text format                  /readyz  200 once serving and caught up
+ *   /health   200 if a leader can commit              /cluster JSON: every member's own Status
  *   /status   JSON: this node's view, and on the leader each member's progress
  */
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
+import { packageFile } from '../version.js';
+import type { ClusterView } from './cluster-view.js';
 import type { Health, StatusReport } from './health.js';
 
 export interface ObservabilitySource {
@@ -16,6 +21,8 @@ export interface ObservabilitySource {
   ready(): Health;
   /** undefined while the node is starting. */
   status(): StatusReport | undefined;
+  /** undefined while the node is starting. */
+  cluster(): Promise<ClusterView | undefined>;
 }
 
 export interface ObservabilityListener {
@@ -32,8 +39,9 @@ const MAX_HEADER_BYTES = 8192;
 /** Binds `host:port` (loopback or any address the operator chose); rejects with a clear message if it cannot. */
 export async function listenObservability(addr: string, source: ObservabilitySource): Promise<ObservabilityListener> {
   const { host, port } = splitAddress(addr);
+  const page = readFileSync(packageFile('static/status.html'));
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => {
-    void answer(req, res, source).catch((e: unknown) => send(res, 500, `internal error: ${(e as Error).message}\n`));
+    void answer(req, res, source, page).catch((e: unknown) => send(res, 500, `internal error: ${(e as Error).message}\n`));
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
@@ -52,7 +60,7 @@ export async function listenObservability(addr: string, source: ObservabilitySou
   };
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse, source: ObservabilitySource): Promise<void> {
+async function answer(req: http.IncomingMessage, res: http.ServerResponse, source: ObservabilitySource, page: Buffer): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return send(res, 405, 'only GET and HEAD\n');
@@ -60,6 +68,13 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, sourc
   // The path only; a query string (Prometheus adds none, probes may) is ignored.
   const path = (req.url ?? '/').split('?')[0];
   switch (path) {
+    case '/':
+      return send(res, 200, page, 'text/html; charset=utf-8', PAGE_HEADERS);
+    case '/cluster': {
+      const view = await source.cluster();
+      if (!view) return send(res, 503, JSON.stringify({ starting: true }) + '\n', 'application/json');
+      return send(res, 200, JSON.stringify(view) + '\n', 'application/json');
+    }
     case '/metrics': {
       const m = await source.metrics();
       return send(res, 200, m.body, m.contentType);
@@ -76,7 +91,7 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, sourc
       return send(res, 200, JSON.stringify(s) + '\n', 'application/json');
     }
     default:
-      return send(res, 404, 'not found: try /metrics, /health, /livez, /readyz or /status\n');
+      return send(res, 404, 'not found: try /, /metrics, /health, /livez, /readyz, /status or /cluster\n');
   }
 }
 
@@ -87,9 +102,18 @@ function sendHealth(res: http.ServerResponse, h: Health, json = false): void {
   else send(res, code, `${h.reason}\n`);
 }
 
-function send(res: http.ServerResponse, code: number, body: string, contentType = 'text/plain; charset=utf-8'): void {
+/**
+ * The page runs only its own inline script and talks only to the node that served it; it may not
+ * be framed by another site.
+ */
+const PAGE_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+};
+
+function send(res: http.ServerResponse, code: number, body: string | Buffer, contentType = 'text/plain; charset=utf-8', headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.end();
-  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 

@@ -13,6 +13,7 @@ import type { RaftObserver } from '../raft/node.js';
 import { NONE, type NodeId } from '../raft/core/types.js';
 import type { RaftStatus } from '../raft/core/raft.js';
 import type { PeerStats } from '../raft/transport/transport.js';
+import type { Load } from '../kv-api.js';
 
 /** What the metrics read at scrape time: the running node's parts (KvServer attaches them once started). */
 export interface MetricsSource {
@@ -34,6 +35,8 @@ export interface MetricsSource {
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 /** etcd's wal_fsync_duration_seconds buckets: 1 ms doubling to 8 s. */
 const FSYNC_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192];
+/** The data calls by kind, as Load counts them; the rest (Status, membership, ...) are not load. */
+const DATA_CALLS = new Map<string, 'reads' | 'writes'>([['Get', 'reads'], ['Put', 'writes'], ['Append', 'writes'], ['Delete', 'writes'], ['CompareAndSwap', 'writes']]);
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 const SNAPSHOT_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300];
 
@@ -53,6 +56,8 @@ export class ServerMetrics {
   private readonly roundTrip: Histogram<'To'>;
   private readonly requests: Counter<'method' | 'code'>;
   private readonly requestSeconds: Histogram<'method'>;
+  /** The same calls and flushes as plain running totals, read synchronously by Status (kv.proto's Load). */
+  private readonly totals = { reads: 0, writes: 0, latency: LATENCY_BUCKETS.map(() => 0), fsyncs: 0, fsyncSeconds: 0 };
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const r = [this.registry];
@@ -129,6 +134,8 @@ export class ServerMetrics {
       leaderChanged: () => this.leaderChanges.inc(),
       synced: (ms, entries) => {
         this.fsync.observe(ms / 1000);
+        this.totals.fsyncs++;
+        this.totals.fsyncSeconds += ms / 1000;
         if (entries > 0) this.persistBatch.observe(entries);
       },
       ready: (rd) => {
@@ -152,6 +159,20 @@ export class ServerMetrics {
   clientCall(method: string, code: string, seconds: number): void {
     this.requests.inc({ method, code });
     this.requestSeconds.observe({ method }, seconds);
+    const kind = DATA_CALLS.get(method);
+    if (kind === undefined) return;
+    this.totals[kind]++;
+    // Only the first bucket the call falls in: Status makes them cumulative.
+    const i = LATENCY_BUCKETS.findIndex((b) => seconds <= b);
+    if (i >= 0) this.totals.latency[i]!++;
+  }
+
+  /** This node's client load and flushes since it started, as Status reports them. */
+  load(): Load {
+    const t = this.totals;
+    let sum = 0;
+    const counts = t.latency.map((n) => (sum += n));
+    return { reads: t.reads, writes: t.writes, latencyBoundsSeconds: LATENCY_BUCKETS, latencyCounts: counts, fsyncs: t.fsyncs, fsyncSeconds: t.fsyncSeconds };
   }
 
   /** The text Prometheus scrapes, and its content type. */

@@ -1,4 +1,4 @@
-import type { MemberListResponse } from '../kv-api.js';
+import type { MemberListResponse, StatusResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
 import type { PeerStats, Transport } from '../raft/transport/transport.js';
 import type { Health } from './health.js';
@@ -47,6 +47,10 @@ export interface PeerTransport extends Transport {
   forward(to: NodeId, call: ForwardedCall, timeoutMs: number): Promise<ForwardedReply>;
   /** Serves the calls peers forward here. */
   onForward(handler: (call: ForwardedCall, from: NodeId) => Promise<ForwardedReply>): void;
+  /** Asks peer `to` for its own Status (the status page's view of the cluster); rejects if no answer comes within `timeoutMs`. */
+  peerStatus?(to: NodeId, timeoutMs: number): Promise<StatusResponse>;
+  /** Answers peers' peerStatus. */
+  onPeerStatus?(handler: () => StatusResponse): void;
   /** Each peer's bytes sent and received and messages dropped, as running totals (metrics); optional. */
   stats?(): ReadonlyMap<NodeId, PeerStats>;
 }

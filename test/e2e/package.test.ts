@@ -67,11 +67,11 @@ afterAll(async () => {
 });
 
 describe('npm pack', () => {
-  it('builds the package from a tree without build/: the compiled code, the protos and the README, nothing else', () => {
-    for (const f of ['build/src/index.js', 'build/src/index.d.ts', 'build/src/client/cli.js', 'build/src/server/main.js', 'build/src/tools/kv-bench.js', 'proto/kv.proto', 'proto/raft.proto', 'README.md', 'package.json']) {
+  it('builds the package from a tree without build/: the compiled code, the protos, the status page and the README, nothing else', () => {
+    for (const f of ['build/src/index.js', 'build/src/index.d.ts', 'build/src/client/cli.js', 'build/src/server/main.js', 'build/src/tools/kv-bench.js', 'proto/kv.proto', 'proto/raft.proto', 'static/status.html', 'README.md', 'package.json']) {
       expect(tarballFiles).toContain(f);
     }
-    expect(tarballFiles.filter((f) => !/^(build\/src\/.*\.(js|d\.ts)|proto\/[^/]+\.proto|README\.md|package\.json)$/.test(f))).toEqual([]);
+    expect(tarballFiles.filter((f) => !/^(build\/src\/.*\.(js|d\.ts)|proto\/[^/]+\.proto|static\/status\.html|README\.md|package\.json)$/.test(f))).toEqual([]);
   });
 
   it('the README SDK snippet and its require() line run in a project that installed the package without better-sqlite3', async () => {

@@ -19,6 +19,7 @@ async function serve(over: Partial<ObservabilitySource> = {}): Promise<string> {
     health: async () => ({ ok: true, reason: 'ok' }),
     ready: () => ({ ok: true, reason: 'ok' }),
     status: () => STATUS,
+    cluster: async () => undefined,
     ...over,
   });
   return `http://${listener.address}`;

@@ -88,6 +88,20 @@ describe('ServerMetrics', () => {
     expect(value(text, 'raftkv_server_client_request_duration_seconds_count{method="Put"}')).toBe(2);
   });
 
+  it('keeps the load Status reports: data calls by kind, their latency cumulative over the buckets, and the flushes', () => {
+    const m = new ServerMetrics({ processMetrics: false });
+    m.clientCall('Get', 'OK', 0.0002);
+    m.clientCall('Get', 'UNAVAILABLE', 0.003);
+    m.clientCall('Put', 'OK', 0.003);
+    m.clientCall('CompareAndSwap', 'OK', 9); // beyond the last bucket: counted, in no bucket
+    m.clientCall('Status', 'OK', 0.001); // not load
+    m.observer().synced!(4, 2);
+    const l = m.load();
+    expect([l.reads, l.writes, l.fsyncs, l.fsyncSeconds]).toEqual([2, 2, 1, 0.004]);
+    const within = (s: number): number => l.latencyCounts[l.latencyBoundsSeconds.indexOf(s)]!;
+    expect([within(0.0001), within(0.00025), within(0.0025), within(0.005), within(5)]).toEqual([0, 1, 1, 3, 3]);
+  });
+
   it('reads the state gauges as 0 until a node is attached (a starting node has no leader), and adds Node\'s process metrics by default', async () => {
     const bare = (await new ServerMetrics({ processMetrics: false }).scrape()).body;
     expect(value(bare, 'raftkv_server_term')).toBe(0);

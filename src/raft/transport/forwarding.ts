@@ -11,7 +11,7 @@ import { precondition, type Refusal } from './inbound.js';
  * what a call means is the server's business (src/server/grpc-network.ts).
  */
 export interface PeerCall {
-  /** The name of a call of the client API: Get, Put, Append, Delete, CompareAndSwap. */
+  /** The name of a call of the client API: Get, Put, Append, Delete, CompareAndSwap, or Status. */
   method: string;
   /** Its request, encoded. */
   request: Uint8Array;
@@ -25,8 +25,8 @@ export interface PeerCallReply {
 
 export type PeerCallHandler = (call: PeerCall, from: NodeId) => Promise<PeerCallReply>;
 
-/** The calls that may be forwarded: the data path. */
-const METHODS = new Set(['Get', 'Put', 'Append', 'Delete', 'CompareAndSwap']);
+/** The calls that may be forwarded: the data path, and Status (a peer asking the receiver about itself, for the status page). */
+const METHODS = new Set(['Get', 'Put', 'Append', 'Delete', 'CompareAndSwap', 'Status']);
 
 /** Sends `call` to a peer's Forward; rejects if no answer comes by `deadline` or the call fails. */
 export function forwardCall(

@@ -131,7 +131,9 @@ export interface KvClient extends grpc.Client {
    * LeaderTransfer are served by the leader only; other nodes refuse them like writes (with the
    * leader hint). A change answers once it is applied on the leader; a refused change (one pending
    * already, unknown node, would lose quorum, ...) fails with FAILED_PRECONDITION, `raftkv-error:
-   * conf-refused`, and says why, having changed nothing.
+   * conf-refused`, and says why, having changed nothing. A change the leader proposed and stopped
+   * leading before it applied fails with UNAVAILABLE, `raftkv-error: outcome-unknown`: it may
+   * still take effect (MemberList tells).
    */
   MemberList(argument: _raftkv_kv_MemberListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_kv_MemberListResponse__Output>): grpc.ClientUnaryCall;
   MemberList(argument: _raftkv_kv_MemberListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_raftkv_kv_MemberListResponse__Output>): grpc.ClientUnaryCall;
@@ -143,7 +145,9 @@ export interface KvClient extends grpc.Client {
    * LeaderTransfer are served by the leader only; other nodes refuse them like writes (with the
    * leader hint). A change answers once it is applied on the leader; a refused change (one pending
    * already, unknown node, would lose quorum, ...) fails with FAILED_PRECONDITION, `raftkv-error:
-   * conf-refused`, and says why, having changed nothing.
+   * conf-refused`, and says why, having changed nothing. A change the leader proposed and stopped
+   * leading before it applied fails with UNAVAILABLE, `raftkv-error: outcome-unknown`: it may
+   * still take effect (MemberList tells).
    */
   memberList(argument: _raftkv_kv_MemberListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_kv_MemberListResponse__Output>): grpc.ClientUnaryCall;
   memberList(argument: _raftkv_kv_MemberListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_raftkv_kv_MemberListResponse__Output>): grpc.ClientUnaryCall;
@@ -251,7 +255,9 @@ export interface KvHandlers extends grpc.UntypedServiceImplementation {
    * LeaderTransfer are served by the leader only; other nodes refuse them like writes (with the
    * leader hint). A change answers once it is applied on the leader; a refused change (one pending
    * already, unknown node, would lose quorum, ...) fails with FAILED_PRECONDITION, `raftkv-error:
-   * conf-refused`, and says why, having changed nothing.
+   * conf-refused`, and says why, having changed nothing. A change the leader proposed and stopped
+   * leading before it applied fails with UNAVAILABLE, `raftkv-error: outcome-unknown`: it may
+   * still take effect (MemberList tells).
    */
   MemberList: grpc.handleUnaryCall<_raftkv_kv_MemberListRequest__Output, _raftkv_kv_MemberListResponse>;
   

@@ -1,5 +1,6 @@
 // Original file: proto/kv.proto
 
+import type { Load as _raftkv_kv_Load, Load__Output as _raftkv_kv_Load__Output } from '../../raftkv/kv/Load.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface StatusResponse {
@@ -25,6 +26,10 @@ export interface StatusResponse {
    * the last entry this node's latest snapshot covers; 0: none
    */
   'snapshotIndex'?: (number | string | Long);
+  /**
+   * unset unless the node counts (kv-server --metrics-addr)
+   */
+  'load'?: (_raftkv_kv_Load | null);
 }
 
 export interface StatusResponse__Output {
@@ -50,4 +55,8 @@ export interface StatusResponse__Output {
    * the last entry this node's latest snapshot covers; 0: none
    */
   'snapshotIndex': (number);
+  /**
+   * unset unless the node counts (kv-server --metrics-addr)
+   */
+  'load': (_raftkv_kv_Load__Output | null);
 }
