@@ -67,6 +67,9 @@ try {
   console.log(row(`overload (${FACTOR}×)`, over));
   console.log(`\ngoodput under overload: ${((100 * over.opsPerSec) / peak.opsPerSec).toFixed(0)}% of peak`);
   console.log(`terms (node:role term): before ${before}; after the peak run ${mid}; after overload ${after}`);
+  // Overload errors (ClusterOverloadedError) against the rest: what the issue allows and what it does not.
+  const busy = over.errorsByKind.ClusterOverloadedError ?? 0;
+  console.log(`failed under overload: ${over.errors}: ${busy} overload errors (ClusterOverloadedError), ${over.errors - busy} others ${JSON.stringify(over.errorsByKind)}`);
   const kinds = [...peak.errorSamples, ...over.errorSamples].map((s) => `${s.count} × ${s.message}`);
   console.log(kinds.length ? `errors:\n  ${kinds.join('\n  ')}` : 'errors: none');
 } finally {

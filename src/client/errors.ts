@@ -28,9 +28,10 @@ export class ClusterUnavailableError extends RaftkvError {
 }
 
 /**
- * The cluster was up but too busy to take the call on before its deadline: every attempt was
- * refused as overloaded (or the last one was). Back off, or lower the load; a write's outcome is
- * unknown as for ClusterUnavailableError.
+ * The cluster was up but too busy to take the call on before its deadline: the last attempt was
+ * refused as overloaded, or ran out of time at a node that answered other calls of this client
+ * meanwhile (alive, with a queue too long for the deadline). Back off, or lower the load; a
+ * write's outcome is unknown as for ClusterUnavailableError.
  */
 export class ClusterOverloadedError extends ClusterUnavailableError {
   override name = 'ClusterOverloadedError';

@@ -268,8 +268,8 @@ export class Router {
       const target = hooks.leaderOnly && this.leader !== undefined ? this.leader : this.endpoints.pick(this.leader);
       attempts++;
       const trailer = { leader: '' };
+      const sent = Date.now();
       try {
-        const sent = Date.now();
         const res = await this.attempt<Res>(target, method, build(), deadline, trailer, this.timer.ms());
         this.timer.sample(Date.now() - sent);
         this.noteAnswered();
@@ -339,8 +339,16 @@ export class Router {
           case grpc.status.ABORTED:
           case grpc.status.INTERNAL:
             // No refusal from a node that answered (those carry a reason: no-leader, shutting-down, starting,
-            // outcome-unknown): it did not answer, and is avoided for a while.
-            if (kind === '') {
+            // outcome-unknown): it did not answer, and is avoided for a while, unless it answered other
+            // calls of ours meanwhile: then it is busy, not gone (an overload queues calls past their
+            // deadline), and avoiding it would send every call of this client through a follower,
+            // adding a hop and the follower's work to each, for SUSPECT_MS.
+            if (kind === '' && err.code === grpc.status.DEADLINE_EXCEEDED && !(err as { silent?: boolean }).silent && (this.heard.get(target) ?? 0) > sent) {
+              // Out of time at a node that answered other calls meanwhile: too busy, not gone. Stay with it.
+              overloaded = true;
+              break;
+            }
+            if (kind === '' && !((this.heard.get(target) ?? 0) > sent)) {
               this.endpoints.suspect(target);
               this.onEvent('endpoint-failed');
             }
@@ -473,12 +481,14 @@ export class Router {
       let watchdog: NodeJS.Timeout | undefined;
       let since = Date.now();
       let silent = false;
+      let settled = false;
       const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+        settled = true;
         this.active.delete(call);
         if (watchdog) clearTimeout(watchdog);
         if (!err || err.metadata?.get(MD_ERROR).length) this.heard.set(target, Date.now());
         if (silent && err?.code === grpc.status.CANCELLED) {
-          reject(Object.assign(new Error('silent'), { code: grpc.status.DEADLINE_EXCEEDED, details: `no answer from ${target} for ${silenceMs} ms`, metadata: new grpc.Metadata() }));
+          reject(Object.assign(new Error('silent'), { code: grpc.status.DEADLINE_EXCEEDED, details: `no answer from ${target} for ${silenceMs} ms`, metadata: new grpc.Metadata(), silent: true }));
         } else if (err) reject(err);
         else resolve(res as Res);
       });
@@ -487,15 +497,19 @@ export class Router {
       if (trailer) call.on('status', (st: grpc.StatusObject) => (trailer.leader = String(st.metadata.get(MD_LEADER)[0] ?? '')));
       if (silenceMs === undefined || Date.now() + silenceMs >= deadline) return;
       const check = (): void => {
+        if (settled) return;
         if ((this.heard.get(target) ?? 0) <= since) {
           silent = true;
           call.cancel();
         } else if (Date.now() + silenceMs < deadline) {
           since = Date.now();
-          watchdog = setTimeout(check, silenceMs);
+          watchdog = setTimeout(() => setImmediate(check), silenceMs);
         } // else the deadline ends the call
       };
-      watchdog = setTimeout(check, silenceMs);
+      // Looked at after the I/O that is ready (setImmediate): a timer that fires after this
+      // process was busy runs before the answers that arrived meanwhile are read, and would take
+      // a node that answered for a silent one.
+      watchdog = setTimeout(() => setImmediate(check), silenceMs);
     });
   }
 

@@ -132,6 +132,8 @@ export interface BenchResult {
   loadgenCpuUsPerOp: number;
   /** Up to 5 distinct error messages with counts. */
   errorSamples: { message: string; count: number }[];
+  /** Every error counted by its class (the SDK's error names, e.g. ClusterOverloadedError). */
+  errorsByKind: Record<string, number>;
   interrupted: boolean;
 }
 
@@ -329,6 +331,7 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
   let intervalHist = newHistogram(); // latencies of the current progress interval, warm-up included
   const progressOn = o.progress !== 'none';
   const errorCounts = new Map<string, number>();
+  const errorKinds = new Map<string, number>();
 
   const t0 = performance.now();
   const measureFrom = t0 + o.warmupS * 1000;
@@ -407,6 +410,8 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
           // Grouped by message, less the attempt count that KvClient's messages carry.
           const msg = String((e as Error).message ?? e).split('\n')[0]!.replace(/\(\d+ attempts/, '(N attempts').slice(0, 200);
           if (errorCounts.size < 20 || errorCounts.has(msg)) errorCounts.set(msg, (errorCounts.get(msg) ?? 0) + 1);
+          const kind = e instanceof Error ? e.name : typeof e;
+          errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
           if (o.total !== undefined && ok + errors >= o.total) closeWindow(now);
         }
         await sleep(ERROR_PAUSE_MS);
@@ -464,6 +469,7 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
     loadgenCpuCores: elapsedS > 0 ? round(cpuUs / 1e6 / elapsedS, 3) : 0,
     loadgenCpuUsPerOp: ok > 0 ? Math.round(cpuUs / ok) : 0,
     errorSamples: [...errorCounts].sort((x, y) => y[1] - x[1]).slice(0, 5).map(([message, count]) => ({ message, count })),
+    errorsByKind: Object.fromEntries(errorKinds),
     interrupted: signal.stop,
   };
   if (reads && writes) {

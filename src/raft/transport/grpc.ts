@@ -273,10 +273,12 @@ export class GrpcTransport implements Transport {
   /** Forwards a client call to peer `to` (the leader); rejects without an answer within `timeoutMs`. */
   forward(to: NodeId, call: PeerCall, timeoutMs: number): Promise<PeerCallReply> {
     const link = this.links.get(to);
-    if (link?.client === undefined || this.closing) {
+    const newClient = this.newClient;
+    if (link?.client === undefined || newClient === undefined || this.closing) {
       return Promise.reject(new Error(link === undefined ? `node ${to} is not a known peer` : 'the transport is not running'));
     }
-    return forwardCall(link.client, link.callMetadata(), { clusterId: this.clusterId, self: this.self }, call, Date.now() + timeoutMs);
+    const client = link.bulkClient(() => newClient(link.address));
+    return forwardCall(client, link.callMetadata(), { clusterId: this.clusterId, self: this.self }, call, Date.now() + timeoutMs);
   }
 
   /**
@@ -289,9 +291,10 @@ export class GrpcTransport implements Transport {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`raft transport ${this.self}: snapshot to peer ${m.to} failed: ${why}`));
       const link = this.links.get(m.to);
-      const client = link?.client;
+      const newClient = this.newClient;
       if (link === undefined) return fail(`not a known peer (known: ${this.peerList})`);
-      if (client === undefined || this.closing) return fail(this.closing ? 'transport closed' : 'transport not started');
+      if (link.client === undefined || newClient === undefined || this.closing) return fail(this.closing ? 'transport closed' : 'transport not started');
+      const client = link.bulkClient(() => newClient(link.address));
       if (m.type !== 'snap' || m.entries.length > 0) return fail(`expected a snap message without entries, got ${m.type} with ${m.entries.length} entries`);
       if (link.snapshot !== undefined) return fail('another snapshot transfer to this peer is in flight (one at a time)');
       const encoded = encodeMessage(m)!; // a known type
