@@ -60,9 +60,9 @@ try {
   const over = await bench(cluster.endpoints, overloadClients, OVERLOAD_S, 10);
   const after = await terms(cluster.endpoints);
   const row = (name, r) =>
-    `| ${name} | ${r.clients} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.errors} | ${r.latencyMs.p50.toFixed(1)} / ${r.latencyMs.p99.toFixed(1)} / ${r.latencyMs.max.toFixed(0)} |`;
-  console.log('| run | clients | puts/s (goodput) | failed | p50 / p99 / max ms |');
-  console.log('|---|---:|---:|---:|---|');
+    `| ${name} | ${r.clients} | ${Math.round(r.opsPerSec).toLocaleString('en-US')} | ${r.errors} | ${r.latencyMs.p50.toFixed(1)} / ${r.latencyMs.p99.toFixed(1)} / ${r.latencyMs.max.toFixed(0)} | ${r.loadgenCpuCores.toFixed(2)} cores, ${r.loadgenLoopDelayMs.p99} / ${r.loadgenLoopDelayMs.max} ms |`;
+  console.log('| run | clients | puts/s (goodput) | failed | p50 / p99 / max ms | load generator: CPU, event-loop delay p99 / max |');
+  console.log('|---|---:|---:|---:|---|---|');
   console.log(row('peak', peak));
   console.log(row(`overload (${FACTOR}×)`, over));
   console.log(`\ngoodput under overload: ${((100 * over.opsPerSec) / peak.opsPerSec).toFixed(0)}% of peak`);

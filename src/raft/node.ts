@@ -200,7 +200,10 @@ export class RaftNode implements ReplicatedLog {
       this.step(m);
     });
     this.ticker = this.clock.setInterval(() => {
+      const leading = this.raft.role === 'leader';
       this.raft.tick();
+      // A leader steps down on a tick only for check-quorum: say whom it had not heard from.
+      if (leading && this.raft.role !== 'leader') this.observer.quorumLost?.(this.silences());
       this.sendHeartbeats();
       this.schedule();
       this.checkWatchers();
@@ -460,6 +463,15 @@ export class RaftNode implements ReplicatedLog {
     const started = this.clock.now();
     await this.storage.sync();
     synced(this.clock.now() - started, entries);
+  }
+
+  /** How long ago each other voter was last heard from (ms; Infinity: never). */
+  private silences(): Map<NodeId, number> {
+    const now = this.clock.now();
+    const conf = this.raft.status().conf;
+    const voters = new Set([...conf.voters, ...(conf.votersOutgoing ?? [])]);
+    voters.delete(this.id);
+    return new Map([...voters].map((id) => [id, now - (this.heard.get(id) ?? -Infinity)]));
   }
 
   private roleChanged(): void {

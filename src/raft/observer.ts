@@ -25,6 +25,11 @@ export interface RaftObserver {
    * entries it made durable (0: a term or vote only). etcd's wal_fsync_duration.
    */
   synced?(durationMs: number, entries: number): void;
+  /**
+   * This leader stepped down for want of a quorum (check-quorum): it heard from too few voters in
+   * an election timeout. `silences`: how long ago (ms) each other voter was last heard from.
+   */
+  quorumLost?(silences: ReadonlyMap<NodeId, number>): void;
   /** A heartbeat to `peer` was answered `durationMs` after it was sent: the round trip over the transport. */
   roundTrip?(peer: NodeId, durationMs: number): void;
   /** A ReadIndex round this node started was confirmed, `durationMs` after it started. */

@@ -426,6 +426,10 @@ export class KvServer {
         else log.info('role changed', fields);
         lastLeader = s.leaderId;
       },
+      quorumLost: (silences) =>
+        log.warn('stepped down: heard from too few voters in an election timeout', {
+          last_heard: [...silences].map(([id, ms]) => `node ${id} ${Number.isFinite(ms) ? `${Math.round(ms)} ms ago` : 'never'}`).join(', '),
+        }),
       snapshotTaken: (meta) => log.info('compacted the log', { snapshot: meta.index, term: meta.term }),
       snapshotSent: (to, meta, bytes) => log.info(`sent snapshot ${meta.index} (${bytes} bytes) to node ${to}`),
       snapshotInstalled: (meta) => log.info(`installed snapshot ${meta.index} from the leader`, { term: meta.term }),

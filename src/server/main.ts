@@ -9,6 +9,7 @@
  * missing, a fatal disk error), 2 for bad flags. SIGHUP reads the certificate files again.
  */
 import { randomInt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hideBin } from 'yargs/helpers';
 import { dataDirAccessProblem, UsageError, type ServerConfig } from './config.js';
 import { EXAMPLE, parseArgs } from './flags.js';
@@ -17,6 +18,7 @@ import { sqliteProblem } from './preflight.js';
 import type { ServerTls } from './server-tls.js';
 import { CertificateError } from '../tls-files.js';
 import { dropIpServerNameWarning } from '../quiet-warnings.js';
+import { packageFile } from '../version.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 
@@ -112,6 +114,7 @@ async function main(): Promise<void> {
         ready: () => server.ready(),
         status: () => server.statusReport(),
         cluster: () => server.clusterView(),
+        page: readFileSync(packageFile('static/status.html')),
       });
       log.info('serving metrics', { metrics_addr: http.address });
     } catch (e) {

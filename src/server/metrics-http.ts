@@ -9,9 +9,7 @@
  *   /health   200 if a leader can commit              /cluster JSON: every member's own Status
  *   /status   JSON: this node's view, and on the leader each member's progress
  */
-import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { packageFile } from '../version.js';
 import type { ClusterView } from './cluster-view.js';
 import type { Health, StatusReport } from './health.js';
 
@@ -23,6 +21,8 @@ export interface ObservabilitySource {
   status(): StatusReport | undefined;
   /** undefined while the node is starting. */
   cluster(): Promise<ClusterView | undefined>;
+  /** The status page (static/status.html), served at /. */
+  page: Buffer;
 }
 
 export interface ObservabilityListener {
@@ -39,9 +39,8 @@ const MAX_HEADER_BYTES = 8192;
 /** Binds `host:port` (loopback or any address the operator chose); rejects with a clear message if it cannot. */
 export async function listenObservability(addr: string, source: ObservabilitySource): Promise<ObservabilityListener> {
   const { host, port } = splitAddress(addr);
-  const page = readFileSync(packageFile('static/status.html'));
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS }, (req, res) => {
-    void answer(req, res, source, page).catch((e: unknown) => send(res, 500, `internal error: ${(e as Error).message}\n`));
+    void answer(req, res, source).catch((e: unknown) => send(res, 500, `internal error: ${(e as Error).message}\n`));
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
@@ -60,7 +59,7 @@ export async function listenObservability(addr: string, source: ObservabilitySou
   };
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse, source: ObservabilitySource, page: Buffer): Promise<void> {
+async function answer(req: http.IncomingMessage, res: http.ServerResponse, source: ObservabilitySource): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return send(res, 405, 'only GET and HEAD\n');
@@ -69,7 +68,7 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, sourc
   const path = (req.url ?? '/').split('?')[0];
   switch (path) {
     case '/':
-      return send(res, 200, page, 'text/html; charset=utf-8', PAGE_HEADERS);
+      return send(res, 200, source.page, 'text/html; charset=utf-8', PAGE_HEADERS);
     case '/cluster': {
       const view = await source.cluster();
       if (!view) return send(res, 503, JSON.stringify({ starting: true }) + '\n', 'application/json');

@@ -25,7 +25,7 @@ export function formatResult(r: BenchResult): string {
     lines.push(`  reads       ${fmtLat(r.readLatencyMs)}  (${r.reads})`, `  writes      ${fmtLat(r.writeLatencyMs)}  (${r.writes})`);
   }
   if (r.reads > 0) lines.push(`  misses      ${r.misses} of ${r.reads} reads found no value`);
-  lines.push(`  loadgen CPU ${r.loadgenCpuCores.toFixed(2)} cores, ${r.loadgenCpuUsPerOp} µs/op`);
+  lines.push(`  loadgen CPU ${r.loadgenCpuCores.toFixed(2)} cores, ${r.loadgenCpuUsPerOp} µs/op, event-loop delay p99 ${r.loadgenLoopDelayMs.p99} ms, max ${r.loadgenLoopDelayMs.max} ms`);
   if (r.interrupted) lines.push('  (interrupted: partial result)');
   return lines.join('\n') + '\n';
 }

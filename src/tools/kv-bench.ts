@@ -17,7 +17,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { realpathSync, writeSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import yargs from 'yargs';
@@ -130,6 +130,11 @@ export interface BenchResult {
   /** CPU the load generator used inside the window: cores busy, and µs per operation. */
   loadgenCpuCores: number;
   loadgenCpuUsPerOp: number;
+  /**
+   * How late the load generator's own event loop ran in the window (ms, p99 and max): above a few
+   * ms, latencies include time the generator took to read answers, not only the cluster's.
+   */
+  loadgenLoopDelayMs: { p99: number; max: number };
   /** Up to 5 distinct error messages with counts. */
   errorSamples: { message: string; count: number }[];
   /** Every error counted by its class (the SDK's error names, e.g. ClusterOverloadedError). */
@@ -346,7 +351,11 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
   let nWrites = 0;
   let misses = 0;
   let cpuAtStart = measuring ? process.cpuUsage() : undefined;
-  if (measuring) mark('start');
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  if (measuring) {
+    mark('start');
+    loopDelay.enable();
+  }
   let cpuAtEnd: NodeJS.CpuUsage | undefined;
   let stopIssuing = false;
 
@@ -357,6 +366,7 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
       measuring = true;
       cpuAtStart = process.cpuUsage();
       mark('start');
+      loopDelay.enable();
     }
     if (measuring && now >= measureUntil) closeWindow(measureUntil);
   };
@@ -364,6 +374,7 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
     if (endedAt !== undefined) return;
     endedAt = now;
     cpuAtEnd = process.cpuUsage(cpuAtStart);
+    loopDelay.disable();
     stopIssuing = true;
     mark('end');
   };
@@ -468,6 +479,7 @@ export async function runBench(o: BenchOptions, target: BenchTarget, signal: { s
     latencyMs: summarize(all),
     loadgenCpuCores: elapsedS > 0 ? round(cpuUs / 1e6 / elapsedS, 3) : 0,
     loadgenCpuUsPerOp: ok > 0 ? Math.round(cpuUs / ok) : 0,
+    loadgenLoopDelayMs: { p99: round(loopDelay.percentile(99) / 1e6, 1), max: round(loopDelay.max / 1e6, 1) },
     errorSamples: [...errorCounts].sort((x, y) => y[1] - x[1]).slice(0, 5).map(([message, count]) => ({ message, count })),
     errorsByKind: Object.fromEntries(errorKinds),
     interrupted: signal.stop,

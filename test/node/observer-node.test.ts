@@ -70,8 +70,10 @@ describe('RaftNode observer', () => {
     const synced: { id: NodeId; ms: number; entries: number }[] = [];
     const reads: number[] = [];
     const trips: { id: NodeId; peer: NodeId; ms: number }[] = [];
+    const lost: { id: NodeId; silences: ReadonlyMap<NodeId, number> }[] = [];
     const ns = [1, 2, 3].map((id) =>
       start(hub, id, {
+        quorumLost: (silences) => lost.push({ id, silences }),
         roleChanged: () => roles.set(id, (roles.get(id) ?? 0) + 1),
         leaderChanged: (leader) => leaders.set(id, [...(leaders.get(id) ?? []), leader]),
         synced: (ms, entries) => synced.push({ id, ms, entries }),
@@ -102,6 +104,12 @@ describe('RaftNode observer', () => {
 
     // Cut off: the leader steps down (check-quorum); the others stop knowing it and elect another.
     hub.cut.add(leader.id);
+    expect(lost).toEqual([]);
     await waitFor('the old leader to know of no leader', () => leaders.get(leader.id)!.at(-1) === 0, 5000);
+    // It said why: neither follower heard from for about an election timeout (300 ms) or more.
+    expect(lost.map((l) => l.id)).toEqual([leader.id]);
+    const silences = [...lost[0]!.silences];
+    expect(silences.map(([id]) => id).sort()).toEqual(ns.map((n) => n.id).filter((id) => id !== leader.id).sort());
+    for (const [, ms] of silences) expect(ms).toBeGreaterThanOrEqual(250);
   });
 });

@@ -2,6 +2,7 @@
  * The --metrics-addr HTTP server: each endpoint's status code and body, and what it refuses.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import type { ClusterView } from '../../src/server/cluster-view.js';
 import type { Health, StatusReport } from '../../src/server/health.js';
 import { listenObservability, type ObservabilityListener, type ObservabilitySource } from '../../src/server/metrics-http.js';
 
@@ -20,6 +21,7 @@ async function serve(over: Partial<ObservabilitySource> = {}): Promise<string> {
     ready: () => ({ ok: true, reason: 'ok' }),
     status: () => STATUS,
     cluster: async () => undefined,
+    page: Buffer.from('<!doctype html><title>raftkv</title>'),
     ...over,
   });
   return `http://${listener.address}`;
@@ -88,5 +90,20 @@ describe('metrics HTTP', () => {
     const base = await serve();
     const addr = base.replace('http://', '');
     await expect(listenObservability(addr, {} as ObservabilitySource)).rejects.toThrow(`cannot listen for metrics on ${addr}`);
+  });
+
+  it('/ serves the status page, locked to its own script and origin; /cluster its data, 503 while starting', async () => {
+    let view: ClusterView | undefined = undefined;
+    const base = await serve({ cluster: async () => view });
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toContain("connect-src 'self'");
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(await page.text()).toContain('<title>raftkv</title>');
+    expect((await fetch(`${base}/cluster`)).status).toBe(503);
+    view = { at: 1, self: 1, clusterId: 'c', leaderChanges: 0, members: [] };
+    const r = await fetch(`${base}/cluster`);
+    expect([r.status, await r.json()]).toEqual([200, view]);
   });
 });
