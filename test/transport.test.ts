@@ -195,11 +195,13 @@ describe('GrpcTransport', () => {
     }
     await waitFor(() => nodes.every((n, i) => n.got.length === sent.get(i + 1)!.length), 'all messages');
     for (const [i, n] of nodes.entries()) {
-      // Per-sender order is preserved; messages from different senders interleave.
+      // Per sender, appends keep their order, and so do the other messages (each kind has its
+      // own stream); the two kinds, and messages from different senders, interleave.
       for (const fromId of [1, 2, 3]) {
-        const want = sent.get(i + 1)!.filter((m) => m.from === fromId);
-        const got = n.got.filter((m) => m.from === fromId);
-        expect(got.map(normalize)).toEqual(want.map(normalize));
+        for (const appends of [true, false]) {
+          const lane = (m: Message): boolean => m.from === fromId && (m.type === 'app') === appends;
+          expect(n.got.filter(lane).map(normalize)).toEqual(sent.get(i + 1)!.filter(lane).map(normalize));
+        }
       }
       expect(n.logs.filter((l) => l.includes('refused'))).toEqual([]);
     }
@@ -227,6 +229,16 @@ describe('GrpcTransport', () => {
     }
     await waitFor(() => b!.got.length === 4000, '4000 messages');
     expect(b!.got.map((m) => m.commit)).toEqual(Array.from({ length: 4000 }, (_, i) => i + 1));
+  });
+
+  it('a heartbeat is not held up behind appends: they travel on a connection of their own', async () => {
+    const [a, b] = await cluster3();
+    // 12 MiB of appends (within the queue), then a heartbeat: on one stream the heartbeat would come last.
+    const payload = randomBytes(1024 * 1024);
+    for (let k = 0; k < 12; k++) a!.t.send(msg('app', 1, 2, { term: 3, index: k, entries: [{ index: k + 1, term: 3, type: 'normal', data: payload }] }));
+    a!.t.send(msg('heartbeat', 1, 2, { term: 3, commit: 7 }));
+    await waitFor(() => b!.got.filter((m) => m.type === 'app').length === 12 && b!.got.some((m) => m.type === 'heartbeat'), 'the appends and the heartbeat');
+    expect(b!.got.findIndex((m) => m.type === 'heartbeat')).toBeLessThan(b!.got.length - 1);
   });
 
   it('delivers a 3 MiB append, splits batches over the limit, drops a single oversized message', async () => {

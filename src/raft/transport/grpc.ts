@@ -95,7 +95,16 @@ export class GrpcTransport implements Transport {
   private readonly maxMessageBytes: number;
   private readonly log: RateLimitedLog;
   private readonly flushes = new FlushScheduler();
+  /** Per peer, the stream for everything but appends: votes, heartbeats, answers, timeoutNow. */
   private readonly links = new Map<NodeId, PeerLink>();
+  /**
+   * Per peer, a second stream on a connection of its own for appends, which also carries the
+   * calls forwarded to that peer and the snapshots sent to it. Behind megabytes of appends that a
+   * busy follower reads slowly (HTTP/2 flow control), a heartbeat waited for hundreds of ms and
+   * check-quorum deposed a healthy leader; on their own connection heartbeats and votes wait for
+   * nothing. Raft does not need the two kinds in order: the network may reorder any messages.
+   */
+  private readonly appendLinks = new Map<NodeId, PeerLink>();
   private peerList = '';
   private readonly linkConfig: PeerLinkConfig;
   /** Set by start(): makes the client of a link (one connection per link, never shared). */
@@ -217,7 +226,7 @@ export class GrpcTransport implements Transport {
       'grpc.use_local_subchannel_pool': 1,
     };
     this.newClient = (address) => new proto.raftkv.raft.Raft(address, this.credentials.channel, channelOptions);
-    for (const link of this.links.values()) link.start(this.newClient(link.address));
+    for (const link of [...this.links.values(), ...this.appendLinks.values()]) link.start(this.newClient(link.address));
   }
 
   setPeers(peers: readonly PeerAddress[]): void {
@@ -229,23 +238,31 @@ export class GrpcTransport implements Transport {
       if (wanted.has(p.id)) throw new Error(`raft transport: peer ${p.id} listed twice`);
       wanted.set(p.id, p.address);
     }
-    for (const [id, link] of this.links) {
-      if (wanted.get(id) === link.address) continue;
-      link.close();
-      this.links.delete(id);
-    }
-    for (const [id, address] of wanted) {
-      if (this.links.has(id)) continue;
-      const link = new PeerLink(id, address, this.linkConfig);
-      this.links.set(id, link);
-      if (this.newClient) link.start(this.newClient(address));
+    for (const links of [this.links, this.appendLinks]) {
+      for (const [id, link] of links) {
+        if (wanted.get(id) === link.address) continue;
+        link.close();
+        links.delete(id);
+      }
+      for (const [id, address] of wanted) {
+        if (links.has(id)) continue;
+        const link = new PeerLink(id, address, this.linkConfig);
+        links.set(id, link);
+        if (this.newClient) link.start(this.newClient(address));
+      }
     }
     this.peerList = [...this.links.keys()].join(', ');
   }
 
   /** Each peer's running totals of bytes sent and received and messages dropped (for metrics). */
   stats(): ReadonlyMap<NodeId, PeerStats> {
-    return new Map([...this.links].map(([id, link]) => [id, link.stats]));
+    return new Map(
+      [...this.links].map(([id, link]) => {
+        const appends = this.appendLinks.get(id)?.stats;
+        const both = appends ? { sentBytes: link.stats.sentBytes + appends.sentBytes, receivedBytes: link.stats.receivedBytes + appends.receivedBytes, sentFailures: link.stats.sentFailures + appends.sentFailures } : link.stats;
+        return [id, both];
+      }),
+    );
   }
 
   onMessage(handler: (m: Message) => void): void {
@@ -253,7 +270,7 @@ export class GrpcTransport implements Transport {
   }
 
   send(m: Message): void {
-    const link = this.links.get(m.to);
+    const link = (m.type === 'app' ? this.appendLinks : this.links).get(m.to);
     if (link === undefined) {
       if (!this.closing) this.log.log(`unknown:${m.to}`, `dropped ${m.type} to ${m.to}: not a known peer (known: ${this.peerList})`);
       return;
@@ -272,13 +289,11 @@ export class GrpcTransport implements Transport {
 
   /** Forwards a client call to peer `to` (the leader); rejects without an answer within `timeoutMs`. */
   forward(to: NodeId, call: PeerCall, timeoutMs: number): Promise<PeerCallReply> {
-    const link = this.links.get(to);
-    const newClient = this.newClient;
-    if (link?.client === undefined || newClient === undefined || this.closing) {
+    const link = this.appendLinks.get(to);
+    if (link?.client === undefined || this.closing) {
       return Promise.reject(new Error(link === undefined ? `node ${to} is not a known peer` : 'the transport is not running'));
     }
-    const client = link.bulkClient(() => newClient(link.address));
-    return forwardCall(client, link.callMetadata(), { clusterId: this.clusterId, self: this.self }, call, Date.now() + timeoutMs);
+    return forwardCall(link.client, link.callMetadata(), { clusterId: this.clusterId, self: this.self }, call, Date.now() + timeoutMs);
   }
 
   /**
@@ -291,10 +306,9 @@ export class GrpcTransport implements Transport {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`raft transport ${this.self}: snapshot to peer ${m.to} failed: ${why}`));
       const link = this.links.get(m.to);
-      const newClient = this.newClient;
+      const client = this.appendLinks.get(m.to)?.client;
       if (link === undefined) return fail(`not a known peer (known: ${this.peerList})`);
-      if (link.client === undefined || newClient === undefined || this.closing) return fail(this.closing ? 'transport closed' : 'transport not started');
-      const client = link.bulkClient(() => newClient(link.address));
+      if (client === undefined || this.closing) return fail(this.closing ? 'transport closed' : 'transport not started');
       if (m.type !== 'snap' || m.entries.length > 0) return fail(`expected a snap message without entries, got ${m.type} with ${m.entries.length} entries`);
       if (link.snapshot !== undefined) return fail('another snapshot transfer to this peer is in flight (one at a time)');
       const encoded = encodeMessage(m)!; // a known type
@@ -348,9 +362,10 @@ export class GrpcTransport implements Transport {
     if (finish === undefined) return;
     // Response headers now: the sender's signal that the stream is accepted.
     call.sendMetadata(new grpc.Metadata());
-    const link = this.links.get(Number(String(call.metadata.get(MD_FROM)[0])));
+    const from = Number(String(call.metadata.get(MD_FROM)[0]));
+    const link = this.links.get(from);
     const newClient = this.newClient;
-    if (link && newClient) link.peerIsUp(() => newClient(link.address));
+    if (newClient) for (const l of [link, this.appendLinks.get(from)]) l?.peerIsUp(() => newClient(l.address));
     const peer = call.getPeer();
     call.on('data', (batch: RaftBatch__Output) => {
       if (link) link.stats.receivedBytes += (batch as WithWireBytes)[WIRE_BYTES] ?? 0;
@@ -446,7 +461,7 @@ export class GrpcTransport implements Transport {
   private async shutdown(): Promise<void> {
     this.closing = true;
     this.flushes.close();
-    for (const link of this.links.values()) link.close();
+    for (const link of [...this.links.values(), ...this.appendLinks.values()]) link.close();
     const server = this.server;
     this.server = undefined;
     if (server === undefined) return;

@@ -67,13 +67,6 @@ type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
 /** The outbound side towards one peer: one stream, one bounded queue. */
 export class PeerLink {
   client: RaftClient | undefined = undefined;
-  /**
-   * A second connection to the peer for bulk calls (forwarded client calls, snapshots), opened on
-   * first use: on the Raft stream's connection they would queue ahead of heartbeats and votes in
-   * HTTP/2's shared flow-control window; a leader whose followers forwarded a burst of client calls
-   * missed their heartbeat answers for an election timeout and stepped down.
-   */
-  private bulk: RaftClient | undefined = undefined;
   private call: grpc.ClientWritableStream<RaftBatch> | undefined = undefined;
   private state: LinkState = 'idle';
   private queue: EncodedMessage[] = [];
@@ -205,12 +198,6 @@ export class PeerLink {
     this.openStream();
   }
 
-  /** The bulk connection's client (see `bulk`), made with `make` on first use. */
-  bulkClient(make: () => RaftClient): RaftClient {
-    this.bulk ??= make();
-    return this.bulk;
-  }
-
   /** Stops for good: drops the queue, fails the snapshot in flight, ends the stream. */
   close(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -224,8 +211,6 @@ export class PeerLink {
     call?.cancel();
     this.client?.close();
     this.client = undefined;
-    this.bulk?.close();
-    this.bulk = undefined;
   }
 
   private openStream(): void {

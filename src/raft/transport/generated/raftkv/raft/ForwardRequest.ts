@@ -4,7 +4,7 @@ import type { Long } from '@grpc/proto-loader';
 
 /**
  * A client's call that a follower forwards to its leader, for a client that cannot reach the
- * leader itself. `method` names a call of proto/kv.proto's Kv service and `request` is its
+ * leader itself (or a Status call, see `method`). `method` names a call of proto/kv.proto's Kv service and `request` is its
  * request message, encoded; the leader serves it as if the client had called it directly.
  */
 export interface ForwardRequest {
@@ -17,15 +17,18 @@ export interface ForwardRequest {
    */
   'from'?: (number | string | Long);
   /**
-   * Get, Put, Append, Delete or CompareAndSwap
+   * Get, Put, Append, Delete or CompareAndSwap; or Status, which the
    */
   'method'?: (string);
+  /**
+   * receiver answers about itself, leader or not (the status page)
+   */
   'request'?: (Buffer | Uint8Array | string);
 }
 
 /**
  * A client's call that a follower forwards to its leader, for a client that cannot reach the
- * leader itself. `method` names a call of proto/kv.proto's Kv service and `request` is its
+ * leader itself (or a Status call, see `method`). `method` names a call of proto/kv.proto's Kv service and `request` is its
  * request message, encoded; the leader serves it as if the client had called it directly.
  */
 export interface ForwardRequest__Output {
@@ -38,8 +41,11 @@ export interface ForwardRequest__Output {
    */
   'from': (number);
   /**
-   * Get, Put, Append, Delete or CompareAndSwap
+   * Get, Put, Append, Delete or CompareAndSwap; or Status, which the
    */
   'method': (string);
+  /**
+   * receiver answers about itself, leader or not (the status page)
+   */
   'request': (Buffer);
 }

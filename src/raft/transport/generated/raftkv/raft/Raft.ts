@@ -63,7 +63,8 @@ export interface RaftClient extends grpc.Client {
   installSnapshot(callback: grpc.requestCallback<_raftkv_raft_SnapshotAck__Output>): grpc.ClientWritableStream<_raftkv_raft_SnapshotChunk>;
   
   /**
-   * One long-lived stream from a node to one peer. The receiver answers with response headers
+   * A long-lived stream from a node to one peer; a node keeps two per peer, each on a connection
+   * of its own: one for appends, one for the other messages. The receiver answers with response headers
    * as soon as it accepts the stream (the sender's "connected" signal) and ends it with a
    * status: OK on a clean close, FAILED_PRECONDITION for a batch from another cluster,
    * UNAVAILABLE when shutting down.
@@ -73,7 +74,8 @@ export interface RaftClient extends grpc.Client {
   Stream(options: grpc.CallOptions, callback: grpc.requestCallback<_raftkv_raft_StreamAck__Output>): grpc.ClientWritableStream<_raftkv_raft_RaftBatch>;
   Stream(callback: grpc.requestCallback<_raftkv_raft_StreamAck__Output>): grpc.ClientWritableStream<_raftkv_raft_RaftBatch>;
   /**
-   * One long-lived stream from a node to one peer. The receiver answers with response headers
+   * A long-lived stream from a node to one peer; a node keeps two per peer, each on a connection
+   * of its own: one for appends, one for the other messages. The receiver answers with response headers
    * as soon as it accepts the stream (the sender's "connected" signal) and ends it with a
    * status: OK on a clean close, FAILED_PRECONDITION for a batch from another cluster,
    * UNAVAILABLE when shutting down.
@@ -108,7 +110,8 @@ export interface RaftHandlers extends grpc.UntypedServiceImplementation {
   InstallSnapshot: grpc.handleClientStreamingCall<_raftkv_raft_SnapshotChunk__Output, _raftkv_raft_SnapshotAck>;
   
   /**
-   * One long-lived stream from a node to one peer. The receiver answers with response headers
+   * A long-lived stream from a node to one peer; a node keeps two per peer, each on a connection
+   * of its own: one for appends, one for the other messages. The receiver answers with response headers
    * as soon as it accepts the stream (the sender's "connected" signal) and ends it with a
    * status: OK on a clean close, FAILED_PRECONDITION for a batch from another cluster,
    * UNAVAILABLE when shutting down.
