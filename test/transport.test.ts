@@ -447,6 +447,41 @@ async function senderTo(peerPort: number, extra: Partial<GrpcTransportOptions> =
   return a;
 }
 
+describe('GrpcTransport stream opening', () => {
+  it('a stream whose opening gets no answer is retried on a new connection, not on the same one', async () => {
+    // A peer that never answers a stream from the connections it first sees (as over a connection
+    // that died without a reset), and answers those from any new connection.
+    const hung = new Set<string>();
+    let batches = 0;
+    const server = new grpc.Server();
+    servers.push(server);
+    server.addService(loadRaftProto().raftkv.raft.Raft.service, {
+      Stream: (call: grpc.ServerReadableStream<unknown, object>) => {
+        const from = call.getPeer();
+        if (hung.has(from) || hung.size < 2) {
+          hung.add(from);
+          return void call.on('data', () => {});
+        }
+        call.sendMetadata(new grpc.Metadata());
+        call.on('data', () => batches++);
+      },
+      InstallSnapshot: () => {},
+    });
+    const peerPort = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    const a = await senderTo(peerPort);
+    const sender = setInterval(() => a.t.send(msg('heartbeat', 1, 2, { term: 1 })), 100);
+    try {
+      await waitFor(() => batches > 0, 'a batch over a new connection', 12_000);
+    } finally {
+      clearInterval(sender);
+    }
+    expect(hung.size).toBe(2);
+    expect(a.logs.some((l) => l.includes('no answer within 5000 ms'))).toBe(true);
+  }, 20_000);
+});
+
 describe('GrpcTransport snapshots', () => {
   it('delivers a multi-chunk snapshot byte-identical, with every message field intact', async () => {
     const [a, b] = await cluster3({ snapshotChunkBytes: 64 * 1024 });

@@ -226,7 +226,8 @@ export class GrpcTransport implements Transport {
       'grpc.use_local_subchannel_pool': 1,
     };
     this.newClient = (address) => new proto.raftkv.raft.Raft(address, this.credentials.channel, channelOptions);
-    for (const link of [...this.links.values(), ...this.appendLinks.values()]) link.start(this.newClient(link.address));
+    const newClient = this.newClient;
+    for (const link of [...this.links.values(), ...this.appendLinks.values()]) link.start(() => newClient(link.address));
   }
 
   setPeers(peers: readonly PeerAddress[]): void {
@@ -248,7 +249,8 @@ export class GrpcTransport implements Transport {
         if (links.has(id)) continue;
         const link = new PeerLink(id, address, this.linkConfig);
         links.set(id, link);
-        if (this.newClient) link.start(this.newClient(address));
+        const newClient = this.newClient;
+        if (newClient) link.start(() => newClient(address));
       }
     }
     this.peerList = [...this.links.keys()].join(', ');
@@ -364,8 +366,7 @@ export class GrpcTransport implements Transport {
     call.sendMetadata(new grpc.Metadata());
     const from = Number(String(call.metadata.get(MD_FROM)[0]));
     const link = this.links.get(from);
-    const newClient = this.newClient;
-    if (newClient) for (const l of [link, this.appendLinks.get(from)]) l?.peerIsUp(() => newClient(l.address));
+    for (const l of [link, this.appendLinks.get(from)]) l?.peerIsUp();
     const peer = call.getPeer();
     call.on('data', (batch: RaftBatch__Output) => {
       if (link) link.stats.receivedBytes += (batch as WithWireBytes)[WIRE_BYTES] ?? 0;

@@ -93,9 +93,13 @@ export class PeerLink {
     private readonly config: PeerLinkConfig,
   ) {}
 
-  /** Opens the stream to the peer through `client`, and keeps it open until close(). */
-  start(client: RaftClient): void {
-    this.client = client;
+  /** Makes a client on a connection of its own (the transport's channel factory). */
+  private makeClient: (() => RaftClient) | undefined = undefined;
+
+  /** Opens the stream to the peer through a client `makeClient` makes, and keeps it open until close(). */
+  start(makeClient: () => RaftClient): void {
+    this.makeClient = makeClient;
+    this.client = makeClient();
     this.openStream();
   }
 
@@ -189,13 +193,19 @@ export class PeerLink {
    * stopping leader hands over to it in a rolling restart), it could not reach a quorum and the
    * cluster waited for an election.
    */
-  peerIsUp(freshClient: () => RaftClient): void {
+  peerIsUp(): void {
     if (this.state !== 'backoff') return;
     clearTimeout(this.timer);
     this.backoffMs = BACKOFF_INITIAL_MS;
-    this.client?.close();
-    this.client = freshClient();
+    this.freshClient();
     this.openStream();
+  }
+
+  /** A new connection for the next stream: the old one is closed. */
+  private freshClient(): void {
+    if (!this.makeClient) return;
+    this.client?.close();
+    this.client = this.makeClient();
   }
 
   /** Stops for good: drops the queue, fails the snapshot in flight, ends the stream. */
@@ -263,6 +273,10 @@ export class PeerLink {
     const delay = Math.round(this.backoffMs * (0.8 + 0.4 * Math.random()));
     this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
     this.state = 'backoff';
+    // No answer at all to the stream's opening: the connection may be dead without knowing it
+    // (packets dropped, no reset; grpc's keepalive takes 15 s to tell). The next stream gets a
+    // new one, instead of waiting on the same connection again.
+    if (typeof err === 'string') this.freshClient();
     this.timer = setTimeout(() => this.openStream(), delay);
     this.timer.unref();
     let code: string;
