@@ -13,6 +13,7 @@ export type {
   Membership,
   MembershipChange,
   NodeStatus,
+  ReadOptions,
 } from './client/client.js';
 export {
   BackupError,

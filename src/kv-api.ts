@@ -41,6 +41,8 @@ export interface WireSession {
 }
 export interface GetRequestIn {
   key: Buffer;
+  /** Answered from this node's applied state, without the leader: possibly stale. */
+  serializable?: boolean;
 }
 export interface GetResponse {
   found: boolean;

@@ -68,6 +68,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   json: { type: 'boolean' },
   hex: { type: 'boolean' },
+  serializable: { type: 'boolean' },
   'value-file': { type: 'string' },
   'expected-file': { type: 'string' },
   'client-addr': { type: 'string' },
@@ -97,6 +98,8 @@ Options:
   --value-file FILE          put, append: read VALUE from FILE; cas: read NEW from it. "-" reads stdin.
   --expected-file FILE       cas: read EXPECTED from FILE ("-": stdin)
   --hex                      KEY, VALUE, EXPECTED and NEW are given in hex; get prints the value in hex
+  --serializable             get: the value the node reached has applied, without the leader (also
+                             with no leader), possibly stale; the default is linearizable
   --client-addr HOST:PORT    member add: the new node's client address
   --learner                  member add: add it as a learner (promote it once it has caught up)
   --force                    member remove: even if the voters left would have no live quorum;
@@ -146,6 +149,7 @@ interface Target {
 
 interface Parsed extends Target {
   command: string;
+  serializable: boolean;
   /** The key as typed, for messages. */
   keyText: string;
   operands: Partial<Record<Operand, Buffer>>;
@@ -214,19 +218,20 @@ async function parse(argv: string[]): Promise<Request> {
     const file = flag === undefined ? undefined : values[flag];
     if (file !== undefined) operands[o] = await readValue(`--${flag}`, file);
   }
-  return { kind: 'run', parsed: { ...target, command, keyText: rest[0] ?? '', operands, hex } };
+  if (values.serializable && command !== 'get') throw new UsageError(`--serializable goes with get only`);
+  return { kind: 'run', parsed: { ...target, command, keyText: rest[0] ?? '', operands, hex, serializable: values.serializable === true } };
 }
 
 function parseMemberRequest(group: MemberGroup, rest: string[], values: Values): Request {
   const command = parseMember(group, rest, values);
-  for (const flag of ['value-file', 'expected-file', 'hex'] as const) {
+  for (const flag of ['value-file', 'expected-file', 'hex', 'serializable'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with ${group} ${rest[0]}`);
   }
   return { kind: 'member', target: parseTarget(values), command };
 }
 
 function parseBackupRequest(rest: string[], values: Values): Request {
-  for (const flag of ['value-file', 'expected-file', 'hex', 'client-addr', 'learner'] as const) {
+  for (const flag of ['value-file', 'expected-file', 'hex', 'serializable', 'client-addr', 'learner'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with backup`);
   }
   return { kind: 'backup', target: parseTarget(values), command: parseBackup(rest, values.force) };
@@ -313,7 +318,7 @@ async function execute(p: Parsed, io: CliIo): Promise<number> {
   try {
     switch (p.command) {
       case 'get': {
-        const v = await client.getBytes(key);
+        const v = await client.getBytes(key, { serializable: p.serializable });
         if (p.json) json({ key: p.keyText, found: v !== undefined, ...(v !== undefined ? jsonValue(v, p.hex) : {}) });
         else if (v !== undefined) io.out(Buffer.concat([p.hex ? Buffer.from(v.toString('hex')) : v, Buffer.from('\n')]));
         else notFound();

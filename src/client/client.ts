@@ -10,6 +10,16 @@ import { Session, type Ticket } from './session.js';
 /** Keys and values: strings are sent as UTF-8. */
 export type Bytes = string | Uint8Array;
 
+/** How a Get is read. */
+export interface ReadOptions {
+  /**
+   * Answered by whichever node the client reaches, from what that node has applied, without the
+   * leader (etcd's serializable reads): faster, and served without a leader, but possibly stale,
+   * missing writes already acknowledged. Default false: linearizable.
+   */
+  serializable?: boolean;
+}
+
 export interface KvClientOptions {
   /** Client addresses of the cluster's nodes: `['127.0.0.1:9001', ...]` or `'127.0.0.1:9001,127.0.0.1:9002'`. */
   endpoints: string[] | string;
@@ -142,15 +152,16 @@ export class KvClient {
   }
 
   /** The value of `key` as UTF-8 text, or undefined if there is none. */
-  async get(key: Bytes): Promise<string | undefined> {
-    const v = await this.getBytes(key);
+  async get(key: Bytes, options: ReadOptions = {}): Promise<string | undefined> {
+    const v = await this.getBytes(key, options);
     return v?.toString('utf8');
   }
 
   /** The value of `key` as bytes, or undefined if there is none. */
-  async getBytes(key: Bytes): Promise<Buffer | undefined> {
+  async getBytes(key: Bytes, options: ReadOptions = {}): Promise<Buffer | undefined> {
     const k = keyBytes(key);
-    const res = await this.router.call<GetResponse>('Get', () => ({ key: k }));
+    const serializable = options.serializable === true;
+    const res = await this.router.call<GetResponse>('Get', () => ({ key: k, serializable }), serializable ? { anyNode: true } : undefined);
     return res.found ? Buffer.from(res.value.buffer, res.value.byteOffset, res.value.byteLength) : undefined;
   }
 

@@ -108,6 +108,7 @@ export class KvService {
   }
 
   get(req: GetRequestIn, reply: Reply<GetResponse>): void {
+    if (req.serializable) return this.localRead(req, reply);
     this.read(req, reply, false);
   }
 
@@ -208,11 +209,18 @@ export class KvService {
     this.members.transfer(req, reply);
   }
 
+  /** A serializable Get: this node's applied state, never forwarded. */
+  private localRead(req: GetRequestIn, reply: Reply<GetResponse>): void {
+    this.opts.store.localRead(req.key, (outcome) => {
+      if (!outcome.ok) return reply(this.refusal(outcome.error));
+      reply(null, found(outcome.value));
+    });
+  }
+
   private read(req: GetRequestIn, reply: Reply<GetResponse>, forwarded: boolean, waited = false): void {
     this.opts.store.read(this.opts.raft, req.key, (outcome) => {
       if (!outcome.ok) return this.refuse({ method: 'get', request: req }, outcome.error, reply as Reply<object>, forwarded, waited);
-      const v = outcome.value;
-      reply(null, v === undefined ? { found: false, value: EMPTY } : { found: true, value: v });
+      reply(null, found(outcome.value));
     });
   }
 
@@ -315,6 +323,11 @@ const HAND_OVER_WAIT_MS = 1000;
 const MAX_BACKUPS = 2;
 /** Calls a follower forwards to the leader at once, at most (as many as the leader takes on). */
 const MAX_FORWARDING = 1024;
+
+/** A Get's answer for the value read (undefined: no such key). */
+function found(v: Uint8Array | undefined): GetResponse {
+  return v === undefined ? { found: false, value: EMPTY } : { found: true, value: v };
+}
 
 const OPS: Record<Exclude<ForwardedMethod, 'get'>, WriteOp> = { put: 'put', append: 'append', delete: 'delete', compareAndSwap: 'cas' };
 

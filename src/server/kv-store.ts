@@ -217,6 +217,14 @@ export class KvStore implements ReadyHandler {
     this.pendingWriteBytes -= w.bytes;
   }
 
+  /** A serializable read: what this store has applied, now. Any member, leader or not; possibly stale. */
+  localRead(key: Uint8Array, done: Done<Uint8Array | undefined>): void {
+    const invalid = this.validate(key);
+    if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
+    if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
+    done({ ok: true, value: this.sm.get(key) });
+  }
+
   /** A linearizable read through `log`'s ReadIndex (thesis §6.4): never writes to the log. */
   read(log: ReplicatedLog, key: Uint8Array, done: Done<Uint8Array | undefined>): void {
     const invalid = this.validate(key);

@@ -164,7 +164,7 @@ function parser(argv: string[]) {
       keyspace: { type: 'number', default: 10_000, describe: 'distinct keys, chosen uniformly at random' },
       'read-ratio': { type: 'number', default: 0.9, describe: 'share of reads for --op mixed' },
       timeout: { type: 'number', default: 5000, describe: 'deadline of one operation, retries included, in ms' },
-      serializable: { type: 'boolean', default: false, describe: 'etcd only: serializable (local) reads instead of linearizable ones' },
+      serializable: { type: 'boolean', default: false, describe: 'serializable (local, possibly stale) reads instead of linearizable ones' },
       spread: { type: 'boolean', default: false, describe: 'etcd only: spread connections over all endpoints instead of the leader' },
       json: { type: 'boolean', default: false, describe: 'print the result as one JSON object' },
       progress: { choices: ['auto', 'bar', 'lines', 'none'] as const, default: 'auto' as const, describe: 'progress on stderr (auto: a live line on a TTY, plain lines otherwise)' },
@@ -212,7 +212,7 @@ export function parseArgs(argv: string[]): BenchOptions {
   const intervalS = nonNegative('interval', a.interval);
   if (intervalS < 0.05) throw new UsageError('--interval must be at least 0.05 s');
   const target = a.target as TargetName;
-  if (target !== 'etcd' && (a.serializable || a.spread)) throw new UsageError('--serializable and --spread are for --target etcd');
+  if (target !== 'etcd' && a.spread) throw new UsageError('--spread is for --target etcd');
   const tls = tlsFromFlags({ cacert: a.cacert, cert: a.cert, key: a.key });
   if (tls && target !== 'raftkv') throw new UsageError('--cacert, --cert and --key are for --target raftkv');
   return {
@@ -246,9 +246,10 @@ class RaftkvTarget implements BenchTarget {
   readonly description: string;
   private readonly kvs: KvClient[];
 
-  constructor(endpoints: string[], readonly connections: number, timeoutMs: number, tls: ClientTls | undefined) {
+  constructor(endpoints: string[], readonly connections: number, timeoutMs: number, tls: ClientTls | undefined, private readonly serializable: boolean) {
     this.kvs = Array.from({ length: connections }, () => new KvClient({ endpoints, timeoutMs, ...(tls ? { tls } : {}) }));
-    this.description = `raftkv at ${endpoints.join(',')}${tls ? ' over TLS' : ''}: ${connections} KvClient(s), linearizable reads (ReadIndex)`;
+    const reads = serializable ? 'serializable reads (local)' : 'linearizable reads (ReadIndex)';
+    this.description = `raftkv at ${endpoints.join(',')}${tls ? ' over TLS' : ''}: ${connections} KvClient(s), ${reads}`;
   }
 
   put(conn: number, key: Buffer, value: Buffer): Promise<void> {
@@ -256,7 +257,7 @@ class RaftkvTarget implements BenchTarget {
   }
 
   async get(conn: number, key: Buffer): Promise<boolean> {
-    return (await this.kvs[conn]!.getBytes(key)) !== undefined;
+    return (await this.kvs[conn]!.getBytes(key, { serializable: this.serializable })) !== undefined;
   }
 
   close(): void {
@@ -265,7 +266,7 @@ class RaftkvTarget implements BenchTarget {
 }
 
 async function createTarget(o: BenchOptions): Promise<BenchTarget> {
-  if (o.target === 'raftkv') return new RaftkvTarget(o.endpoints, o.connections, o.timeoutMs, o.tls);
+  if (o.target === 'raftkv') return new RaftkvTarget(o.endpoints, o.connections, o.timeoutMs, o.tls, o.serializable);
   // The etcd driver and its .proto live in test/bench/etcd/ (dev-only, not in the package).
   let mod: typeof import('../../test/bench/etcd/etcd-target.js');
   try {

@@ -419,6 +419,25 @@ describe('KvStore reads', () => {
     expect(r.got).toEqual([{ ok: false, error: { code: 'notLeader', leaderId: 3 } }]);
   });
 
+  it('a serializable read answers at once from what is applied, leader or not, without a ReadIndex round; a bad key is refused', () => {
+    const { log, store } = setup();
+    const w = new Outcomes<unknown>();
+    store.write(log, req({ key: b('k'), value: b('v1') }), w.cb);
+    const before = new Outcomes<Uint8Array | undefined>();
+    store.localRead(b('k'), before.cb);
+    expect(readValue(before.got[0])).toBeUndefined(); // proposed, not applied: not seen (possibly stale)
+    log.applyUpTo(store, 1);
+    log.leading = false;
+    log.leader = 0; // no leader at all
+    const after = new Outcomes<Uint8Array | undefined>();
+    store.localRead(b('k'), after.cb);
+    expect(readValue(after.got[0])).toBe('v1');
+    expect(log.readCtxs).toEqual([]);
+    const bad = new Outcomes<Uint8Array | undefined>();
+    store.localRead(new Uint8Array(0), bad.cb);
+    expect(bad.got[0]).toMatchObject({ ok: false, error: { code: 'invalidArgument' } });
+  });
+
   it('uses fresh, increasing read contexts', () => {
     const { log, store } = setup();
     for (let i = 0; i < 5; i++) store.read(log, b('a'), () => {});
