@@ -332,6 +332,20 @@ export class RaftNode implements ReplicatedLog {
     return new Promise((resolve) => this.watchers.add(() => over() && (resolve(), true)));
   }
 
+  /**
+   * Whether this node heard from a majority of the voters (of each half of a joint configuration),
+   * itself counted, within the last election timeout. On a leader that has lost its quorum this
+   * turns false an election timeout after the last answer, where check-quorum, which looks once per
+   * election timeout, may take up to two to step down.
+   */
+  quorumHeard(): boolean {
+    const conf = this.raft.status().conf;
+    const now = this.clock.now();
+    const heard = (id: NodeId): boolean => id === this.id || now - (this.heard.get(id) ?? -Infinity) <= this.electionTimeoutMs;
+    const majority = (ids: readonly NodeId[]): boolean => ids.length === 0 || ids.filter(heard).length * 2 > ids.length;
+    return majority(conf.voters) && majority(conf.votersOutgoing ?? []);
+  }
+
   /** Leader: each member's replication progress and activity; otherwise empty. */
   members(): MemberState[] {
     const now = this.clock.now();

@@ -23,12 +23,17 @@ export interface Health {
 const HEALTH_KEY = Buffer.from('\u0000raftkv-health');
 
 /**
- * Unhealthy unless a ReadIndex round completes within `timeoutMs`. A leader that lost its quorum
- * steps down within an election timeout (check-quorum), failing the round then; a follower whose
+ * Unhealthy unless a ReadIndex round completes within `timeoutMs`. A leader that has not heard
+ * from a quorum within an election timeout is unhealthy at once (and steps down soon after:
+ * check-quorum); a follower whose
  * leader went away stops knowing one within an election timeout or two; the timeout bounds the rest.
  */
 export function probeHealth(o: { raft: RaftNode; service: KvService; clock: Clock; timeoutMs: number }): Promise<Health> {
   if (o.raft.leaderId() === NONE) return Promise.resolve({ ok: false, reason: 'no leader' });
+  // A leader cut off from its quorum: unhealthy at once, without waiting for the round to time out.
+  if (o.raft.leaderId() === o.raft.id && !o.raft.quorumHeard()) {
+    return Promise.resolve({ ok: false, reason: 'this leader has not heard from a quorum of voters within an election timeout' });
+  }
   return new Promise<Health>((resolve) => {
     let done = false;
     const settle = (h: Health): void => {

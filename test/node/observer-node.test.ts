@@ -102,8 +102,13 @@ describe('RaftNode observer', () => {
     expect(reads[0]).toBeGreaterThanOrEqual(0);
     expect(trips.every((t) => t.ms >= 0 && t.ms < 1000 && t.peer !== t.id)).toBe(true);
 
-    // Cut off: the leader steps down (check-quorum); the others stop knowing it and elect another.
+    // Cut off: within an election timeout it knows it has not heard from a quorum; then it steps
+    // down (check-quorum); the others stop knowing it and elect another.
+    expect(leader.quorumHeard()).toBe(true);
     hub.cut.add(leader.id);
+    const cut = Date.now();
+    await waitFor('the leader to know it lost its quorum', () => !leader.quorumHeard(), 2000);
+    expect(Date.now() - cut).toBeLessThan(300 + 200); // the election timeout, and a loaded machine's slack
     expect(lost).toEqual([]);
     await waitFor('the old leader to know of no leader', () => leaders.get(leader.id)!.at(-1) === 0, 5000);
     // It said why: neither follower heard from for about an election timeout (300 ms) or more.
