@@ -23,17 +23,26 @@ export interface Health {
 const HEALTH_KEY = Buffer.from('\u0000raftkv-health');
 
 /**
- * Unhealthy unless a ReadIndex round completes within `timeoutMs`. A leader that has not heard
- * from a quorum within an election timeout is unhealthy at once (and steps down soon after:
- * check-quorum); a follower whose
- * leader went away stops knowing one within an election timeout or two; the timeout bounds the rest.
+ * What tells at once, without a round: no leader known, or this node leads and has not heard from
+ * a quorum of voters within an election timeout (it steps down soon after: check-quorum). Looked
+ * at on every call, also while a round is in flight.
+ */
+export function quickHealth(raft: RaftNode): Health | undefined {
+  if (raft.leaderId() === NONE) return { ok: false, reason: 'no leader' };
+  if (raft.leaderId() === raft.id && !raft.quorumHeard()) {
+    return { ok: false, reason: 'this leader has not heard from a quorum of voters within an election timeout' };
+  }
+  return undefined;
+}
+
+/**
+ * Unhealthy (quickHealth) or unless a ReadIndex round completes within `timeoutMs`: a follower
+ * whose leader went away stops knowing one within an election timeout or two; the timeout bounds
+ * the rest.
  */
 export function probeHealth(o: { raft: RaftNode; service: KvService; clock: Clock; timeoutMs: number }): Promise<Health> {
-  if (o.raft.leaderId() === NONE) return Promise.resolve({ ok: false, reason: 'no leader' });
-  // A leader cut off from its quorum: unhealthy at once, without waiting for the round to time out.
-  if (o.raft.leaderId() === o.raft.id && !o.raft.quorumHeard()) {
-    return Promise.resolve({ ok: false, reason: 'this leader has not heard from a quorum of voters within an election timeout' });
-  }
+  const quick = quickHealth(o.raft);
+  if (quick) return Promise.resolve(quick);
   return new Promise<Health>((resolve) => {
     let done = false;
     const settle = (h: Health): void => {

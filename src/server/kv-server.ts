@@ -15,7 +15,7 @@ import { forceNewCluster } from './force-new-cluster.js';
 import { restoreFromBackup } from './restore.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
 import { Snapshotter } from './snapshotter.js';
-import { probeHealth, readiness, statusReport, type Health, type StatusReport } from './health.js';
+import { probeHealth, quickHealth, readiness, statusReport, type Health, type StatusReport } from './health.js';
 import type { ServerMetrics } from './metrics.js';
 import { ClusterViews, type ClusterView } from './cluster-view.js';
 
@@ -133,6 +133,8 @@ export class KvServer {
   health(): Promise<Health> {
     const [node, api] = [this.node, this.api];
     if (!node || !api || this.stopping) return Promise.resolve({ ok: false, reason: this.stopping ? 'stopping' : 'starting' });
+    const quick = quickHealth(node);
+    if (quick) return Promise.resolve(quick);
     const timeoutMs = Math.max(this.config.electionTimeoutMs, HEALTH_MIN_TIMEOUT_MS);
     this.probing ??= probeHealth({ raft: node, service: api, clock: this.deps.clock, timeoutMs }).finally(() => (this.probing = undefined));
     return this.probing;
