@@ -343,12 +343,13 @@ export class Router {
             // calls of ours meanwhile: then it is busy, not gone (an overload queues calls past their
             // deadline), and avoiding it would send every call of this client through a follower,
             // adding a hop and the follower's work to each, for SUSPECT_MS.
-            if (kind === '' && err.code === grpc.status.DEADLINE_EXCEEDED && !(err as { silent?: boolean }).silent && (this.heard.get(target) ?? 0) > sent) {
-              // Out of time at a node that answered other calls meanwhile: too busy, not gone. Stay with it.
+            const answeredMeanwhile = (this.heard.get(target) ?? 0) > sent;
+            if (kind === '' && answeredMeanwhile && err.code === grpc.status.DEADLINE_EXCEEDED && !(err as { silent?: boolean }).silent) {
+              // Out of time: too busy, not gone. Stay with it.
               overloaded = true;
               break;
             }
-            if (kind === '' && !((this.heard.get(target) ?? 0) > sent)) {
+            if (kind === '' && !answeredMeanwhile) {
               this.endpoints.suspect(target);
               this.onEvent('endpoint-failed');
             }

@@ -36,13 +36,11 @@ export function quickHealth(raft: RaftNode): Health | undefined {
 }
 
 /**
- * Unhealthy (quickHealth) or unless a ReadIndex round completes within `timeoutMs`: a follower
- * whose leader went away stops knowing one within an election timeout or two; the timeout bounds
- * the rest.
+ * The round, once quickHealth has nothing to say: unhealthy unless a ReadIndex round completes
+ * within `timeoutMs` (a follower whose leader went away stops knowing one within an election
+ * timeout or two; the timeout bounds the rest).
  */
-export function probeHealth(o: { raft: RaftNode; service: KvService; clock: Clock; timeoutMs: number }): Promise<Health> {
-  const quick = quickHealth(o.raft);
-  if (quick) return Promise.resolve(quick);
+export function probeHealth(o: { service: KvService; clock: Clock; timeoutMs: number }): Promise<Health> {
   return new Promise<Health>((resolve) => {
     let done = false;
     const settle = (h: Health): void => {

@@ -1,5 +1,4 @@
 import type { Clock } from '../clock.js';
-import type { StatusResponse } from '../kv-api.js';
 import { DEFAULT_LIMITS } from '../limits.js';
 import { RaftNode, type RaftObserver } from '../raft/node.js';
 import type { Storage } from '../raft/storage/storage.js';
@@ -136,7 +135,7 @@ export class KvServer {
     const quick = quickHealth(node);
     if (quick) return Promise.resolve(quick);
     const timeoutMs = Math.max(this.config.electionTimeoutMs, HEALTH_MIN_TIMEOUT_MS);
-    this.probing ??= probeHealth({ raft: node, service: api, clock: this.deps.clock, timeoutMs }).finally(() => (this.probing = undefined));
+    this.probing ??= probeHealth({ service: api, clock: this.deps.clock, timeoutMs }).finally(() => (this.probing = undefined));
     return this.probing;
   }
 
@@ -269,15 +268,10 @@ export class KvServer {
       load: metrics && (() => metrics.load()),
     }));
     transport.onForward((call) => api.serveForwarded(call));
-    const statusOf = (): StatusResponse => {
-      let answer: StatusResponse | undefined;
-      api.status({}, (_e, r) => (answer = r));
-      return answer!;
-    };
-    transport.onPeerStatus?.(statusOf);
+    transport.onPeerStatus?.(() => api.statusNow());
     if (transport.peerStatus) {
       const ask = transport.peerStatus.bind(transport);
-      this.views = new ClusterViews({ report: () => this.statusReport(), self: statusOf, ask, clock, timeoutMs: PEER_STATUS_TIMEOUT_MS });
+      this.views = new ClusterViews({ report: () => this.statusReport(), self: () => api.statusNow(), ask, clock, timeoutMs: PEER_STATUS_TIMEOUT_MS });
     }
     this.listener.serve(api, () => this.health());
     log.info('serving clients', { client_addr: cfg.clientAddr });

@@ -138,8 +138,13 @@ export class KvService {
   }
 
   status(_req: object, reply: Reply<StatusResponse>): void {
+    reply(null, this.statusNow());
+  }
+
+  /** This node's Status, as the Status call answers it (also to peers, for the status page). */
+  statusNow(): StatusResponse {
     const s = this.opts.raft.status();
-    reply(null, {
+    return {
       nodeId: this.opts.nodeId,
       role: s.role,
       term: s.term,
@@ -151,7 +156,7 @@ export class KvService {
       clusterId: this.opts.clusterId,
       snapshotIndex: this.opts.snapshotIndex(),
       load: this.opts.load?.() ?? null,
-    });
+    };
   }
 
   /** Snapshots this node's state now and compacts its log; answers once the snapshot is durable. */

@@ -258,13 +258,9 @@ export class GrpcTransport implements Transport {
 
   /** Each peer's running totals of bytes sent and received and messages dropped (for metrics). */
   stats(): ReadonlyMap<NodeId, PeerStats> {
-    return new Map(
-      [...this.links].map(([id, link]) => {
-        const appends = this.appendLinks.get(id)?.stats;
-        const both = appends ? { sentBytes: link.stats.sentBytes + appends.sentBytes, receivedBytes: link.stats.receivedBytes + appends.receivedBytes, sentFailures: link.stats.sentFailures + appends.sentFailures } : link.stats;
-        return [id, both];
-      }),
-    );
+    const sum = (a: PeerStats, b: PeerStats | undefined): PeerStats =>
+      b ? { sentBytes: a.sentBytes + b.sentBytes, receivedBytes: a.receivedBytes + b.receivedBytes, sentFailures: a.sentFailures + b.sentFailures } : a;
+    return new Map([...this.links].map(([id, link]) => [id, sum(link.stats, this.appendLinks.get(id)?.stats)]));
   }
 
   onMessage(handler: (m: Message) => void): void {

@@ -67,6 +67,8 @@ type LinkState = 'idle' | 'connecting' | 'up' | 'backoff' | 'closed';
 /** The outbound side towards one peer: one stream, one bounded queue. */
 export class PeerLink {
   client: RaftClient | undefined = undefined;
+  /** Makes a client on a connection of its own (the transport's channel factory), set by start(). */
+  private makeClient: (() => RaftClient) | undefined = undefined;
   private call: grpc.ClientWritableStream<RaftBatch> | undefined = undefined;
   private state: LinkState = 'idle';
   private queue: EncodedMessage[] = [];
@@ -92,9 +94,6 @@ export class PeerLink {
     readonly address: string,
     private readonly config: PeerLinkConfig,
   ) {}
-
-  /** Makes a client on a connection of its own (the transport's channel factory). */
-  private makeClient: (() => RaftClient) | undefined = undefined;
 
   /** Opens the stream to the peer through a client `makeClient` makes, and keeps it open until close(). */
   start(makeClient: () => RaftClient): void {
