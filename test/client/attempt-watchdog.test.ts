@@ -155,7 +155,11 @@ it('an answer that arrived while this process was busy is read before the attemp
   const kv = new KvClient({ endpoints: [node.addr, other.addr], timeoutMs: 5_000, attemptTimeoutMs: 100 });
   const failed: string[] = [];
   try {
-    for (let i = 0; i < 5; i++) await kv.get('warm'); // connected to both, and settled on the child
+    // Connected to both, and settled on the child: until a call no longer goes through the follower.
+    for (let i = 0, seen = -1; i < 50 && other.calls() !== seen; i++) {
+      seen = other.calls();
+      await kv.get('warm');
+    }
     const before = other.calls();
     const call = kv.get('x').then(
       () => true,
