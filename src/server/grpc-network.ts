@@ -96,7 +96,7 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
         trailer.set(MD_LEADER, leaderAddr);
         callback(null, res, trailer);
       };
-      (service[method] as (req: unknown, reply: Reply<unknown>) => void).call(service, call.request, reply);
+      (service[method] as (req: unknown, reply: Reply<unknown>, deadline?: number) => void).call(service, call.request, reply, deadlineOf(call));
     };
     handlers[name] = handler;
   }
@@ -133,6 +133,13 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
         });
       }),
   };
+}
+
+/** When the caller gives up on `call`, in ms since the epoch; undefined if it set no deadline. */
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** A unary callback that reports the call's outcome and duration first. */

@@ -112,20 +112,22 @@ export class KvService {
     this.read(req, reply, false);
   }
 
-  put(req: WriteRequestIn, reply: Reply<object>): void {
-    this.write('put', req, reply, false);
+  // Writes: `deadline` is when the caller gives up (ms since the epoch), if it said (gRPC's deadline).
+
+  put(req: WriteRequestIn, reply: Reply<object>, deadline?: number): void {
+    this.write('put', req, reply, false, false, deadline);
   }
 
-  append(req: WriteRequestIn, reply: Reply<object>): void {
-    this.write('append', req, reply, false);
+  append(req: WriteRequestIn, reply: Reply<object>, deadline?: number): void {
+    this.write('append', req, reply, false, false, deadline);
   }
 
-  delete(req: WriteRequestIn, reply: Reply<DeleteResponse>): void {
-    this.write('delete', req, reply as Reply<object>, false);
+  delete(req: WriteRequestIn, reply: Reply<DeleteResponse>, deadline?: number): void {
+    this.write('delete', req, reply as Reply<object>, false, false, deadline);
   }
 
-  compareAndSwap(req: WriteRequestIn, reply: Reply<CasResponse>): void {
-    this.write('compareAndSwap', req, reply as Reply<object>, false);
+  compareAndSwap(req: WriteRequestIn, reply: Reply<CasResponse>, deadline?: number): void {
+    this.write('compareAndSwap', req, reply as Reply<object>, false, false, deadline);
   }
 
   /** A call a follower forwarded here. Served only if this node leads: a forwarded call is never forwarded again. */
@@ -229,7 +231,7 @@ export class KvService {
     });
   }
 
-  private write(method: Exclude<ForwardedMethod, 'get'>, req: WriteRequestIn, reply: Reply<object>, forwarded: boolean, waited = false): void {
+  private write(method: Exclude<ForwardedMethod, 'get'>, req: WriteRequestIn, reply: Reply<object>, forwarded: boolean, waited = false, deadline?: number): void {
     const s = req.session;
     if (s === null || s === undefined) {
       return reply({ code: 'INVALID_ARGUMENT', details: 'session is required on writes (client_id, seq, first_incomplete)' });
@@ -238,6 +240,7 @@ export class KvService {
     const w: WriteRequest = { op, clientId: s.clientId, seq: s.seq, firstIncomplete: s.firstIncomplete, key: req.key };
     if (op !== 'delete') w.value = req.value;
     if (op === 'cas') w.expected = req.expected;
+    if (deadline !== undefined) w.deadline = deadline;
     this.opts.store.write(this.opts.raft, w, (outcome) => {
       if (outcome.ok) reply(null, answer(outcome.value));
       else this.refuse({ method, request: req }, outcome.error, reply, forwarded, waited);

@@ -57,6 +57,11 @@ export interface WriteRequest {
   key: Uint8Array;
   value?: Uint8Array;
   expected?: Uint8Array;
+  /**
+   * When the caller gives up (the store's clock, ms), if it said: a write that would wait for a
+   * turn past it is refused at once, and one whose caller has given up is not proposed.
+   */
+  deadline?: number;
 }
 
 /** The state machine as of one applied entry: what a snapshot holds. */
@@ -86,6 +91,8 @@ export class KvStore implements ReadyHandler {
   private queue: { log: ReplicatedLog; req: WriteRequest; done: Done<WriteResult>; bytes: number; at: number }[] = [];
   private queueHead = 0;
   private queuedBytes = 0;
+  /** How long the last write to get a turn had waited for it (0 once the queue empties): what a newcomer can expect. */
+  private lastWaitMs = 0;
   /** Reads waiting for their ReadIndex round; a barrier's has no key. */
   private readonly reads = new Map<number, { key: Uint8Array | undefined; done: Done<Uint8Array | undefined> }>();
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
@@ -187,7 +194,16 @@ export class KvStore implements ReadyHandler {
       const message = `${this.writeBacklog() ?? 'writes are waiting'}, and ${queued} more (${this.queuedBytes} bytes) wait for a turn (the limit is ${a.maxQueuedWrites}, ${a.maxQueuedWriteBytes} bytes)`;
       return done({ ok: false, error: { code: 'overloaded', message } });
     }
-    this.queue.push({ log, req, done, bytes, at: this.now() });
+    // A write that would get its turn only after its caller gave up is refused now, when a retry
+    // after a pause still has a chance, rather than held and then wasted (queueing theory's
+    // sojourn time: a newcomer waits about as long as the write that just got its turn did).
+    const now = this.now();
+    const wait = queued === 0 ? 0 : Math.max(this.lastWaitMs, now - this.queue[this.queueHead]!.at);
+    if (req.deadline !== undefined && now + wait >= req.deadline) {
+      const message = `writes wait about ${Math.round(wait)} ms for a turn here, and this call has ${Math.max(0, Math.round(req.deadline - now))} ms left`;
+      return done({ ok: false, error: { code: 'overloaded', message } });
+    }
+    this.queue.push({ log, req, done, bytes, at: now });
     this.queuedBytes += bytes;
   }
 
@@ -197,13 +213,19 @@ export class KvStore implements ReadyHandler {
       const w = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as never;
       this.queuedBytes -= w.bytes;
-      const waited = this.now() - w.at;
+      const now = this.now();
+      const waited = now - w.at;
+      this.lastWaitMs = waited;
       if (this.closed) w.done({ ok: false, error: { code: 'shuttingDown' } });
       else if (waited > this.admission.maxQueueWaitMs) {
         w.done({ ok: false, error: { code: 'overloaded', message: `the write waited ${waited} ms for a turn (the limit is ${this.admission.maxQueueWaitMs} ms)` } });
+      } else if (w.req.deadline !== undefined && now >= w.req.deadline) {
+        // Its caller has given up: committing it would take a turn from one that has not.
+        w.done({ ok: false, error: { code: 'overloaded', message: `the write waited ${waited} ms for a turn, past its caller's deadline` } });
       } else this.propose(w.log, w.req, w.done);
     }
     if (this.queueHead === this.queue.length) {
+      this.lastWaitMs = 0;
       this.queue = [];
       this.queueHead = 0;
     } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
@@ -337,6 +359,7 @@ export class KvStore implements ReadyHandler {
     this.queue = [];
     this.queueHead = 0;
     this.queuedBytes = 0;
+    this.lastWaitMs = 0;
     for (const w of queued) w.done({ ok: false, error });
     for (const r of this.reads.values()) r.done({ ok: false, error });
     this.reads.clear();

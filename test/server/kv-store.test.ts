@@ -268,6 +268,39 @@ describe('KvStore writes', () => {
     expect(r2.last).toMatchObject({ ok: false, error: { code: 'overloaded' } });
   });
 
+  it("refuses at once a write that would get its turn only after its caller's deadline, and never proposes one whose caller gave up", () => {
+    const log = new FakeLog();
+    let now = 0;
+    const admission = { maxPendingWrites: 1, maxPendingWriteBytes: 1000, maxQueuedWrites: 10, maxQueuedWriteBytes: 3000, maxQueueWaitMs: 10_000, maxPendingReads: 1 };
+    const store = new KvStore(() => now, undefined, undefined, admission);
+    const first = new Outcomes<WriteResult>();
+    store.write(log, req({ deadline: 50 }), first.cb);
+    // The queue is empty: a write waits for nothing yet, so even a close deadline is taken on.
+    const queued = new Outcomes<WriteResult>();
+    store.write(log, req({ deadline: 150 }), queued.cb);
+    expect(queued.got).toEqual([]);
+    // 100 ms later the head has waited 100 ms: one with 50 ms left is refused at once, one with 500 waits.
+    now = 100;
+    const hopeless = new Outcomes<WriteResult>();
+    store.write(log, req({ deadline: 150 }), hopeless.cb);
+    expect(hopeless.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: 'writes wait about 100 ms for a turn here, and this call has 50 ms left' } });
+    const patient = new Outcomes<WriteResult>();
+    store.write(log, req({ deadline: 500 }), patient.cb);
+    expect(patient.got).toEqual([]);
+    // The turn comes at 200 ms, past the second's deadline: it is refused and the next one proposed.
+    now = 200;
+    log.applyUpTo(store, 1);
+    expect(queued.last).toMatchObject({ ok: false, error: { code: 'overloaded', message: expect.stringMatching(/past its caller's deadline/) } });
+    expect(log.proposed).toHaveLength(2);
+    // The queue is empty again: a newcomer expects no wait beyond the writes in flight.
+    const next = new Outcomes<WriteResult>();
+    store.write(log, req({ deadline: 210 }), next.cb);
+    expect(next.got).toEqual([]);
+    log.applyUpTo(store, 2);
+    expect(patient.last).toEqual({ ok: true, value: { kind: 'ok' } });
+    expect(log.proposed).toHaveLength(3);
+  });
+
   it('maps an expired session to sessionExpired', () => {
     const { log, store } = setup();
     const out = new Outcomes<WriteResult>();
