@@ -16,6 +16,7 @@
 //   BENCH_CPU_PROF=DIR    run the raftkv servers under node --cpu-prof, profiles kept in DIR
 //   BENCH_JSON=FILE       also write every run's kv-bench JSON (and samples) to FILE
 //   BENCH_TLS=1           raftkv with mutual TLS on both ports (certificates by openssl, scripts/make-certs.mjs)
+//   BENCH_UNARY=1         raftkv's SDK with one unary gRPC call per operation instead of its default stream
 import {
   benchJs, envNumber, exited, indexJs, killAllNow, live, makeTempDir, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild, root,
   serverJs, sleep, startRaftkv as startRaftkvCluster, track,
@@ -43,6 +44,7 @@ const TARGETS = (process.env.BENCH_TARGETS || 'raftkv').split(',').map((s) => s.
 for (const t of TARGETS) if (t !== 'raftkv' && t !== 'etcd') fail(`BENCH_TARGETS: unknown target ${t} (raftkv, etcd)`);
 const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const TLS = process.env.BENCH_TLS === '1';
+const UNARY = process.env.BENCH_UNARY === '1';
 /** The certificates of the raftkv cluster being measured, with BENCH_TLS=1. */
 let certs;
 const JSON_OUT = process.env.BENCH_JSON ? path.resolve(process.env.BENCH_JSON) : undefined;
@@ -171,6 +173,7 @@ async function startEtcd(dir) {
  */
 function runBench(target, endpoints, w, sampler) {
   const tlsArgs = TLS && target === 'raftkv' ? ['--cacert', certs.ca, '--cert', certs.client.cert, '--key', certs.client.key] : [];
+  if (UNARY && target === 'raftkv') tlsArgs.push('--unary');
   const args = [benchJs, '--target', target, '--endpoints', endpoints.join(','), ...COMMON, ...w.args, ...tlsArgs, '--json', '--progress', process.stderr.isTTY ? 'bar' : 'none'];
   const child = track(
     spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'pipe'], env: { ...process.env, KV_BENCH_MARK_FD: '3' } }),

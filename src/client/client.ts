@@ -38,6 +38,13 @@ export interface KvClientOptions {
    */
   maxInflight?: number;
   /**
+   * How data calls (get, put, append, delete, compareAndSwap) travel: on one long-lived stream
+   * per node, many at once, batched (kv.proto's Calls; the default, and cheaper per call on both
+   * ends), or as one unary gRPC call each ('unary'). A node that does not serve the stream (an
+   * older version) gets unary calls either way.
+   */
+  transport?: 'stream' | 'unary';
+  /**
    * The client learns the other members' client addresses from the cluster (so that one live
    * endpoint is enough) and drops removed members': when it first hears from the cluster, when the
    * leader moves and when an endpoint fails, at most once per this many ms (default 5000). 0: never;
@@ -141,7 +148,11 @@ export class KvClient {
       throw new InvalidArgumentError(`endpointRefreshMs must be a number from 0, got ${String(options.endpointRefreshMs)}`);
     }
     const tls = checkTls(options.tls);
-    this.router = new Router({ endpoints, timeoutMs: this.timeoutMs, attemptTimeoutMs, maxInflight: this.maxInflight, ...(tls ? { tls } : {}) });
+    if (options.transport !== undefined && options.transport !== 'stream' && options.transport !== 'unary') {
+      throw new InvalidArgumentError(`transport must be 'stream' or 'unary', got ${String(options.transport)}`);
+    }
+    const streams = options.transport !== 'unary';
+    this.router = new Router({ endpoints, timeoutMs: this.timeoutMs, attemptTimeoutMs, maxInflight: this.maxInflight, streams, ...(tls ? { tls } : {}) });
     const refresh = new EndpointRefresh(this.router, refreshMs);
     this.memberCalls = new MemberCalls(this.router, (members) => refresh.learned(members));
   }

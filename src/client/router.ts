@@ -14,6 +14,7 @@ import {
 } from './errors.js';
 import { describeFailure, details, isConnectFailure, isWrongPlace, tlsProblem } from './grpc-errors.js';
 import { Turns } from './turns.js';
+import { CallMux, STREAM_FIELDS, type CallsStream, type Done, type StreamMethod } from './call-mux.js';
 import { staticChannelCredentials } from '../tls-credentials.js';
 
 export type Method =
@@ -60,6 +61,8 @@ export interface RouterOptions {
   timeoutMs: number;
   attemptTimeoutMs: number | undefined;
   maxInflight: number;
+  /** Data calls on one stream per node (kv.proto's Calls), else unary RPCs; default true. */
+  streams?: boolean;
   /** TLS to the endpoints; plaintext without. */
   tls?: RouterTls;
 }
@@ -104,6 +107,8 @@ export class Router {
   readonly timer: AttemptTimer;
   private readonly turns: Turns;
   private readonly clients = new Map<string, grpc.Client>();
+  private readonly muxes = new Map<string, CallMux>();
+  private readonly streams: boolean;
   private readonly channelOptions: grpc.ChannelOptions;
   private readonly credentials: grpc.ChannelCredentials;
   private readonly tlsOn: boolean;
@@ -129,6 +134,7 @@ export class Router {
     this.timeoutMs = options.timeoutMs;
     this.timer = new AttemptTimer(options.attemptTimeoutMs);
     this.turns = new Turns(options.maxInflight);
+    this.streams = options.streams ?? true;
     this.channelOptions = {
       'grpc.max_receive_message_length': maxMessageBytes(),
       // Reconnect quickly to a node that comes back; the default backoff starts at 1 s.
@@ -160,6 +166,8 @@ export class Router {
     // Calls waiting for a turn wake up to find the client closed.
     this.turns.wakeAll();
     for (const call of this.active) call.cancel();
+    for (const m of this.muxes.values()) m.close();
+    this.muxes.clear();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
@@ -476,32 +484,33 @@ export class Router {
    * leader a forwarding follower names (set before the promise settles).
    */
   private attempt<Res>(target: string, method: Method, request: object, deadline: number, trailer?: { leader: string }, silenceMs?: number): Promise<Res> {
-    const client = this.clientFor(target);
-    const fn = (client as unknown as Record<Method, UnaryFn>)[method];
     return new Promise<Res>((resolve, reject) => {
       let watchdog: NodeJS.Timeout | undefined;
       let since = Date.now();
       let silent = false;
       let settled = false;
-      const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => {
+      const done: Done = (err, res, leaderAddr) => {
         settled = true;
         this.active.delete(call);
         if (watchdog) clearTimeout(watchdog);
         if (!err || err.metadata?.get(MD_ERROR).length) this.heard.set(target, Date.now());
+        if (trailer) trailer.leader = leaderAddr ?? '';
         if (silent && err?.code === grpc.status.CANCELLED) {
           reject(Object.assign(new Error('silent'), { code: grpc.status.DEADLINE_EXCEEDED, details: `no answer from ${target} for ${silenceMs} ms`, metadata: new grpc.Metadata(), silent: true }));
         } else if (err) reject(err);
         else resolve(res as Res);
-      });
-      this.active.add(call);
-      // Emitted right after the callback, before anything awaiting the promise resumes.
-      if (trailer) call.on('status', (st: grpc.StatusObject) => (trailer.leader = String(st.metadata.get(MD_LEADER)[0] ?? '')));
+      };
+      const mux = this.streams && method in STREAM_FIELDS ? this.muxFor(target) : undefined;
+      const call = mux ? mux.call(method as StreamMethod, request, deadline, done) : this.unary(target, method, request, deadline, done);
+      if (!settled) this.active.add(call);
       if (silenceMs === undefined || Date.now() + silenceMs >= deadline) return;
       const check = (): void => {
         if (settled) return;
         if ((this.heard.get(target) ?? 0) <= since) {
           silent = true;
           call.cancel();
+          // Whatever else waits on that node's stream waits in vain too: the next call opens another.
+          mux?.reset();
         } else if (Date.now() + silenceMs < deadline) {
           since = Date.now();
           watchdog = setTimeout(() => setImmediate(check), silenceMs);
@@ -512,6 +521,31 @@ export class Router {
       // a node that answered for a silent one.
       watchdog = setTimeout(() => setImmediate(check), silenceMs);
     });
+  }
+
+  /** A unary call; `done` hears its outcome and the leader a forwarding follower named (its trailer). */
+  private unary(target: string, method: Method, request: object, deadline: number, done: Done): { cancel(): void } {
+    const client = this.clientFor(target);
+    const fn = (client as unknown as Record<Method, UnaryFn>)[method];
+    let outcome: { err: grpc.ServiceError | null; res?: unknown } = { err: null };
+    const call = fn.call(client, request, new grpc.Metadata(), { deadline }, (err, res) => (outcome = { err, res }));
+    // 'status' follows the callback at once, with the trailers.
+    call.on('status', (st: grpc.StatusObject) => done(outcome.err, outcome.res, String(st.metadata.get(MD_LEADER)[0] ?? '')));
+    return call;
+  }
+
+  /** The Calls stream to `address`, made on first use. */
+  private muxFor(address: string): CallMux {
+    let m = this.muxes.get(address);
+    if (m === undefined) {
+      const client = this.clientFor(address) as unknown as { Calls(md: grpc.Metadata): CallsStream };
+      m = new CallMux(
+        () => client.Calls(new grpc.Metadata()),
+        (method, request, deadline, done) => this.unary(address, method, request, deadline, done),
+      );
+      this.muxes.set(address, m);
+    }
+    return m;
   }
 
   private clientFor(address: string): grpc.Client {

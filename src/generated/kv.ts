@@ -1,11 +1,15 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Answer as _raftkv_kv_Answer, Answer__Output as _raftkv_kv_Answer__Output } from './raftkv/kv/Answer.js';
+import type { AnswerFrame as _raftkv_kv_AnswerFrame, AnswerFrame__Output as _raftkv_kv_AnswerFrame__Output } from './raftkv/kv/AnswerFrame.js';
 import type { AppendRequest as _raftkv_kv_AppendRequest, AppendRequest__Output as _raftkv_kv_AppendRequest__Output } from './raftkv/kv/AppendRequest.js';
 import type { AppendResponse as _raftkv_kv_AppendResponse, AppendResponse__Output as _raftkv_kv_AppendResponse__Output } from './raftkv/kv/AppendResponse.js';
 import type { BackupChunk as _raftkv_kv_BackupChunk, BackupChunk__Output as _raftkv_kv_BackupChunk__Output } from './raftkv/kv/BackupChunk.js';
 import type { BackupInfo as _raftkv_kv_BackupInfo, BackupInfo__Output as _raftkv_kv_BackupInfo__Output } from './raftkv/kv/BackupInfo.js';
 import type { BackupRequest as _raftkv_kv_BackupRequest, BackupRequest__Output as _raftkv_kv_BackupRequest__Output } from './raftkv/kv/BackupRequest.js';
+import type { Call as _raftkv_kv_Call, Call__Output as _raftkv_kv_Call__Output } from './raftkv/kv/Call.js';
+import type { CallFrame as _raftkv_kv_CallFrame, CallFrame__Output as _raftkv_kv_CallFrame__Output } from './raftkv/kv/CallFrame.js';
 import type { CasRequest as _raftkv_kv_CasRequest, CasRequest__Output as _raftkv_kv_CasRequest__Output } from './raftkv/kv/CasRequest.js';
 import type { CasResponse as _raftkv_kv_CasResponse, CasResponse__Output as _raftkv_kv_CasResponse__Output } from './raftkv/kv/CasResponse.js';
 import type { DeleteRequest as _raftkv_kv_DeleteRequest, DeleteRequest__Output as _raftkv_kv_DeleteRequest__Output } from './raftkv/kv/DeleteRequest.js';
@@ -25,6 +29,7 @@ import type { MemberPromoteRequest as _raftkv_kv_MemberPromoteRequest, MemberPro
 import type { MemberRemoveRequest as _raftkv_kv_MemberRemoveRequest, MemberRemoveRequest__Output as _raftkv_kv_MemberRemoveRequest__Output } from './raftkv/kv/MemberRemoveRequest.js';
 import type { PutRequest as _raftkv_kv_PutRequest, PutRequest__Output as _raftkv_kv_PutRequest__Output } from './raftkv/kv/PutRequest.js';
 import type { PutResponse as _raftkv_kv_PutResponse, PutResponse__Output as _raftkv_kv_PutResponse__Output } from './raftkv/kv/PutResponse.js';
+import type { Refusal as _raftkv_kv_Refusal, Refusal__Output as _raftkv_kv_Refusal__Output } from './raftkv/kv/Refusal.js';
 import type { Session as _raftkv_kv_Session, Session__Output as _raftkv_kv_Session__Output } from './raftkv/kv/Session.js';
 import type { SnapshotRequest as _raftkv_kv_SnapshotRequest, SnapshotRequest__Output as _raftkv_kv_SnapshotRequest__Output } from './raftkv/kv/SnapshotRequest.js';
 import type { SnapshotResponse as _raftkv_kv_SnapshotResponse, SnapshotResponse__Output as _raftkv_kv_SnapshotResponse__Output } from './raftkv/kv/SnapshotResponse.js';
@@ -38,11 +43,15 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   raftkv: {
     kv: {
+      Answer: MessageTypeDefinition<_raftkv_kv_Answer, _raftkv_kv_Answer__Output>
+      AnswerFrame: MessageTypeDefinition<_raftkv_kv_AnswerFrame, _raftkv_kv_AnswerFrame__Output>
       AppendRequest: MessageTypeDefinition<_raftkv_kv_AppendRequest, _raftkv_kv_AppendRequest__Output>
       AppendResponse: MessageTypeDefinition<_raftkv_kv_AppendResponse, _raftkv_kv_AppendResponse__Output>
       BackupChunk: MessageTypeDefinition<_raftkv_kv_BackupChunk, _raftkv_kv_BackupChunk__Output>
       BackupInfo: MessageTypeDefinition<_raftkv_kv_BackupInfo, _raftkv_kv_BackupInfo__Output>
       BackupRequest: MessageTypeDefinition<_raftkv_kv_BackupRequest, _raftkv_kv_BackupRequest__Output>
+      Call: MessageTypeDefinition<_raftkv_kv_Call, _raftkv_kv_Call__Output>
+      CallFrame: MessageTypeDefinition<_raftkv_kv_CallFrame, _raftkv_kv_CallFrame__Output>
       CasRequest: MessageTypeDefinition<_raftkv_kv_CasRequest, _raftkv_kv_CasRequest__Output>
       CasResponse: MessageTypeDefinition<_raftkv_kv_CasResponse, _raftkv_kv_CasResponse__Output>
       DeleteRequest: MessageTypeDefinition<_raftkv_kv_DeleteRequest, _raftkv_kv_DeleteRequest__Output>
@@ -62,6 +71,7 @@ export interface ProtoGrpcType {
       MemberRemoveRequest: MessageTypeDefinition<_raftkv_kv_MemberRemoveRequest, _raftkv_kv_MemberRemoveRequest__Output>
       PutRequest: MessageTypeDefinition<_raftkv_kv_PutRequest, _raftkv_kv_PutRequest__Output>
       PutResponse: MessageTypeDefinition<_raftkv_kv_PutResponse, _raftkv_kv_PutResponse__Output>
+      Refusal: MessageTypeDefinition<_raftkv_kv_Refusal, _raftkv_kv_Refusal__Output>
       Session: MessageTypeDefinition<_raftkv_kv_Session, _raftkv_kv_Session__Output>
       SnapshotRequest: MessageTypeDefinition<_raftkv_kv_SnapshotRequest, _raftkv_kv_SnapshotRequest__Output>
       SnapshotResponse: MessageTypeDefinition<_raftkv_kv_SnapshotResponse, _raftkv_kv_SnapshotResponse__Output>

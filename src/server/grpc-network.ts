@@ -9,6 +9,9 @@ import type { NodeId } from '../raft/core/types.js';
 import { CLUSTER_MISMATCH, MD_CLUSTER } from '../raft/transport/call-metadata.js';
 import { GrpcTransport, loadRaftProto } from '../raft/transport/grpc.js';
 import type { BackupChunk } from '../generated/raftkv/kv/BackupChunk.js';
+import type { AnswerFrame } from '../generated/raftkv/kv/AnswerFrame.js';
+import type { CallFrame__Output } from '../generated/raftkv/kv/CallFrame.js';
+import { CallStream } from './call-stream.js';
 import type { BackupSink } from './backup.js';
 import type { ForwardedCall, ForwardedMethod, ForwardedReply, KvService, Reply, ServiceError } from './kv-service.js';
 import type { ClientListener, Network, PeerTransport } from './network.js';
@@ -100,6 +103,23 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
     };
     handlers[name] = handler;
   }
+  handlers['Calls'] = (call: grpc.ServerDuplexStream<CallFrame__Output, AnswerFrame>) => {
+    const stream = new CallStream({
+      service: () => service,
+      starting: STARTING,
+      send: (answers) => void call.write({ answers }),
+      backlogged: () => call.writableLength >= MAX_UNSENT_FRAMES,
+      defer: (fn) => void setImmediate(fn),
+      epochMs: () => Date.now(),
+      now: () => performance.now(),
+      ...(onCall ? { onAnswered: onCall } : {}),
+    });
+    call.on('data', (frame: CallFrame__Output) => stream.receive(frame.calls));
+    // The client closed its side: end ours once every call it made is answered.
+    call.on('end', () => stream.drained(() => call.end()));
+    call.on('cancelled', () => stream.close());
+    call.on('error', () => stream.close());
+  };
   handlers['Backup'] = (call: grpc.ServerWritableStream<object, BackupChunk>) => {
     const fail = (e: ServiceError): void => void call.emit('error', toStatus(e));
     if (!service) return fail(STARTING);
@@ -134,6 +154,9 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
       }),
   };
 }
+
+/** Frames of answers a stream's client may leave unread before the node takes no more calls from it. */
+const MAX_UNSENT_FRAMES = 64;
 
 /** When the caller gives up on `call`, in ms since the epoch; undefined if it set no deadline. */
 function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {

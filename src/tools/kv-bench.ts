@@ -82,6 +82,8 @@ export interface BenchOptions {
   readRatio: number;
   timeoutMs: number;
   serializable: boolean;
+  /** raftkv only: unary gRPC calls instead of the SDK's default stream (KvClient's transport). */
+  unary: boolean;
   spread: boolean;
   json: boolean;
   progress: 'auto' | 'bar' | 'lines' | 'none';
@@ -165,6 +167,7 @@ function parser(argv: string[]) {
       'read-ratio': { type: 'number', default: 0.9, describe: 'share of reads for --op mixed' },
       timeout: { type: 'number', default: 5000, describe: 'deadline of one operation, retries included, in ms' },
       serializable: { type: 'boolean', default: false, describe: 'serializable (local, possibly stale) reads instead of linearizable ones' },
+      unary: { type: 'boolean', default: false, describe: "raftkv only: one unary gRPC call per operation instead of the SDK's default stream" },
       spread: { type: 'boolean', default: false, describe: 'etcd only: spread connections over all endpoints instead of the leader' },
       json: { type: 'boolean', default: false, describe: 'print the result as one JSON object' },
       progress: { choices: ['auto', 'bar', 'lines', 'none'] as const, default: 'auto' as const, describe: 'progress on stderr (auto: a live line on a TTY, plain lines otherwise)' },
@@ -231,6 +234,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     readRatio,
     timeoutMs: positiveInt('timeout', a.timeout),
     serializable: a.serializable === true,
+    unary: a.unary === true,
     spread: a.spread === true,
     json: a.json === true,
     progress: a.progress as BenchOptions['progress'],
@@ -246,10 +250,11 @@ class RaftkvTarget implements BenchTarget {
   readonly description: string;
   private readonly kvs: KvClient[];
 
-  constructor(endpoints: string[], readonly connections: number, timeoutMs: number, tls: ClientTls | undefined, private readonly serializable: boolean) {
-    this.kvs = Array.from({ length: connections }, () => new KvClient({ endpoints, timeoutMs, ...(tls ? { tls } : {}) }));
+  constructor(endpoints: string[], readonly connections: number, timeoutMs: number, tls: ClientTls | undefined, private readonly serializable: boolean, unary: boolean) {
+    const transport = unary ? 'unary' : 'stream';
+    this.kvs = Array.from({ length: connections }, () => new KvClient({ endpoints, timeoutMs, transport, ...(tls ? { tls } : {}) }));
     const reads = serializable ? 'serializable reads (local)' : 'linearizable reads (ReadIndex)';
-    this.description = `raftkv at ${endpoints.join(',')}${tls ? ' over TLS' : ''}: ${connections} KvClient(s), ${reads}`;
+    this.description = `raftkv at ${endpoints.join(',')}${tls ? ' over TLS' : ''}: ${connections} KvClient(s), ${unary ? 'unary calls' : 'calls on a stream'}, ${reads}`;
   }
 
   put(conn: number, key: Buffer, value: Buffer): Promise<void> {
@@ -266,7 +271,7 @@ class RaftkvTarget implements BenchTarget {
 }
 
 async function createTarget(o: BenchOptions): Promise<BenchTarget> {
-  if (o.target === 'raftkv') return new RaftkvTarget(o.endpoints, o.connections, o.timeoutMs, o.tls, o.serializable);
+  if (o.target === 'raftkv') return new RaftkvTarget(o.endpoints, o.connections, o.timeoutMs, o.tls, o.serializable, o.unary);
   // The etcd driver and its .proto live in test/bench/etcd/ (dev-only, not in the package).
   let mod: typeof import('../../test/bench/etcd/etcd-target.js');
   try {

@@ -65,6 +65,18 @@ export const members = {
   add: (endpoints: readonly string[], node: { id: number; peerAddr: string; clientAddr: string }, learner: boolean) =>
     memberCall<MemberChangeResponse>(endpoints, 'MemberAdd', { ...node, learner }),
   promote: (endpoints: readonly string[], id: number) => memberCall<MemberChangeResponse>(endpoints, 'MemberPromote', { id }),
+  /** Promotes learner `id` once it has caught up: as an operator does, retrying while the leader refuses it as far behind. */
+  promoteWhenCaughtUp: async (endpoints: readonly string[], id: number, timeoutMs = 30_000): Promise<MemberChangeResponse> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await memberCall<MemberChangeResponse>(endpoints, 'MemberPromote', { id });
+      } catch (e) {
+        if (!(e instanceof Refused && /far behind/.test(e.message)) || Date.now() > deadline) throw e;
+        await sleep(200);
+      }
+    }
+  },
   remove: (endpoints: readonly string[], id: number, force = false) => memberCall<MemberChangeResponse>(endpoints, 'MemberRemove', { id, force }),
   transfer: (endpoints: readonly string[], id: number) => memberCall<{ leaderId: number; term: number }>(endpoints, 'LeaderTransfer', { id }),
 };

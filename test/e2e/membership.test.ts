@@ -59,7 +59,7 @@ it('a live cluster grows, hands over, shrinks, replaces a node and restarts ever
 
   // Node 4 joins as a learner and is promoted once caught up; node 5 is added as a voter at once.
   const n4 = await join(true);
-  const promoted = await members.promote(c.endpoints, n4.id);
+  const promoted = await members.promoteWhenCaughtUp(c.endpoints, n4.id);
   expect(promoted.members.map((m) => [m.id, m.learner])).toEqual([1, 2, 3, 4].map((id) => [id, false]));
   await settled('node 4 joined as a learner and was promoted');
   await join(false);
@@ -92,7 +92,7 @@ it('a live cluster grows, hands over, shrinks, replaces a node and restarts ever
   await members.remove(c.endpoints, wiped.id);
   c.markRemoved(wiped.id);
   const n6 = await join(true);
-  await members.promote(c.endpoints, n6.id);
+  await members.promoteWhenCaughtUp(c.endpoints, n6.id);
   await settled(`node ${wiped.id} wiped and replaced by node ${n6.id}`);
   // Its id is never given out again.
   const reuse = await members.add(c.endpoints, { ...n6, id: wiped.id }, true).catch((e: unknown) => e);

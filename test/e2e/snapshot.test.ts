@@ -112,7 +112,7 @@ async function replace(f: number, whileJoining: (n: Node) => Promise<void> = asy
   await members.add(cluster.endpoints, n, true);
   await whileJoining(n);
   await cluster.waitCaughtUp(30_000);
-  await members.promote(cluster.endpoints, n.id);
+  await members.promoteWhenCaughtUp(cluster.endpoints, n.id);
   return n;
 }
 

@@ -13,8 +13,11 @@
  * `faults.duplicateRate`, requests are sometimes delivered twice.
  */
 import { seededRng } from '../../src/raft/core/rng.js';
-import type { CasResponse, GetResponse, WriteRequestIn } from '../../src/kv-api.js';
+import type { CasResponse, GetResponse } from '../../src/kv-api.js';
 import type { KvService, ServiceError } from '../../src/server/kv-service.js';
+import { CallStream } from '../../src/server/call-stream.js';
+import type { Call__Output } from '../../src/generated/raftkv/kv/Call.js';
+import type { Refusal } from '../../src/generated/raftkv/kv/Refusal.js';
 import {
   checkLinearizable,
   formatCounterexample,
@@ -178,11 +181,30 @@ function describeInput(i: KvInput): string {
 // ---- the KV test configuration -----------------------------------------------------------------
 
 /** The lab's KV config (kvraft/config.go) over the simulator: clerks, their network, the history. */
+interface SimStream {
+  stream: CallStream;
+  replies: Map<number, (r: Reply) => void>;
+}
+
+/** gRPC's status code names by number, for the refusals a stream carries as numbers. */
+const CODE_NAMES: Record<number, ServiceError['code']> = { 3: 'INVALID_ARGUMENT', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE' };
+
+/** A refusal off a stream, as the service said it. */
+function serviceError(r: Refusal): ServiceError {
+  const e: ServiceError = { code: CODE_NAMES[r.code ?? 0] ?? 'INTERNAL', details: r.details ?? '' };
+  if (r.reason) e.reason = r.reason as ServiceError['reason'];
+  if (r.leaderAddr) e.leaderAddr = r.leaderAddr;
+  return e;
+}
+
 export class KvLab {
   readonly history = new HistoryRecorder();
   readonly sim: SimCluster;
   private readonly rng;
   private clerks = 0;
+  /** Each clerk's stream to each server incarnation; an incarnation's go with it. */
+  private readonly streams = new WeakMap<KvService, Map<number, SimStream>>();
+  private nextCallId = 1;
 
   constructor(readonly h: Harness) {
     this.sim = h.sim;
@@ -251,21 +273,58 @@ export class KvLab {
     if (dup > 0 && this.rng.next() < dup) this.sim.at(delay + this.rng.int(this.sim.faults.duplicateDelayMs), deliver);
   }
 
-  /** A request as it arrives from the wire, to the server's client API (the same KvService kv-server serves over gRPC). */
+  /**
+   * A request as it arrives from the wire, to the server's client API: on the clerk's stream to
+   * that server incarnation (kv.proto's Calls, the SDK's default), through the same CallStream
+   * and KvService that kv-server serves it with over gRPC.
+   */
   private serve(service: KvService, ck: Clerk, input: KvInput, seq: number, reply: (r: Reply) => void): void {
-    const done = (error: ServiceError | null, value?: unknown): void => reply(error ? { ok: false, error } : { ok: true, value });
     const key = Buffer.from(input.key);
-    if (input.op === 'get') return service.get({ key }, done);
-    const req: WriteRequestIn = {
-      // One operation at a time: everything before this one has been answered.
-      session: { clientId: ck.clientId, seq, firstIncomplete: seq },
-      key,
-      value: Buffer.from(input.value ?? ''),
-      expected: Buffer.from(input.expected ?? ''),
-    };
-    if (input.op === 'put') service.put(req, done);
-    else if (input.op === 'append') service.append(req, done);
-    else service.compareAndSwap(req, done);
+    const call: Call__Output = { id: this.nextCallId++, timeoutMs: 0 };
+    if (input.op === 'get') call.get = { key, serializable: false };
+    else {
+      const req = {
+        // One operation at a time: everything before this one has been answered.
+        session: { clientId: ck.clientId, seq, firstIncomplete: seq },
+        key,
+        value: Buffer.from(input.value ?? ''),
+        expected: Buffer.from(input.expected ?? ''),
+      };
+      if (input.op === 'put') call.put = req;
+      else if (input.op === 'append') call.append = req;
+      else call.compareAndSwap = req;
+    }
+    const s = this.streamFor(service, ck);
+    s.replies.set(call.id, reply);
+    s.stream.receive([call]);
+  }
+
+  /** The clerk's stream to one server incarnation (its KvService), opened on first use. */
+  private streamFor(service: KvService, ck: Clerk): SimStream {
+    let byClerk = this.streams.get(service);
+    if (!byClerk) this.streams.set(service, (byClerk = new Map()));
+    let s = byClerk.get(ck.clientId);
+    if (s) return s;
+    const replies = new Map<number, (r: Reply) => void>();
+    const stream = new CallStream({
+      service: () => service,
+      starting: { code: 'UNAVAILABLE', reason: 'starting', details: 'the node is starting' },
+      send: (answers) => {
+        for (const a of answers) {
+          const reply = replies.get(a.id as number);
+          replies.delete(a.id as number);
+          if (!reply) continue;
+          if (a.refusal) reply({ ok: false, error: serviceError(a.refusal) });
+          else reply({ ok: true, value: a.get ?? a.put ?? a.append ?? a.delete ?? a.compareAndSwap });
+        }
+      },
+      backlogged: () => false,
+      defer: (fn) => this.sim.at(0, fn),
+      epochMs: () => this.sim.now,
+      now: () => this.sim.now,
+    });
+    byClerk.set(ck.clientId, (s = { stream, replies }));
+    return s;
   }
 
   /** Runs the simulator until `start`'s operation completes; fails after `limitMs`. */

@@ -2,10 +2,12 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AnswerFrame as _raftkv_kv_AnswerFrame, AnswerFrame__Output as _raftkv_kv_AnswerFrame__Output } from '../../raftkv/kv/AnswerFrame.js';
 import type { AppendRequest as _raftkv_kv_AppendRequest, AppendRequest__Output as _raftkv_kv_AppendRequest__Output } from '../../raftkv/kv/AppendRequest.js';
 import type { AppendResponse as _raftkv_kv_AppendResponse, AppendResponse__Output as _raftkv_kv_AppendResponse__Output } from '../../raftkv/kv/AppendResponse.js';
 import type { BackupChunk as _raftkv_kv_BackupChunk, BackupChunk__Output as _raftkv_kv_BackupChunk__Output } from '../../raftkv/kv/BackupChunk.js';
 import type { BackupRequest as _raftkv_kv_BackupRequest, BackupRequest__Output as _raftkv_kv_BackupRequest__Output } from '../../raftkv/kv/BackupRequest.js';
+import type { CallFrame as _raftkv_kv_CallFrame, CallFrame__Output as _raftkv_kv_CallFrame__Output } from '../../raftkv/kv/CallFrame.js';
 import type { CasRequest as _raftkv_kv_CasRequest, CasRequest__Output as _raftkv_kv_CasRequest__Output } from '../../raftkv/kv/CasRequest.js';
 import type { CasResponse as _raftkv_kv_CasResponse, CasResponse__Output as _raftkv_kv_CasResponse__Output } from '../../raftkv/kv/CasResponse.js';
 import type { DeleteRequest as _raftkv_kv_DeleteRequest, DeleteRequest__Output as _raftkv_kv_DeleteRequest__Output } from '../../raftkv/kv/DeleteRequest.js';
@@ -61,6 +63,29 @@ export interface KvClient extends grpc.Client {
    */
   backup(argument: _raftkv_kv_BackupRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_raftkv_kv_BackupChunk__Output>;
   backup(argument: _raftkv_kv_BackupRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_raftkv_kv_BackupChunk__Output>;
+  
+  /**
+   * The data calls (Get, Put, Append, Delete, CompareAndSwap) on one long-lived stream: each Call
+   * carries an id the client chose, each Answer the id it answers, in any order; calls and
+   * answers that are ready together travel in one frame. Each call is served exactly as its unary
+   * RPC is, with the same refusals (as a Refusal: the gRPC status code, details and the reason
+   * and leader address the unary RPC sends as trailers), so a client can mix both. The SDK uses
+   * this stream, and the unary RPCs with a server that answers it UNIMPLEMENTED. A node answers
+   * at most 4096 calls of one stream at once; beyond, a call is refused as overloaded.
+   */
+  Calls(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_raftkv_kv_CallFrame, _raftkv_kv_AnswerFrame__Output>;
+  Calls(options?: grpc.CallOptions): grpc.ClientDuplexStream<_raftkv_kv_CallFrame, _raftkv_kv_AnswerFrame__Output>;
+  /**
+   * The data calls (Get, Put, Append, Delete, CompareAndSwap) on one long-lived stream: each Call
+   * carries an id the client chose, each Answer the id it answers, in any order; calls and
+   * answers that are ready together travel in one frame. Each call is served exactly as its unary
+   * RPC is, with the same refusals (as a Refusal: the gRPC status code, details and the reason
+   * and leader address the unary RPC sends as trailers), so a client can mix both. The SDK uses
+   * this stream, and the unary RPCs with a server that answers it UNIMPLEMENTED. A node answers
+   * at most 4096 calls of one stream at once; beyond, a call is refused as overloaded.
+   */
+  calls(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_raftkv_kv_CallFrame, _raftkv_kv_AnswerFrame__Output>;
+  calls(options?: grpc.CallOptions): grpc.ClientDuplexStream<_raftkv_kv_CallFrame, _raftkv_kv_AnswerFrame__Output>;
   
   /**
    * Sets `value` only if the current value equals `expected` (an absent key equals nothing).
@@ -231,6 +256,17 @@ export interface KvHandlers extends grpc.UntypedServiceImplementation {
   Backup: grpc.handleServerStreamingCall<_raftkv_kv_BackupRequest__Output, _raftkv_kv_BackupChunk>;
   
   /**
+   * The data calls (Get, Put, Append, Delete, CompareAndSwap) on one long-lived stream: each Call
+   * carries an id the client chose, each Answer the id it answers, in any order; calls and
+   * answers that are ready together travel in one frame. Each call is served exactly as its unary
+   * RPC is, with the same refusals (as a Refusal: the gRPC status code, details and the reason
+   * and leader address the unary RPC sends as trailers), so a client can mix both. The SDK uses
+   * this stream, and the unary RPCs with a server that answers it UNIMPLEMENTED. A node answers
+   * at most 4096 calls of one stream at once; beyond, a call is refused as overloaded.
+   */
+  Calls: grpc.handleBidiStreamingCall<_raftkv_kv_CallFrame__Output, _raftkv_kv_AnswerFrame>;
+  
+  /**
    * Sets `value` only if the current value equals `expected` (an absent key equals nothing).
    */
   CompareAndSwap: grpc.handleUnaryCall<_raftkv_kv_CasRequest__Output, _raftkv_kv_CasResponse>;
@@ -283,6 +319,7 @@ export interface KvHandlers extends grpc.UntypedServiceImplementation {
 export interface KvDefinition extends grpc.ServiceDefinition {
   Append: MethodDefinition<_raftkv_kv_AppendRequest, _raftkv_kv_AppendResponse, _raftkv_kv_AppendRequest__Output, _raftkv_kv_AppendResponse__Output>
   Backup: MethodDefinition<_raftkv_kv_BackupRequest, _raftkv_kv_BackupChunk, _raftkv_kv_BackupRequest__Output, _raftkv_kv_BackupChunk__Output>
+  Calls: MethodDefinition<_raftkv_kv_CallFrame, _raftkv_kv_AnswerFrame, _raftkv_kv_CallFrame__Output, _raftkv_kv_AnswerFrame__Output>
   CompareAndSwap: MethodDefinition<_raftkv_kv_CasRequest, _raftkv_kv_CasResponse, _raftkv_kv_CasRequest__Output, _raftkv_kv_CasResponse__Output>
   Delete: MethodDefinition<_raftkv_kv_DeleteRequest, _raftkv_kv_DeleteResponse, _raftkv_kv_DeleteRequest__Output, _raftkv_kv_DeleteResponse__Output>
   Get: MethodDefinition<_raftkv_kv_GetRequest, _raftkv_kv_GetResponse, _raftkv_kv_GetRequest__Output, _raftkv_kv_GetResponse__Output>
