@@ -275,7 +275,32 @@ function fmt(v) {
   return Math.round(v).toLocaleString('en-US');
 }
 
+/**
+ * This disk's fdatasync, where the clusters keep their data: 4 KiB appended and synced, `n` times;
+ * p50 and p99 in ms. Disks differ several-fold between machines, so the figure goes beside the table.
+ */
+function fdatasyncMs(n = 300) {
+  const dir = makeTempDir('kv-bench-fsync-');
+  const fd = fs.openSync(path.join(dir, 'probe'), 'w');
+  const block = Buffer.alloc(4096, 1);
+  const ms = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      fs.writeSync(fd, block);
+      const t = performance.now();
+      fs.fdatasyncSync(fd);
+      ms.push(performance.now() - t);
+    }
+  } finally {
+    fs.closeSync(fd);
+    removeTempDir(dir);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: ms[Math.floor(n * 0.5)], p99: ms[Math.floor(n * 0.99)] };
+}
+
 const loadSeen = []; // 1-minute load average at the start of each run
+const fsync0 = fdatasyncMs();
 const load0 = os.loadavg();
 const started = new Date();
 try {
@@ -290,6 +315,7 @@ try {
   process.exit(1);
 }
 const load1 = os.loadavg();
+const fsync1 = fdatasyncMs();
 
 // ---------------------------------------------------------------------------------------------
 // Report (stdout).
@@ -326,6 +352,10 @@ p(
     `256-byte values; 3 connections; ${ROUNDS} round(s)${ROUNDS > 1 ? ' (ops/s: median, min..max; latency of the median run)' : ''}. ` +
     `Load average (1/5/15 min) ${load0.map((x) => x.toFixed(2)).join(' ')} before, ${load1.map((x) => x.toFixed(2)).join(' ')} after; ` +
     `1-min load at the start of each run ${Math.min(...loadSeen).toFixed(2)}..${Math.max(...loadSeen).toFixed(2)}.`,
+);
+p(
+  `This disk's fdatasync (4 KiB appended, ${os.tmpdir()}), p50 / p99: ${fsync0.p50.toFixed(3)} / ${fsync0.p99.toFixed(3)} ms before the runs, ` +
+    `${fsync1.p50.toFixed(3)} / ${fsync1.p99.toFixed(3)} ms after.`,
 );
 if (isInterrupted()) p('\n**Interrupted: partial results.**');
 for (const target of TARGETS) {
