@@ -1,4 +1,5 @@
 import type { Clock, Timer } from '../clock.js';
+import { snapshotDue, type SnapshotPolicy } from './snapshot-policy.js';
 import type { ConfChange, ConfState } from './core/conf.js';
 import { decodeConfEntry } from './core/conf-codec.js';
 import { Raft, type MemberProgress, type RaftStatus } from './core/raft.js';
@@ -49,16 +50,6 @@ export interface RaftNodeOptions {
   observer?: RaftObserver;
   /** Called once if the node hits an error it cannot continue after (a failed disk write); the node has stopped. */
   onFatal: (error: unknown) => void;
-}
-
-/** When a node snapshots its state machine, counted since its last snapshot. */
-export interface SnapshotPolicy {
-  /** Entries applied (0: never by count). */
-  entries: number;
-  /** Bytes of entry data applied (0 or absent: never by size). */
-  bytes?: number;
-  /** Entries kept in the log behind a snapshot, so a follower a little behind catches up from the log. */
-  retain: number;
 }
 
 /** Where the state machine keeps its snapshots. */
@@ -408,8 +399,7 @@ export class RaftNode implements ReplicatedLog {
   private maybeSnapshot(): void {
     const p = this.policy;
     if (!p || this.taking || this.stopped) return;
-    const { entries, bytes } = this.sinceSnapshot;
-    if ((p.entries > 0 && entries >= p.entries) || (p.bytes !== undefined && p.bytes > 0 && bytes >= p.bytes)) {
+    if (snapshotDue(p, this.sinceSnapshot)) {
       this.snapshot().catch((e: unknown) => this.observer.snapshotFailed?.('taking a snapshot', e));
     }
   }
