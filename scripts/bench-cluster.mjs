@@ -59,8 +59,14 @@ const ALL_WORKLOADS = [
   { id: 'get64', label: 'linearizable get, 64 clients', args: ['--op', 'get', '--clients', '64'] },
   { id: 'sget64', label: 'serializable get, 64 clients', args: ['--op', 'get', '--clients', '64', '--serializable'] },
   { id: 'mixed64', label: 'mixed 90/10, 64 clients', args: ['--op', 'mixed', '--read-ratio', '0.9', '--clients', '64'] },
+  // Issue 14's state at scale (not in the default set): 1,000,000 puts, 16-byte keys over 1,000,000, 100-byte values.
+  {
+    id: 'put1m',
+    label: '1M puts over 1M keys, 64 clients',
+    own: ['--op', 'put', '--clients', '64', '--key-size', '16', '--value-size', '100', '--keyspace', '1000000', '--connections', '3', '--total', '1000000', '--warmup', '0'],
+  },
 ];
-const wanted = process.env.BENCH_WORKLOADS ? new Set(process.env.BENCH_WORKLOADS.split(',').map((s) => s.trim())) : undefined;
+const wanted = process.env.BENCH_WORKLOADS ? new Set(process.env.BENCH_WORKLOADS.split(',').map((s) => s.trim())) : new Set(ALL_WORKLOADS.filter((w) => !w.own).map((w) => w.id));
 if (wanted) for (const id of wanted) if (!ALL_WORKLOADS.some((w) => w.id === id)) fail(`BENCH_WORKLOADS: unknown workload ${id}`);
 const WORKLOADS = ALL_WORKLOADS.filter((w) => !wanted || wanted.has(w.id));
 const COMMON = ['--key-size', '8', '--value-size', '256', '--keyspace', '10000', '--connections', '3', '--duration', String(DURATION), '--warmup', String(WARMUP)];
@@ -174,7 +180,7 @@ async function startEtcd(dir) {
 function runBench(target, endpoints, w, sampler) {
   const tlsArgs = TLS && target === 'raftkv' ? ['--cacert', certs.ca, '--cert', certs.client.cert, '--key', certs.client.key] : [];
   if (UNARY && target === 'raftkv') tlsArgs.push('--unary');
-  const args = [benchJs, '--target', target, '--endpoints', endpoints.join(','), ...COMMON, ...w.args, ...tlsArgs, '--json', '--progress', process.stderr.isTTY ? 'bar' : 'none'];
+  const args = [benchJs, '--target', target, '--endpoints', endpoints.join(','), ...(w.own ?? [...COMMON, ...w.args]), ...tlsArgs, '--json', '--progress', process.stderr.isTTY ? 'bar' : 'none'];
   const child = track(
     spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit', 'pipe'], env: { ...process.env, KV_BENCH_MARK_FD: '3' } }),
   );

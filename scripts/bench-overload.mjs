@@ -1,18 +1,18 @@
 #!/usr/bin/env node
 // `make bench-overload`: graceful degradation under overload (issue 11, item 8). On a fresh local
 // 3-node cluster: kv-bench put at the concurrency that saturates the cluster (BENCH_PEAK_CLIENTS,
-// default 256) measures the peak; then 10× those clients for BENCH_OVERLOAD_DURATION seconds
+// default 1024) measures the peak; then 10× those clients for BENCH_OVERLOAD_DURATION seconds
 // (default 30) measure the goodput under overload. Prints both, their ratio, the leader changes
 // (terms before and after) and every error kind. Nothing is left running, also on Ctrl-C.
 //
-// Environment: BENCH_PEAK_CLIENTS=256  BENCH_PEAK_DURATION=10  BENCH_OVERLOAD_FACTOR=10
+// Environment: BENCH_PEAK_CLIENTS=1024  BENCH_PEAK_DURATION=10  BENCH_OVERLOAD_FACTOR=10
 //              BENCH_OVERLOAD_DURATION=30  BENCH_WARMUP=1
 import { benchJs, envNumber, exited, indexJs, makeTempDir, onInterrupt, removeTempDir, reporter, requireBuild, root, serverJs, startRaftkv, track } from './cluster-procs.mjs';
 import { spawn } from 'node:child_process';
 
 const { say, fail } = reporter('overload');
 const num = (name, dflt) => envNumber(name, dflt, fail);
-const PEAK_CLIENTS = Math.round(num('BENCH_PEAK_CLIENTS', 256));
+const PEAK_CLIENTS = Math.round(num('BENCH_PEAK_CLIENTS', 1024));
 const PEAK_S = num('BENCH_PEAK_DURATION', 10);
 const FACTOR = num('BENCH_OVERLOAD_FACTOR', 10);
 const OVERLOAD_S = num('BENCH_OVERLOAD_DURATION', 30);

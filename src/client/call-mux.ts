@@ -52,9 +52,11 @@ export class CallMux {
   /** The node does not serve the stream: every call goes unary. */
   private unsupported = false;
 
+  /** `heard`: told of every frame from the node, empty ones too (it is alive and working on our calls). */
   constructor(
     private readonly open: () => CallsStream,
     private readonly unary: Unary,
+    private readonly heard: () => void = () => {},
   ) {}
 
   call(method: StreamMethod, request: object, deadline: number, done: Done): { cancel(): void } {
@@ -72,15 +74,10 @@ export class CallMux {
     return { cancel: () => this.settle(id, failure(grpc.status.CANCELLED, 'Cancelled on client')) };
   }
 
-  /** Ends the stream (its calls fail with its status, cancelled); the next call opens another. After a node went silent. */
-  reset(): void {
+  close(): void {
     const s = this.stream;
     this.stream = undefined;
     s?.cancel();
-  }
-
-  close(): void {
-    this.reset();
     for (const id of [...this.pending.keys()]) this.settle(id, failure(grpc.status.CANCELLED, 'Cancelled on client'));
     if (this.idleTimer) clearTimeout(this.idleTimer);
   }
@@ -111,6 +108,7 @@ export class CallMux {
     if (this.stream) return this.stream;
     const s = (this.stream = this.open());
     s.on('data', (frame: AnswerFrame__Output) => {
+      this.heard();
       for (const a of frame.answers) this.answered(a);
     });
     // A failed stream reports its status both ways: 'error' (which must be listened to) and 'status'.

@@ -319,6 +319,13 @@ export class Router {
             if (kind !== 'overloaded') {
               throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${details(err)}`);
             }
+            // A follower too busy forwarding names the leader: go there, at once.
+            if (hint !== '' && hint !== target && checkAddress(hint).ok && hops < MAX_HINT_HOPS && !this.endpoints.isSuspect(hint)) {
+              this.setLeader(hint);
+              hops++;
+              pause = false;
+              break;
+            }
             // The right node, too busy: stay with it, and wait longer than for an election.
             overloaded = true;
             backoff = Math.max(backoff, OVERLOAD_BACKOFF_MIN_MS);
@@ -509,8 +516,6 @@ export class Router {
         if ((this.heard.get(target) ?? 0) <= since) {
           silent = true;
           call.cancel();
-          // Whatever else waits on that node's stream waits in vain too: the next call opens another.
-          mux?.reset();
         } else if (Date.now() + silenceMs < deadline) {
           since = Date.now();
           watchdog = setTimeout(() => setImmediate(check), silenceMs);
@@ -542,6 +547,8 @@ export class Router {
       m = new CallMux(
         () => client.Calls(new grpc.Metadata()),
         (method, request, deadline, done) => this.unary(address, method, request, deadline, done),
+        // A frame says the node is alive, even one that answers nothing yet (a deep queue).
+        () => this.heard.set(address, Date.now()),
       );
       this.muxes.set(address, m);
     }

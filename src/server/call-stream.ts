@@ -35,6 +35,13 @@ const CODE_NUMBERS: Record<ServiceCode | 'OK', number> = {
   UNAVAILABLE: 14,
 };
 
+/**
+ * While calls of a stream wait, an empty frame goes out when nothing else did for this long: the
+ * client then knows the node is alive and working on them (a deep queue under overload can hold
+ * a call for seconds), and keeps its watchdog for nodes that went silent.
+ */
+export const PROGRESS_MS = 100;
+
 export interface CallStreamOptions {
   /** The service, once the node serves; until then every call is answered `starting`. */
   service: () => KvService | undefined;
@@ -49,6 +56,8 @@ export interface CallStreamOptions {
   backlogged: () => boolean;
   /** Runs `fn` after the I/O that is ready now: answers ready in the same turn leave together. */
   defer: (fn: () => void) => void;
+  /** Runs `fn` once after `ms` (the empty frames while calls wait). */
+  after: (ms: number, fn: () => void) => void;
   /** Milliseconds since the epoch: a call's deadline. */
   epochMs: () => number;
   /** Milliseconds on a monotonic clock: how long a call took. */
@@ -69,6 +78,9 @@ export class CallStream {
   private outBytes = 0;
   private closed = false;
   private onDrained: (() => void) | undefined;
+  /** Whether a frame went out since the last look of the progress timer, and whether that timer runs. */
+  private sentSince = false;
+  private ticking = false;
 
   constructor(private readonly o: CallStreamOptions) {}
 
@@ -122,6 +134,7 @@ export class CallStream {
       return this.finish(kind, arrived, { id, refusal: refusal(e) }, e.code);
     }
     this.inflight.add(id);
+    this.tick();
     const reply: Reply<object> = (err, res, leaderAddr) => {
       this.inflight.delete(id);
       if (err) return this.finish(kind, arrived, { id, refusal: refusal(err) }, err.code);
@@ -130,6 +143,19 @@ export class CallStream {
     const deadline = c.timeoutMs > 0 ? this.o.epochMs() + c.timeoutMs : undefined;
     if (kind === 'get') service.get(c.get as GetRequestIn, reply);
     else service[kind](c[kind] as WriteRequestIn, reply, deadline);
+  }
+
+  /** Keeps an empty frame going out every PROGRESS_MS in which nothing else did, while calls wait. */
+  private tick(): void {
+    if (this.ticking) return;
+    this.ticking = true;
+    this.sentSince = false;
+    this.o.after(PROGRESS_MS, () => {
+      this.ticking = false;
+      if (this.closed || this.inflight.size === 0) return;
+      if (!this.sentSince) this.o.send([]);
+      this.tick();
+    });
   }
 
   private finish(kind: StreamMethod, arrived: number, a: Answer, code: ServiceCode | 'OK'): void {
@@ -151,6 +177,7 @@ export class CallStream {
     const answers = this.out;
     this.out = [];
     this.outBytes = 0;
+    this.sentSince = true;
     this.o.send(answers);
     this.checkDrained();
   }

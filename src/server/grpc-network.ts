@@ -110,6 +110,7 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
       send: (answers) => void call.write({ answers }),
       backlogged: () => call.writableLength >= MAX_UNSENT_FRAMES,
       defer: (fn) => void setImmediate(fn),
+      after: (ms, fn) => void setTimeout(fn, ms),
       epochMs: () => Date.now(),
       now: () => performance.now(),
       ...(onCall ? { onAnswered: onCall } : {}),

@@ -269,7 +269,10 @@ export class KvService {
     const forward = this.opts.forward;
     if (!forward || forwarded || leader === 0 || leader === this.opts.nodeId) return reply(this.refusal(err));
     if (this.forwarding >= MAX_FORWARDING) {
-      return reply(this.refusal({ code: 'overloaded', message: `${this.forwarding} calls are being forwarded to the leader (the limit is ${MAX_FORWARDING})` }));
+      // Named, so that the client goes to the leader itself rather than wait here.
+      const refusal = this.refusal({ code: 'overloaded', message: `${this.forwarding} calls are being forwarded to the leader (the limit is ${MAX_FORWARDING})` });
+      const addr = this.leaderAddr(leader);
+      return reply(addr === '' ? refusal : { ...refusal, leaderAddr: addr });
     }
     this.forwarding++;
     forward(leader, call)

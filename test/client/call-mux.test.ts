@@ -136,6 +136,32 @@ it('a stream that breaks fails its calls as unanswered; they are retried on a ne
   expect(n.streams).toBe(2);
 });
 
+it('a node that keeps its stream alive with empty frames is waited for, past the silence watchdog', async () => {
+  // A busy node (a deep queue) answers after 1.5 s, sending empty frames meanwhile as kv-server
+  // does; a client that took it for silent would send the call again.
+  let received = 0;
+  const server = new grpc.Server();
+  servers.push(server);
+  server.addService(loadKvProto().Kv.service, {
+    Calls: (call: Stream) => {
+      call.on('data', (f: CallFrame__Output) => {
+        received += f.calls.length;
+        const alive = setInterval(() => call.write({ answers: [] }), 100);
+        setTimeout(() => {
+          clearInterval(alive);
+          call.write({ answers: f.calls.map((c) => ({ id: c.id, put: {} })) });
+        }, 1500);
+      });
+      call.on('end', () => call.end());
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  // Default attempt timer: 1 s of silence before the first answer.
+  const kv = client([`127.0.0.1:${port}`]);
+  await kv.put('a', '1');
+  expect(received).toBe(1);
+});
+
 it('closes a stream that has no call for a moment, and opens another for the next call', async () => {
   const n = await node();
   const kv = client([n.addr]);

@@ -24,6 +24,7 @@ function setup(o: { service?: HeldService | undefined; backlogged?: () => boolea
   const service = 'service' in o ? o.service : new HeldService();
   const frames: Answer[][] = [];
   const deferred: (() => void)[] = [];
+  const timers: (() => void)[] = [];
   const answered: [string, string][] = [];
   const stream = new CallStream({
     service: () => service as unknown as KvService | undefined,
@@ -31,6 +32,7 @@ function setup(o: { service?: HeldService | undefined; backlogged?: () => boolea
     send: (a) => void frames.push(a),
     backlogged: o.backlogged ?? (() => false),
     defer: (fn) => void deferred.push(fn),
+    after: (_ms, fn) => void timers.push(fn),
     epochMs: () => 1_000_000,
     now: () => 0,
     onAnswered: (method, code) => void answered.push([method, code]),
@@ -38,7 +40,10 @@ function setup(o: { service?: HeldService | undefined; backlogged?: () => boolea
   const turn = (): void => {
     for (const fn of deferred.splice(0)) fn();
   };
-  return { service: service!, stream, frames, turn, answered };
+  const progress = (): void => {
+    for (const fn of timers.splice(0)) fn();
+  };
+  return { service: service!, stream, frames, turn, answered, progress };
 }
 
 describe('CallStream: the server end of kv.proto Calls', () => {
@@ -88,6 +93,24 @@ describe('CallStream: the server end of kv.proto Calls', () => {
     stream.receive([put(MAX_STREAM_CALLS + 2)]);
     turn();
     expect(frames[1]!.map((a) => a.refusal?.details ?? 'ok')).toEqual(['ok', "the answers to this stream's calls are not being read; retry after a pause"]);
+  });
+
+  it('sends an empty frame every PROGRESS_MS in which calls wait and nothing else went out', () => {
+    const { service, stream, frames, turn, progress } = setup();
+    stream.receive([put(1), put(2)]);
+    progress();
+    expect(frames).toEqual([[]]);
+    service.held[0]!.reply(null, {});
+    turn();
+    progress();
+    expect(frames).toEqual([[], [{ id: 1, put: {}, leaderAddr: '' }]]);
+    progress();
+    expect(frames).toHaveLength(3);
+    service.held[1]!.reply(null, {});
+    turn();
+    progress();
+    progress();
+    expect(frames).toHaveLength(4);
   });
 
   it('splits answers into frames of about FRAME_BYTES', () => {

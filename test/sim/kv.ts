@@ -320,6 +320,7 @@ export class KvLab {
       },
       backlogged: () => false,
       defer: (fn) => this.sim.at(0, fn),
+      after: (ms, fn) => this.sim.at(ms, fn),
       epochMs: () => this.sim.now,
       now: () => this.sim.now,
     });
