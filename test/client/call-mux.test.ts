@@ -117,6 +117,17 @@ it('a refusal on the stream acts as the unary one does: the client follows the l
   expect(leader.frames).toBeGreaterThanOrEqual(1);
 });
 
+it('a follower too busy forwarding names the leader, and the client goes there at once', async () => {
+  const leader = await node();
+  const follower = await node({
+    answer: (c) => ({ id: c.id, refusal: { code: grpc.status.RESOURCE_EXHAUSTED, reason: 'overloaded', leaderAddr: leader.addr, details: '1024 calls are being forwarded to the leader' } }),
+  });
+  const kv = client([follower.addr]);
+  // Without following the hint, the client would stay, retrying after pauses, and fail at its deadline.
+  await kv.put('a', '1');
+  expect([follower.frames, leader.frames]).toEqual([1, 1]);
+});
+
 it('a stream that breaks fails its calls as unanswered; they are retried on a new stream', async () => {
   let broken = false;
   const n = await node({
