@@ -64,6 +64,8 @@ const ALL_WORKLOADS = [
     id: 'put1m',
     label: '1M puts over 1M keys, 64 clients',
     own: ['--op', 'put', '--clients', '64', '--key-size', '16', '--value-size', '100', '--keyspace', '1000000', '--connections', '3', '--total', '1000000', '--warmup', '0'],
+    // kv-bench caps a --total run at 600 s.
+    maxS: 600,
   },
 ];
 const wanted = process.env.BENCH_WORKLOADS ? new Set(process.env.BENCH_WORKLOADS.split(',').map((s) => s.trim())) : new Set(ALL_WORKLOADS.filter((w) => !w.own).map((w) => w.id));
@@ -202,7 +204,7 @@ function runBench(target, endpoints, w, sampler) {
   const killer = setTimeout(() => {
     say(`kv-bench (pid ${child.pid}) overran: SIGKILL`);
     try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-  }, (WARMUP + DURATION + 30) * 1000);
+  }, ((w.maxS ?? WARMUP + DURATION) + 30) * 1000);
   return exited(child).then(async ({ code, signal }) => {
     clearTimeout(killer);
     await new Promise((r) => (child.stdout.readableEnded ? r() : child.stdout.once('end', r)));
