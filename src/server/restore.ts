@@ -56,7 +56,7 @@ export async function restoreFromBackup(d: RestoreDeps): Promise<{ clusterId: st
     const held = looked.fresh ? '' : ` (${cfg.dataDir} holds cluster ${JSON.stringify(looked.clusterId)} already: to start it as it is, leave out --restore)`;
     throw new RestoreError((e as Error).message + held);
   });
-  const backup = await decodeBackupAsync(bytes, d.clock.slicer(), { inPlace: true }).catch((e: unknown) => {
+  const backup = await decodeBackupAsync(bytes, d.clock.slicer()).catch((e: unknown) => {
     if (!(e instanceof SnapshotError)) throw e;
     const what = e.code === 'VERSION' ? 'a backup of another format version' : 'damaged or truncated';
     throw new RestoreError(`--restore ${file} is ${what}: ${e.message}. Nothing was written; restore from an intact copy of the backup.`);

@@ -119,7 +119,7 @@ export class Snapshotter implements SnapshotStore {
 
   async install(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     // Written by the leader: check the cluster, not the node.
-    const decoded = await decodeSnapshotAsync(data, { clusterId: this.opts.ids.clusterId }, this.opts.clock.slicer(), { inPlace: true });
+    const decoded = await decodeSnapshotAsync(data, { clusterId: this.opts.ids.clusterId }, this.opts.clock.slicer());
     if (decoded.meta.index !== meta.index || decoded.meta.term !== meta.term) {
       throw new Error(`snapshot from the leader holds ${decoded.meta.index}/${decoded.meta.term}, not ${meta.index}/${meta.term}`);
     }

@@ -39,13 +39,13 @@ export interface CapturedSession {
 
 /**
  * The whole state of a KvStateMachine at one instant (see capture()), and what restore() takes.
- * `keys[i]` holds `values[i]`; keys are latin1 strings, one char per byte (as the map stores
- * them), in the map's iteration order. Nothing here changes after capture: values are never
- * written below their length, and the session parts are copies. Treat it as read-only.
+ * `keys[i]` holds `values[i]`; keys and values are latin1 strings, one char per byte (as the map
+ * stores them), in the map's iteration order. Nothing here changes after capture: strings are
+ * immutable, and the session parts are copies. Treat it as read-only.
  */
 export interface CapturedState {
   readonly keys: readonly string[];
-  readonly values: readonly Uint8Array[];
+  readonly values: readonly string[];
   readonly sessions: readonly CapturedSession[];
   /** The latest leader-stamped time the machine had seen. */
   readonly clockMs: number;
@@ -59,9 +59,14 @@ export interface CapturedState {
  * The replicated key-value map and its session table (Raft thesis §6.3). Deterministic: every
  * replica that applies the same commands in the same order holds the same state and returns the
  * same results. Keys are compared as bytes.
+ *
+ * Keys and values are kept as latin1 strings, one char per byte: a string lives in V8's heap
+ * with a 16-byte header, where a Uint8Array of its own costs a view, an ArrayBuffer and a
+ * backing store outside the heap (704 bytes per key of 16 bytes with a 100-byte value, against
+ * 365 as strings: BENCHMARKS.md); an append is a concatenation (V8 joins the parts when read).
  */
 export class KvStateMachine {
-  private readonly data = new Map<string, Uint8Array>();
+  private readonly data = new Map<string, string>();
   private readonly sessions = new Map<number, Session>();
   /** Bytes of keys and values held, kept as they change: a metric reads it without a walk of every key. */
   private dataBytes = 0;
@@ -73,8 +78,10 @@ export class KvStateMachine {
 
   constructor(private readonly sessionTtlMs = DEFAULT_SESSION_TTL_MS) {}
 
+  /** The value of `key` as a new Buffer, or undefined. */
   get(key: Uint8Array): Uint8Array | undefined {
-    return this.data.get(keyOf(key));
+    const v = this.data.get(keyOf(key));
+    return v === undefined ? undefined : Buffer.from(v, 'latin1');
   }
 
   get size(): number {
@@ -102,13 +109,13 @@ export class KvStateMachine {
 
   /**
    * The whole state as it is now, for a snapshot: serialize it at leisure while this machine
-   * goes on applying. O(keys) pointer copies (no value bytes are copied) plus a copy of the
-   * session table.
+   * goes on applying. O(keys) pointer copies (strings are immutable: no bytes are copied) plus a
+   * copy of the session table.
    */
   capture(): CapturedState {
     const n = this.data.size;
     const keys = new Array<string>(n);
-    const values = new Array<Uint8Array>(n);
+    const values = new Array<string>(n);
     let i = 0;
     // forEach into preallocated arrays: several times faster than copying into a new Map.
     this.data.forEach((v, k) => {
@@ -126,8 +133,7 @@ export class KvStateMachine {
   /**
    * A machine identical to the one `state` was captured from: same get() answers, same answers
    * to retried writes, same session expiry (given the same TTL, which is configuration, not
-   * state). Value bytes are shared with `state`, except those in buffers an append may still
-   * grow in place, which are copied so that two machines never write into the same buffer.
+   * state). Shares the (immutable) strings of `state`.
    */
   static restore(state: CapturedState, sessionTtlMs = DEFAULT_SESSION_TTL_MS): KvStateMachine {
     const sm = new KvStateMachine(sessionTtlMs);
@@ -160,7 +166,7 @@ export class KvStateMachine {
     let i = from;
     while (i < keys.length) {
       const v = values[i]!;
-      this.data.set(keys[i]!, spareRoom.has(v.buffer) ? copyBytes(v) : v);
+      this.data.set(keys[i]!, v);
       this.dataBytes += keys[i]!.length + v.length;
       if ((++i & 1023) === 0 && slicer?.expired()) break;
     }
@@ -210,14 +216,14 @@ export class KvStateMachine {
     const k = keyOf(c.key);
     switch (c.op) {
       case 'put':
-        this.set(k, copyBytes(c.value));
+        this.set(k, stringOf(c.value));
         return { kind: 'ok' };
       case 'append': {
         const old = this.data.get(k);
         // The limit holds for what a value becomes, not only for what a request carries: a value
         // over it could never be read back (the response would exceed what clients accept).
         if ((old?.length ?? 0) + c.value.length > MAX_VALUE_BYTES) return { kind: 'tooLarge' };
-        this.set(k, old ? appendBytes(old, c.value) : copyBytes(c.value));
+        this.set(k, old === undefined ? stringOf(c.value) : old + stringOf(c.value));
         return { kind: 'ok' };
       }
       case 'delete': {
@@ -227,14 +233,14 @@ export class KvStateMachine {
       }
       case 'cas': {
         const cur = this.data.get(k);
-        const swapped = cur !== undefined && bytesEqual(cur, c.expected);
-        if (swapped) this.set(k, copyBytes(c.value));
+        const swapped = cur !== undefined && cur === stringOf(c.expected);
+        if (swapped) this.set(k, stringOf(c.value));
         return { kind: 'cas', swapped };
       }
     }
   }
 
-  private set(k: string, v: Uint8Array): void {
+  private set(k: string, v: string): void {
     const old = this.data.get(k);
     this.dataBytes += v.length - (old === undefined ? -k.length : old.length);
     this.data.set(k, v);
@@ -248,41 +254,10 @@ export class KvStateMachine {
   }
 }
 
-/** Map keys: bytes as a latin1 string, one char per byte, so any byte sequence is a distinct key. */
+/** Map keys and values: bytes as a latin1 string, one char per byte, so any byte sequence is distinct. */
 function keyOf(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
-/**
- * A fresh, exact-size copy. Command fields are views into the log entry (with Buffer.slice they
- * would stay views), and a stored value must neither pin the entry nor share its bytes.
- */
-function copyBytes(v: Uint8Array): Uint8Array {
-  return new Uint8Array(v);
-}
-
-/**
- * Appends in amortized O(len(tail)): values that grow by appends live in buffers with doubling
- * spare room. Only bytes past the old length are written, so views handed out earlier (which end
- * at the old length) never change, and every buffer with spare room was allocated here.
- */
-function appendBytes(old: Uint8Array, tail: Uint8Array): Uint8Array {
-  const len = old.length + tail.length;
-  if (old.byteOffset + len <= old.buffer.byteLength && spareRoom.has(old.buffer)) {
-    const grown = new Uint8Array(old.buffer, old.byteOffset, len);
-    grown.set(tail, old.length);
-    return grown;
-  }
-  const buf = new Uint8Array(Math.max(len, 2 * old.length, 64));
-  spareRoom.add(buf.buffer);
-  buf.set(old);
-  buf.set(tail, old.length);
-  return buf.subarray(0, len);
-}
-
-/** Buffers allocated by appendBytes, the only ones whose room past a value's end may be used. */
-const spareRoom = new WeakSet<ArrayBufferLike>();
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
+/** A value as the map keeps it: a copy, so that it neither pins the log entry it came in nor shares its bytes. */
+const stringOf = keyOf;

@@ -116,7 +116,7 @@ export async function readDurableState(id: number, dataDir: string, clusterId: s
   const { persisted, snapshot: snap, damaged } = await readDataDir(dataDir, id, clusterId);
   const { hardState, entries } = persisted;
   const snapshotState = new Map<string, string>();
-  snap?.state.keys.forEach((k, i) => snapshotState.set(Buffer.from(k, 'latin1').toString(), new TextDecoder().decode(snap.state.values[i])));
+  snap?.state.keys.forEach((k, i) => snapshotState.set(Buffer.from(k, 'latin1').toString(), Buffer.from(snap.state.values[i]!, 'latin1').toString()));
   const committed = new Map(entries.filter((e) => e.index <= hardState.commit).map((e) => [e.index, e]));
   const keys = new Set<string>();
   for (const e of committed.values()) if (e.type === 'normal') keys.add(new TextDecoder().decode(decodeCommand(e.data).key));

@@ -47,7 +47,7 @@ async function survivor(): Promise<string> {
   const s = SqliteStorage.open(nodePath.join(dataDir, DB_FILE), { clusterId: OLD, nodeId: 1, create: true, unsafeNoFsync: true });
   const conf: Entry = { index: 1, term: 1, type: 'conf', data: encodeConfEntry({ conf: confOfVoters([1, 2, 3]), context: encodeMemberTable(TABLE) }) };
   s.save({ term: 4, vote: 2, commit: 25 }, [conf, ...Array.from({ length: 29 }, (_, i) => normal(i + 2, i < 15 ? 2 : 3))]);
-  const state = { keys: ['k'], values: [Buffer.from('v')], sessions: [], clockMs: 0, lastExpiryMs: 0, table: TABLE };
+  const state = { keys: ['k'], values: ['v'], sessions: [], clockMs: 0, lastExpiryMs: 0, table: TABLE };
   await writeSnapshot(nodeFileSystem(dataDir), SNAPSHOT_DIR, { index: 20, term: 3, conf: confOfVoters([1, 2, 3]) }, state, { clusterId: OLD, nodeId: 1 }, systemClock.slicer());
   s.compact({ index: 20, term: 3, conf: confOfVoters([1, 2, 3]) }, 10);
   s.close();

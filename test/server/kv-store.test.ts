@@ -397,7 +397,7 @@ describe('KvStore reads', () => {
     store.read(log, new Uint8Array([0xff, 0x00]), miss.cb);
     store.readConfirmed({ ctx: log.readCtxs[0]!, index: 1 });
     store.readConfirmed({ ctx: log.readCtxs[1]!, index: 1 });
-    expect(hit.last).toEqual({ ok: true, value: new Uint8Array([1, 2, 3]) });
+    expect(hit.last).toEqual({ ok: true, value: Buffer.from([1, 2, 3]) });
     expect(miss.last).toEqual({ ok: true, value: undefined });
   });
 

@@ -24,7 +24,7 @@ import { SNAPSHOT_DIR, Snapshotter } from '../../src/server/snapshotter.js';
 import { entries } from '../storage/conformance.js';
 
 const IDS = { clusterId: 'test-cluster', nodeId: 3 };
-const STATE = { keys: ['a'], values: [new Uint8Array([1])], sessions: [], clockMs: 0, lastExpiryMs: 0 };
+const STATE = { keys: ['a'], values: ['\u0001'], sessions: [], clockMs: 0, lastExpiryMs: 0 };
 /** Every list set, ids up to 2^53 - 1. */
 const JOINT: ConfState = { voters: [1, 2, 2 ** 40], votersOutgoing: [1, 2, 3], learners: [5, Number.MAX_SAFE_INTEGER], learnersNext: [3], autoLeave: true };
 

@@ -11,7 +11,7 @@ import { writeSnapshot } from '../../src/server/snapshot/files.js';
 import { SNAPSHOT_DIR, Snapshotter } from '../../src/server/snapshotter.js';
 
 const IDS = { clusterId: 'test-cluster', nodeId: 3 };
-const STATE = { keys: ['a'], values: [new Uint8Array([1])], sessions: [], clockMs: 0, lastExpiryMs: 0 };
+const STATE = { keys: ['a'], values: ['\u0001'], sessions: [], clockMs: 0, lastExpiryMs: 0 };
 
 const dirs: string[] = [];
 afterEach(() => {

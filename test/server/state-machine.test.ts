@@ -54,7 +54,7 @@ describe('KvStateMachine operations', () => {
     expect(sm.apply(command({ op: 'append', key: 'new', value: '', seq: 4 }))).toEqual({ kind: 'ok' });
   });
 
-  it('appends grow values in place without changing values read earlier, and keys never share bytes', () => {
+  it('appends never change values read earlier, and keys never share bytes', () => {
     const sm = new KvStateMachine();
     let expected = '';
     const seen: [Uint8Array, string][] = [];

@@ -19,7 +19,7 @@ const DIR = 'snap';
 
 function state(tag: string): CapturedState {
   const keys = Array.from({ length: 50 }, (_, i) => `${tag}-${i}`);
-  return { keys, values: keys.map((k) => new TextEncoder().encode(`value of ${k}`)), sessions: [], clockMs: 0, lastExpiryMs: 0 };
+  return { keys, values: keys.map((k) => `value of ${k}`), sessions: [], clockMs: 0, lastExpiryMs: 0 };
 }
 
 /** A file system that calls `crash` as its `at`-th operation begins. */

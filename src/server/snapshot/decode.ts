@@ -31,14 +31,6 @@ import {
 
 /** Snapshot decoding and verification (layout in format.ts), at once or in time slices. */
 
-export interface DecodeOptions {
-  /**
-   * Decode in place: the state's values are views into `bytes`, so the caller must never
-   * change them afterwards. By default the body is copied first.
-   */
-  inPlace?: boolean;
-}
-
 /**
  * Verifies and decodes a snapshot (header and body), synchronously. Throws SnapshotError:
  * CORRUPT for bytes that are damaged or truncated, VERSION, WRONG_CLUSTER, and WRONG_NODE when
@@ -47,12 +39,11 @@ export interface DecodeOptions {
 export function decodeSnapshot(
   bytes: Uint8Array,
   ids: { clusterId: string; nodeId?: number; formerClusterIds?: readonly string[] },
-  options: DecodeOptions = {},
 ): DecodedSnapshot {
   const h = readHeader(bytes);
-  let body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
+  const body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
   if (crc32c(body) !== h.bodyCrc) throw bodyCrcMismatch();
-  if (!options.inPlace) body = new Uint8Array(body);
+  // Keys and values come out as strings: copies, so `bytes` may change or go afterwards.
   const parser = new BodyParser(asBuffer(body));
   parser.run(undefined);
   return checkIds(parser.result(), ids);
@@ -63,9 +54,8 @@ export async function decodeSnapshotAsync(
   bytes: Uint8Array,
   ids: { clusterId: string; nodeId?: number },
   slicer: Slicer,
-  options: DecodeOptions = {},
 ): Promise<DecodedSnapshot> {
-  return checkIds(await decodeAnyAsync(bytes, slicer, options), ids);
+  return checkIds(await decodeAnyAsync(bytes, slicer), ids);
 }
 
 /**
@@ -73,13 +63,13 @@ export async function decodeSnapshotAsync(
  * --restore starts a new cluster from (whose it was is for the caller to report). Throws
  * SnapshotError: CORRUPT (damaged, truncated) or VERSION.
  */
-export function decodeBackupAsync(bytes: Uint8Array, slicer: Slicer, options: DecodeOptions = {}): Promise<DecodedSnapshot> {
-  return decodeAnyAsync(bytes, slicer, options);
+export function decodeBackupAsync(bytes: Uint8Array, slicer: Slicer): Promise<DecodedSnapshot> {
+  return decodeAnyAsync(bytes, slicer);
 }
 
-async function decodeAnyAsync(bytes: Uint8Array, slicer: Slicer, options: DecodeOptions): Promise<DecodedSnapshot> {
+async function decodeAnyAsync(bytes: Uint8Array, slicer: Slicer): Promise<DecodedSnapshot> {
   const h = readHeader(bytes);
-  let body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
+  const body = bytes.subarray(SNAPSHOT_HEADER_BYTES);
   const step = 1 << 20;
   let crc = 0;
   for (let at = 0; at < body.length; at += step) {
@@ -87,14 +77,6 @@ async function decodeAnyAsync(bytes: Uint8Array, slicer: Slicer, options: Decode
     if (slicer.expired()) await slicer.next();
   }
   if (crc !== h.bodyCrc) throw bodyCrcMismatch();
-  if (!options.inPlace) {
-    const copy = new Uint8Array(body.length);
-    for (let at = 0; at < body.length; at += 8 * step) {
-      copy.set(body.subarray(at, at + 8 * step), at);
-      if (slicer.expired()) await slicer.next();
-    }
-    body = copy;
-  }
   const parser = new BodyParser(asBuffer(body));
   while (!parser.run(slicer)) await slicer.next();
   return parser.result();
@@ -156,7 +138,7 @@ class BodyParser {
   private lastExpiryMs = 0;
   private keyCount: number | undefined;
   private keys: string[] = [];
-  private values: Uint8Array[] = [];
+  private values: string[] = [];
   private n = 0;
   private readonly sessions: CapturedSession[] = [];
   private conf: ConfState | undefined;
@@ -171,8 +153,6 @@ class BodyParser {
   run(slicer: Slicer | undefined): boolean {
     const r = this.r;
     const body = this.body;
-    const ab = body.buffer;
-    const base = body.byteOffset;
     let keys = this.keys;
     let values = this.values;
     let n = this.n;
@@ -184,7 +164,7 @@ class BodyParser {
         const end = r.len();
         let p = r.pos;
         let key = '';
-        let value: Uint8Array | undefined;
+        let value: string | undefined;
         // The usual layout (key, then value, nothing else) without a Reader per pair.
         if (body[p] === TAG_KEY) {
           r.pos = p + 1;
@@ -194,7 +174,7 @@ class BodyParser {
           if (p < end && body[p] === TAG_VALUE) {
             r.pos = p + 1;
             const ve = r.len();
-            value = new Uint8Array(ab, base + r.pos, ve - r.pos);
+            value = body.toString('latin1', r.pos, ve);
             p = ve;
           }
           if (p > end) corrupt('a key or value runs past its pair');
@@ -210,7 +190,7 @@ class BodyParser {
               pair.pos = e;
             } else if (t === TAG_VALUE) {
               const e = pair.len();
-              value = new Uint8Array(ab, base + pair.pos, e - pair.pos);
+              value = body.toString('latin1', pair.pos, e);
               pair.pos = e;
             } else {
               pair.skip(t);
@@ -218,7 +198,7 @@ class BodyParser {
           }
         }
         keys[n] = key;
-        values[n++] = value ?? new Uint8Array(0);
+        values[n++] = value ?? '';
         r.pos = end;
         continue;
       }
@@ -264,7 +244,7 @@ class BodyParser {
         if (this.n === 0 && count <= this.body.length / 2) {
           // Preallocate (a pair takes at least 2 bytes, so a damaged count cannot ask for more).
           this.keys = new Array<string>(count);
-          this.values = new Array<Uint8Array>(count);
+          this.values = new Array<string>(count);
         }
         break;
       }

@@ -241,8 +241,7 @@ export async function encodeBody(
       p += b.write(k, p, kl, 'latin1');
       b[p++] = TAG_VALUE;
       p = putVarint(b, p, vl);
-      b.set(v, p);
-      w.pos = p + vl;
+      w.pos = p + b.write(v, p, vl, 'latin1');
     } else {
       // A pair bigger than a chunk: its framing, then its bytes as they are.
       await w.ensure(32);
@@ -254,7 +253,7 @@ export async function encodeBody(
       await w.ensure(16);
       w.buf[w.pos++] = TAG_VALUE;
       w.pos = putVarint(w.buf, w.pos, vl);
-      await w.bytes(v);
+      await w.bytes(Buffer.from(v, 'latin1'));
     }
     if ((i & 63) === 63 && slicer.expired()) await pause();
   }

@@ -138,7 +138,7 @@ export async function readLatestSnapshot(
     }
     let decoded: DecodedSnapshot;
     try {
-      decoded = decodeSnapshot(bytes, ids, { inPlace: true });
+      decoded = decodeSnapshot(bytes, ids);
       if (decoded.meta.index !== f.index || decoded.meta.term !== f.term) {
         throw new SnapshotError(
           'CORRUPT',
