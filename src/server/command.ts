@@ -30,8 +30,13 @@ export class CommandDecodeError extends Error {
 export function encodeCommand(c: Command): Uint8Array {
   const withExpected = c.op === 'cas';
   const size = HEADER + 4 + c.key.length + 4 + c.value.length + (withExpected ? 4 + c.expected.length : 0);
-  const buf = new Uint8Array(size);
-  const v = new DataView(buf.buffer);
+  // From Node's shared pool (for all but large commands): a log entry's bytes, freed in log
+  // order, so a pool slab is not held long; an ArrayBuffer of its own would cost ~200 bytes more
+  // per entry, and the log may hold hundreds of thousands. Every byte is written below.
+  const pooled = Buffer.allocUnsafe(size);
+  // A plain Uint8Array over it: a Buffer's slice() would share bytes where a Uint8Array's copies.
+  const buf = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
+  const v = new DataView(buf.buffer, buf.byteOffset, size);
   v.setUint8(0, OPS.indexOf(c.op));
   v.setUint8(1, VERSION);
   v.setUint32(2, Math.floor(c.clientId / 2 ** 32), true);

@@ -72,6 +72,13 @@ export const VACUUM_MIN_FREE_PAGES = 256;
 /** The most pages one compaction returns to the file system (bounds its time; the rest follows later). */
 export const VACUUM_MAX_PAGES = 4096;
 /**
+ * Log rows one write deletes, at most: a compaction deletes this many at once, and each later
+ * save() as many more until the log starts where the compaction said (the rows in between are
+ * entries the snapshot covers, a valid log either way). Deleting half a million rows at once held
+ * the event loop for ~0.3 s (BENCHMARKS.md); 10,000 take a few milliseconds.
+ */
+export const TRIM_ROWS = 10_000;
+/**
  * Pages of -wal after which a commit checkpoints them into the database (SQLite's default is
  * 1000, 4 MiB): a compacted log leaves the data dir only at a checkpoint, so a small -wal keeps
  * the dir near the size of what it holds. Each checkpoint is two fsyncs inside a save().
@@ -138,7 +145,10 @@ export class SqliteStorage implements Storage {
 
   private readonly selectFrom: Database.Statement;
   private readonly termAt: Database.Statement;
-  private readonly write: (hs: HardState | undefined, entries: readonly Entry[], truncate: boolean, schema: number) => void;
+  private readonly write: (hs: HardState | undefined, entries: readonly Entry[], truncate: boolean, schema: number, trimUpTo: number) => void;
+  /** Rows up to this index are deleted; compaction asked for up to `trimTo`, and writes delete the rest in steps of TRIM_ROWS. */
+  private trimmed = 0;
+  private trimTo = 0;
   private readonly writeSnapshot: (snapshot: SnapshotMeta, conf: Uint8Array | undefined, deleteUpTo: number | 'all', schema: number) => void;
 
   /**
@@ -243,6 +253,7 @@ export class SqliteStorage implements Storage {
       const [min, max] = db.prepare('SELECT min(idx), max(idx) FROM log').raw().get() as [number | null, number | null];
       const snapIndex = this.snapshot?.index ?? 0;
       this.first = min ?? snapIndex + 1;
+      this.trimmed = this.first - 1;
       this.lastIndex = Math.max(max ?? 0, snapIndex);
       const found: Verified = { clusterId: verified.clusterId, schemaVersion: this.schemaVersion, hardState: this.hardState, snapshot: this.snapshot, first: this.first, lastEntry: max ?? 0 };
       if (!sameState(found, verified)) {
@@ -280,8 +291,9 @@ export class SqliteStorage implements Storage {
       this.selectFrom = db.prepare('SELECT idx, term, type, data, crc FROM log WHERE idx >= ? ORDER BY idx').raw();
       this.termAt = db.prepare('SELECT term FROM log WHERE idx = ?').pluck();
 
-      this.write = db.transaction((hs: HardState | undefined, entries: readonly Entry[], truncate: boolean, schema: number) => {
+      this.write = db.transaction((hs: HardState | undefined, entries: readonly Entry[], truncate: boolean, schema: number, trimUpTo: number) => {
         needSchema(schema);
+        if (trimUpTo > 0) deleteUpTo.run(trimUpTo);
         if (truncate) truncateFrom.run(entries[0]!.index);
         for (const e of entries) {
           const type = TYPE_CODE[e.type];
@@ -398,7 +410,9 @@ export class SqliteStorage implements Storage {
       throw new RangeError(`commit index ${commit} beyond last log index ${last}`);
     }
     if (!first && !hardState) return;
-    this.guard(() => this.write(hardState, entries, truncate, schema));
+    const trimUpTo = this.trimmed < this.trimTo ? Math.min(this.trimTo, this.trimmed + TRIM_ROWS) : 0;
+    this.guard(() => this.write(hardState, entries, truncate, schema, trimUpTo));
+    if (trimUpTo > 0) this.trimmed = trimUpTo;
     this.commits?.wrote();
     this.schemaVersion = Math.max(this.schemaVersion, schema);
     this.lastIndex = last;
@@ -441,7 +455,11 @@ export class SqliteStorage implements Storage {
   /** compact() and installSnapshot(), once checked: the snapshot's record, durable on return. */
   private recordSnapshot(snapshot: SnapshotMeta, conf: Uint8Array | undefined, upTo: number | 'all'): void {
     const schema = conf ? MEMBERSHIP_SCHEMA_VERSION : SNAPSHOT_SCHEMA_VERSION;
-    this.guard(() => this.writeSnapshot(snapshot, conf, upTo, schema));
+    // At most TRIM_ROWS rows now, the lowest first (the log stays contiguous); save() deletes the rest.
+    const now = upTo === 'all' ? 'all' : Math.min(upTo, Math.max(this.trimmed, this.first - 1) + TRIM_ROWS);
+    this.guard(() => this.writeSnapshot(snapshot, conf, now, schema));
+    this.trimmed = now === 'all' ? snapshot.index : Math.max(this.trimmed, now);
+    this.trimTo = upTo === 'all' ? 0 : Math.max(this.trimTo, upTo);
     this.flushNow();
     this.snapshot = { index: snapshot.index, term: snapshot.term, ...(snapshot.conf ? { conf: snapshot.conf } : {}) };
     this.schemaVersion = Math.max(this.schemaVersion, schema);
