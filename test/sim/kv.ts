@@ -15,7 +15,7 @@
 import { seededRng } from '../../src/raft/core/rng.js';
 import type { CasResponse, GetResponse } from '../../src/kv-api.js';
 import type { KvService, ServiceError } from '../../src/server/kv-service.js';
-import { CallStream } from '../../src/server/call-stream.js';
+import { CallStream, CODE_NUMBERS } from '../../src/server/call-stream.js';
 import type { Call__Output } from '../../src/generated/raftkv/kv/Call.js';
 import type { Refusal } from '../../src/generated/raftkv/kv/Refusal.js';
 import {
@@ -187,11 +187,11 @@ interface SimStream {
 }
 
 /** gRPC's status code names by number, for the refusals a stream carries as numbers. */
-const CODE_NAMES: Record<number, ServiceError['code']> = { 3: 'INVALID_ARGUMENT', 8: 'RESOURCE_EXHAUSTED', 9: 'FAILED_PRECONDITION', 12: 'UNIMPLEMENTED', 13: 'INTERNAL', 14: 'UNAVAILABLE' };
+const CODE_NAMES = new Map(Object.entries(CODE_NUMBERS).map(([name, n]) => [n, name as ServiceError['code']]));
 
 /** A refusal off a stream, as the service said it. */
 function serviceError(r: Refusal): ServiceError {
-  const e: ServiceError = { code: CODE_NAMES[r.code ?? 0] ?? 'INTERNAL', details: r.details ?? '' };
+  const e: ServiceError = { code: CODE_NAMES.get(r.code ?? 0) ?? 'INTERNAL', details: r.details ?? '' };
   if (r.reason) e.reason = r.reason as ServiceError['reason'];
   if (r.leaderAddr) e.leaderAddr = r.leaderAddr;
   return e;

@@ -456,7 +456,8 @@ export class SqliteStorage implements Storage {
   private recordSnapshot(snapshot: SnapshotMeta, conf: Uint8Array | undefined, upTo: number | 'all'): void {
     const schema = conf ? MEMBERSHIP_SCHEMA_VERSION : SNAPSHOT_SCHEMA_VERSION;
     // At most TRIM_ROWS rows now, the lowest first (the log stays contiguous); save() deletes the rest.
-    const now = upTo === 'all' ? 'all' : Math.min(upTo, Math.max(this.trimmed, this.first - 1) + TRIM_ROWS);
+    // (DELETE … WHERE idx <= n takes every row below n too: rows up to `trimmed` are gone already.)
+    const now = upTo === 'all' ? 'all' : Math.min(upTo, this.trimmed + TRIM_ROWS);
     this.guard(() => this.writeSnapshot(snapshot, conf, now, schema));
     this.trimmed = now === 'all' ? snapshot.index : Math.max(this.trimmed, now);
     this.trimTo = upTo === 'all' ? 0 : Math.max(this.trimTo, upTo);
