@@ -17,6 +17,7 @@
 //   BENCH_JSON=FILE       also write every run's kv-bench JSON (and samples) to FILE
 //   BENCH_TLS=1           raftkv with mutual TLS on both ports (certificates by openssl, scripts/make-certs.mjs)
 //   BENCH_UNARY=1         raftkv's SDK with one unary gRPC call per operation instead of its default stream
+//   BENCH_NODE_ARGS="..." node options for the raftkv servers (e.g. --heap-growing-percent=0 for V8's default)
 import {
   benchJs, envNumber, exited, indexJs, killAllNow, live, makeTempDir, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild, root,
   serverJs, sleep, startRaftkv as startRaftkvCluster, track,
@@ -44,6 +45,8 @@ const TARGETS = (process.env.BENCH_TARGETS || 'raftkv').split(',').map((s) => s.
 for (const t of TARGETS) if (t !== 'raftkv' && t !== 'etcd') fail(`BENCH_TARGETS: unknown target ${t} (raftkv, etcd)`);
 const CPU_PROF = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 const TLS = process.env.BENCH_TLS === '1';
+/** Node options for the raftkv servers (e.g. V8 heap flags), to compare a setting side by side. */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const UNARY = process.env.BENCH_UNARY === '1';
 /** The certificates of the raftkv cluster being measured, with BENCH_TLS=1. */
 let certs;
@@ -142,7 +145,7 @@ class Sampler {
 
 function startRaftkv(dir) {
   if (CPU_PROF) fs.mkdirSync(CPU_PROF, { recursive: true });
-  const nodeArgs = (id) => (CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', `raftkv-node${id}-${Date.now()}.cpuprofile`] : []);
+  const nodeArgs = (id) => [...NODE_ARGS, ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF, '--cpu-prof-name', `raftkv-node${id}-${Date.now()}.cpuprofile`] : [])];
   if (!TLS) return startRaftkvCluster({ dir, n: N, say, nodeArgs, isInterrupted, leaderDeadlineMs: LEADER_DEADLINE_MS });
   certs = makeCerts(path.join(dir, 'certs'), N);
   const serverArgs = (id) => [

@@ -30,11 +30,14 @@ const HAND_OFF_MAX_MS = 2000;
 /** How long the status page waits for a peer's Status before showing it down. */
 const PEER_STATUS_TIMEOUT_MS = 800;
 /**
- * A snapshot due by --snapshot-threshold waits until the log since the last one holds as many
- * bytes as that snapshot: with a large state, snapshots then cost at most as much disk writing as
- * the log does (not a 77 MB file every 10,000 puts), and the log stays within about the state's size.
+ * A snapshot due by --snapshot-threshold waits until the log since the last one holds half as many
+ * bytes as that snapshot: with a large state, snapshots then cost at most twice the disk writing
+ * of the log (not a 77 MB file every 10,000 puts). Half, not all: the log since the last snapshot
+ * is held in memory, at ~2× its bytes (an entry object and a view each), so with a floor of 1× a
+ * node held about as much log as state (1M puts over 1M keys: peak RSS 379–419 MB at 1×, 347–368
+ * at 0.5×, the same throughput; BENCHMARKS.md).
  */
-const SNAPSHOT_LOG_PER_STATE_BYTE = 1;
+export const SNAPSHOT_LOG_PER_STATE_BYTE = 0.5;
 
 /** What a KvServer runs on, injected: the real machine in kv-server, a simulated one in tests. */
 export interface KvServerDeps {

@@ -18,11 +18,13 @@ import { sqliteProblem } from './preflight.js';
 import type { ServerTls } from './server-tls.js';
 import { CertificateError } from '../tls-files.js';
 import { dropIpServerNameWarning } from '../quiet-warnings.js';
+import { tuneHeap } from './heap.js';
 import { packageFile } from '../version.js';
 
 const SHUTDOWN_DEADLINE_MS = 5000;
 
 async function main(): Promise<void> {
+  tuneHeap();
   dropIpServerNameWarning();
   let cfg: ServerConfig;
   try {

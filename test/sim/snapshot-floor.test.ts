@@ -1,13 +1,14 @@
 /**
  * kv-server's snapshot floor, through the whole server (KvServer, the composition root, on the
  * simulator): a snapshot due by --snapshot-threshold waits until the log applied since the last
- * one holds as many bytes as that snapshot (kv-server.ts hands the Raft node
+ * one holds SNAPSHOT_LOG_PER_STATE_BYTE bytes per byte of that snapshot (kv-server.ts hands the Raft node
  * `logPerStateByte` and `lastSnapshotBytes: () => snapshotter.lastBytes`). snapshot-policy.test.ts
  * checks the policy function; this checks that kv-server wires it in, with the snapshot sizes its
  * Snapshotter really wrote: without that wiring a large state would be written out again every
  * --snapshot-threshold entries, however small they are.
  */
 import { expect, it } from 'vitest';
+import { SNAPSHOT_LOG_PER_STATE_BYTE } from '../../src/server/kv-server.js';
 import { SNAPSHOT_DIR } from '../../src/server/snapshotter.js';
 import { SimCluster, type SimNode } from './cluster.js';
 
@@ -23,7 +24,7 @@ const CLIENT_ID = 77;
 /** Virtual ms any one wait may take before the test fails. */
 const WAIT_LIMIT_MS = 5_000;
 
-it('kv-server defers a snapshot due by entry count until the log since the last one holds as many bytes as that snapshot', async () => {
+it('kv-server defers a snapshot due by entry count until the log since the last one holds its share of that snapshot\'s bytes', async () => {
   const sim = await SimCluster.create({ nodes: 3, seed: 11, snapshots: { entries: THRESHOLD, retain: 2 } });
   let seed = 1;
   /** Values that do not compress, so that the snapshot is as large as the state (no compression today, but the test should not depend on it). */
@@ -83,33 +84,33 @@ it('kv-server defers a snapshot due by entry count until the log since the last 
   let last = 0;
   for (let i = 0; leader()!.server!.raft.status().lastIndex < THRESHOLD; i++) last = await put(`small-${i}`, value(100));
   await waitFor('the first snapshot on every node', () => sim.nodes.every((n) => n.snapshotsTaken === 1));
-  const first = new Map(sim.nodes.map((n) => [n, { index: snapshotIndex(n), bytes: snapshotBytes(n) }]));
+  const first = new Map(sim.nodes.map((n) => [n, { index: snapshotIndex(n), bytes: snapshotBytes(n), floor: SNAPSHOT_LOG_PER_STATE_BYTE * snapshotBytes(n) }]));
   for (const f of first.values()) expect(f.bytes).toBeGreaterThan(BIG_KEYS * BIG_VALUE_BYTES);
 
   // Three thresholds' worth of small puts: due by count three times over, but far fewer bytes
-  // than the snapshot. No node may take another.
+  // than the floor. No node may take another.
   for (let i = 0; i < 3 * THRESHOLD; i++) last = await put(`small-after-${i}`, value(100));
   await sim.sleep(500);
   for (const n of sim.nodes) {
     const f = first.get(n)!;
     expect(last - f.index).toBeGreaterThanOrEqual(3 * THRESHOLD - 1);
-    expect(bytesBetween(f.index, last)).toBeLessThan(f.bytes / 4);
-    expect(n.snapshotsTaken, `n${n.id} took a snapshot after ${last - f.index} entries of ${bytesBetween(f.index, last)} bytes, below its last snapshot's ${f.bytes}`).toBe(1);
+    expect(bytesBetween(f.index, last)).toBeLessThan(f.floor / 4);
+    expect(n.snapshotsTaken, `n${n.id} took a snapshot after ${last - f.index} entries of ${bytesBetween(f.index, last)} bytes, below the floor of ${f.floor} (its last snapshot: ${f.bytes})`).toBe(1);
   }
 
-  // Larger puts until every node's log since its snapshot holds that snapshot's bytes: then each
-  // takes one more, not before.
-  const reached = (): boolean => sim.nodes.every((n) => bytesBetween(first.get(n)!.index, last) >= first.get(n)!.bytes);
+  // Larger puts until every node's log since its snapshot reaches the floor: then each takes one
+  // more, not before.
+  const reached = (): boolean => sim.nodes.every((n) => bytesBetween(first.get(n)!.index, last) >= first.get(n)!.floor);
   for (let i = 0; !reached(); i++) {
     last = await put(`medium-${i}`, value(2048));
     for (const n of sim.nodes) {
       const f = first.get(n)!;
-      if (n.snapshotsTaken > 1) expect(bytesBetween(f.index, snapshotIndex(n)), `n${n.id}'s second snapshot came early`).toBeGreaterThanOrEqual(f.bytes);
+      if (n.snapshotsTaken > 1) expect(bytesBetween(f.index, snapshotIndex(n)), `n${n.id}'s second snapshot came early`).toBeGreaterThanOrEqual(f.floor);
     }
   }
-  await waitFor('a second snapshot on every node, once the log since the first holds its bytes', () => sim.nodes.every((n) => n.snapshotsTaken === 2));
+  await waitFor('a second snapshot on every node, once the log since the first reaches the floor', () => sim.nodes.every((n) => n.snapshotsTaken === 2));
   for (const n of sim.nodes) {
     const f = first.get(n)!;
-    expect(bytesBetween(f.index, snapshotIndex(n))).toBeGreaterThanOrEqual(f.bytes);
+    expect(bytesBetween(f.index, snapshotIndex(n))).toBeGreaterThanOrEqual(f.floor);
   }
 });
