@@ -14,6 +14,7 @@ import {
 } from '../src/raft/transport/grpc.js';
 import { MAX_INDEX, MAX_TERM } from '../src/raft/core/acceptance.js';
 import { batchOverheadBytes, encodeMessage } from '../src/raft/transport/grpc-codec.js';
+import type { PeerCall } from '../src/raft/transport/forwarding.js';
 import type { RaftBatch } from '../src/raft/transport/generated/raftkv/raft/RaftBatch.js';
 import type { SnapshotAck } from '../src/raft/transport/generated/raftkv/raft/SnapshotAck.js';
 import type { SnapshotChunk, SnapshotChunk__Output } from '../src/raft/transport/generated/raftkv/raft/SnapshotChunk.js';
@@ -267,6 +268,20 @@ describe('GrpcTransport', () => {
     await waitFor(() => b!.got.length === 4, 'the split appends');
     expect(b!.got.slice(1).map(normalize)).toEqual(parts.map(normalize));
     expect(a!.logs.some((l) => l.includes('exceeds maxMessageBytes'))).toBe(true);
+  });
+
+  it('forwards a client call to a peer with its deadline: the handler sees when the caller gives up', async () => {
+    const [a, b] = await cluster3();
+    const seen: PeerCall[] = [];
+    b!.t.onForward((call) => (seen.push(call), Promise.resolve({ response: new Uint8Array([7]), refusal: '' })));
+    const before = Date.now();
+    const reply = await a!.t.forward(2, { method: 'Put', request: new Uint8Array([1, 2]) }, 3000);
+    expect(reply.refusal).toBe('');
+    expect([...reply.response]).toEqual([7]);
+    expect(seen.map((c) => [c.method, [...c.request]])).toEqual([['Put', [1, 2]]]);
+    // gRPC carries the deadline as a timeout: the receiver reads it back on its own clock.
+    expect(seen[0]!.deadline).toBeGreaterThanOrEqual(before + 3000 - 100);
+    expect(seen[0]!.deadline).toBeLessThanOrEqual(Date.now() + 3000 + 100);
   });
 
   it('refuses a transport of another cluster', async () => {

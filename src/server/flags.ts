@@ -52,7 +52,7 @@ export function parseArgs(argv: string[]): ServerConfig {
       'snapshot-threshold': {
         requiresArg: true,
         default: DEFAULT_SNAPSHOT_THRESHOLD,
-        describe: 'take a snapshot after this many log entries since the last one, once they hold as many bytes as that snapshot (0: only on demand)',
+        describe: 'take a snapshot after this many log entries since the last one, once they hold half as many bytes as that snapshot (0: only on demand)',
       },
       'snapshot-retain': {
         requiresArg: true,

@@ -8,6 +8,7 @@ import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type
 import type { NodeId } from '../raft/core/types.js';
 import { CLUSTER_MISMATCH, MD_CLUSTER } from '../raft/transport/call-metadata.js';
 import { GrpcTransport, loadRaftProto } from '../raft/transport/grpc.js';
+import { callDeadline } from '../raft/transport/forwarding.js';
 import type { BackupChunk } from '../generated/raftkv/kv/BackupChunk.js';
 import type { AnswerFrame } from '../generated/raftkv/kv/AnswerFrame.js';
 import type { CallFrame__Output } from '../generated/raftkv/kv/CallFrame.js';
@@ -99,7 +100,7 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
         trailer.set(MD_LEADER, leaderAddr);
         callback(null, res, trailer);
       };
-      (service[method] as (req: unknown, reply: Reply<unknown>, deadline?: number) => void).call(service, call.request, reply, deadlineOf(call));
+      (service[method] as (req: unknown, reply: Reply<unknown>, deadline?: number) => void).call(service, call.request, reply, callDeadline(call));
     };
     handlers[name] = handler;
   }
@@ -158,13 +159,6 @@ async function listenClients(addr: string, limits: KvLimits, credentials: grpc.S
 
 /** Frames of answers a stream's client may leave unread before the node takes no more calls from it. */
 const MAX_UNSENT_FRAMES = 64;
-
-/** When the caller gives up on `call`, in ms since the epoch; undefined if it set no deadline. */
-function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
-  const d = call.getDeadline();
-  const ms = d instanceof Date ? d.getTime() : d;
-  return Number.isFinite(ms) ? ms : undefined;
-}
 
 /** A unary callback that reports the call's outcome and duration first. */
 function timed(method: string, callback: grpc.sendUnaryData<unknown>, onCall: CallListener): grpc.sendUnaryData<unknown> {
@@ -268,7 +262,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
       statusHandler = handler;
     },
     onForward(handler): void {
-      t.onForward(async ({ method: wire, request }, from) => {
+      t.onForward(async ({ method: wire, request, deadline }, from) => {
         if (wire === 'Status') {
           if (!statusHandler) return { response: EMPTY, refusal: JSON.stringify({ code: 'UNAVAILABLE', details: 'the node is starting' }) };
           return { response: definition('Status').responseSerialize(statusHandler()), refusal: '' };
@@ -276,7 +270,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
         const method = BY_WIRE_NAME.get(wire);
         if (!method) throw new Error(`cannot forward ${wire}`);
         const def = definition(wire);
-        const r = await handler({ method, request: def.requestDeserialize(Buffer.from(request)) as ForwardedCall['request'] }, from);
+        const r = await handler({ method, request: def.requestDeserialize(Buffer.from(request)) as ForwardedCall['request'], ...(deadline !== undefined && { deadline }) }, from);
         return r.ok ? { response: def.responseSerialize(r.response), refusal: '' } : { response: EMPTY, refusal: JSON.stringify(r.error) };
       });
     },

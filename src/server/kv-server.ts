@@ -19,10 +19,14 @@ import type { ServerMetrics } from './metrics.js';
 import { ClusterViews, type ClusterView } from './cluster-view.js';
 
 /**
- * How long a follower waits for the leader's answer to a call it forwarded: longer than a
- * client's attempt (the client decides when to give up), shorter than forever.
+ * How long a follower waits for the leader's answer to a call it forwarded, when the caller set no
+ * deadline of its own (with one, until that deadline, which travels to the leader with the call).
  */
 const FORWARD_TIMEOUT_MS = 10_000;
+/** How long a forwarded call may take: until its caller's deadline, if it has one, at most FORWARD_TIMEOUT_MS. */
+export function forwardTimeoutMs(deadline: number | undefined, nowMs: number): number {
+  return deadline === undefined ? FORWARD_TIMEOUT_MS : Math.max(1, Math.min(FORWARD_TIMEOUT_MS, deadline - nowMs));
+}
 /** The shortest a health check waits for its ReadIndex round (a loaded leader answers in well under this). */
 const HEALTH_MIN_TIMEOUT_MS = 1000;
 /** The longest a stopping leader waits for another to take over (kv-server's whole shutdown has 5 s). */
@@ -278,7 +282,7 @@ export class KvServer {
       book,
       transferTimeoutMs: transferTimeoutMs(cfg),
       probe: (m) => network.probeMember({ clusterId, ...m }),
-      forward: (leader, call) => transport.forward(leader, call, FORWARD_TIMEOUT_MS),
+      forward: (leader, call) => transport.forward(leader, call, forwardTimeoutMs(call.deadline, clock.epochMs())),
       backup: { confAt: (index) => node.confAt(index), slicer: () => clock.slicer() },
       load: metrics && (() => metrics.load()),
     }));

@@ -47,7 +47,18 @@ export type ForwardedMethod = 'get' | 'put' | 'append' | 'delete' | 'compareAndS
 export interface ForwardedCall {
   method: ForwardedMethod;
   request: GetRequestIn | WriteRequestIn;
+  /** When the caller gives up, in ms since the epoch, if it said: travels with the call wherever it goes. */
+  deadline?: number;
 }
+type WriteCall = ForwardedCall & { method: Exclude<ForwardedMethod, 'get'>; request: WriteRequestIn };
+
+/** How a call got here: from a follower (never forwarded again); after waiting out a hand-over (never waits again). */
+interface Route {
+  forwarded: boolean;
+  waited: boolean;
+}
+const DIRECT: Route = { forwarded: false, waited: false };
+const FORWARDED: Route = { forwarded: true, waited: false };
 export type ForwardedReply = { ok: true; response: object } | { ok: false; error: ServiceError };
 
 export interface KvServiceOptions {
@@ -109,33 +120,32 @@ export class KvService {
 
   get(req: GetRequestIn, reply: Reply<GetResponse>): void {
     if (req.serializable) return this.localRead(req, reply);
-    this.read(req, reply, false);
+    this.read({ method: 'get', request: req }, reply as Reply<object>, DIRECT);
   }
 
   // Writes: `deadline` is when the caller gives up (ms since the epoch), if it said (gRPC's deadline).
 
-  put(req: WriteRequestIn, reply: Reply<object>, deadline?: number): void {
-    this.write('put', req, reply, false, false, deadline);
+  put(request: WriteRequestIn, reply: Reply<object>, deadline?: number): void {
+    this.write({ method: 'put', request, deadline }, reply, DIRECT);
   }
 
-  append(req: WriteRequestIn, reply: Reply<object>, deadline?: number): void {
-    this.write('append', req, reply, false, false, deadline);
+  append(request: WriteRequestIn, reply: Reply<object>, deadline?: number): void {
+    this.write({ method: 'append', request, deadline }, reply, DIRECT);
   }
 
-  delete(req: WriteRequestIn, reply: Reply<DeleteResponse>, deadline?: number): void {
-    this.write('delete', req, reply as Reply<object>, false, false, deadline);
+  delete(request: WriteRequestIn, reply: Reply<DeleteResponse>, deadline?: number): void {
+    this.write({ method: 'delete', request, deadline }, reply as Reply<object>, DIRECT);
   }
 
-  compareAndSwap(req: WriteRequestIn, reply: Reply<CasResponse>, deadline?: number): void {
-    this.write('compareAndSwap', req, reply as Reply<object>, false, false, deadline);
+  compareAndSwap(request: WriteRequestIn, reply: Reply<CasResponse>, deadline?: number): void {
+    this.write({ method: 'compareAndSwap', request, deadline }, reply as Reply<object>, DIRECT);
   }
 
   /** A call a follower forwarded here. Served only if this node leads: a forwarded call is never forwarded again. */
   serveForwarded(call: ForwardedCall): Promise<ForwardedReply> {
     return new Promise((resolve) => {
       const reply: Reply<object> = (error, response) => resolve(error ? { ok: false, error } : { ok: true, response: response! });
-      if (call.method === 'get') this.read(call.request, reply, true);
-      else this.write(call.method, call.request as WriteRequestIn, reply, true);
+      this.serve(call, reply, FORWARDED);
     });
   }
 
@@ -224,26 +234,32 @@ export class KvService {
     });
   }
 
-  private read(req: GetRequestIn, reply: Reply<GetResponse>, forwarded: boolean, waited = false): void {
-    this.opts.store.read(this.opts.raft, req.key, (outcome) => {
-      if (!outcome.ok) return this.refuse({ method: 'get', request: req }, outcome.error, reply as Reply<object>, forwarded, waited);
+  private serve(call: ForwardedCall, reply: Reply<object>, route: Route): void {
+    if (call.method === 'get') this.read(call, reply, route);
+    else this.write(call as WriteCall, reply, route);
+  }
+
+  private read(call: ForwardedCall, reply: Reply<object>, route: Route): void {
+    this.opts.store.read(this.opts.raft, (call.request as GetRequestIn).key, (outcome) => {
+      if (!outcome.ok) return this.refuse(call, outcome.error, reply, route);
       reply(null, found(outcome.value));
     });
   }
 
-  private write(method: Exclude<ForwardedMethod, 'get'>, req: WriteRequestIn, reply: Reply<object>, forwarded: boolean, waited = false, deadline?: number): void {
+  private write(call: WriteCall, reply: Reply<object>, route: Route): void {
+    const req = call.request;
     const s = req.session;
     if (s === null || s === undefined) {
       return reply({ code: 'INVALID_ARGUMENT', details: 'session is required on writes (client_id, seq, first_incomplete)' });
     }
-    const op = OPS[method];
+    const op = OPS[call.method];
     const w: WriteRequest = { op, clientId: s.clientId, seq: s.seq, firstIncomplete: s.firstIncomplete, key: req.key };
     if (op !== 'delete') w.value = req.value;
     if (op === 'cas') w.expected = req.expected;
-    if (deadline !== undefined) w.deadline = deadline;
+    if (call.deadline !== undefined) w.deadline = call.deadline;
     this.opts.store.write(this.opts.raft, w, (outcome) => {
       if (outcome.ok) reply(null, answer(outcome.value));
-      else this.refuse({ method, request: req }, outcome.error, reply, forwarded, waited);
+      else this.refuse(call, outcome.error, reply, route);
     });
   }
 
@@ -251,23 +267,24 @@ export class KvService {
    * A call this node cannot serve. Not leading, with a leader known: forwarded to it (once), so
    * that a client that cannot reach the leader is still served. Otherwise refused.
    */
-  private refuse(call: ForwardedCall, err: KvError, reply: Reply<object>, forwarded: boolean, waited = false): void {
+  private refuse(call: ForwardedCall, err: KvError, reply: Reply<object>, route: Route): void {
     const leader = err.code === 'notLeader' ? err.leaderId : 0;
-    if (leader === this.opts.nodeId && !waited) {
+    if (leader === this.opts.nodeId && !route.waited) {
       // This node leads but takes nothing new: it is handing leadership over (thesis §3.10), which
       // takes a few milliseconds. The call waits for the new leader and goes to it, rather than
       // sending the client off to look for one (its retries back off, and a rolling restart would
       // cost clients more than the transfer). Served here if the transfer is abandoned.
+      // The call keeps its deadline: admission still refuses it if its turn would come too late.
+      const waited = { ...route, waited: true };
       void this.opts.raft.awaitLeader(HAND_OVER_WAIT_MS).then(() => {
         const now = this.opts.raft.leaderId();
-        if (now !== this.opts.nodeId) return this.refuse(call, { code: 'notLeader', leaderId: now }, reply, forwarded, true);
-        if (call.method === 'get') this.read(call.request, reply as Reply<GetResponse>, forwarded, true);
-        else this.write(call.method, call.request as WriteRequestIn, reply, forwarded, true);
+        if (now !== this.opts.nodeId) return this.refuse(call, { code: 'notLeader', leaderId: now }, reply, waited);
+        this.serve(call, reply, waited);
       });
       return;
     }
     const forward = this.opts.forward;
-    if (!forward || forwarded || leader === 0 || leader === this.opts.nodeId) return reply(this.refusal(err));
+    if (!forward || route.forwarded || leader === 0 || leader === this.opts.nodeId) return reply(this.refusal(err));
     if (this.forwarding >= MAX_FORWARDING) {
       // Named, so that the client goes to the leader itself rather than wait here.
       const refusal = this.refusal({ code: 'overloaded', message: `${this.forwarding} calls are being forwarded to the leader (the limit is ${MAX_FORWARDING})` });

@@ -293,10 +293,10 @@ describe('LeaderTransfer', () => {
 });
 
 describe('a leader handing leadership over (SIGTERM)', () => {
-  it('holds a write it cannot propose until the new leader is known, then forwards it there', async () => {
+  it('holds a write it cannot propose until the new leader is known, then forwards it there with its deadline', async () => {
     const s = setup();
     let leader = 1;
-    const forwarded: { to: number; method: string }[] = [];
+    const forwarded: { to: number; method: string; deadline?: number }[] = [];
     const service = new KvService({
       store: s.store,
       raft: Object.assign(s.raft, {
@@ -311,13 +311,14 @@ describe('a leader handing leadership over (SIGTERM)', () => {
       clusterId: 'c1',
       book: new AddressBook({ members: [], removed: [] }, () => s.store.sm.members),
       transferTimeoutMs: 600,
-      forward: (to, call) => (forwarded.push({ to, method: call.method }), Promise.resolve({ ok: true, response: {} })),
+      forward: (to, call) => (forwarded.push({ to, method: call.method, deadline: call.deadline }), Promise.resolve({ ok: true, response: {} })),
     });
     const put = { session: { clientId: 7, seq: 1, firstIncomplete: 1 }, key: Buffer.from('k'), value: Buffer.from('v'), expected: Buffer.alloc(0) };
     const answer = await new Promise<{ error: ServiceError | null; leaderAddr?: string }>((resolve) =>
-      service.put(put, (error, _res, leaderAddr) => resolve({ error, leaderAddr })),
+      service.put(put, (error, _res, leaderAddr) => resolve({ error, leaderAddr }), 12_345),
     );
     expect(answer).toEqual({ error: null, leaderAddr: addr(2).clientAddr });
-    expect(forwarded).toEqual([{ to: 2, method: 'put' }]);
+    // The deadline stays with the call through the wait and goes to the leader, whose admission needs it.
+    expect(forwarded).toEqual([{ to: 2, method: 'put', deadline: 12_345 }]);
   });
 });

@@ -15,6 +15,8 @@ export interface PeerCall {
   method: string;
   /** Its request, encoded. */
   request: Uint8Array;
+  /** When the caller gives up, in ms since the epoch (the forwarding call's gRPC deadline), if known. */
+  deadline?: number;
 }
 
 /** The answer: the encoded response, or a refusal (JSON) when the leader refused the call. */
@@ -27,6 +29,13 @@ export type PeerCallHandler = (call: PeerCall, from: NodeId) => Promise<PeerCall
 
 /** The calls that may be forwarded: the data path, and Status (a peer asking the receiver about itself, for the status page). */
 const METHODS = new Set(['Get', 'Put', 'Append', 'Delete', 'CompareAndSwap', 'Status']);
+
+/** When the caller of a unary gRPC call gives up, in ms since the epoch; undefined if it set no deadline. */
+export function callDeadline(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : undefined;
+}
 
 /** Sends `call` to a peer's Forward; rejects if no answer comes by `deadline` or the call fails. */
 export function forwardCall(
@@ -63,6 +72,7 @@ export function checkForwarded(req: ForwardRequest__Output, clusterId: string, i
 /** The server side of rpc Forward: checks, then the handler, then the answer. */
 export function serveForwarded(
   req: ForwardRequest__Output,
+  deadline: number | undefined,
   callback: grpc.sendUnaryData<ForwardReply>,
   check: (req: ForwardRequest__Output) => Refusal | undefined,
   handler: PeerCallHandler | undefined,
@@ -70,7 +80,7 @@ export function serveForwarded(
   const refusal = check(req);
   if (refusal) return callback(refusal);
   if (!handler) return callback({ code: grpc.status.UNAVAILABLE, details: 'the node is starting' });
-  handler({ method: req.method, request: req.request }, req.from).then(
+  handler({ method: req.method, request: req.request, ...(deadline !== undefined && { deadline }) }, req.from).then(
     (reply) => callback(null, reply),
     (e: unknown) => callback({ code: grpc.status.INTERNAL, details: `serving a forwarded call failed: ${(e as Error).message}` }),
   );

@@ -9,7 +9,7 @@ import { deliver, isRefusal, malformed, precondition, type InboundFinisher, type
 import { BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, FlushScheduler, PeerLink, type PeerLinkConfig } from './peer-link.js';
 import { quote, quoteId, RateLimitedLog } from './rate-limited-log.js';
 import { SnapshotReceiver, transferSnapshot, type SnapshotSendOptions } from './snapshot-transfer.js';
-import { checkForwarded, forwardCall, serveForwarded, type PeerCall, type PeerCallHandler, type PeerCallReply } from './forwarding.js';
+import { callDeadline, checkForwarded, forwardCall, serveForwarded, type PeerCall, type PeerCallHandler, type PeerCallReply } from './forwarding.js';
 import type { ForwardReply } from './generated/raftkv/raft/ForwardReply.js';
 import type { ForwardRequest__Output } from './generated/raftkv/raft/ForwardRequest.js';
 import type { ProtoGrpcType } from './generated/raft.js';
@@ -192,7 +192,7 @@ export class GrpcTransport implements Transport {
       InstallSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk__Output, SnapshotAck>, callback: grpc.sendUnaryData<SnapshotAck>) =>
         this.snapshots.accept(call, callback),
       Forward: (call: grpc.ServerUnaryCall<ForwardRequest__Output, ForwardReply>, callback: grpc.sendUnaryData<ForwardReply>) =>
-        serveForwarded(call.request, callback, (req) => this.checkForwardCall(call.metadata, req), this.forwardHandler),
+        serveForwarded(call.request, callDeadline(call), callback, (req) => this.checkForwardCall(call.metadata, req), this.forwardHandler),
     });
     this.server = server;
     try {
