@@ -5,7 +5,7 @@ CRASH_ROUNDS ?= 50
 PARTITION_ROUNDS ?= 10
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv bench-snapshot bench-overload clean
+.PHONY: install build test soak run bench bench-sim bench-storage bench-checker bench-kv bench-snapshot bench-overload bench-memory clean
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci
@@ -35,7 +35,7 @@ run: build
 	RAFTKV_TLS=$(TLS) node scripts/run-cluster.mjs
 
 ## Every benchmark; the figures and the machine they were measured on are kept in BENCHMARKS.md.
-bench: bench-kv bench-sim bench-storage bench-checker bench-snapshot bench-overload
+bench: bench-kv bench-sim bench-storage bench-checker bench-snapshot bench-overload bench-memory
 
 ## The lab's 2A-2C suite under one seed in the simulator: wall time against virtual time.
 bench-sim: build
@@ -66,6 +66,11 @@ bench-snapshot: build
 ## changes, errors. Quick: BENCH_PEAK_DURATION=3 BENCH_OVERLOAD_DURATION=10.
 bench-overload: build
 	node scripts/bench-overload.mjs
+
+## Memory (issue 14): 1,000,000 puts over 1,000,000 keys; every 3 s each node's RSS split into
+## malloc, V8's heap and files, its log and snapshot index. Quick: BENCH_PUTS=100000.
+bench-memory: build
+	node scripts/bench-memory.mjs
 
 clean:
 	rm -rf build
