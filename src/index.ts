@@ -22,6 +22,7 @@ export {
   ClusterUnavailableError,
   InvalidArgumentError,
   MembershipRefusedError,
+  NoSpaceError,
   RaftkvError,
   UnexpectedServerError,
 } from './client/errors.js';

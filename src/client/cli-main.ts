@@ -6,7 +6,8 @@
  * --value-file, a request the server refuses as invalid, such as an empty or oversized key, or a
  * backup FILE that exists, without --force); 3 cluster unavailable within the deadline, or
  * `status` finds no leader; 4 the cluster refused a membership change or a leadership
- * transfer (one pending already, an unknown node, no live quorum left, ...): the reason is printed.
+ * transfer (one pending already, an unknown node, no live quorum left, ...), or a write because its
+ * state is at its quota (kv-server --quota-bytes): the reason is printed.
  *
  * The command line is parsed with node:util's parseArgs rather than a framework: "--" ends the
  * options, so a KEY or VALUE may start with "-", and every message is ours.
@@ -21,7 +22,7 @@ import { formatTable } from './cli-table.js';
 import { describe, fromText, jsonValue, readValue, type Operand } from './cli-values.js';
 import type { ClientTls, EndpointStatus } from './client.js';
 import { TLS_HELP, TLS_OPTIONS, tlsFromFlags } from './cli-tls.js';
-import { BackupError, ClusterUnavailableError, InvalidArgumentError, MembershipRefusedError } from './errors.js';
+import { BackupError, ClusterUnavailableError, InvalidArgumentError, MembershipRefusedError, NoSpaceError } from './errors.js';
 
 const EXIT_OK = 0;
 const EXIT_NOT_FOUND = 1;
@@ -122,7 +123,8 @@ The contents of a file are taken as they are (bytes, any trailing newline includ
 Exit codes: 0 ok; 1 key not found, cas mismatch, del of a missing key, or a backup not written; 2
 usage error (also a key or value over the limits, a backup FILE that exists without --force); 3
 cluster unavailable within the deadline, or status finds no leader;
-4 the cluster refused a membership change or leadership transfer.
+4 the cluster refused a membership change or leadership transfer, or a write: its state is at its
+quota (delete keys to make room).
 
 Examples:
   kv-cli --endpoints 127.0.0.1:9001,127.0.0.1:9002,127.0.0.1:9003 put hello world
@@ -427,6 +429,10 @@ export async function main(argv: string[], io: CliIo = PROCESS_IO): Promise<numb
     }
     if (e instanceof MembershipRefusedError) {
       io.err(`kv-cli: ${e.message}\n`);
+      return EXIT_REFUSED;
+    }
+    if (e instanceof NoSpaceError) {
+      io.err(`kv-cli: refused: ${e.message}\n`);
       return EXIT_REFUSED;
     }
     io.err(`kv-cli: error: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -37,6 +37,15 @@ export class ClusterOverloadedError extends ClusterUnavailableError {
   override name = 'ClusterOverloadedError';
 }
 
+/**
+ * The cluster's state is at its quota (kv-server --quota-bytes): the write was refused, not applied.
+ * Not retried: it is refused again until keys are deleted (deletes are always taken) or the quota
+ * is raised.
+ */
+export class NoSpaceError extends RaftkvError {
+  override name = 'NoSpaceError';
+}
+
 /** The client was closed; its calls fail with this. */
 export class ClientClosedError extends RaftkvError {
   override name = 'ClientClosedError';

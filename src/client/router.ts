@@ -9,6 +9,7 @@ import {
   ClusterUnavailableError,
   InvalidArgumentError,
   MembershipRefusedError,
+  NoSpaceError,
   RaftkvError,
   UnexpectedServerError,
 } from './errors.js';
@@ -316,6 +317,7 @@ export class Router {
           case grpc.status.INVALID_ARGUMENT:
             throw new InvalidArgumentError(details(err));
           case grpc.status.RESOURCE_EXHAUSTED:
+            if (kind === 'no-space') throw new NoSpaceError(`${target}: ${details(err)}`);
             if (kind !== 'overloaded') {
               throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${details(err)}`);
             }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { checkAddress } from '../address.js';
 import type { NodeId } from '../raft/core/types.js';
 import type { Format, Level } from './logger.js';
@@ -38,6 +39,8 @@ export interface ServerConfig {
   /** Bytes of entries since the last snapshot that trigger the next (0: no size trigger). */
   snapshotBytes: number;
   snapshotRetain: number;
+  /** --quota-bytes: the state's quota (KvStore's Admission.maxStateBytes). */
+  quotaBytes: number;
   /**
    * --join: client addresses of members of a running cluster. On an empty data dir the node asks
    * them for the cluster id and the members' addresses and waits to be added; ignored otherwise.
@@ -83,6 +86,7 @@ export interface ServerFlags {
   logFormat?: Format;
   snapshotThreshold: unknown;
   snapshotRetain: unknown;
+  quotaBytes?: unknown;
   unsafeNoFsync: boolean;
   restore?: unknown;
   forceNewCluster?: boolean;
@@ -108,6 +112,29 @@ export class UsageError extends Error {
 const ELECTION_TIMEOUT_MS = { min: 20, max: 60_000 };
 /** The range of --snapshot-threshold and --snapshot-retain (0 turns the threshold off). */
 const LOG_ENTRIES = { min: 0, max: 1_000_000_000 };
+const MiB = 1024 * 1024;
+
+/**
+ * The default quota on the state: a quarter of this process's heap limit (its state, the log since
+ * the last snapshot, a snapshot's capture, an installed snapshot decoded beside the old state and
+ * the garbage collector's headroom all share the heap), at most 2 GiB (etcd's default).
+ */
+export function defaultQuotaBytes(heapLimit = getHeapStatistics().heap_size_limit): number {
+  return Math.min(2048 * MiB, Math.floor(heapLimit / 4));
+}
+
+/** --quota-bytes: from 1 MiB to half the heap limit (a state larger than that cannot be held with its log and a snapshot). */
+function quotaBytes(v: unknown, heapLimit = getHeapStatistics().heap_size_limit): number {
+  if (v === undefined) return defaultQuotaBytes(heapLimit);
+  const n = wholeNumber('quota-bytes', v, { min: MiB, max: Number.MAX_SAFE_INTEGER }, 'bytes');
+  if (n > heapLimit / 2) {
+    throw new UsageError(
+      `--quota-bytes ${n} is more than half of this process's heap limit (${heapLimit} bytes): the state would not fit beside its log and a snapshot; ` +
+        `give node a larger heap (node --max-old-space-size=MB) or a smaller quota`,
+    );
+  }
+  return n;
+}
 
 /** Checks every flag and how they fit together; throws UsageError naming the flag. */
 export function checkFlags(f: ServerFlags): ServerConfig {
@@ -178,6 +205,7 @@ export function checkFlags(f: ServerFlags): ServerConfig {
     snapshotThreshold: wholeNumber('snapshot-threshold', f.snapshotThreshold, LOG_ENTRIES, 'entries'),
     snapshotBytes: 0,
     snapshotRetain: wholeNumber('snapshot-retain', f.snapshotRetain, LOG_ENTRIES, 'entries'),
+    quotaBytes: quotaBytes(f.quotaBytes),
     ...(join ? { join } : {}),
     ...(restore !== undefined ? { restore } : {}),
     ...(f.forceNewCluster === true ? { forceNewCluster: true } : {}),

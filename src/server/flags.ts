@@ -59,6 +59,12 @@ export function parseArgs(argv: string[]): ServerConfig {
         default: DEFAULT_SNAPSHOT_RETAIN,
         describe: 'log entries kept behind a snapshot for followers that are a little behind',
       },
+      'quota-bytes': {
+        requiresArg: true,
+        describe:
+          'quota on the state: bytes of keys and values, and 128 per key; beyond it puts are refused (no-space) and deletes taken ' +
+          '(default: a quarter of the heap limit, at most 2 GiB)',
+      },
       restore: {
         type: 'string',
         describe: 'on an empty data dir: start a new cluster (new cluster id, --peers as its members) from this backup file (kv-cli backup)',
@@ -113,6 +119,7 @@ export function parseArgs(argv: string[]): ServerConfig {
     logFormat: args['log-format'] as Format,
     snapshotThreshold: args['snapshot-threshold'],
     snapshotRetain: args['snapshot-retain'],
+    quotaBytes: args['quota-bytes'],
     unsafeNoFsync: args['unsafe-no-fsync'] === true,
     restore: args.restore,
     forceNewCluster: args['force-new-cluster'] === true,

@@ -279,7 +279,7 @@ function forwarding(t: GrpcTransport): PeerTransport {
 
 const EMPTY = Buffer.alloc(0);
 const CODES = new Set(['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'UNAVAILABLE', 'RESOURCE_EXHAUSTED', 'INTERNAL', 'UNIMPLEMENTED']);
-const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'starting', 'overloaded', 'conf-refused', 'outcome-unknown']);
+const REASONS = new Set(['not-leader', 'no-leader', 'session-expired', 'shutting-down', 'starting', 'overloaded', 'no-space', 'conf-refused', 'outcome-unknown']);
 
 /** A refusal sent by a peer: checked, since it comes from the network. */
 function parseRefusal(text: string): ServiceError {

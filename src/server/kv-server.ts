@@ -6,7 +6,7 @@ import type { ServerConfig } from './config.js';
 import type { Disk, LogIds, LogToOpen } from './disk.js';
 import { ASK_AGAIN_DEADLINE_MS, askToJoin, JOIN_DEADLINE_MS, type Joined } from './join.js';
 import { KvService } from './kv-service.js';
-import { KvStore } from './kv-store.js';
+import { DEFAULT_ADMISSION, KvStore } from './kv-store.js';
 import { AddressBook, bootstrapTable, type MemberTable } from './members.js';
 import { transferTarget } from './membership.js';
 import type { Logger } from './logger.js';
@@ -217,7 +217,7 @@ export class KvServer {
     if (this.stopping) return;
 
     const ids = { clusterId, nodeId: cfg.id, formerClusterIds: logToOpen.formerClusterIds };
-    const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS));
+    const store = (this.kv = new KvStore(() => clock.epochMs(), DEFAULT_LIMITS, undefined, { ...DEFAULT_ADMISSION, maxStateBytes: cfg.quotaBytes }));
     const snapshotter = new Snapshotter({ files: disk.files, ids, store, clock, retain: cfg.snapshotRetain, log: (line) => log.info(line) });
     const file = await snapshotter.latest(logToOpen.snapshot);
     if (this.stopping) return;
@@ -263,6 +263,8 @@ export class KvServer {
       proposalsFailed: () => store.proposalsFailed,
       keys: () => store.sm.size,
       bytes: () => store.sm.bytes,
+      quotaUsedBytes: () => store.stateBytes(),
+      quotaBytes: () => cfg.quotaBytes,
       sessions: () => store.sm.sessionCount,
       snapshotBytes: () => snapshotter.lastBytes,
       peers: () => transport.stats?.() ?? new Map(),

@@ -34,7 +34,7 @@ export interface ServiceError {
   code: ServiceCode;
   details: string;
   /** Tells apart refusals that share a code (the `raftkv-error` trailer). */
-  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'starting' | 'overloaded' | 'conf-refused' | 'outcome-unknown';
+  reason?: 'not-leader' | 'no-leader' | 'session-expired' | 'shutting-down' | 'starting' | 'overloaded' | 'no-space' | 'conf-refused' | 'outcome-unknown';
   /** On not-leader: the leader's client address, when known (the `raftkv-leader` trailer). */
   leaderAddr?: string;
 }
@@ -340,6 +340,8 @@ export class KvService {
         return { code: 'UNAVAILABLE', reason: 'shutting-down', details: `node ${self} is shutting down` };
       case 'overloaded':
         return { code: 'RESOURCE_EXHAUSTED', reason: 'overloaded', details: `node ${self} is overloaded: ${err.message}; retry after a pause` };
+      case 'noSpace':
+        return { code: 'RESOURCE_EXHAUSTED', reason: 'no-space', details: `node ${self}: no space: ${err.message}` };
     }
   }
 }

@@ -15,7 +15,9 @@ export type KvError =
   | { code: 'sessionExpired' }
   | { code: 'shuttingDown' }
   /** More client work in flight than the node takes on: retry after a pause. */
-  | { code: 'overloaded'; message: string };
+  | { code: 'overloaded'; message: string }
+  /** The state is at its quota (Admission.maxStateBytes): writes that add to it wait for deletes. */
+  | { code: 'noSpace'; message: string };
 
 /**
  * How much client work a node takes on at once. Beyond it a request is refused at once, before it
@@ -38,6 +40,14 @@ export interface Admission {
   /** A write that waited this long for a turn is refused when its turn comes: its caller has likely given up. */
   maxQueueWaitMs: number;
   maxPendingReads: number;
+  /**
+   * The quota on the state (etcd's --quota-backend-bytes), as stateBytes() counts it: a put, append
+   * or compare-and-swap that would take the state and the writes in flight past it is refused as
+   * noSpace, a delete never. The state lives in memory, and every replica applies every committed
+   * write: without a bound, writes could grow it until every node ran out of heap at the same entry,
+   * and again at each restart, replaying it. 0: no quota.
+   */
+  maxStateBytes: number;
 }
 
 export const DEFAULT_ADMISSION: Admission = {
@@ -47,7 +57,11 @@ export const DEFAULT_ADMISSION: Admission = {
   maxQueuedWriteBytes: 64 * 1024 * 1024,
   maxQueueWaitMs: 5000,
   maxPendingReads: 1024,
+  maxStateBytes: 0,
 };
+
+/** What a key costs in memory beyond its bytes and its value's (map entry, two string headers, table slack), counted against the quota. */
+export const STATE_BYTES_PER_KEY = 128;
 
 export interface WriteRequest {
   op: WriteOp;
@@ -154,8 +168,25 @@ export class KvStore implements ReadyHandler {
     const invalid = this.validate(req.key, req.value, req.expected) ?? validateSession(req);
     if (invalid) return done({ ok: false, error: { code: 'invalidArgument', message: invalid } });
     if (this.closed) return done({ ok: false, error: { code: 'shuttingDown' } });
+    const full = this.overQuota(req);
+    if (full) return done({ ok: false, error: { code: 'noSpace', message: full } });
     if (this.writeBacklog() || this.queueHead < this.queue.length) return this.enqueue(log, req, done);
     this.propose(log, req, done);
+  }
+
+  /** Bytes of state the quota counts: keys and values, and STATE_BYTES_PER_KEY per key. */
+  stateBytes(): number {
+    return this.sm.bytes + this.sm.size * STATE_BYTES_PER_KEY;
+  }
+
+  /** Why `req` would take the state past its quota, if it would (deletes only free space). */
+  private overQuota(req: WriteRequest): string | undefined {
+    const quota = this.admission.maxStateBytes;
+    if (quota === 0 || req.op === 'delete') return undefined;
+    const used = this.stateBytes();
+    const adds = req.key.length + (req.value?.length ?? 0) + STATE_BYTES_PER_KEY;
+    if (used + this.pendingWriteBytes + this.queuedBytes + adds <= quota) return undefined;
+    return `the state holds ${used} bytes (keys and values, and ${STATE_BYTES_PER_KEY} per key) and writes in flight ${this.pendingWriteBytes + this.queuedBytes} more: this write would take it past the quota of ${quota} bytes (--quota-bytes); delete keys to make room`;
   }
 
   private propose(log: ReplicatedLog, req: WriteRequest, done: Done<WriteResult>): void {

@@ -24,6 +24,9 @@ export interface MetricsSource {
   proposalsFailed(): number;
   keys(): number;
   bytes(): number;
+  /** The state as --quota-bytes counts it, and the quota (0: none). */
+  quotaUsedBytes(): number;
+  quotaBytes(): number;
   sessions(): number;
   /** Size of the latest snapshot written (taken, or installed from the leader); 0 if none yet. */
   snapshotBytes(): number;
@@ -103,6 +106,8 @@ export class ServerMetrics {
     state('raftkv_server_snapshot_index', 'The last index covered by this node\'s latest snapshot.', (s) => s.status().snapshotIndex);
     state('raftkv_kv_keys', 'Keys in the state machine.', (s) => s.keys());
     state('raftkv_kv_bytes', 'Bytes of keys and values in the state machine.', (s) => s.bytes());
+    state('raftkv_server_quota_bytes', 'The quota on the state (--quota-bytes; etcd: etcd_server_quota_backend_bytes).', (s) => s.quotaBytes());
+    state('raftkv_server_quota_used_bytes', 'The state as the quota counts it: bytes of keys and values, and 128 per key.', (s) => s.quotaUsedBytes());
     state('raftkv_snapshot_size_bytes', 'Size of the latest snapshot file this node wrote (taken, or installed from the leader).', (s) => s.snapshotBytes());
     state('raftkv_kv_sessions', 'Live client sessions in the state machine.', (s) => s.sessions());
     this.peerMetrics(r);

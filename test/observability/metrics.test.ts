@@ -13,7 +13,7 @@ const status = (over: Partial<RaftStatus> = {}): RaftStatus => ({
 });
 
 function source(over: Partial<MetricsSource> = {}): MetricsSource {
-  return { status: () => status(), pendingProposals: () => 3, proposalsFailed: () => 0, keys: () => 5, bytes: () => 99, sessions: () => 2, snapshotBytes: () => 4096, ...over };
+  return { status: () => status(), pendingProposals: () => 3, proposalsFailed: () => 0, keys: () => 5, bytes: () => 99, quotaUsedBytes: () => 739, quotaBytes: () => 1 << 30, sessions: () => 2, snapshotBytes: () => 4096, ...over };
 }
 
 function value(text: string, series: string): number | undefined {
@@ -37,6 +37,8 @@ describe('ServerMetrics', () => {
     expect(value(text, 'raftkv_server_proposals_pending')).toBe(3);
     expect(value(text, 'raftkv_kv_keys')).toBe(5);
     expect(value(text, 'raftkv_kv_bytes')).toBe(99);
+    expect(value(text, 'raftkv_server_quota_used_bytes')).toBe(739);
+    expect(value(text, 'raftkv_server_quota_bytes')).toBe(1 << 30);
     expect(value(text, 'raftkv_kv_sessions')).toBe(2);
     expect(value(text, 'raftkv_snapshot_size_bytes')).toBe(4096);
     st = status({ role: 'follower', leaderId: 0 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, NodeId } from '../../src/raft/core/types.js';
 import type { ReplicatedLog } from '../../src/raft/replicated-log.js';
 import { encodeCommand } from '../../src/server/command.js';
-import { KvStore, type KvError, type WriteRequest } from '../../src/server/kv-store.js';
+import { DEFAULT_ADMISSION, KvStore, STATE_BYTES_PER_KEY, type KvError, type WriteRequest } from '../../src/server/kv-store.js';
 import type { WriteResult } from '../../src/server/state-machine.js';
 
 const enc = new TextEncoder();
@@ -222,7 +222,7 @@ describe('KvStore writes', () => {
   it('proposes at most maxPendingWrites writes (and so many bytes) at once; more wait in a bounded queue, in order; beyond it they are refused as overloaded', () => {
     const log = new FakeLog();
     let now = 0;
-    const admission = { maxPendingWrites: 2, maxPendingWriteBytes: 1000, maxQueuedWrites: 2, maxQueuedWriteBytes: 3000, maxQueueWaitMs: 100, maxPendingReads: 1 };
+    const admission = { maxPendingWrites: 2, maxPendingWriteBytes: 1000, maxQueuedWrites: 2, maxQueuedWriteBytes: 3000, maxQueueWaitMs: 100, maxPendingReads: 1, maxStateBytes: 0 };
     const store = new KvStore(() => now, undefined, undefined, admission);
     const outs = [0, 1, 2, 3, 4].map(() => new Outcomes<WriteResult>());
     outs.forEach((o, i) => store.write(log, req({ seq: i + 1 }), o.cb));
@@ -268,10 +268,43 @@ describe('KvStore writes', () => {
     expect(r2.last).toMatchObject({ ok: false, error: { code: 'overloaded' } });
   });
 
+  it('refuses a put, append or compare-and-swap that would take the state past its quota, counting writes in flight; a delete frees room and is never refused', () => {
+    const log = new FakeLog();
+    // Room for two keys of 1 + 100 bytes (each counted with STATE_BYTES_PER_KEY), not three.
+    const one = 1 + 100 + STATE_BYTES_PER_KEY;
+    const store = new KvStore(() => 0, undefined, undefined, { ...DEFAULT_ADMISSION, maxStateBytes: 2 * one + 10 });
+    const v = new Uint8Array(100);
+    const a = new Outcomes<WriteResult>();
+    const bb = new Outcomes<WriteResult>();
+    store.write(log, req({ key: b('a'), value: v }), a.cb);
+    store.write(log, req({ key: b('b'), value: v }), bb.cb);
+    // Both in flight, not applied yet: they count already.
+    for (const op of ['put', 'append', 'cas'] as const) {
+      const third = new Outcomes<WriteResult>();
+      store.write(log, req({ op, key: b('c'), value: v, ...(op === 'cas' ? { expected: b('') } : {}) }), third.cb);
+      expect(third.last).toMatchObject({ ok: false, error: { code: 'noSpace', message: expect.stringContaining(`past the quota of ${2 * one + 10} bytes (--quota-bytes); delete keys`) } });
+    }
+    expect(log.proposed).toHaveLength(2);
+    log.applyUpTo(store, 2);
+    expect(store.stateBytes()).toBe(2 * one);
+    const refused = new Outcomes<WriteResult>();
+    store.write(log, req({ key: b('c'), value: v }), refused.cb);
+    expect(refused.last).toMatchObject({ ok: false, error: { code: 'noSpace' } });
+    // A delete is taken even at the quota, and once applied the room is there again.
+    const del = new Outcomes<WriteResult>();
+    store.write(log, req({ op: 'delete', key: b('a') }), del.cb);
+    log.applyUpTo(store, 3);
+    expect(del.last).toEqual({ ok: true, value: { kind: 'deleted', existed: true } });
+    const again = new Outcomes<WriteResult>();
+    store.write(log, req({ key: b('c'), value: v }), again.cb);
+    log.applyUpTo(store, 4);
+    expect(again.last).toEqual({ ok: true, value: { kind: 'ok' } });
+  });
+
   it("refuses at once a write that would get its turn only after its caller's deadline, and never proposes one whose caller gave up", () => {
     const log = new FakeLog();
     let now = 0;
-    const admission = { maxPendingWrites: 1, maxPendingWriteBytes: 1000, maxQueuedWrites: 10, maxQueuedWriteBytes: 3000, maxQueueWaitMs: 10_000, maxPendingReads: 1 };
+    const admission = { maxPendingWrites: 1, maxPendingWriteBytes: 1000, maxQueuedWrites: 10, maxQueuedWriteBytes: 3000, maxQueueWaitMs: 10_000, maxPendingReads: 1, maxStateBytes: 0 };
     const store = new KvStore(() => now, undefined, undefined, admission);
     const first = new Outcomes<WriteResult>();
     store.write(log, req({ deadline: 50 }), first.cb);

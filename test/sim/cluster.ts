@@ -28,6 +28,8 @@ export interface SimOptions {
   checkQuorum?: boolean;
   /** When every node snapshots and compacts: kv-server's --snapshot-threshold (entries) and a size trigger; never if absent. */
   snapshots?: { entries?: number; bytes?: number; retain?: number };
+  /** --quota-bytes (default 1 GiB: kv-server's default on a machine with a 4 GiB heap limit, fixed so runs replay anywhere). */
+  quotaBytes?: number;
 }
 
 const TICK_MS = 10;
@@ -365,6 +367,7 @@ export class SimCluster implements LabCluster {
       snapshotThreshold: snap?.entries ?? 0,
       snapshotBytes: snap?.bytes ?? 0,
       snapshotRetain: snap?.retain ?? 0,
+      quotaBytes: this.opts.quotaBytes ?? 1024 * 1024 * 1024,
       protocol: { preVote: this.opts.preVote, checkQuorum: this.opts.checkQuorum },
     };
   }
