@@ -38,12 +38,22 @@ export class ClusterOverloadedError extends ClusterUnavailableError {
 }
 
 /**
- * The cluster's state is at its quota (kv-server --quota-bytes): the write was refused, not applied.
- * Not retried: it is refused again until keys are deleted (deletes are always taken) or the quota
- * is raised.
+ * The cluster's state is at its quota (kv-server --quota-bytes): the write was refused. Not
+ * retried: it is refused again until keys are deleted (deletes are always taken) or the quota is
+ * raised.
  */
 export class NoSpaceError extends RaftkvError {
   override name = 'NoSpaceError';
+  constructor(
+    message: string,
+    /**
+     * False: the write was not applied. True: an earlier attempt of the same call went unanswered
+     * (a timeout, a dropped connection) and may yet be applied, once, as with ClusterUnavailableError.
+     */
+    readonly outcomeUnknown = false,
+  ) {
+    super(outcomeUnknown ? `${message} (an earlier attempt went unanswered: it may yet be applied)` : message);
+  }
 }
 
 /** The client was closed; its calls fail with this. */

@@ -267,6 +267,8 @@ export class Router {
     /** With `settle`: the last attempt's outcome is unknown, and so, once one was, the call's. */
     let unsure = false;
     let everUnsure = false;
+    /** An earlier attempt may have been applied (or may yet be): it went unanswered, was cut off, or its leader stepped down. */
+    let mayHaveApplied = false;
     for (;;) {
       if (unsure && hooks.settle) {
         const done = await this.settle(hooks.settle, deadline);
@@ -311,13 +313,16 @@ export class Router {
         if (hooks.settle && !isConnectFailure(err) && !(err.code === grpc.status.RESOURCE_EXHAUSTED && kind === 'overloaded')) {
           unsure = everUnsure = true;
         }
+        // Refusals before a proposal (invalid, overloaded, no space) are definite; a node that lost
+        // its leadership answers not-leader for a write it had proposed, which the next leader may commit.
+        if (!isConnectFailure(err) && err.code !== grpc.status.INVALID_ARGUMENT && err.code !== grpc.status.RESOURCE_EXHAUSTED) mayHaveApplied = true;
         let pause = true;
         overloaded = false;
         switch (err.code) {
           case grpc.status.INVALID_ARGUMENT:
             throw new InvalidArgumentError(details(err));
           case grpc.status.RESOURCE_EXHAUSTED:
-            if (kind === 'no-space') throw new NoSpaceError(`${target}: ${details(err)}`);
+            if (kind === 'no-space') throw new NoSpaceError(`${target}: ${details(err)}`, mayHaveApplied);
             if (kind !== 'overloaded') {
               throw new InvalidArgumentError(`request too large for the server (values are limited to 1 MiB): ${details(err)}`);
             }

@@ -186,6 +186,10 @@ export class KvStore implements ReadyHandler {
     const used = this.stateBytes();
     const adds = req.key.length + (req.value?.length ?? 0) + STATE_BYTES_PER_KEY;
     if (used + this.pendingWriteBytes + this.queuedBytes + adds <= quota) return undefined;
+    // A retry of a write applied already, or in flight here, adds nothing: it gets the first one's
+    // answer, where a refusal would tell a client whose write was applied that it was not.
+    if (this.sm.hasApplied(req.clientId, req.seq)) return undefined;
+    for (const w of this.writes.values()) if (w.clientId === req.clientId && w.seq === req.seq) return undefined;
     return `the state holds ${used} bytes (keys and values, and ${STATE_BYTES_PER_KEY} per key) and writes in flight ${this.pendingWriteBytes + this.queuedBytes} more: this write would take it past the quota of ${quota} bytes (--quota-bytes); delete keys to make room`;
   }
 

@@ -188,6 +188,12 @@ export class KvStateMachine {
     this.table = state.table;
   }
 
+  /** Whether write `seq` of session `clientId` was applied: a retry of it changes nothing and gets the first answer. */
+  hasApplied(clientId: number, seq: number): boolean {
+    const s = this.sessions.get(clientId);
+    return s !== undefined && (s.results.has(seq) || seq < s.firstIncomplete);
+  }
+
   apply(c: Command): WriteResult {
     this.clockMs = Math.max(this.clockMs, c.leaderTimeMs);
     this.expireSessions();

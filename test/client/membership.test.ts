@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, expect, it } from 'vitest';
-import { ClusterUnavailableError, KvClient, MembershipRefusedError } from '../../src/index.js';
+import { ClusterUnavailableError, KvClient, MembershipRefusedError, NoSpaceError } from '../../src/index.js';
 import { FakeCluster, outcomeUnknown } from './fake-cluster.js';
 
 let cluster: FakeCluster | undefined;
@@ -196,4 +196,29 @@ it('ids and addresses are checked before anything is sent', async () => {
   await expect(c.addMember(4, 'nowhere', { clientAddr: '127.0.0.1:9004' })).rejects.toThrow(/peerAddr: "nowhere" is not a host:port/);
   await expect(c.removeMember(1.5)).rejects.toThrow(/id must be a whole number/);
   expect(cluster.count('memberAdd') + cluster.count('memberRemove')).toBe(0);
+});
+
+it('a write refused as no-space is not retried: NoSpaceError, the outcome known unless an earlier attempt may have been applied', async () => {
+  cluster = await FakeCluster.start(3);
+  const noSpace = { refuse: { code: grpc.status.RESOURCE_EXHAUSTED, details: 'node 1: no space: past the quota', kind: 'no-space' } };
+  cluster.script = (_n, method) => (method === 'put' ? noSpace : undefined);
+  const c = client(cluster.nodes.map((n) => n.addr));
+  const first = await failure(c.put('k', 'v'));
+  expect(first).toBeInstanceOf(NoSpaceError);
+  expect((first as NoSpaceError).outcomeUnknown).toBe(false);
+  expect(first.message).toMatch(/no space: past the quota$/);
+  expect(cluster.count('put')).toBe(1);
+  // The first attempt's leader stepped down (it may have proposed the write: the next leader may
+  // commit it); the retry at the new leader finds no space.
+  let puts = 0;
+  cluster.script = (_n, method) => {
+    if (method !== 'put') return undefined;
+    if (puts++ > 0) return noSpace;
+    cluster!.leaderId = 2;
+    return { refuse: { code: grpc.status.FAILED_PRECONDITION, details: 'not the leader', kind: 'not-leader', leader: cluster!.node(2).addr } };
+  };
+  const second = await failure(c.put('k2', 'v'));
+  expect(second).toBeInstanceOf(NoSpaceError);
+  expect((second as NoSpaceError).outcomeUnknown).toBe(true);
+  expect(second.message).toMatch(/it may yet be applied/);
 });

@@ -268,7 +268,7 @@ describe('KvStore writes', () => {
     expect(r2.last).toMatchObject({ ok: false, error: { code: 'overloaded' } });
   });
 
-  it('refuses a put, append or compare-and-swap that would take the state past its quota, counting writes in flight; a delete frees room and is never refused', () => {
+  it('refuses a put, append or compare-and-swap that would take the state past its quota, counting writes in flight; a delete frees room and is never refused; a retry of a write applied or in flight is never refused', () => {
     const log = new FakeLog();
     // Room for two keys of 1 + 100 bytes (each counted with STATE_BYTES_PER_KEY), not three.
     const one = 1 + 100 + STATE_BYTES_PER_KEY;
@@ -276,28 +276,39 @@ describe('KvStore writes', () => {
     const v = new Uint8Array(100);
     const a = new Outcomes<WriteResult>();
     const bb = new Outcomes<WriteResult>();
-    store.write(log, req({ key: b('a'), value: v }), a.cb);
-    store.write(log, req({ key: b('b'), value: v }), bb.cb);
+    const writeA = req({ key: b('a'), value: v });
+    const writeB = req({ key: b('b'), value: v });
+    store.write(log, writeA, a.cb);
+    store.write(log, writeB, bb.cb);
     // Both in flight, not applied yet: they count already.
     for (const op of ['put', 'append', 'cas'] as const) {
       const third = new Outcomes<WriteResult>();
       store.write(log, req({ op, key: b('c'), value: v, ...(op === 'cas' ? { expected: b('') } : {}) }), third.cb);
       expect(third.last).toMatchObject({ ok: false, error: { code: 'noSpace', message: expect.stringContaining(`past the quota of ${2 * one + 10} bytes (--quota-bytes); delete keys`) } });
     }
-    expect(log.proposed).toHaveLength(2);
-    log.applyUpTo(store, 2);
+    // A retry of B while it is in flight is proposed again (the session answers it once applied).
+    const retryB = new Outcomes<WriteResult>();
+    store.write(log, writeB, retryB.cb);
+    expect(log.proposed).toHaveLength(3);
+    log.applyUpTo(store, 3);
+    expect(retryB.last).toEqual({ ok: true, value: { kind: 'ok' } });
     expect(store.stateBytes()).toBe(2 * one);
     const refused = new Outcomes<WriteResult>();
     store.write(log, req({ key: b('c'), value: v }), refused.cb);
     expect(refused.last).toMatchObject({ ok: false, error: { code: 'noSpace' } });
+    // A retry of A, applied already, at the quota: answered as the first time, not refused.
+    const retryA = new Outcomes<WriteResult>();
+    store.write(log, writeA, retryA.cb);
+    log.applyUpTo(store, 4);
+    expect(retryA.last).toEqual({ ok: true, value: { kind: 'ok' } });
     // A delete is taken even at the quota, and once applied the room is there again.
     const del = new Outcomes<WriteResult>();
     store.write(log, req({ op: 'delete', key: b('a') }), del.cb);
-    log.applyUpTo(store, 3);
+    log.applyUpTo(store, 5);
     expect(del.last).toEqual({ ok: true, value: { kind: 'deleted', existed: true } });
     const again = new Outcomes<WriteResult>();
     store.write(log, req({ key: b('c'), value: v }), again.cb);
-    log.applyUpTo(store, 4);
+    log.applyUpTo(store, 6);
     expect(again.last).toEqual({ ok: true, value: { kind: 'ok' } });
   });
 
