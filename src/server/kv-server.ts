@@ -194,6 +194,7 @@ export class KvServer {
       election_timeout_ms: cfg.electionTimeoutMs,
       heartbeat_ms: cfg.heartbeatMs,
       leader_hints: cfg.peers.length > 1 ? (cfg.clientAddrs.size > 1 ? 'on' : 'off (no --client-peers)') : undefined,
+      quota_bytes: cfg.quotaBytes,
     });
     if (cfg.unsafeNoFsync) {
       log.warn(
