@@ -73,6 +73,9 @@ export interface StatusResponse {
   snapshotIndex: number;
   /** Unset unless the node counts (kv-server --metrics-addr). */
   load?: Load | null;
+  /** The quota on the state (kv-server --quota-bytes), and the state as it counts it; 0 from a node that predates quotas. */
+  quotaBytes: number;
+  quotaUsedBytes: number;
 }
 
 /** kv.proto's Load: a node's client calls and disk flushes since it started, as running totals. */

@@ -270,8 +270,22 @@ function parseTimeout(text: string | undefined): number {
   return ms;
 }
 
+/** "154.2 MiB / 1.0 GiB (15%)": the state against its quota ("-" from a node too old to say). */
+function quotaUse(used: number, quota: number): string {
+  if (quota === 0) return used === 0 ? '-' : `${size(used)} / no quota`;
+  return `${size(used)} / ${size(quota)} (${Math.floor((100 * used) / quota)}%)`;
+}
+
+function size(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let n = bytes;
+  while (n >= 1024 && i < units.length - 1) [n, i] = [n / 1024, i + 1];
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
+
 function statusTable(rows: EndpointStatus[]): string {
-  const lines: string[][] = [['ID', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED']];
+  const lines: string[][] = [['ID', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'STATE/QUOTA']];
   const notes: string[] = [];
   for (const r of rows) {
     if (r.ok) {
@@ -284,9 +298,10 @@ function statusTable(rows: EndpointStatus[]): string {
         s.leaderId === 0 ? '-' : String(s.leaderId),
         String(s.commitIndex),
         String(s.appliedIndex),
+        quotaUse(s.quotaUsedBytes, s.quotaBytes),
       ]);
     } else {
-      lines.push(['-', r.endpoint, 'unreachable', '-', '-', '-', '-']);
+      lines.push(['-', r.endpoint, 'unreachable', '-', '-', '-', '-', '-']);
       notes.push(`${r.endpoint}: ${r.error}`);
     }
   }

@@ -23,7 +23,7 @@ export interface MemberView {
   lag: number | null;
 }
 
-export type MemberStatus = Omit<StatusResponse, 'leaderAddr' | 'clusterId'>;
+export type MemberStatus = Omit<StatusResponse, 'leaderAddr' | 'clusterId' | 'quotaBytes' | 'quotaUsedBytes'>;
 
 export interface ClusterView {
   /** When gathered (ms since the epoch). */

@@ -168,6 +168,8 @@ export class KvService {
       clusterId: this.opts.clusterId,
       snapshotIndex: this.opts.snapshotIndex(),
       load: this.opts.load?.() ?? null,
+      quotaBytes: this.opts.store.quotaBytes,
+      quotaUsedBytes: this.opts.store.stateBytes(),
     };
   }
 

@@ -174,6 +174,11 @@ export class KvStore implements ReadyHandler {
     this.propose(log, req, done);
   }
 
+  /** The quota on the state (0: none). */
+  get quotaBytes(): number {
+    return this.admission.maxStateBytes;
+  }
+
   /** Bytes of state the quota counts: keys and values, and STATE_BYTES_PER_KEY per key. */
   stateBytes(): number {
     return this.sm.bytes + this.sm.size * STATE_BYTES_PER_KEY;

@@ -124,7 +124,9 @@ describe('operations', () => {
     const r = await kv('status');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+ADDRESS\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED$/);
+    expect(lines[0]).toMatch(/^ID\s+ADDRESS\s+ROLE\s+TERM\s+LEADER\s+COMMIT\s+APPLIED\s+STATE\/QUOTA$/);
+    // The state against its quota (kv-server's default: a quarter of the heap limit, at most 2 GiB).
+    expect(lines[1]).toMatch(/\s\d+(\.\d)? (B|KiB|MiB) \/ \d+\.\d (MiB|GiB) \(\d+%\)$/);
     expect(lines).toHaveLength(4);
     expect(lines.filter((l) => /\sleader\s/.test(l))).toHaveLength(1);
     for (const n of cluster.nodes) expect(r.stdout).toContain(n.clientAddr);

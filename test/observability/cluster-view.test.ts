@@ -12,7 +12,7 @@ const REPORT = { clusterId: 'c', node: { id: 1, leaderChanges: 2 }, members: [me
 const LOAD = { reads: 5, writes: 7, latencyBoundsSeconds: [0.001, 0.01], latencyCounts: [3, 12], fsyncs: 4, fsyncSeconds: 0.004 };
 
 function status(nodeId: number, role: string, lastLogIndex: number, over: Partial<StatusResponse> = {}): StatusResponse {
-  return { nodeId, role, term: 3, leaderId: 2, leaderAddr: 'c2', commitIndex: 40, appliedIndex: 40, lastLogIndex, clusterId: 'c', snapshotIndex: 0, load: LOAD, ...over };
+  return { nodeId, role, term: 3, leaderId: 2, leaderAddr: 'c2', commitIndex: 40, appliedIndex: 40, lastLogIndex, clusterId: 'c', snapshotIndex: 0, load: LOAD, quotaBytes: 0, quotaUsedBytes: 0, ...over };
 }
 
 function views(ask: ClusterViewSource['ask'], report: StatusReport | null = REPORT): { views: ClusterViews; time: { now: number } } {

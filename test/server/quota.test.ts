@@ -63,6 +63,16 @@ it('refuses writes past --quota-bytes as no-space, at once and changing nothing;
   const code = await main(['--endpoints', endpoint, 'put', 'one-more', 'v'.repeat(VALUE.length)], { out: () => {}, err: (t) => void (stderr += t) });
   expect([code, stderr]).toEqual([4, expect.stringMatching(/^kv-cli: refused: .*no space: .*--quota-bytes/)]);
 
+  // Status says how full the state is, and kv-cli status shows it.
+  const [st] = await client.status();
+  expect(st).toMatchObject({ ok: true, status: { quotaBytes: QUOTA } });
+  const used = st!.ok ? st!.status.quotaUsedBytes : 0;
+  expect(used).toBeGreaterThan(QUOTA - VALUE.length - 200);
+  expect(used).toBeLessThanOrEqual(QUOTA);
+  let table = '';
+  expect(await main(['--endpoints', endpoint, 'status'], { out: (t) => void (table += t.toString()), err: () => {} })).toBe(0);
+  expect(table).toMatch(/STATE\/QUOTA\n.* \d+\.\d KiB \/ 1\.0 MiB \(9\d%\)\n/);
+
   expect(await client.delete('k00')).toBe(true);
   await client.put('one-more', VALUE);
   expect((await client.get('one-more'))?.length).toBe(VALUE.length);

@@ -30,6 +30,14 @@ export interface StatusResponse {
    * unset unless the node counts (kv-server --metrics-addr)
    */
   'load'?: (_raftkv_kv_Load | null);
+  /**
+   * the quota on the state (kv-server --quota-bytes); 0: none
+   */
+  'quotaBytes'?: (number | string | Long);
+  /**
+   * the state as the quota counts it: keys and values, and 128 bytes per key
+   */
+  'quotaUsedBytes'?: (number | string | Long);
 }
 
 export interface StatusResponse__Output {
@@ -59,4 +67,12 @@ export interface StatusResponse__Output {
    * unset unless the node counts (kv-server --metrics-addr)
    */
   'load': (_raftkv_kv_Load__Output | null);
+  /**
+   * the quota on the state (kv-server --quota-bytes); 0: none
+   */
+  'quotaBytes': (number);
+  /**
+   * the state as the quota counts it: keys and values, and 128 bytes per key
+   */
+  'quotaUsedBytes': (number);
 }
