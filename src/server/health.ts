@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import { NONE } from '../raft/core/types.js';
 import type { RaftNode } from '../raft/node.js';
 import type { KvService } from './kv-service.js';
+import type { KvStore } from './kv-store.js';
 import type { AddressBook } from './members.js';
 
 export interface Health {
@@ -84,6 +85,9 @@ export interface StatusReport {
     lastIndex: number;
     snapshotIndex: number;
     leaderChanges: number;
+    /** The quota on the state (kv-server --quota-bytes; 0: none), and the state as it counts it (KvStore.stateBytes). */
+    quotaBytes: number;
+    quotaUsedBytes: number;
   };
   /** Every member of the configuration in force, with what this node knows of it. */
   members: {
@@ -98,7 +102,13 @@ export interface StatusReport {
   }[];
 }
 
-export function statusReport(o: { raft: RaftNode; book: AddressBook; clusterId: string; leaderChanges: number }): StatusReport {
+export function statusReport(o: {
+  raft: RaftNode;
+  book: AddressBook;
+  clusterId: string;
+  leaderChanges: number;
+  store: Pick<KvStore, 'quotaBytes' | 'stateBytes'>;
+}): StatusReport {
   const s = o.raft.status();
   const leader = s.role === 'leader';
   const progress = new Map(leader ? o.raft.members().map((m) => [m.id, m]) : []);
@@ -116,6 +126,8 @@ export function statusReport(o: { raft: RaftNode; book: AddressBook; clusterId: 
       lastIndex: s.lastIndex,
       snapshotIndex: s.snapshotIndex,
       leaderChanges: o.leaderChanges,
+      quotaBytes: o.store.quotaBytes,
+      quotaUsedBytes: o.store.stateBytes(),
     },
     members: ids.map((id) => {
       const a = o.book.member(id);

@@ -164,8 +164,8 @@ export class KvServer {
 
   /** This node's view of the cluster, for /status; undefined until it runs. */
   statusReport(): StatusReport | undefined {
-    if (!this.node || !this.book) return undefined;
-    return statusReport({ raft: this.node, book: this.book, clusterId: this.clusterId, leaderChanges: this.leaderChanges });
+    if (!this.node || !this.book || !this.kv) return undefined;
+    return statusReport({ raft: this.node, book: this.book, clusterId: this.clusterId, leaderChanges: this.leaderChanges, store: this.kv });
   }
 
   get raft(): RaftNode {

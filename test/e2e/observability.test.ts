@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KvClient } from '../../src/index.js';
+import { STATE_BYTES_PER_KEY } from '../../src/server/kv-store.js';
 import { Cluster, ensureBuilt, freePorts, killAll, waitFor } from './cluster.js';
 
 const ELECTION_TIMEOUT_MS = 300;
@@ -123,6 +124,18 @@ describe('kv-server --metrics-addr', () => {
     const fs = JSON.parse((await get(follower, '/status')).body) as { node: { role: string }; members: { lag: number | null }[] };
     expect(fs.node.role).toBe('follower');
     expect(fs.members.every((m) => m.lag === null)).toBe(true);
+
+    // Every node's /status carries its quota and its state as the quota counts it (the 50 keys and
+    // values, and STATE_BYTES_PER_KEY a key): the same figures as its gRPC Status.
+    const stateBytes = Array.from({ length: 50 }, (_, i) => `k${i}`.length + `value-${i}`.length + STATE_BYTES_PER_KEY).reduce((a, b) => a + b);
+    const viaGrpc = new Map((await client.status()).flatMap((r) => (r.ok ? [[r.status.nodeId, r.status] as const] : [])));
+    for (const n of cluster.nodes) {
+      const { node } = JSON.parse((await get(n.id, '/status')).body) as { node: { quotaBytes: number; quotaUsedBytes: number } };
+      expect(node.quotaUsedBytes).toBe(stateBytes);
+      expect(node.quotaBytes).toBeGreaterThanOrEqual(1024 * 1024); // --quota-bytes' floor; the default is at most 2 GiB
+      expect(node.quotaBytes).toBeLessThanOrEqual(2048 * 1024 * 1024);
+      expect(viaGrpc.get(n.id)).toMatchObject({ quotaBytes: node.quotaBytes, quotaUsedBytes: node.quotaUsedBytes });
+    }
   });
 
   it('grpc.health.v1 Check says SERVING on the client port, and reflection lists the Kv service', async () => {

@@ -2,8 +2,9 @@
  * The status page (GET / of --metrics-addr) in a real browser: headless Chromium, driven by
  * playwright-core, against a real 3-node cluster under a light load. The page, served by a
  * follower, shows 3 members and one leader (the one the cluster reports) and charts the load;
- * once the leader is killed it shows the new leader and the dead node within a few seconds. A
- * screenshot of each state is saved in test-artifacts/.
+ * once the leader is killed it shows the new leader and the dead node within a few seconds. It
+ * shows the serving node's state against its quota, as its /status says. A screenshot of each
+ * state is saved in test-artifacts/.
  *
  * Needs Chromium (Debian's `chromium`; another with RAFTKV_CHROMIUM=PATH): skipped, with the
  * reason, without one, unless RAFTKV_REQUIRE_BROWSER=1 (.ci/run sets it, having installed it).
@@ -102,6 +103,23 @@ suite('status page in a browser', () => {
     expect(shown.find(([, role]) => role === 'leader')![0]).toBe(leader);
     expect(shown.every(([, , state]) => state === 'up')).toBe(true);
     expect(await page.textContent('#leader')).toBe(`node ${leader}`);
+
+    // The serving node's state against its quota, "13.4 KiB of 1.0 GiB (<1%)", as its /status says
+    // (the state moves a little under the load: the used part within 5%).
+    const quotaText = await waitFor('the page to show the state against the quota', async () => {
+      const t = (await page.textContent('#quota'))?.trim();
+      return t && t.includes(' of ') ? t : undefined;
+    }, 5000);
+    const res = await fetch(`http://${metricsAddr.get(server)}/status`, { signal: AbortSignal.timeout(5000) });
+    const { node } = (await res.json()) as { node: { quotaBytes: number; quotaUsedBytes: number } };
+    const m = /^(\d+(?:\.\d)?) (B|KiB|MiB) of (\d+\.\d) (MiB|GiB) \((<1|\d+)%\)$/.exec(quotaText);
+    expect(m, quotaText).not.toBeNull();
+    const shownBytes = (n: string, unit: string): number => Number(n) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(unit);
+    const off = (shown: number, actual: number): number => Math.abs(shown - actual) / actual;
+    expect(off(shownBytes(m![3]!, m![4]!), node.quotaBytes)).toBeLessThan(0.05);
+    expect(off(shownBytes(m![1]!, m![2]!), node.quotaUsedBytes)).toBeLessThan(0.05);
+    const pct = (node.quotaUsedBytes / node.quotaBytes) * 100;
+    expect(m![5]).toBe(pct < 1 ? '<1' : String(Math.round(pct)));
     await page.screenshot({ path: path.join(ARTIFACTS, 'status-page.png'), fullPage: true });
 
     await cluster.stop(leader, 'SIGKILL');
