@@ -11,6 +11,7 @@
 //   BENCH_PUTS=1000000        puts to write
 //   BENCH_NODE_ARGS="..."     node options for the servers (e.g. --heap-growing-percent=0 for V8's default)
 //   BENCH_SERVER_ARGS="..."   kv-server flags added for every node
+//   BENCH_KEEP=DIR            copy the nodes' logs to DIR (e.g. with BENCH_NODE_ARGS=--trace-gc)
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { benchJs, envNumber, indexJs, makeTempDir, onInterrupt, readRssKb, removeTempDir, reporter, requireBuild, serverJs, sleep, startRaftkv } from './cluster-procs.mjs';
@@ -76,5 +77,9 @@ try {
   console.log(`peak RSS: ${[...peak].map(([id, mb]) => `node ${id}${id === cluster.leader ? ' (leader)' : ''} ${mb} MB`).join(', ')}`);
 } finally {
   await cluster?.stop();
+  if (process.env.BENCH_KEEP) {
+    fs.mkdirSync(process.env.BENCH_KEEP, { recursive: true });
+    for (const node of cluster?.nodes ?? []) fs.copyFileSync(node.logFile, `${process.env.BENCH_KEEP}/node${node.id}.log`);
+  }
   removeTempDir(dir);
 }
