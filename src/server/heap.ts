@@ -22,11 +22,11 @@ export function growingPercent(liveBytes: number): number {
 
 /**
  * Sets V8's --heap-growing-percent from the live heap after every full collection (the factor is
- * read at each one). An operator's own --heap-growing-percent on the command line wins. Returns a
- * function that stops it.
+ * read at each one), for the life of the process. An operator's own --heap-growing-percent on the
+ * command line wins (V8 does not take it from NODE_OPTIONS).
  */
-export function tuneHeap(): () => void {
-  if (process.execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return () => {};
+export function tuneHeap(): void {
+  if (process.execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) return;
   let current = 0;
   const set = (): void => {
     const p = growingPercent(getHeapStatistics().used_heap_size);
@@ -40,5 +40,4 @@ export function tuneHeap(): () => void {
   });
   observer.observe({ entryTypes: ['gc'] });
   set();
-  return () => observer.disconnect();
 }
