@@ -3,11 +3,12 @@ import type { Answer__Output } from '../generated/raftkv/kv/Answer.js';
 import type { AnswerFrame__Output } from '../generated/raftkv/kv/AnswerFrame.js';
 import type { Call } from '../generated/raftkv/kv/Call.js';
 import type { CallFrame } from '../generated/raftkv/kv/CallFrame.js';
+import { DATA_METHODS, type DataField, type DataMethod } from '../data-methods.js';
 import { MD_ERROR, MD_LEADER } from '../kv-api.js';
 
 /** The data methods the Calls stream carries, and the field of Call and Answer that carries each. */
-export const STREAM_FIELDS = { Get: 'get', Put: 'put', Append: 'append', Delete: 'delete', CompareAndSwap: 'compareAndSwap' } as const;
-export type StreamMethod = keyof typeof STREAM_FIELDS;
+export const STREAM_FIELDS = Object.fromEntries(Object.entries(DATA_METHODS).map(([field, method]) => [method, field])) as Record<DataMethod, DataField>;
+export type StreamMethod = DataMethod;
 
 /** A call's outcome, as a unary call's callback has it: the gRPC error, or the response and the leader a forwarding follower named. */
 export type Done = (err: grpc.ServiceError | null, res?: unknown, leaderAddr?: string) => void;

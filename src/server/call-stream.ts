@@ -1,5 +1,6 @@
 import type { Answer } from '../generated/raftkv/kv/Answer.js';
 import type { Call__Output } from '../generated/raftkv/kv/Call.js';
+import { DATA_METHODS, type DataField } from '../data-methods.js';
 import type { GetRequestIn, WriteRequestIn } from '../kv-api.js';
 import type { KvService, Reply, ServiceCode, ServiceError } from './kv-service.js';
 
@@ -13,16 +14,8 @@ export const MAX_STREAM_CALLS = 4096;
  */
 export const FRAME_BYTES = 256 * 1024;
 
-/** The data calls a stream carries: Call's request field, the KvService method and kv.proto's unary method name. */
-const METHODS = {
-  get: 'Get',
-  put: 'Put',
-  append: 'Append',
-  delete: 'Delete',
-  compareAndSwap: 'CompareAndSwap',
-} as const;
-type StreamMethod = keyof typeof METHODS;
-const KINDS = Object.keys(METHODS) as StreamMethod[];
+type StreamMethod = DataField;
+const KINDS = Object.keys(DATA_METHODS) as StreamMethod[];
 
 /** gRPC's status codes of the refusals a service answers with (the stream carries them as numbers). */
 export const CODE_NUMBERS: Record<ServiceCode | 'OK', number> = {
@@ -165,7 +158,7 @@ export class CallStream {
   }
 
   private finish(kind: StreamMethod, arrived: number, a: Answer, code: ServiceCode | 'OK'): void {
-    this.o.onAnswered?.(METHODS[kind], code, (this.o.now() - arrived) / 1000);
+    this.o.onAnswered?.(DATA_METHODS[kind], code, (this.o.now() - arrived) / 1000);
     this.answer(a);
   }
 

@@ -3,6 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { service as healthService } from 'grpc-health-check';
 import { PROTO_OPTIONS, protoPath } from '../proto.js';
+import { DATA_METHODS } from '../data-methods.js';
 import type { Health } from './health.js';
 import { DEFAULT_LIMITS, loadKvProto, maxMessageBytes, MD_ERROR, MD_LEADER, type KvLimits, type MemberListResponse, type StatusResponse } from '../kv-api.js';
 import type { NodeId } from '../raft/core/types.js';
@@ -228,7 +229,7 @@ function streamSink(call: grpc.ServerWritableStream<object, BackupChunk>): Backu
 }
 
 /** The forwarded calls' names on the wire (kv.proto's), both ways. */
-const WIRE_NAME: Record<ForwardedMethod, string> = { get: 'Get', put: 'Put', append: 'Append', delete: 'Delete', compareAndSwap: 'CompareAndSwap' };
+const WIRE_NAME: Record<ForwardedMethod, string> = DATA_METHODS;
 const BY_WIRE_NAME = new Map(Object.entries(WIRE_NAME).map(([method, wire]) => [wire, method as ForwardedMethod]));
 
 /** The gRPC transport, forwarding client calls as kv.proto messages (the transport sees only bytes). */

@@ -1,3 +1,4 @@
+import type { DataField } from '../data-methods.js';
 import type { NodeId, SnapshotMeta } from '../raft/core/types.js';
 import type { ReplicatedLog } from '../raft/replicated-log.js';
 import type {
@@ -43,7 +44,7 @@ export interface ServiceError {
 export type Reply<T> = (error: ServiceError | null, response?: T, leaderAddr?: string) => void;
 
 /** The calls a follower forwards to its leader: the data path (Status and Snapshot are about the node itself). */
-export type ForwardedMethod = 'get' | 'put' | 'append' | 'delete' | 'compareAndSwap';
+export type ForwardedMethod = DataField;
 export interface ForwardedCall {
   method: ForwardedMethod;
   request: GetRequestIn | WriteRequestIn;
