@@ -24,7 +24,7 @@ import { ClusterViews, type ClusterView } from './cluster-view.js';
  */
 const FORWARD_TIMEOUT_MS = 10_000;
 /** How long a forwarded call may take: until its caller's deadline, if it has one, at most FORWARD_TIMEOUT_MS. */
-export function forwardTimeoutMs(deadline: number | undefined, nowMs: number): number {
+function forwardTimeoutMs(deadline: number | undefined, nowMs: number): number {
   return deadline === undefined ? FORWARD_TIMEOUT_MS : Math.max(1, Math.min(FORWARD_TIMEOUT_MS, deadline - nowMs));
 }
 /** The shortest a health check waits for its ReadIndex round (a loaded leader answers in well under this). */
